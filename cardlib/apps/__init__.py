@@ -1,0 +1,1 @@
+"""One session class per card application (host side)."""

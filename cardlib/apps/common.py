@@ -1,0 +1,34 @@
+"""Common AP (共通AP): the card-info record and the INTERNAL AUTHENTICATE key."""
+
+from __future__ import annotations
+
+from ..apdu import CommandApdu
+from ..constants import P2_SELECTED_KEY, Aid, CommonFile, Ins
+from ..errors import CardDataError
+from ..records import CardInfoRecord, decode_card_info_record
+from .base import ApplicationSession
+
+MAX_CHALLENGE = 255
+RSA2048_SIGNATURE_BYTES = 256
+
+
+class CommonApSession(ApplicationSession):
+    AID = Aid.COMMON
+
+    def read_card_info(self) -> CardInfoRecord:
+        return decode_card_info_record(self.read_tlv_file(CommonFile.CARD_INFO_RECORD))
+
+    def internal_authenticate(self, challenge: bytes) -> bytes:
+        """INTERNAL AUTHENTICATE with the card's key: sha256WithRSAEncryption over
+        ``challenge``. No PIN. The caller must already know the public key."""
+        if not 1 <= len(challenge) <= MAX_CHALLENGE:
+            raise ValueError(f"challenge must be 1..{MAX_CHALLENGE} bytes")
+        self.select_ef(CommonFile.AUTH_KEY)
+        apdu = CommandApdu(0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, P2_SELECTED_KEY, challenge, 256)
+        signature = self.channel.send(apdu)
+        if len(signature) != RSA2048_SIGNATURE_BYTES:
+            raise CardDataError(
+                f"INTERNAL AUTHENTICATE: expected a {RSA2048_SIGNATURE_BYTES}-byte signature, "
+                f"got {len(signature)}"
+            )
+        return signature

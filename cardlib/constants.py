@@ -1,0 +1,72 @@
+"""Byte-level constants of the card profiles, in one place.
+
+Sources: ../shared/reference/card-profiles.md. Values marked "ours" are project
+definitions documented in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Aid(bytes, Enum):
+    """Application identifiers, selected by DF name (never detect a card by ATR)."""
+
+    JPKI = bytes.fromhex("D392F000260100000001")
+    CARD_INFO = bytes.fromhex("D3921000310001010408")  # 券面事項入力補助AP
+    CARD_SURFACE = bytes.fromhex("D3921000310001010402")  # 券面AP
+    RESIDENT_REGISTRY = bytes.fromhex("D3921000310001010401")  # 住基AP (myna-card only)
+    COMMON = bytes.fromhex("D3921000310001010100")  # 共通AP (myna-card only)
+    ISSUER_SECURITY_DOMAIN = bytes.fromhex("A000000151000000")  # GlobalPlatform ISD
+    PIV = bytes.fromhex("A00000030800001000")
+
+
+class Ins(IntEnum):
+    VERIFY = 0x20
+    CHANGE_REFERENCE_DATA = 0x24
+    GENERATE_KEY_PAIR = 0x46  # ISO 7816-8 GENERATE ASYMMETRIC KEY PAIR
+    GET_CHALLENGE = 0x84
+    INTERNAL_AUTHENTICATE = 0x88
+    SELECT = 0xA4
+    READ_BINARY = 0xB0
+    GET_RESPONSE = 0xC0
+    GET_DATA = 0xCA
+    UPDATE_BINARY = 0xD6
+    SET_STATUS = 0xF0  # GlobalPlatform
+
+
+class CommonFile(IntEnum):
+    CARD_INFO_RECORD = 0x0001
+    AUTH_KEY = 0x0019
+
+
+class CardInfoFile(IntEnum):
+    INDIVIDUAL_NUMBER = 0x0001
+    ATTRIBUTES = 0x0002
+    INTEGRITY = 0x0003
+    BASIC_INFO = 0x0005
+    PIN = 0x0011
+
+
+class LifeCycle(IntEnum):
+    """GlobalPlatform card life-cycle states (GP Card Spec 5.1.1)."""
+
+    OP_READY = 0x01  # blank: file structure present, accepts personalisation
+    INITIALIZED = 0x07
+    SECURED = 0x0F  # personalised and locked
+    CARD_LOCKED = 0x7F
+    TERMINATED = 0xFF
+
+
+# GET DATA tags answered by the issuer security domain.
+TAG_CARD_IMAGE_NUMBER = 0x0045  # GP "Card Image Number": the card serial (15 ASCII digits)
+TAG_LIFE_CYCLE = 0x9F70  # ours: one byte, the LifeCycle value
+
+SELECT_BY_DF_NAME = 0x04
+SELECT_EF_UNDER_DF = 0x02
+P2_NO_RESPONSE_DATA = 0x0C
+P2_RETURN_FCI = 0x00
+P2_SELECTED_KEY = 0x80  # "key/PIN of the currently selected EF"
+
+CARD_INFO_PIN_MAX_TRIES = 3
+CARD_INFO_PIN_LENGTH = 4

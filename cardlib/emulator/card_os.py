@@ -1,0 +1,303 @@
+"""A small card OS: the command interpreter of a virtual card.
+
+Security rules it enforces (and the tests check): PIN retry counters are decremented
+and persisted *before* the comparison; a blocked PIN stays blocked; an empty VERIFY
+answers the counter and spends nothing; a GET CHALLENGE value is single-use (the
+next command, whatever it is, discards it); personalisation commands work only in
+life-cycle OP_READY; security status is lost on reset and when another DF is selected.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from ..apdu import CommandApdu, join_response
+from ..apps.issuer import encode_rsa_public_key_template
+from ..constants import (
+    P2_SELECTED_KEY,
+    SELECT_BY_DF_NAME,
+    SELECT_EF_UNDER_DF,
+    TAG_CARD_IMAGE_NUMBER,
+    TAG_LIFE_CYCLE,
+    Aid,
+    Ins,
+    LifeCycle,
+)
+from ..errors import CardDataError
+from ..status import SW
+from ..tlv import Tlv
+from .state import FREE, AppState, CardState
+
+log = logging.getLogger(__name__)
+
+MAX_CHALLENGE = 32
+
+
+class CardStatus(Exception):
+    """Raised inside a handler to answer with a status word."""
+
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"{sw:04X}")
+        self.sw = sw
+
+
+@dataclass
+class VolatileState:
+    """RAM of the card: lost on power-off and reset."""
+
+    selected_aid: str | None = None
+    selected_fid: str | None = None
+    verified: set[str] = field(default_factory=set)
+    pending_response: bytes = b""
+    challenge: bytes | None = None
+
+
+class VirtualCard:
+    """Answers raw C-APDUs with raw R-APDUs; ``persist`` is called after every change."""
+
+    def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
+        self.state = state
+        self._persist = persist or (lambda _state: None)
+        self.ram = VolatileState()
+        self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
+            Ins.SELECT: self._select,
+            Ins.READ_BINARY: self._read_binary,
+            Ins.UPDATE_BINARY: self._update_binary,
+            Ins.VERIFY: self._verify,
+            Ins.CHANGE_REFERENCE_DATA: self._change_reference_data,
+            Ins.GET_CHALLENGE: self._get_challenge,
+            Ins.INTERNAL_AUTHENTICATE: self._internal_authenticate,
+            Ins.GENERATE_KEY_PAIR: self._generate_key_pair,
+            Ins.GET_DATA: self._get_data,
+            Ins.SET_STATUS: self._set_status,
+        }
+
+    @property
+    def atr(self) -> bytes:
+        return bytes.fromhex(self.state.atr)
+
+    def power_on(self) -> None:
+        self.ram = VolatileState()
+
+    reset = power_on
+    power_off = power_on
+
+    # ---- dispatch -------------------------------------------------------------------
+
+    def process_apdu(self, raw: bytes) -> bytes:
+        try:
+            apdu = CommandApdu.decode(raw)
+        except CardDataError:
+            return join_response(b"", SW.WRONG_LENGTH)
+        if apdu.ins == Ins.GET_RESPONSE:
+            return self._get_response(apdu)
+        self.ram.pending_response = b""
+        self.ram.challenge = None  # single-use: whatever comes next discards it
+        handler = self._handlers.get(apdu.ins)
+        if handler is None:
+            return join_response(b"", SW.INS_NOT_SUPPORTED)
+        expected_cla = 0x80 if apdu.ins in (Ins.GET_DATA, Ins.SET_STATUS) else 0x00
+        if apdu.cla != expected_cla:
+            return join_response(b"", SW.CLA_NOT_SUPPORTED)
+        try:
+            data = handler(apdu)
+        except CardStatus as status:
+            return join_response(b"", status.sw)
+        return self._respond(data, apdu.ne)
+
+    def _respond(self, data: bytes, ne: int | None) -> bytes:
+        if not data:
+            return join_response(b"", SW.OK)
+        limit = ne or 256
+        if len(data) <= limit:
+            return join_response(data, SW.OK)
+        self.ram.pending_response = data[limit:]
+        return join_response(data[:limit], SW.BYTES_AVAILABLE | (min(len(data) - limit, 256) & 0xFF))
+
+    def _get_response(self, apdu: CommandApdu) -> bytes:
+        pending = self.ram.pending_response
+        if not pending or apdu.p1 or apdu.p2:
+            self.ram.pending_response = b""
+            return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
+        self.ram.pending_response = b""
+        return self._respond(pending, apdu.ne)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _app(self) -> AppState:
+        if self.ram.selected_aid is None:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        return self.state.apps[self.ram.selected_aid]
+
+    def _require_personalisable(self) -> None:
+        if self.state.life_cycle != LifeCycle.OP_READY:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _save(self) -> None:
+        self._persist(self.state)
+
+    def _selected(self, kind: str):  # type: ignore[no-untyped-def]
+        app = self._app()
+        fid = self.ram.selected_fid
+        table = {"file": app.files, "pin": app.pins, "key": app.keys}[kind]
+        if fid is None or fid not in table:
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND if kind != "file" else SW.COMMAND_NOT_ALLOWED)
+        return fid, table
+
+    # ---- commands -------------------------------------------------------------------
+
+    def _select(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 == SELECT_BY_DF_NAME:
+            aid = apdu.data.hex()
+            if aid not in self.state.apps:
+                raise CardStatus(SW.FILE_NOT_FOUND)
+            if aid != self.ram.selected_aid:
+                self.ram.verified.clear()
+            self.ram.selected_aid, self.ram.selected_fid = aid, None
+            if apdu.p2 & 0x0C == 0x0C:
+                return b""
+            return Tlv.build(0x6F, Tlv(0x84, apdu.data)).encode()
+        if apdu.p1 == SELECT_EF_UNDER_DF:
+            if len(apdu.data) != 2:
+                raise CardStatus(SW.WRONG_LENGTH)
+            app = self._app()
+            fid = apdu.data.hex().upper()
+            if fid not in app.files and fid not in app.pins and fid not in app.keys:
+                raise CardStatus(SW.FILE_NOT_FOUND)
+            self.ram.selected_fid = fid
+            return b""
+        raise CardStatus(SW.INCORRECT_P1P2)
+
+    def _read_binary(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 & 0x80:
+            raise CardStatus(SW.FUNCTION_NOT_SUPPORTED)  # short-FID read not offered
+        fid, files = self._selected("file")
+        entry = files[fid]
+        if entry.read != FREE and entry.read.removeprefix("pin:") not in self.ram.verified:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        content = entry.content
+        offset = (apdu.p1 << 8) | apdu.p2
+        if offset >= len(content):
+            raise CardStatus(SW.WRONG_P1P2)
+        return content[offset : offset + (apdu.ne or 256)]
+
+    def _update_binary(self, apdu: CommandApdu) -> bytes:
+        self._require_personalisable()
+        fid, files = self._selected("file")
+        entry = files[fid]
+        offset = (apdu.p1 << 8) | apdu.p2
+        content = entry.content
+        if apdu.p1 & 0x80 or offset > len(content):
+            raise CardStatus(SW.WRONG_P1P2)
+        entry.data = (content[:offset] + apdu.data + content[offset + len(apdu.data):]).hex()
+        self._save()
+        return b""
+
+    def _verify(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        fid, pins = self._selected("pin")
+        pin = pins[fid]
+        if not pin.is_set():
+            raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)
+        if pin.tries_left == 0:
+            raise CardStatus(SW.AUTH_METHOD_BLOCKED)
+        if not apdu.data:  # status query: spends no try
+            if fid in self.ram.verified:
+                return b""
+            raise CardStatus(SW.VERIFY_FAILED | pin.tries_left)
+        self.ram.verified.discard(fid)
+        pin.tries_left -= 1
+        self._save()  # the decrement is durable before the comparison is made
+        if hmac.compare_digest(pin.hash(apdu.data), pin.digest or ""):
+            pin.tries_left = pin.max_tries
+            self._save()
+            self.ram.verified.add(fid)
+            return b""
+        raise CardStatus(SW.VERIFY_FAILED | pin.tries_left)
+
+    def _change_reference_data(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 != 0x01 or apdu.p2 != P2_SELECTED_KEY:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        fid, pins = self._selected("pin")
+        pin = pins[fid]
+        if self.state.life_cycle != LifeCycle.OP_READY:
+            if pin.tries_left == 0:
+                raise CardStatus(SW.AUTH_METHOD_BLOCKED)
+            if fid not in self.ram.verified:
+                raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if not pin.accepts_format(apdu.data):
+            raise CardStatus(SW.WRONG_DATA)
+        pin.set(apdu.data)
+        self._save()
+        return b""
+
+    def _get_challenge(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 or apdu.p2:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        length = apdu.ne or 0
+        if not 1 <= length <= MAX_CHALLENGE:
+            raise CardStatus(SW.WRONG_LENGTH)
+        challenge = secrets.token_bytes(length)
+        self.ram.challenge = challenge
+        return challenge
+
+    def _private_key(self) -> rsa.RSAPrivateKey:
+        fid, keys = self._selected("key")
+        pem = keys[fid]
+        if pem is None:
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+
+    def _internal_authenticate(self, apdu: CommandApdu) -> bytes:
+        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        if not apdu.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        key = self._private_key()
+        return key.sign(apdu.data, padding.PKCS1v15(), hashes.SHA256())
+
+    def _generate_key_pair(self, apdu: CommandApdu) -> bytes:
+        self._require_personalisable()
+        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        fid, keys = self._selected("key")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        keys[fid] = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        self._save()
+        return encode_rsa_public_key_template(key.public_key())
+
+    def _require_isd(self) -> None:
+        if self.ram.selected_aid != Aid.ISSUER_SECURITY_DOMAIN.hex():
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _get_data(self, apdu: CommandApdu) -> bytes:
+        self._require_isd()
+        tag = (apdu.p1 << 8) | apdu.p2
+        if tag == TAG_CARD_IMAGE_NUMBER:
+            return Tlv(tag, self.state.serial.encode("ascii")).encode()
+        if tag == TAG_LIFE_CYCLE:
+            return Tlv(tag, bytes((self.state.life_cycle,))).encode()
+        raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+
+    def _set_status(self, apdu: CommandApdu) -> bytes:
+        self._require_isd()
+        if apdu.p1 != 0x80 or apdu.p2 != LifeCycle.SECURED:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        self._require_personalisable()
+        self.state.life_cycle = LifeCycle.SECURED
+        self._save()
+        return b""

@@ -1,0 +1,177 @@
+"""Codecs of the resident card's public files (reference §1).
+
+Each ``decode_*`` takes the raw file bytes as read from a card and either returns a
+frozen dataclass or raises ``CardDataError`` naming the field that is wrong. The
+``encode_*`` functions are used by the issuance station (and the emulator tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from . import tlv
+from .checkdigits import is_valid_individual_number, municipality_check_digit
+from .errors import CardDataError
+
+TAG_ATTRIBUTES = 0xFF20
+TAG_OFFSETS = 0xDF21
+TAG_NAME = 0xDF22
+TAG_ADDRESS = 0xDF23
+TAG_BIRTH_DATE = 0xDF24
+TAG_SEX = 0xDF25
+TAG_INDIVIDUAL_NUMBER = 0xFF10
+TAG_CARD_INFO_RECORD = 0x01
+
+SEX_CODES = {"0": "unknown", "1": "male", "2": "female", "9": "not applicable"}
+NAME_MAX_BYTES = 180
+ADDRESS_MAX_BYTES = 400
+NUMBER_FILE_FILLER = b"\xff\xff"
+
+
+@dataclass(frozen=True)
+class FourInfo:
+    """The 4 information (基本4情報): name, address, birth date, sex code."""
+
+    name: str
+    address: str
+    birth_date: dt.date
+    sex: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "birth_date": self.birth_date.isoformat(),
+            "sex": self.sex,
+            "sex_label": SEX_CODES.get(self.sex, "?"),
+        }
+
+
+def _utf8(value: bytes, field: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CardDataError(f"{field}: not valid UTF-8") from exc
+
+
+def parse_yyyymmdd(raw: bytes | str, field: str) -> dt.date:
+    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+    if len(text) != 8 or not text.isascii() or not text.isdigit():
+        raise CardDataError(f"{field}: expected 8 digits YYYYMMDD, got {text!r}")
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError as exc:
+        raise CardDataError(f"{field}: {text} is not a calendar date") from exc
+
+
+def encode_four_info(info: FourInfo) -> bytes:
+    """EF 0002 of the card-info AP: ``FF 20 { DF21 offsets, DF22..DF25 }``.
+
+    DF21 holds four 2-byte offsets of the DF22..DF25 objects counted from the start
+    of the FF20 value (ASSUMPTION: the base of the offsets is not public).
+    """
+    name = info.name.encode("utf-8")
+    address = info.address.encode("utf-8")
+    if len(name) > NAME_MAX_BYTES:
+        raise ValueError(f"name is {len(name)} bytes in UTF-8; at most {NAME_MAX_BYTES}")
+    if len(address) > ADDRESS_MAX_BYTES:
+        raise ValueError(f"address is {len(address)} bytes in UTF-8; at most {ADDRESS_MAX_BYTES}")
+    if info.sex not in SEX_CODES:
+        raise ValueError(f"sex must be one of {sorted(SEX_CODES)}")
+    items = [
+        tlv.Tlv(TAG_NAME, name),
+        tlv.Tlv(TAG_ADDRESS, address),
+        tlv.Tlv(TAG_BIRTH_DATE, info.birth_date.strftime("%Y%m%d").encode("ascii")),
+        tlv.Tlv(TAG_SEX, info.sex.encode("ascii")),
+    ]
+    offsets = bytearray()
+    position = len(tlv.Tlv(TAG_OFFSETS, bytes(8)).encode())
+    for item in items:
+        offsets += position.to_bytes(2, "big")
+        position += len(item.encode())
+    return tlv.Tlv.build(TAG_ATTRIBUTES, tlv.Tlv(TAG_OFFSETS, bytes(offsets)), *items).encode()
+
+
+def decode_four_info(raw: bytes) -> FourInfo:
+    outer, _ = tlv.parse_one(raw)
+    if outer.tag != TAG_ATTRIBUTES:
+        raise CardDataError(f"attributes file: expected tag FF20, found {outer.tag:X}")
+    children = {item.tag: item.value for item in outer.children()}
+    for tag, field in ((TAG_OFFSETS, "offsets DF21"), (TAG_NAME, "name DF22"),
+                       (TAG_ADDRESS, "address DF23"), (TAG_BIRTH_DATE, "birth date DF24"),
+                       (TAG_SEX, "sex DF25")):
+        if tag not in children:
+            raise CardDataError(f"attributes file: {field} missing")
+    if len(children[TAG_OFFSETS]) != 8:
+        raise CardDataError("attributes file: offsets DF21 must be 8 bytes")
+    sex = children[TAG_SEX].decode("ascii", "replace")
+    if sex not in SEX_CODES:
+        raise CardDataError(f"attributes file: sex DF25 has unknown code {sex!r}")
+    return FourInfo(
+        name=_utf8(children[TAG_NAME], "attributes file: name DF22"),
+        address=_utf8(children[TAG_ADDRESS], "attributes file: address DF23"),
+        birth_date=parse_yyyymmdd(children[TAG_BIRTH_DATE], "attributes file: birth date DF24"),
+        sex=sex,
+    )
+
+
+def encode_individual_number(number: str) -> bytes:
+    if not is_valid_individual_number(number):
+        raise ValueError("individual number must be 12 digits with a valid check digit")
+    return tlv.Tlv(TAG_INDIVIDUAL_NUMBER, number.encode("ascii")).encode() + NUMBER_FILE_FILLER
+
+
+def decode_individual_number(raw: bytes) -> str:
+    item, _ = tlv.parse_one(raw)
+    if item.tag != TAG_INDIVIDUAL_NUMBER:
+        raise CardDataError(f"individual number file: expected tag FF10, found {item.tag:X}")
+    number = item.value.decode("ascii", "replace")
+    if not is_valid_individual_number(number):
+        raise CardDataError("individual number file: not 12 digits with a valid check digit")
+    return number
+
+
+@dataclass(frozen=True)
+class CardInfoRecord:
+    """Common AP EF 0001: card serial, municipality code (6 digits), expiry."""
+
+    card_serial: str
+    municipality_code: str
+    expiry: dt.date
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "card_serial": self.card_serial,
+            "municipality_code": self.municipality_code,
+            "expiry": self.expiry.isoformat(),
+        }
+
+
+CARD_SERIAL_LENGTH = 15
+
+
+def encode_card_info_record(record: CardInfoRecord) -> bytes:
+    """``01 1C`` + serial(15) + municipality(5, without its check digit) + YYYYMMDD."""
+    serial, code = record.card_serial, record.municipality_code
+    if len(serial) != CARD_SERIAL_LENGTH or not serial.isdigit():
+        raise ValueError("card serial must be 15 digits")
+    if len(code) != 6 or not code.isdigit() or municipality_check_digit(code[:5]) != int(code[5]):
+        raise ValueError("municipality code must be 6 digits with a valid check digit")
+    body = serial + code[:5] + record.expiry.strftime("%Y%m%d")
+    return tlv.Tlv(TAG_CARD_INFO_RECORD, body.encode("ascii")).encode()
+
+
+def decode_card_info_record(raw: bytes) -> CardInfoRecord:
+    item, _ = tlv.parse_one(raw)
+    if item.tag != TAG_CARD_INFO_RECORD or len(item.value) != 28:
+        raise CardDataError("card info record: expected tag 01 with 28 bytes")
+    text = item.value.decode("ascii", "replace")
+    if not text.isascii() or not text.isdigit():
+        raise CardDataError("card info record: must be 28 ASCII digits")
+    serial, code5, expiry = text[:15], text[15:20], text[20:]
+    return CardInfoRecord(
+        card_serial=serial,
+        municipality_code=code5 + str(municipality_check_digit(code5)),
+        expiry=parse_yyyymmdd(expiry, "card info record: expiry"),
+    )

@@ -1,0 +1,147 @@
+"""BER-TLV (ISO 7816-4 / X.690 subset): multi-byte tags, long-form lengths.
+
+Tags are kept as the integer of their encoded bytes (``0x7F49``, ``0xDF21``), as the
+card specifications write them. Parsing rejects anything truncated, indefinite or
+over-long with ``CardDataError`` naming the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import CardDataError
+
+MAX_LENGTH_OCTETS = 3  # up to 16 MiB values; card files are far smaller
+
+
+def encode_tag(tag: int) -> bytes:
+    if tag < 0:
+        raise ValueError("tag must be non-negative")
+    raw = tag.to_bytes(max(1, (tag.bit_length() + 7) // 8), "big")
+    _check_tag_bytes(raw)
+    return raw
+
+
+def _check_tag_bytes(raw: bytes) -> None:
+    first_is_multi = raw[0] & 0x1F == 0x1F
+    if len(raw) == 1:
+        if first_is_multi:
+            raise ValueError(f"tag {raw.hex()} announces more bytes")
+        return
+    if not first_is_multi:
+        raise ValueError(f"tag {raw.hex()} is multi-byte but its first byte is not xxx11111")
+    for b in raw[1:-1]:
+        if not b & 0x80:
+            raise ValueError(f"tag {raw.hex()} ends early")
+    if raw[-1] & 0x80:
+        raise ValueError(f"tag {raw.hex()} does not end")
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0:
+        raise ValueError("length must be non-negative")
+    if length < 0x80:
+        return bytes((length,))
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    if len(raw) > MAX_LENGTH_OCTETS:
+        raise ValueError(f"length {length} too large for BER-TLV here")
+    return bytes((0x80 | len(raw),)) + raw
+
+
+@dataclass(frozen=True)
+class Tlv:
+    """One BER-TLV data object."""
+
+    tag: int
+    value: bytes
+
+    def encode(self) -> bytes:
+        return encode_tag(self.tag) + encode_length(len(self.value)) + self.value
+
+    @property
+    def constructed(self) -> bool:
+        first = encode_tag(self.tag)[0]
+        return bool(first & 0x20)
+
+    def children(self) -> list[Tlv]:
+        return parse_all(self.value)
+
+    @classmethod
+    def build(cls, tag: int, *children: Tlv | bytes) -> Tlv:
+        return cls(tag, b"".join(c.encode() if isinstance(c, Tlv) else c for c in children))
+
+
+def _read_tag(data: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(data):
+        raise CardDataError(f"TLV truncated: tag expected at offset {pos}")
+    start = pos
+    first = data[pos]
+    pos += 1
+    if first & 0x1F == 0x1F:
+        while True:
+            if pos >= len(data):
+                raise CardDataError(f"TLV truncated inside multi-byte tag at offset {start}")
+            b = data[pos]
+            pos += 1
+            if not b & 0x80:
+                break
+            if pos - start > 4:
+                raise CardDataError(f"TLV tag at offset {start} longer than 4 bytes")
+    return int.from_bytes(data[start:pos], "big"), pos
+
+
+def _read_length(data: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(data):
+        raise CardDataError(f"TLV truncated: length expected at offset {pos}")
+    first = data[pos]
+    pos += 1
+    if first < 0x80:
+        return first, pos
+    count = first & 0x7F
+    if count == 0:
+        raise CardDataError(f"TLV indefinite length at offset {pos - 1} is not allowed")
+    if count > MAX_LENGTH_OCTETS:
+        raise CardDataError(f"TLV length at offset {pos - 1} uses {count} octets")
+    if pos + count > len(data):
+        raise CardDataError(f"TLV truncated inside long-form length at offset {pos - 1}")
+    return int.from_bytes(data[pos : pos + count], "big"), pos + count
+
+
+def parse_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
+    """Parse one TLV at ``pos``; return it and the offset just past it."""
+    tag, pos = _read_tag(data, pos)
+    length, pos = _read_length(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise CardDataError(
+            f"TLV tag {tag:X}: value of {length} bytes runs past the end ({len(data) - pos} left)"
+        )
+    return Tlv(tag, bytes(data[pos:end])), end
+
+
+def parse_all(data: bytes) -> list[Tlv]:
+    """Parse a concatenation of TLVs that must fill ``data`` exactly."""
+    items: list[Tlv] = []
+    pos = 0
+    while pos < len(data):
+        item, pos = parse_one(data, pos)
+        items.append(item)
+    return items
+
+
+def header_length(data: bytes) -> int:
+    """Total encoded size of the TLV whose first bytes are ``data`` (tag+length+value).
+
+    Used to read a file in two steps: a few header bytes, then exactly the rest.
+    """
+    _, pos = _read_tag(data, 0)
+    length, pos = _read_length(data, pos)
+    return pos + length
+
+
+def find(items: Iterable[Tlv], tag: int) -> Tlv:
+    for item in items:
+        if item.tag == tag:
+            return item
+    raise CardDataError(f"TLV tag {tag:X} missing")

@@ -1,0 +1,152 @@
+"""The issuing CAs in the token: creation (idempotent), certificates, issuing.
+
+The CA certificate is built by ``cryptography`` and signed by the token key; it is
+stored in the token as a certificate object with the key's label, so the token alone
+holds the whole CA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import pkcs11
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from pkcs11 import Attribute, CertificateType, ObjectClass
+
+from .errors import KeyNotFoundError
+from .keys import generate_rsa_key, latest_version
+from .roles import CA_SUBJECTS, KeyRole, label_for
+from .signer import TokenRsaSigner
+from .token import Hsm
+
+CA_VALIDITY = dt.timedelta(days=20 * 366)
+ORGANISATION = "Juki Registry Network (test)"
+
+
+@dataclass(frozen=True)
+class CaInit:
+    role: str
+    label: str
+    created: bool
+    certificate: x509.Certificate
+
+
+def _name(common_name: str, serial_number: str | None = None) -> x509.Name:
+    parts = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    if serial_number:
+        parts.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number))
+    return x509.Name(parts)
+
+
+def _store_certificate(hsm: Hsm, label: str, cert: x509.Certificate) -> None:
+    der = cert.public_bytes(serialization.Encoding.DER)
+    subject = cert.subject.public_bytes()
+    hsm.call(lambda s: s.create_object({
+        Attribute.CLASS: ObjectClass.CERTIFICATE,
+        Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+        Attribute.TOKEN: True,
+        Attribute.LABEL: label,
+        Attribute.ID: label.encode("ascii"),
+        Attribute.SUBJECT: subject,
+        Attribute.VALUE: der,
+    }))
+
+
+def load_certificate(hsm: Hsm, role: KeyRole, version: int) -> x509.Certificate | None:
+    label = label_for(role, version)
+
+    def read(session: pkcs11.Session) -> bytes | None:
+        found = list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
+                                          Attribute.LABEL: label}))
+        return bytes(found[0][Attribute.VALUE]) if found else None
+
+    der = hsm.call(read)
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def ca_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
+    """Every version's certificate, oldest first (old cards keep verifying)."""
+    newest = latest_version(hsm, role) or 0
+    certs = [load_certificate(hsm, role, v) for v in range(1, newest + 1)]
+    return [c for c in certs if c is not None]
+
+
+def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    name = _name(f"{common_name} v{version}")
+    public = signer.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + CA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+
+
+def ensure_ca(hsm: Hsm, role: KeyRole) -> CaInit:
+    """Create the CA key and certificate for ``role`` unless they exist (idempotent)."""
+    version = latest_version(hsm, role)
+    created = False
+    if version is None:
+        version = 1
+        generate_rsa_key(hsm, role, version)
+        created = True
+    cert = load_certificate(hsm, role, version)
+    if cert is None:
+        cert = self_signed_ca(TokenRsaSigner(hsm, role, version), CA_SUBJECTS[role], version)
+        _store_certificate(hsm, label_for(role, version), cert)
+        created = True
+    return CaInit(role.value, label_for(role, version), created, cert)
+
+
+def current_ca(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]:
+    version = latest_version(hsm, role)
+    cert = load_certificate(hsm, role, version) if version else None
+    if version is None or cert is None:
+        raise KeyNotFoundError(f"no {role.value} in the token (run `juki hsm init`)")
+    return version, cert
+
+
+def issue_card_certificate(
+    hsm: Hsm,
+    card_public_key: rsa.RSAPublicKey,
+    card_serial: str,
+    not_after: dt.date,
+    role: KeyRole = KeyRole.RESIDENT_ISSUING_CA,
+) -> x509.Certificate:
+    """Certify a card's on-card authentication key (subject serialNumber = card serial)."""
+    version, ca_cert = current_ca(hsm, role)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    end = dt.datetime.combine(not_after, dt.time(23, 59, 59), dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("Juki Resident Card", card_serial))
+        .issuer_name(ca_cert.subject)
+        .public_key(card_public_key)
+        .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                       critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                       critical=False)
+        .sign(TokenRsaSigner(hsm, role, version), hashes.SHA256())
+    )

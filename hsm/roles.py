@@ -1,0 +1,33 @@
+"""The key inventory by role. Every static key is found by its label.
+
+Label = ``juki/<role>/v<version>``; rotation adds a new version beside the old one,
+so cards certified under an old version keep verifying.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+LABEL_PREFIX = "juki/"
+_LABEL_RE = re.compile(r"^juki/(?P<role>[a-z0-9-]+)/v(?P<version>[1-9][0-9]*)$")
+
+
+class KeyRole(StrEnum):
+    RESIDENT_ISSUING_CA = "resident-issuing-ca"
+
+
+CA_SUBJECTS = {
+    KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
+}
+
+
+def label_for(role: KeyRole, version: int) -> str:
+    return f"{LABEL_PREFIX}{role.value}/v{version}"
+
+
+def parse_label(label: str) -> tuple[str, int] | None:
+    match = _LABEL_RE.match(label)
+    if not match:
+        return None
+    return match["role"], int(match["version"])

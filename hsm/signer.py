@@ -1,0 +1,76 @@
+"""A ``cryptography`` private-key object whose ``sign`` runs inside the token.
+
+``cryptography`` builds and encodes the X.509 structures (we never hand-write ASN.1);
+it calls ``sign`` on this object, which asks the token for the signature. The key
+itself never leaves the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pkcs11 import Attribute, Mechanism, ObjectClass
+
+from .errors import HsmError
+from .keys import private_key
+from .roles import KeyRole, label_for
+from .token import Hsm
+
+
+class TokenRsaSigner(rsa.RSAPrivateKey):
+    """sha256WithRSAEncryption by the token key of ``role`` version ``version``."""
+
+    def __init__(self, hsm: Hsm, role: KeyRole, version: int) -> None:
+        self._hsm = hsm
+        self._role = role
+        self._version = version
+        self._public = self._load_public_key()
+
+    def __repr__(self) -> str:
+        return f"TokenRsaSigner({label_for(self._role, self._version)!r})"
+
+    def _load_public_key(self) -> rsa.RSAPublicKey:
+        label = label_for(self._role, self._version)
+
+        def read(session):  # type: ignore[no-untyped-def]
+            key = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label)
+            return key[Attribute.MODULUS], key[Attribute.PUBLIC_EXPONENT]
+
+        modulus, exponent = self._hsm.call(read)
+        return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"),
+                                    int.from_bytes(modulus, "big")).public_key()
+
+    def sign(self, data: bytes, padding_: Any, algorithm: Any) -> bytes:  # type: ignore[override]
+        if not isinstance(padding_, padding.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
+            raise HsmError("token signer supports only PKCS#1 v1.5 with SHA-256")
+
+        def sign(session):  # type: ignore[no-untyped-def]
+            key = private_key(session, self._role, self._version)
+            return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
+
+        return self._hsm.call(sign)
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._public
+
+    @property
+    def key_size(self) -> int:
+        return self._public.key_size
+
+    def decrypt(self, ciphertext: bytes, padding: Any) -> bytes:
+        raise HsmError("token signer does not decrypt")
+
+    def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        raise HsmError("private key material never leaves the token")
+
+    def private_bytes(self, encoding: serialization.Encoding, format: Any,
+                      encryption_algorithm: Any) -> bytes:
+        raise HsmError("private key material never leaves the token")
+
+    def __copy__(self) -> TokenRsaSigner:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TokenRsaSigner:
+        return self

@@ -1,0 +1,116 @@
+"""Finding and opening the card a command should work on.
+
+One PC/SC connection per command flow, exclusive so that no other host interleaves
+APDUs with a personalisation or a verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from cardlib import pcsc
+from cardlib.apps.base import ApplicationSession
+from cardlib.apps.issuer import IssuerInfo, IssuerSession
+from cardlib.channel import ApduChannel
+from cardlib.constants import Aid, LifeCycle
+from cardlib.errors import ApduError, CardDataError, CardError, NoCardError
+
+
+@dataclass(frozen=True)
+class ReaderReport:
+    name: str
+    card_present: bool
+    atr: str
+    applications: list[str]
+    profile: str | None
+    card_serial: str | None
+    life_cycle: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+PROBED_APPLICATIONS = (Aid.COMMON, Aid.CARD_INFO, Aid.JPKI, Aid.RESIDENT_REGISTRY, Aid.PIV)
+
+
+def probe(channel: ApduChannel) -> tuple[list[str], IssuerInfo | None]:
+    """Which applications answer SELECT by AID, and the issuer info if there is an ISD."""
+    found = []
+    for aid in PROBED_APPLICATIONS:
+        session = ApplicationSession(channel)
+        session.AID = aid
+        try:
+            session.select()
+        except ApduError:
+            continue
+        found.append(aid.name)
+    issuer = IssuerSession(channel)
+    try:
+        issuer.select()
+        return found, issuer.read_info()
+    except (ApduError, CardDataError):
+        return found, None
+
+
+def profile_of(applications: list[str]) -> str | None:
+    if "COMMON" in applications and "CARD_INFO" in applications:
+        return "resident"
+    if "PIV" in applications:
+        return "operator (PIV)"
+    if "JPKI" in applications:
+        return "individual-number card (JPKI)"
+    return None
+
+
+def describe_readers() -> list[ReaderReport]:
+    reports = []
+    for state in pcsc.reader_states():
+        applications: list[str] = []
+        info = None
+        if state.card_present:
+            try:
+                with pcsc.PcscTransport(state.name) as transport:
+                    applications, info = probe(ApduChannel(transport))
+            except CardError:
+                pass
+        reports.append(ReaderReport(
+            name=state.name,
+            card_present=state.card_present,
+            atr=state.atr.hex(),
+            applications=applications,
+            profile=profile_of(applications),
+            card_serial=info.card_serial if info is not None else None,
+            life_cycle=info.life_cycle.name if info is not None else None,
+        ))
+    return reports
+
+
+def _is_blank(name: str) -> bool:
+    try:
+        with pcsc.PcscTransport(name) as transport:
+            issuer = IssuerSession(ApduChannel(transport))
+            issuer.select()
+            return issuer.read_info().life_cycle == LifeCycle.OP_READY
+    except (CardError, CardDataError):
+        return False
+
+
+def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) -> str:
+    """The reader to use: ``wanted`` if given; else the first holding a (blank) card."""
+    if wanted is not None or not blank:
+        return pcsc.wait_for_card(wanted, timeout)
+    for state in pcsc.reader_states():
+        if state.card_present and _is_blank(state.name):
+            return state.name
+    raise NoCardError("no blank card in any reader (give --reader to choose one)")
+
+
+@contextmanager
+def open_card(reader: str) -> Iterator[ApduChannel]:
+    transport = pcsc.PcscTransport(reader, exclusive=True)
+    try:
+        yield ApduChannel(transport)
+    finally:
+        transport.close()

@@ -1,0 +1,164 @@
+"""The ``juki`` command line. Click lives here only; exit codes are mapped in ``main``.
+
+Exit codes: 0 success; 1 the card is not genuine; 2 bad input or usage; 3 card error
+(wrong PIN, unexpected status word, malformed card data); 4 HSM error; 5 station, rig
+or configuration error; 6 no reader or no card.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cardlib.errors import (
+    CardError,
+    InvalidPinError,
+    NoCardError,
+    PinBlockedError,
+    ReaderNotFoundError,
+    TransportError,
+)
+from hsm.errors import HsmError
+
+from .errors import JukiError, PinInputError, RequestError
+
+EXIT_NOT_GENUINE = 1
+EXIT_USAGE = 2
+EXIT_CARD = 3
+EXIT_HSM = 4
+EXIT_STATION = 5
+EXIT_NO_CARD = 6
+
+log = logging.getLogger("juki")
+
+
+class Station:
+    """Lazily opened resources of the station home for one command."""
+
+    def __init__(self, home: Path) -> None:
+        from .home import StationHome
+
+        self.home = StationHome(home)
+        self._registry = None
+        self._hsm = None
+
+    @property
+    def registry(self):  # type: ignore[no-untyped-def]
+        if self._registry is None:
+            from .registry import Registry
+
+            self.home.ensure()
+            self._registry = Registry(self.home.registry_file)
+        return self._registry
+
+    @property
+    def hsm(self):  # type: ignore[no-untyped-def]
+        if self._hsm is None:
+            from hsm.token import open_token
+
+            self._hsm = open_token(self.home.token_config())
+        return self._hsm
+
+
+def emit(as_json: bool, payload: Any, text: str | Callable[[], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> Any:
+        click.get_current_context().find_root().meta["as_json"] = as_json
+        return func(*args, as_json=as_json, **kwargs)
+
+    return wrapper
+
+
+reader_option = click.option("--reader", "reader", default=None,
+                             help="Reader name, index, or unique part of its name.")
+timeout_option = click.option("--timeout", default=10.0, show_default=True,
+                              help="Seconds to wait for a card.")
+
+
+@click.group()
+@click.option("--home", envvar="JUKI_HOME", default=None,
+              help="Station home directory (default $JUKI_HOME or ~/.local/share/juki).")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug, -vvv APDU traffic.")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
+    """Resident-card issuance, verification and operator authentication."""
+    from cardlib.channel import APDU_LOG_LEVEL
+
+    from .home import resolve_home
+
+    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, APDU_LOG_LEVEL)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Station(resolve_home(home))
+
+
+def station() -> Station:
+    return click.get_current_context().find_object(Station)  # type: ignore[return-value]
+
+
+def _register_commands() -> None:
+    from . import commands_cards, commands_station
+
+    commands_station.register(cli)
+    commands_cards.register(cli)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, RequestError | PinInputError):
+        return EXIT_USAGE
+    if isinstance(exc, NoCardError | ReaderNotFoundError):
+        return EXIT_NO_CARD
+    if isinstance(exc, TransportError) and "pcscd" in str(exc):
+        return EXIT_STATION
+    if isinstance(exc, CardError):
+        return EXIT_CARD
+    if isinstance(exc, HsmError):
+        return EXIT_HSM
+    return EXIT_STATION
+
+
+def _report(exc: BaseException, as_json: bool) -> int:
+    code = _exit_code(exc)
+    message = str(exc) or type(exc).__name__
+    click.echo(f"juki: error: {message}", err=True)
+    if as_json:
+        detail: dict[str, Any] = {"type": type(exc).__name__, "message": message, "exit": code}
+        if isinstance(exc, InvalidPinError | PinBlockedError):
+            detail["tries_left"] = exc.tries_left
+        if isinstance(exc, RequestError):
+            detail["field"] = exc.field
+        click.echo(json.dumps({"error": detail}, ensure_ascii=False, indent=2))
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_commands()
+    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = cli.main(args=argv, prog_name="juki", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("juki: aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except (JukiError, CardError, HsmError) as exc:
+        sys.exit(_report(exc, as_json))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

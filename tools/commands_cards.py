@@ -1,0 +1,110 @@
+"""``juki issue``, ``juki verify``, ``juki card``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import EXIT_NOT_GENUINE, emit, json_option, reader_option, station, timeout_option
+from .pins import CARD_INFO_PIN, PinSpec, collect_pins
+
+pin_file_option = click.option(
+    "--pin-file", type=click.Path(path_type=Path), default=None,
+    help="File of name=value PIN lines (e.g. card_info=1234), mode 600.")
+
+
+def _pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool) -> dict:
+    def prompt(spec: PinSpec) -> str:
+        return click.prompt(spec.label, hide_input=True, confirmation_prompt=confirm,
+                            err=True)
+
+    return collect_pins(specs, pin_file=pin_file, stdin=sys.stdin,
+                        stdin_is_tty=sys.stdin.isatty(), prompt=prompt)
+
+
+@click.group()
+def issue() -> None:
+    """Issue cards."""
+
+
+@issue.command("resident")
+@click.argument("request_file", type=click.Path(path_type=Path))
+@reader_option
+@timeout_option
+@pin_file_option
+@json_option
+def issue_resident(request_file: Path, reader: str | None, timeout: float,
+                   pin_file: Path | None, as_json: bool) -> None:
+    """Personalise a blank card as a resident card from REQUEST_FILE (JSON)."""
+    from .cards import choose_reader, open_card
+    from .issuance import issue_resident_card
+    from .requests import load_request
+
+    request = load_request(request_file)  # validated before any card I/O
+    pins = _pins([CARD_INFO_PIN], pin_file, confirm=True)
+    st = station()
+    hsm, registry = st.hsm, st.registry
+    name = choose_reader(reader, timeout, blank=True)
+    with open_card(name) as channel:
+        issued = issue_resident_card(channel, hsm, registry, request, pins["card_info"])
+    emit(as_json, issued.as_json() | {"reader": name},
+         f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
+
+
+@click.command()
+@reader_option
+@timeout_option
+@json_option
+def verify(reader: str | None, timeout: float, as_json: bool) -> int:
+    """Is the presented card genuine? Challenge-response against the token."""
+    from .cards import choose_reader, open_card
+    from .verifier import Verifier
+
+    st = station()
+    verifier = Verifier.from_token(st.registry, st.hsm)
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        verdict = verifier.verify(channel)
+
+    def text() -> str:
+        head = "GENUINE" if verdict.genuine else "NOT GENUINE"
+        lines = [f"{head}: card {verdict.card_serial or '?'} in {name}"]
+        lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in verdict.checks]
+        return "\n".join(lines)
+
+    emit(as_json, verdict.as_json(), text)
+    return 0 if verdict.genuine else EXIT_NOT_GENUINE
+
+
+@click.group()
+def card() -> None:
+    """Read presented cards."""
+
+
+@card.command("read")
+@reader_option
+@timeout_option
+@pin_file_option
+@json_option
+def card_read(reader: str | None, timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """After the card-info PIN, print the 4 information."""
+    from cardlib.apps.card_info import CardInfoApSession
+
+    from .cards import choose_reader, open_card
+
+    pins = _pins([CARD_INFO_PIN], pin_file, confirm=False)
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        session = CardInfoApSession(channel)
+        session.select()
+        session.verify_pin(pins["card_info"].reveal())
+        info = session.read_four_info()
+    payload = info.as_json()
+    emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
+
+
+def register(cli: click.Group) -> None:
+    for command in (issue, verify, card):
+        cli.add_command(command)

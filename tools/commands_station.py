@@ -1,0 +1,206 @@
+"""``juki rig``, ``juki hsm``, ``juki emulator``, ``juki readers``, ``juki demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import emit, json_option, station
+
+
+@click.group()
+def rig() -> None:
+    """Local test rig: SoftHSM token, pcscd + vpcd, emulated cards."""
+
+
+@rig.command("up")
+@click.option("--blank", default=1, show_default=True, help="Blank emulated cards to insert.")
+@click.option("--base-port", default=35963, show_default=True, help="vpcd port of reader 0.")
+@json_option
+def rig_up(blank: int, base_port: int, as_json: bool) -> None:
+    """Start the rig (idempotent): token, pcscd, N blank cards each in its own reader."""
+    from .rig import Rig
+
+    status = Rig(station().home).up(blank, base_port)
+    emit(as_json, status, lambda: _rig_text(status))
+
+
+@rig.command("status")
+@json_option
+def rig_status(as_json: bool) -> int:
+    """What the rig is running."""
+    from .rig import Rig
+
+    status = Rig(station().home).status()
+    emit(as_json, status, lambda: _rig_text(status))
+    return 0 if status["pcscd"]["running"] else 5
+
+
+@rig.command("down")
+@json_option
+def rig_down(as_json: bool) -> None:
+    """Stop exactly the processes the rig started."""
+    from .rig import Rig
+
+    result = Rig(station().home).down()
+    emit(as_json, result, f"stopped {len(result['stopped_pids'])} processes")
+
+
+@rig.command("insert")
+@click.option("--slot", type=int, required=True, help="Rig reader slot (0-based).")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
+              help="Card state file (a new blank card if absent).")
+@json_option
+def rig_insert(slot: int, state_path: Path | None, as_json: bool) -> None:
+    """Insert an emulated card into a rig reader (replacing what is there)."""
+    from .rig import Rig
+
+    card = Rig(station().home).insert_card(slot, state_path)
+    emit(as_json, card.as_json(), f"card {card.state} inserted in slot {slot}")
+
+
+@rig.command("remove")
+@click.option("--slot", type=int, required=True)
+def rig_remove(slot: int) -> None:
+    """Pull the card out of a rig reader."""
+    from .rig import Rig
+
+    Rig(station().home).remove_card(slot)
+    click.echo(f"slot {slot} emptied")
+
+
+def _rig_text(status: dict) -> str:
+    pcscd = status["pcscd"]
+    lines = [
+        f"home:   {status['home']}",
+        f"pcscd:  {'running pid ' + str(pcscd['pid']) if pcscd['running'] else 'stopped'}"
+        f"{' (private network namespace)' if pcscd['isolated_network'] else ''}",
+        f"token:  {'initialised' if status['token_initialised'] else 'absent'}",
+    ]
+    for card in status["cards"]:
+        lines.append(f"slot {card['slot']}: {card['reader']} port {card['port']} "
+                     f"{'running' if card['running'] else 'stopped'} {card['state']}")
+    return "\n".join(lines)
+
+
+@click.group()
+def hsm() -> None:
+    """The PKCS#11 token: key inventory by role."""
+
+
+@hsm.command("init")
+@json_option
+def hsm_init(as_json: bool) -> None:
+    """Create the resident issuing CA key and certificate in the token (idempotent)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from hsm.ca import ensure_ca
+    from hsm.roles import KeyRole
+
+    result = ensure_ca(station().hsm, KeyRole.RESIDENT_ISSUING_CA)
+    payload = {
+        "role": result.role,
+        "label": result.label,
+        "created": result.created,
+        "certificate": result.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    emit(as_json, payload,
+         f"{result.label}: {'created' if result.created else 'already present'}\n"
+         f"subject: {result.certificate.subject.rfc4514_string()}")
+
+
+@hsm.command("status")
+@json_option
+def hsm_status(as_json: bool) -> None:
+    """List the project's keys in the token with their protection attributes."""
+    from hsm.keys import inventory
+
+    st = station()
+    keys = inventory(st.hsm)
+    config = st.hsm.config
+    payload = {"module": config.module, "token_label": config.token_label,
+               "keys": [k.as_json() for k in keys]}
+
+    def text() -> str:
+        lines = [f"token {config.token_label} in {config.module}"]
+        if not keys:
+            lines.append("no keys: run `juki hsm init`")
+        for k in keys:
+            lines.append(
+                f"{k.role:24} v{k.version} {k.key_type}-{k.bits} "
+                f"sensitive={k.sensitive} extractable={k.extractable} "
+                f"certificate={'yes' if k.has_certificate else 'no'}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, payload, text)
+
+
+@click.group()
+def emulator() -> None:
+    """Emulated cards."""
+
+
+@emulator.command("run")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), required=True,
+              help="Card state file (created as a blank resident card if absent).")
+@click.option("--port", type=int, required=True, help="vpcd port of the reader.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--netns", default=None, help="Network namespace to join (rig isolation).")
+def emulator_run(state_path: Path, port: int, host: str, netns: str | None) -> None:
+    """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM)."""
+    from cardlib.emulator.runner import run_card
+
+    run_card(state_path, port, host, netns)
+
+
+@emulator.command("counterfeit")
+@click.option("--from", "source", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--to", "destination", type=click.Path(path_type=Path), required=True)
+def emulator_counterfeit(source: Path, destination: Path) -> None:
+    """Copy a card's state with a different authentication key (a forged clone)."""
+    from cardlib.emulator.forgery import counterfeit_with_new_key
+
+    serial = counterfeit_with_new_key(source, destination)
+    click.echo(f"counterfeit of card {serial} written to {destination}")
+
+
+@click.command()
+@json_option
+def readers(as_json: bool) -> None:
+    """Readers, card presence and the profile each card answers to (by AID)."""
+    from .cards import describe_readers
+
+    reports = describe_readers()
+
+    def text() -> str:
+        if not reports:
+            return "no readers"
+        lines = []
+        for r in reports:
+            what = "empty"
+            if r.card_present:
+                what = f"{r.profile or 'unknown card'}"
+                if r.card_serial:
+                    what += f", serial {r.card_serial}, {r.life_cycle}"
+            lines.append(f"{r.name}: {what}")
+        return "\n".join(lines)
+
+    emit(as_json, [r.as_json() for r in reports], text)
+
+
+@click.command()
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Fresh station home for the demo (default: a new temporary directory).")
+@click.option("--keep-rig", is_flag=True, help="Leave the rig running at the end.")
+def demo(workdir: Path | None, keep_rig: bool) -> int:
+    """Rig up, issue a card, verify it, read it, reject a counterfeit, rig down."""
+    from .demo import run_demo
+
+    return run_demo(workdir, keep_rig)
+
+
+def register(cli: click.Group) -> None:
+    for command in (rig, hsm, emulator, readers, demo):
+        cli.add_command(command)

@@ -1,0 +1,32 @@
+"""Application-level errors (card and HSM errors come from cardlib and hsm)."""
+
+from __future__ import annotations
+
+
+class JukiError(Exception):
+    """Base of the tools' own errors; the CLI maps each subclass to an exit code."""
+
+
+class RequestError(JukiError):
+    """An issuance request is invalid; names the field and the rule it breaks."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"request field {field!r}: {rule}")
+
+
+class PinInputError(JukiError):
+    """PINs could not be obtained or have the wrong format (never contains a PIN)."""
+
+
+class IssuanceError(JukiError):
+    """The card cannot be issued (not blank, already registered, ...)."""
+
+
+class RigError(JukiError):
+    """The local test rig could not be brought up or down."""
+
+
+class StationConfigError(JukiError):
+    """The station home or its configuration is missing or wrong."""

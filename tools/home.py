@@ -1,0 +1,90 @@
+"""The station home: configuration, token, registry and rig state in one directory.
+
+Selected by ``--home``, else ``JUKI_HOME``, else ``~/.local/share/juki``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hsm.config import SOFTHSM_MODULE, TokenConfig
+
+from .errors import StationConfigError
+
+DEFAULT_HOME = Path("~/.local/share/juki")
+DEFAULT_TOKEN_LABEL = "juki-station"
+
+
+def resolve_home(option: str | None) -> Path:
+    raw = option or os.environ.get("JUKI_HOME") or str(DEFAULT_HOME)
+    return Path(raw).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class StationHome:
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def registry_file(self) -> Path:
+        return self.root / "registry.sqlite"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def softhsm_dir(self) -> Path:
+        return self.root / "softhsm"
+
+    @property
+    def rig_dir(self) -> Path:
+        return self.root / "rig"
+
+    @property
+    def cards_dir(self) -> Path:
+        return self.root / "cards"
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.secrets_dir.mkdir(exist_ok=True, mode=0o700)
+
+    def settings(self) -> dict[str, dict[str, str]]:
+        if not self.config_file.exists():
+            return {}
+        try:
+            return tomllib.loads(self.config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise StationConfigError(f"{self.config_file}: {exc}") from exc
+
+    def write_settings(self, settings: dict[str, dict[str, str]]) -> None:
+        lines = []
+        for section, values in settings.items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+            lines.append("")
+        self.ensure()
+        self.config_file.write_text("\n".join(lines), encoding="utf-8")
+
+    def token_config(self) -> TokenConfig:
+        settings = self.settings().get("hsm", {})
+        if not settings and not os.environ.get("PKCS11_MODULE"):
+            raise StationConfigError(
+                f"no [hsm] section in {self.config_file}: run `juki rig up` or configure the token"
+            )
+        return TokenConfig.from_settings(settings, self.root)
+
+    def default_hsm_settings(self) -> dict[str, str]:
+        return {
+            "module": SOFTHSM_MODULE,
+            "token_label": DEFAULT_TOKEN_LABEL,
+            "pin_file": "secrets/token.pin",
+            "softhsm2_conf": "softhsm/softhsm2.conf",
+        }

@@ -1,0 +1,123 @@
+"""The issuance station: personalise a blank resident card and register it.
+
+Order matters for atomicity: the registry row is ``issuing`` before the first write
+to the card; it becomes ``active`` only after the card is locked; any failure in
+between marks it ``failed`` (re-issuable once the card is wiped, see the station
+issue). The card's key pair is generated on the card; the token certifies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+
+from cardlib import tlv
+from cardlib.apps.issuer import IssuerSession, PersonalisationSession
+from cardlib.channel import ApduChannel
+from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
+from cardlib.records import (
+    CardInfoRecord,
+    encode_card_info_record,
+    encode_four_info,
+    encode_individual_number,
+)
+from hsm.ca import issue_card_certificate
+from hsm.errors import HsmError
+from hsm.token import Hsm
+
+from .errors import IssuanceError
+from .pins import Pin
+from .registry import Registry
+from .requests import IdentityRequest
+
+log = logging.getLogger(__name__)
+
+CARD_VALIDITY_YEARS = 10
+BASIC_INFO_VERSION = b"\x00\x00\x00\x01"
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    card_serial: str
+    municipality_code: str
+    expiry: dt.date
+    certificate_pem: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "card_serial": self.card_serial,
+            "municipality_code": self.municipality_code,
+            "expiry": self.expiry.isoformat(),
+            "status": "active",
+        }
+
+
+def expiry_for(issued: dt.date) -> dt.date:
+    """Ten years after issuance (Feb 29 falls back to Feb 28)."""
+    try:
+        return issued.replace(year=issued.year + CARD_VALIDITY_YEARS)
+    except ValueError:
+        return issued.replace(year=issued.year + CARD_VALIDITY_YEARS, day=28)
+
+
+def basic_info(public_key_der: bytes) -> bytes:
+    """EF 0005 of the card-info AP: ``FF 40 { DF41 version, DF42 key id }``."""
+    key_id = hashlib.sha256(public_key_der).digest()[:16]
+    return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
+
+
+def issue_resident_card(
+    channel: ApduChannel,
+    hsm: Hsm,
+    registry: Registry,
+    request: IdentityRequest,
+    card_info_pin: Pin,
+    today: dt.date | None = None,
+) -> IssuedCard:
+    issuer = IssuerSession(channel)
+    issuer.select()
+    info = issuer.read_info()
+    if info.life_cycle != LifeCycle.OP_READY:
+        raise IssuanceError(
+            f"card {info.card_serial} is not blank (life cycle {info.life_cycle.name})"
+        )
+    serial = info.card_serial
+    expiry = expiry_for(today or dt.date.today())
+    try:
+        registry.begin_issuance(serial, "resident", request.resident_code,
+                                request.municipality_code, expiry)
+    except ValueError as exc:
+        raise IssuanceError(str(exc)) from None
+    log.info("issuing card %s", serial)
+    try:
+        common = PersonalisationSession(channel, Aid.COMMON)
+        common.select()
+        common.write_file(CommonFile.CARD_INFO_RECORD, encode_card_info_record(
+            CardInfoRecord(serial, request.municipality_code, expiry)))
+        public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
+        certificate = issue_card_certificate(hsm, public_key, serial, expiry)
+
+        card_info = PersonalisationSession(channel, Aid.CARD_INFO)
+        card_info.select()
+        card_info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(request.four_info()))
+        if request.individual_number:
+            card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER,
+                                 encode_individual_number(request.individual_number))
+        card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
+        card_info.set_pin(CardInfoFile.PIN, card_info_pin.reveal())
+
+        issuer.select()
+        issuer.lock()
+    except (Exception, KeyboardInterrupt) as exc:
+        reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
+        registry.mark_failed(serial, reason or type(exc).__name__)
+        raise
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    registry.complete_issuance(serial, der)
+    return IssuedCard(serial, request.municipality_code, expiry,
+                      certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"))

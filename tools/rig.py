@@ -1,0 +1,316 @@
+"""The local test rig: a SoftHSM token, pcscd with the vpcd driver, emulated cards.
+
+``up`` starts only what is not running and records every PID it started in
+``rig/state.json``; ``down`` stops exactly those PIDs. As root, pcscd runs in a
+private network namespace (only loopback), so vpcd's listening ports — which bind
+all interfaces — are unreachable from other hosts; emulated cards join that
+namespace. pcsc-lite 1.9 has one fixed socket per machine, so one rig per machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardlib.emulator.runner import load_or_create
+from cardlib.emulator.state import write_atomically
+
+from .errors import RigError
+from .home import StationHome
+
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+FIRST_PORT = 35963
+SLOTS_PER_VPCD = 2
+MAX_READERS = 16
+START_TIMEOUT_S = 10.0
+
+
+@dataclass
+class CardSlot:
+    slot: int
+    port: int
+    state: str
+    pid: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"slot": self.slot, "reader": reader_name(self.slot), "port": self.port,
+                "state": self.state, "pid": self.pid, "running": _alive(self.pid)}
+
+
+def friendly_name(entry: int) -> str:
+    return "Virtual PCD" if entry == 0 else f"Virtual PCD {entry}"
+
+
+def reader_name(slot: int) -> str:
+    """The PC/SC name pcscd gives the virtual reader of rig ``slot``."""
+    entry, index = divmod(slot, SLOTS_PER_VPCD)
+    return f"{friendly_name(entry)} 00 {index:02X}"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def _stop(pid: int | None, timeout: float = 5.0) -> None:
+    if not _alive(pid):
+        return
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.02)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+class Rig:
+    def __init__(self, home: StationHome) -> None:
+        self.home = home
+        self.state_file = home.rig_dir / "state.json"
+
+    # ---- persisted rig state -----------------------------------------------------
+
+    def _load(self) -> dict:
+        if not self.state_file.exists():
+            return {}
+        return json.loads(self.state_file.read_text())
+
+    def _save(self, state: dict) -> None:
+        write_atomically(self.state_file, json.dumps(state, indent=1))
+
+    # ---- SoftHSM ---------------------------------------------------------------------
+
+    def ensure_token(self) -> bool:
+        """Create the SoftHSM config, PINs and token if absent; True if created."""
+        self.home.ensure()
+        settings = self.home.settings()
+        hsm = settings.setdefault("hsm", {})
+        for key, value in self.home.default_hsm_settings().items():
+            hsm.setdefault(key, value)
+        self.home.write_settings(settings)
+        conf = self.home.softhsm_dir / "softhsm2.conf"
+        tokens = self.home.softhsm_dir / "tokens"
+        tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n"
+                        "log.level = ERROR\nslots.removable = false\n")
+        pin_file = self.home.secrets_dir / "token.pin"
+        so_pin_file = self.home.secrets_dir / "token.so-pin"
+        for path in (pin_file, so_pin_file):
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(os.urandom(12).hex() + "\n")
+        if any(tokens.iterdir()):
+            return False
+        env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+        # softhsm2-util takes PINs only as arguments; they stay inside this one
+        # short-lived child of the rig, on a test token, never in our own argv or logs.
+        result = subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", hsm["token_label"],
+             "--pin", pin_file.read_text().strip(), "--so-pin", so_pin_file.read_text().strip()],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise RigError(f"softhsm2-util --init-token failed: {result.stderr.strip()}")
+        return True
+
+    # ---- pcscd -------------------------------------------------------------------------
+
+    def _write_reader_conf(self, readers: int, base_port: int) -> Path:
+        """One vpcd entry per two readers. vpcd keeps its channels in globals indexed
+        by slot, so a second entry sharing the same .so would overwrite the first's;
+        each further entry therefore loads its own copy of the driver."""
+        conf_dir = self.home.rig_dir / "reader.conf.d"
+        drivers = self.home.rig_dir / "drivers"
+        for stale in (conf_dir, drivers):
+            if stale.exists():
+                shutil.rmtree(stale)
+        conf_dir.mkdir(parents=True)
+        drivers.mkdir()
+        entries = []
+        for index in range((readers + SLOTS_PER_VPCD - 1) // SLOTS_PER_VPCD):
+            port = base_port + index * SLOTS_PER_VPCD
+            driver = VPCD_DRIVER
+            if index:
+                driver = drivers / f"libifdvpcd-{index}.so"
+                shutil.copyfile(VPCD_DRIVER, driver)
+            entries.append(
+                f'FRIENDLYNAME "{friendly_name(index)}"\nDEVICENAME /dev/null:{port}\n'
+                f"LIBPATH {driver}\nCHANNELID {port}\n"
+            )
+        (conf_dir / "vpcd").write_text("\n".join(entries))
+        return conf_dir
+
+    def _foreign_pcscd(self, ours: int | None) -> int | None:
+        if not PCSCD_PIDFILE.exists():
+            return None
+        text = PCSCD_PIDFILE.read_bytes().rstrip(b"\0\n ").decode(errors="replace")
+        pid = int(text) if text.isdigit() else None
+        if pid and _alive(pid) and pid != ours:
+            return pid
+        return None
+
+    def _start_pcscd(self, readers: int, base_port: int) -> tuple[int, bool]:
+        if not VPCD_DRIVER.exists():
+            raise RigError(f"vpcd driver {VPCD_DRIVER} missing: install vsmartcard-vpcd")
+        if not shutil.which("pcscd"):
+            raise RigError("pcscd not found: install pcscd")
+        foreign = self._foreign_pcscd(None)
+        if foreign:
+            raise RigError(f"a pcscd not started by this rig is running (pid {foreign}); "
+                           "stop it first (one pcscd per machine)")
+        for stale in (PCSCD_SOCKET, PCSCD_PIDFILE):
+            stale.unlink(missing_ok=True)
+        conf_dir = self._write_reader_conf(readers, base_port)
+        log = open(self.home.rig_dir / "pcscd.log", "ab")  # noqa: SIM115
+        isolated = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
+        command = ["pcscd", "--foreground", "--config", str(conf_dir)]
+        if isolated:
+            command = ["unshare", "--net", "--", "sh", "-c",
+                       'ip link set lo up && exec "$@"', "sh", *command]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not PCSCD_SOCKET.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RigError(f"pcscd did not start; see {self.home.rig_dir / 'pcscd.log'}")
+            time.sleep(0.02)
+        return process.pid, isolated
+
+    # ---- cards -------------------------------------------------------------------------
+
+    def _start_card(self, state: dict, slot: int, state_path: Path) -> int:
+        port = state["base_port"] + slot
+        load_or_create(state_path)
+        command = [sys.executable, "-m", "cardlib.emulator", "--state", str(state_path),
+                   "--port", str(port)]
+        if state.get("isolated"):
+            command += ["--netns", f"/proc/{state['pcscd_pid']}/ns/net"]
+        log = open(self.home.rig_dir / f"card-{slot:02d}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        return process.pid
+
+    def insert_card(self, slot: int, state_path: Path | None = None) -> CardSlot:
+        """Put a card (its state file; a new blank one if absent) into reader ``slot``."""
+        state = self._require_running()
+        if not 0 <= slot < state["readers"]:
+            raise RigError(f"slot {slot} out of range 0..{state['readers'] - 1}")
+        self.remove_card(slot)
+        path = state_path or self.home.cards_dir / f"card-{slot:02d}.json"
+        pid = self._start_card(state, slot, path)
+        state["cards"][str(slot)] = {"pid": pid, "state": str(path)}
+        self._save(state)
+        self.wait_present([slot])
+        return CardSlot(slot, state["base_port"] + slot, str(path), pid)
+
+    def wait_present(self, slots: list[int], timeout: float = START_TIMEOUT_S) -> None:
+        """Block until pcscd reports a card in each of ``slots``' readers."""
+        from cardlib.pcsc import reader_states
+
+        wanted = {reader_name(slot) for slot in slots}
+        deadline = time.monotonic() + timeout
+        while True:
+            present = {s.name for s in reader_states() if s.card_present}
+            if wanted <= present:
+                return
+            if time.monotonic() > deadline:
+                raise RigError(f"cards not detected in {sorted(wanted - present)} "
+                               f"after {timeout:g} s; see {self.home.rig_dir}/card-*.log")
+            time.sleep(0.05)
+
+    def remove_card(self, slot: int) -> None:
+        state = self._require_running()
+        card = state["cards"].pop(str(slot), None)
+        if card:
+            _stop(card["pid"])
+            self._save(state)
+
+    def _require_running(self) -> dict:
+        state = self._load()
+        if not state or not _alive(state.get("pcscd_pid")):
+            raise RigError("the rig is not up: run `juki rig up`")
+        return state
+
+    # ---- public operations -----------------------------------------------------------
+
+    def up(self, blank: int, base_port: int = FIRST_PORT) -> dict:
+        if not 0 <= blank <= MAX_READERS:
+            raise RigError(f"--blank must be 0..{MAX_READERS}")
+        self.ensure_token()
+        self.home.rig_dir.mkdir(parents=True, exist_ok=True)
+        state = self._load()
+        if not state or not _alive(state.get("pcscd_pid")):
+            readers = max(SLOTS_PER_VPCD, blank + blank % SLOTS_PER_VPCD)
+            pid, isolated = self._start_pcscd(readers, base_port)
+            state = {"pcscd_pid": pid, "isolated": isolated, "base_port": base_port,
+                     "readers": readers, "cards": {}}
+            self._save(state)
+        for slot in range(blank):
+            card = state["cards"].get(str(slot))
+            if card and _alive(card["pid"]):
+                continue
+            path = self.home.cards_dir / f"card-{slot:02d}.json"
+            state["cards"][str(slot)] = {"pid": self._start_card(state, slot, path),
+                                         "state": str(path)}
+            self._save(state)
+        self.wait_present(list(range(blank)))
+        return self.status()
+
+    def status(self) -> dict:
+        state = self._load()
+        running = bool(state) and _alive(state.get("pcscd_pid"))
+        cards = [
+            CardSlot(int(slot), state["base_port"] + int(slot), info["state"], info["pid"]).as_json()
+            for slot, info in sorted(state.get("cards", {}).items(), key=lambda i: int(i[0]))
+        ] if state else []
+        return {
+            "home": str(self.home.root),
+            "pcscd": {"running": running, "pid": state.get("pcscd_pid") if state else None,
+                      "isolated_network": bool(state.get("isolated")) if state else False},
+            "readers": state.get("readers", 0) if state else 0,
+            "base_port": state.get("base_port") if state else None,
+            "cards": cards,
+            "token_initialised": (self.home.softhsm_dir / "tokens").exists()
+            and any((self.home.softhsm_dir / "tokens").iterdir()),
+        }
+
+    def down(self) -> dict:
+        state = self._load()
+        stopped = []
+        for info in state.get("cards", {}).values():
+            if _alive(info["pid"]):
+                stopped.append(info["pid"])
+            _stop(info["pid"])
+        if state.get("pcscd_pid"):
+            if _alive(state["pcscd_pid"]):
+                stopped.append(state["pcscd_pid"])
+            _stop(state["pcscd_pid"])
+        self.state_file.unlink(missing_ok=True)
+        return {"stopped_pids": stopped}
