@@ -1,0 +1,52 @@
+# The README's first two commands: `make demo` and `make test`.
+# Both install everything on a fresh Debian 12 machine (as root, or with sudo):
+# the Debian packages, the virtualenv and the project. Installing twice is a no-op.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
+                python3-venv python3-dev iproute2 util-linux
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps venv demo test unit lint bench clean
+
+all: test
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | deps
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: deps $(STAMP)
+
+demo: venv
+	$(VENV)/bin/juki demo
+
+lint: venv
+	$(VENV)/bin/ruff check cardlib hsm tools tests bench
+
+test: venv lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

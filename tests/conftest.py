@@ -1,0 +1,66 @@
+"""Shared fixtures. The rig (pcscd + vpcd + emulated cards + SoftHSM) is one per
+machine (pcsc-lite 1.9 has one fixed socket), so one session-wide rig serves the
+integration and CLI tiers. It is brought up and down through the real `juki` CLI.
+Nothing here skips: without pcscd, vpcd or SoftHSM these tests fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RIG_SLOTS = 2
+
+
+def juki(home: Path, *args: str, input: str | None = None,
+         check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """Run the `juki` CLI as a user would (a fresh interpreter, real argv)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tools", "--home", str(home), *args],
+        capture_output=True, text=True, input=input, cwd=ROOT, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")},
+    )
+    if check is not None and result.returncode != check:
+        raise AssertionError(
+            f"juki {' '.join(args)} exited {result.returncode} (expected {check})\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}"
+        )
+    return result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that run their own rig go first, before the shared rig exists."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("own_rig") else 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "own_rig: starts and stops its own rig (runs first)")
+
+
+@pytest.fixture(scope="session")
+def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("station")
+    up = json.loads(juki(home, "rig", "up", "--blank", str(RIG_SLOTS), "--json").stdout)
+    assert up["pcscd"]["running"] and len(up["cards"]) == RIG_SLOTS
+    juki(home, "hsm", "init")
+    started = {up["pcscd"]["pid"], *(c["pid"] for c in up["cards"])}
+    yield home
+    status = json.loads(juki(home, "rig", "status", "--json", check=None).stdout)
+    current = {status["pcscd"]["pid"], *(c["pid"] for c in status["cards"])}
+    down = json.loads(juki(home, "rig", "down", "--json").stdout)
+    assert set(down["stopped_pids"]) == current
+    for pid in started | current:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+@pytest.fixture(scope="session")
+def station(rig_home: Path):  # type: ignore[no-untyped-def]
+    """The shared rig's station resources, opened in this process."""
+    from tools.cli import Station
+
+    return Station(rig_home)

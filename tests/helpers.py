@@ -1,0 +1,66 @@
+"""Test helpers: scripted cards and transports for fault injection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from cardlib.apdu import split_response
+from cardlib.channel import ApduChannel
+from cardlib.emulator.card_os import VirtualCard
+from cardlib.emulator.profiles import blank_resident_card
+from cardlib.errors import CardRemovedError
+from cardlib.records import FourInfo
+from cardlib.transport import InProcessTransport
+
+
+class ScriptedTransport:
+    """Answers each APDU from a function; records what was sent."""
+
+    def __init__(self, answer: Callable[[bytes], tuple[bytes, int]]) -> None:
+        self.answer = answer
+        self.sent: list[bytes] = []
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        self.sent.append(apdu)
+        return self.answer(apdu)
+
+    def close(self) -> None:
+        pass
+
+
+class FaultyTransport:
+    """Wraps a transport; at APDU number ``fail_at`` (0-based) removes the card or
+    garbles the response."""
+
+    def __init__(self, inner, fail_at: int, mode: str = "remove") -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.fail_at = fail_at
+        self.mode = mode
+        self.count = 0
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        index = self.count
+        self.count += 1
+        if index >= self.fail_at and self.mode == "remove":
+            raise CardRemovedError("card removed (injected)")
+        data, sw = self.inner.send_and_receive(apdu)
+        if index == self.fail_at and self.mode == "garble":
+            return bytes(b ^ 0x5A for b in data), sw ^ 0x0100
+        return data, sw
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def card_channel(card: VirtualCard | None = None) -> tuple[VirtualCard, ApduChannel]:
+    card = card or VirtualCard(blank_resident_card())
+    card.power_on()
+    return card, ApduChannel(InProcessTransport(card))
+
+
+def raw(card: VirtualCard, hex_apdu: str) -> tuple[bytes, int]:
+    return split_response(card.process_apdu(bytes.fromhex(hex_apdu.replace(" ", ""))))
+
+
+SAMPLE_INFO = FourInfo("山田　太郎", "東京都千代田区霞が関二丁目1番2号", dt.date(1985, 4, 12), "1")

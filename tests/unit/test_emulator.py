@@ -1,0 +1,230 @@
+"""The card OS rules, through the in-process transport and the host session classes."""
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from cardlib.apps.card_info import CardInfoApSession
+from cardlib.apps.common import CommonApSession
+from cardlib.apps.issuer import IssuerSession, PersonalisationSession
+from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
+from cardlib.emulator.card_os import VirtualCard
+from cardlib.emulator.profiles import blank_resident_card
+from cardlib.emulator.state import StateFile
+from cardlib.errors import (
+    ConditionsNotSatisfiedError,
+    EndOfFileError,
+    InvalidPinError,
+    PinBlockedError,
+    SecurityStatusNotSatisfiedError,
+)
+from cardlib.records import encode_four_info
+from tests.helpers import SAMPLE_INFO, card_channel, raw
+
+PIN = "2468"
+
+
+def personalise(channel, *, lock: bool = True):  # type: ignore[no-untyped-def]
+    common = PersonalisationSession(channel, Aid.COMMON)
+    common.select()
+    public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
+    info = PersonalisationSession(channel, Aid.CARD_INFO)
+    info.select()
+    info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(SAMPLE_INFO))
+    info.set_pin(CardInfoFile.PIN, PIN)
+    if lock:
+        issuer = IssuerSession(channel)
+        issuer.select()
+        issuer.lock()
+    return public_key
+
+
+@pytest.fixture(scope="module")
+def issued_state():  # type: ignore[no-untyped-def]
+    card, channel = card_channel()
+    public_key = personalise(channel)
+    return card.state.to_json(), public_key
+
+
+@pytest.fixture
+def issued(issued_state):  # type: ignore[no-untyped-def]
+    from cardlib.emulator.state import CardState
+
+    text, public_key = issued_state
+    card, channel = card_channel(VirtualCard(CardState.from_json(text)))
+    return card, channel, public_key
+
+
+def test_blank_card_reports_serial_and_life_cycle() -> None:
+    card, channel = card_channel()
+    issuer = IssuerSession(channel)
+    issuer.select()
+    info = issuer.read_info()
+    assert info.card_serial == card.state.serial and info.life_cycle == LifeCycle.OP_READY
+
+
+def test_pin_tries_decrement_then_block(issued) -> None:  # type: ignore[no-untyped-def]
+    _card, channel, _ = issued
+    session = CardInfoApSession(channel)
+    session.select()
+    assert session.pin_status().tries_left == 3
+    for expected in (2, 1):
+        with pytest.raises(InvalidPinError) as info:
+            session.verify_pin("0000")
+        assert info.value.tries_left == expected
+    with pytest.raises(PinBlockedError):
+        session.verify_pin("0000")
+    with pytest.raises(PinBlockedError):
+        session.verify_pin(PIN)  # the right PIN no longer helps
+    assert session.pin_status().blocked
+
+
+def test_empty_verify_spends_no_try_and_9000_only_after_login(issued) -> None:  # type: ignore[no-untyped-def]
+    card, channel, _ = issued
+    session = CardInfoApSession(channel)
+    session.select()
+    with pytest.raises(InvalidPinError):
+        session.verify_pin("1111")
+    for _ in range(5):
+        status = session.pin_status()
+        assert status.tries_left == 2 and not status.verified
+    session.verify_pin(PIN)
+    assert session.pin_status().verified
+    assert card.state.apps[Aid.CARD_INFO.hex()].pins["0011"].tries_left == 3
+
+
+def test_retry_counter_is_persisted_before_the_comparison(issued) -> None:  # type: ignore[no-untyped-def]
+    card, channel, _ = issued
+    saved: list[int] = []
+    card._persist = lambda state: saved.append(state.apps[Aid.CARD_INFO.hex()].pins["0011"].tries_left)
+    session = CardInfoApSession(channel)
+    session.select()
+    session.verify_pin(PIN)
+    assert saved == [2, 3]  # decremented and saved first, restored after success
+    saved.clear()
+    with pytest.raises(InvalidPinError):
+        session.verify_pin("9999")
+    assert saved == [2]
+
+
+def test_protected_files_need_the_pin_and_lose_it_on_reset(issued) -> None:  # type: ignore[no-untyped-def]
+    card, channel, _ = issued
+    session = CardInfoApSession(channel)
+    session.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.read_four_info()
+    session.verify_pin(PIN)
+    assert session.read_four_info() == SAMPLE_INFO
+    card.reset()
+    session.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.read_four_info()
+    session.verify_pin(PIN)
+    CommonApSession(channel).select()  # leaving the DF drops its security status
+    session.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.read_four_info()
+
+
+def test_read_binary_past_end_is_6b00(issued) -> None:  # type: ignore[no-untyped-def]
+    _card, channel, _ = issued
+    session = CardInfoApSession(channel)
+    session.select()
+    session.verify_pin(PIN)
+    session.select_ef(CardInfoFile.ATTRIBUTES)
+    size = len(encode_four_info(SAMPLE_INFO))
+    assert len(session.read_binary(size - 3, 255)) == 3
+    with pytest.raises(EndOfFileError):
+        session.read_binary(size, 1)
+
+
+def test_get_challenge_is_fresh_and_single_use(issued) -> None:  # type: ignore[no-untyped-def]
+    card, _channel, _ = issued
+    first, sw = raw(card, "0084000008")
+    assert sw == 0x9000 and len(first) == 8 and card.ram.challenge == first
+    second, _ = raw(card, "0084000008")
+    assert second != first and card.ram.challenge == second
+    _, sw = raw(card, "00a4040c0a" + Aid.COMMON.hex())  # any command consumes it
+    assert sw == 0x9000 and card.ram.challenge is None
+    raw(card, "0084000008")
+    _, sw = raw(card, "00ff0000")  # even a failing command consumes it
+    assert sw == 0x6D00 and card.ram.challenge is None
+    assert raw(card, "0084000021")[1] == 0x6700  # more than 32 bytes refused
+
+
+def test_internal_authenticate_signs_the_challenge(issued) -> None:  # type: ignore[no-untyped-def]
+    _card, channel, public_key = issued
+    session = CommonApSession(channel)
+    session.select()
+    challenge = bytes(range(32))
+    signature = session.internal_authenticate(challenge)
+    public_key.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_locked_card_refuses_personalisation(issued) -> None:  # type: ignore[no-untyped-def]
+    _card, channel, _ = issued
+    common = PersonalisationSession(channel, Aid.COMMON)
+    common.select()
+    with pytest.raises(ConditionsNotSatisfiedError):
+        common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
+    with pytest.raises(ConditionsNotSatisfiedError):
+        common.generate_rsa_key(CommonFile.AUTH_KEY)
+    info = PersonalisationSession(channel, Aid.CARD_INFO)
+    info.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        info.set_pin(CardInfoFile.PIN, "0000")  # after issuance only after VERIFY
+    issuer = IssuerSession(channel)
+    issuer.select()
+    with pytest.raises(ConditionsNotSatisfiedError):
+        issuer.lock()
+
+
+def test_change_pin_after_verify(issued) -> None:  # type: ignore[no-untyped-def]
+    _card, channel, _ = issued
+    session = PersonalisationSession(channel, Aid.CARD_INFO)
+    session.select()
+    session.verify_pin(CardInfoFile.PIN, PIN)
+    session.set_pin(CardInfoFile.PIN, "1357")
+    with pytest.raises(InvalidPinError):
+        session.verify_pin(CardInfoFile.PIN, PIN)
+    session.verify_pin(CardInfoFile.PIN, "1357")
+
+
+def test_key_generation_response_is_chained_with_61xx() -> None:
+    card, _ = card_channel()
+    raw(card, "00a4040c0a" + Aid.COMMON.hex())
+    raw(card, "00a4020c020019")
+    first, sw = raw(card, "0046008000")
+    assert len(first) == 256 and sw >> 8 == 0x61
+    rest, sw = raw(card, f"00c00000{sw & 0xFF:02x}")
+    assert sw == 0x9000 and len(first + rest) > 256
+
+
+def test_malformed_apdu_and_unknown_instruction() -> None:
+    card, _ = card_channel()
+    assert raw(card, "00a4")[1] == 0x6700
+    assert raw(card, "00a404000500")[1] == 0x6700
+    assert raw(card, "00ee0000")[1] == 0x6D00
+    assert raw(card, "84a4040c02d392")[1] == 0x6E00
+
+
+def test_state_survives_restart_and_is_written_atomically(tmp_path: Path) -> None:
+    store = StateFile(tmp_path / "card.json")
+    store.save(blank_resident_card())
+    card = VirtualCard(store.load(), store.save)
+    card, channel = card_channel(card)
+    personalise(channel)
+    session = CardInfoApSession(channel)
+    session.select()
+    with pytest.raises(InvalidPinError):
+        session.verify_pin("0000")
+    reloaded, channel2 = card_channel(VirtualCard(store.load(), store.save))
+    session2 = CardInfoApSession(channel2)
+    session2.select()
+    assert session2.pin_status().tries_left == 2
+    assert reloaded.state.life_cycle == LifeCycle.SECURED
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]  # no temp files left
+    assert oct((tmp_path / "card.json").stat().st_mode & 0o777) == "0o600"
+    assert PIN not in (tmp_path / "card.json").read_text()

@@ -1,0 +1,71 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cardlib import tlv
+from cardlib.errors import CardDataError
+
+
+@pytest.mark.parametrize(
+    ("length", "encoded"),
+    [(0, "00"), (0x7F, "7f"), (0x80, "8180"), (0xFF, "81ff"), (0x100, "820100"),
+     (0xFFFF, "82ffff"), (0x10000, "83010000")],
+)
+def test_length_boundaries(length: int, encoded: str) -> None:
+    assert tlv.encode_length(length).hex() == encoded
+    item = tlv.Tlv(0x04, bytes(length))
+    assert tlv.parse_all(item.encode()) == [item]
+
+
+@pytest.mark.parametrize(("tag", "encoded"), [(0x5A, "5a"), (0xDF21, "df21"), (0x7F49, "7f49"),
+                                              (0x5FC102, "5fc102"), (0xFF20, "ff20")])
+def test_multibyte_tags(tag: int, encoded: str) -> None:
+    assert tlv.encode_tag(tag).hex() == encoded
+    parsed, end = tlv.parse_one(tlv.Tlv(tag, b"\x01").encode())
+    assert parsed.tag == tag and end == len(encoded) // 2 + 2
+
+
+@pytest.mark.parametrize("bad", [0x1F, 0x5F, 0xDF81, 0x5A01])
+def test_bad_tags_rejected(bad: int) -> None:
+    with pytest.raises(ValueError):
+        tlv.encode_tag(bad)
+
+
+def test_nested_build_and_children() -> None:
+    outer = tlv.Tlv.build(0x7C, tlv.Tlv(0x82, b""), tlv.Tlv(0x81, b"\xaa" * 3))
+    assert outer.encode().hex() == "7c07" + "8200" + "8103aaaaaa"
+    assert outer.constructed
+    assert [c.tag for c in outer.children()] == [0x82, 0x81]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("df", "multi-byte tag"), ("5a", "length expected"), ("5a05aa", "runs past"),
+     ("5a80", "indefinite"), ("5a84000000", "octets"), ("5a82ff", "long-form"),
+     ("df8181818101", "longer than 4")],
+)
+def test_malformed_inputs_name_the_problem(raw: str, message: str) -> None:
+    with pytest.raises(CardDataError, match=message):
+        tlv.parse_all(bytes.fromhex(raw))
+
+
+def test_header_length() -> None:
+    assert tlv.header_length(bytes.fromhex("ff2082012c")) == 5 + 0x12C
+    assert tlv.header_length(bytes.fromhex("011c3030")) == 30
+
+
+tags = st.sampled_from([0x01, 0x5A, 0x84, 0xDF21, 0xDF25, 0x7F49, 0x5FC102, 0xFF20])
+
+
+@given(st.lists(st.tuples(tags, st.binary(max_size=300)), max_size=5))
+def test_round_trip(items: list[tuple[int, bytes]]) -> None:
+    objects = [tlv.Tlv(t, v) for t, v in items]
+    assert tlv.parse_all(b"".join(o.encode() for o in objects)) == objects
+
+
+@given(st.binary(max_size=64))
+def test_fuzz_parse_raises_only_card_data_error(raw: bytes) -> None:
+    try:
+        tlv.parse_all(raw)
+    except CardDataError:
+        pass

@@ -1,0 +1,43 @@
+"""The vpcd wire protocol, against a loopback socket standing in for vpcd."""
+
+import socket
+import threading
+
+from cardlib.emulator import vpcd
+from cardlib.emulator.card_os import VirtualCard
+from cardlib.emulator.profiles import blank_resident_card
+
+
+def _frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(2, "big") + payload
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    header = sock.recv(2, socket.MSG_WAITALL)
+    return sock.recv(int.from_bytes(header, "big"), socket.MSG_WAITALL)
+
+
+def test_control_bytes_atr_and_apdus() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    card = VirtualCard(blank_resident_card())
+    link = vpcd.connect("127.0.0.1", port, timeout=5)
+    thread = threading.Thread(target=vpcd.serve, args=(card, link), daemon=True)
+    thread.start()
+    peer, _ = server.accept()
+    assert link.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    peer.sendall(_frame(b"\x01"))  # power on: no reply
+    peer.sendall(_frame(b"\x04"))  # ATR request
+    assert _read_frame(peer) == card.atr
+    peer.sendall(_frame(bytes.fromhex("00a4040c08a000000151000000")))
+    assert _read_frame(peer) == b"\x90\x00"
+    peer.sendall(_frame(bytes.fromhex("80ca004500")))
+    answer = _read_frame(peer)
+    assert answer == b"\x45\x0f" + card.state.serial.encode() + b"\x90\x00"
+    peer.sendall(_frame(b"\x02"))  # reset: no reply, security state cleared
+    peer.sendall(_frame(bytes.fromhex("80ca004500")))
+    assert _read_frame(peer) == b"\x69\x85"  # ISD no longer selected after reset
+    peer.close()  # vpcd gone: the card's loop ends
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    server.close()
