@@ -1,7 +1,8 @@
 """The ``juki`` command line. Click lives here only; exit codes are mapped in ``main``.
 
 Exit codes: 0 success; 1 the card is not genuine; 2 bad input or usage; 3 card error
-(wrong PIN, unexpected status word, malformed card data); 4 HSM error; 5 station, rig
+(wrong PIN, unexpected status word, malformed card data, a card that cannot be
+issued); 4 HSM error; 5 station, rig
 or configuration error; 6 no reader or no card.
 """
 
@@ -27,7 +28,7 @@ from cardlib.errors import (
 )
 from hsm.errors import HsmError
 
-from .errors import JukiError, PinInputError, RequestError
+from .errors import IssuanceError, JukiError, PinInputError, RequestError
 
 EXIT_NOT_GENUINE = 1
 EXIT_USAGE = 2
@@ -125,7 +126,7 @@ def _exit_code(exc: BaseException) -> int:
         return EXIT_NO_CARD
     if isinstance(exc, TransportError) and "pcscd" in str(exc):
         return EXIT_STATION
-    if isinstance(exc, CardError):
+    if isinstance(exc, CardError | IssuanceError):
         return EXIT_CARD
     if isinstance(exc, HsmError):
         return EXIT_HSM

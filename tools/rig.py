@@ -232,25 +232,31 @@ class Rig:
 
     def wait_present(self, slots: list[int], timeout: float = START_TIMEOUT_S) -> None:
         """Block until pcscd reports a card in each of ``slots``' readers."""
+        for slot in slots:
+            self._wait_for(reader_name(slot), present=True, timeout=timeout)
+
+    def _wait_for(self, reader: str, *, present: bool, timeout: float = START_TIMEOUT_S) -> None:
         from cardlib.pcsc import reader_states
 
-        wanted = {reader_name(slot) for slot in slots}
         deadline = time.monotonic() + timeout
         while True:
-            present = {s.name for s in reader_states() if s.card_present}
-            if wanted <= present:
+            states = {s.name: s.card_present for s in reader_states()}
+            if states.get(reader, False) == present:
                 return
             if time.monotonic() > deadline:
-                raise RigError(f"cards not detected in {sorted(wanted - present)} "
-                               f"after {timeout:g} s; see {self.home.rig_dir}/card-*.log")
+                what = "detected" if present else "seen removed"
+                raise RigError(f"card in {reader} not {what} after {timeout:g} s; "
+                               f"see {self.home.rig_dir}/card-*.log")
             time.sleep(0.05)
 
     def remove_card(self, slot: int) -> None:
+        """Pull the card out (its emulator disconnects) and wait until pcscd notices."""
         state = self._require_running()
         card = state["cards"].pop(str(slot), None)
         if card:
             _stop(card["pid"])
             self._save(state)
+            self._wait_for(reader_name(slot), present=False)
 
     def _require_running(self) -> dict:
         state = self._load()

@@ -1,0 +1,192 @@
+"""Every command of the walking skeleton, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cardlib.emulator.state import StateFile
+from tools.rig import reader_name
+
+from ..conftest import ROOT, juki
+
+REQUEST = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
+PIN = "7319"
+
+
+def pin_file(tmp_path: Path, value: str = PIN, mode: int = 0o600) -> Path:
+    path = tmp_path / "pins.txt"
+    path.write_text(f"card_info={value}\n")
+    os.chmod(path, mode)
+    return path
+
+
+def insert_blank(home: Path, tmp_path: Path, name: str = "card.json") -> str:
+    state = tmp_path / name
+    juki(home, "rig", "insert", "--slot", "0", "--state", str(state))
+    return StateFile(state).load().serial
+
+
+def issue(home: Path, tmp_path: Path) -> str:
+    serial = insert_blank(home, tmp_path)
+    out = json.loads(juki(home, "issue", "resident", str(REQUEST), "--pin-file",
+                          str(pin_file(tmp_path)), "--json").stdout)
+    assert out["card_serial"] == serial and out["status"] == "active"
+    return serial
+
+
+def test_rig_status(rig_home: Path) -> None:
+    status = json.loads(juki(rig_home, "rig", "status", "--json").stdout)
+    assert status["pcscd"]["running"]
+    assert status["pcscd"]["isolated_network"] == (os.geteuid() == 0)
+    assert [c["reader"] for c in status["cards"]] == [reader_name(0), reader_name(1)]
+    assert all(c["running"] for c in status["cards"])
+
+
+def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
+    serial = insert_blank(rig_home, tmp_path)
+    readers = json.loads(juki(rig_home, "readers", "--json").stdout)
+    slot0 = next(r for r in readers if r["name"] == reader_name(0))
+    assert slot0["card_present"] and slot0["profile"] == "resident"
+    assert slot0["card_serial"] == serial and slot0["life_cycle"] == "OP_READY"
+    assert {"COMMON", "CARD_INFO"} <= set(slot0["applications"])
+
+
+def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
+    again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
+    assert again["created"] is False and "BEGIN CERTIFICATE" in again["certificate"]
+    status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
+    [key] = status["keys"]
+    assert key["role"] == "resident-issuing-ca" and key["label"] == "juki/resident-issuing-ca/v1"
+    assert key["sensitive"] is True and key["extractable"] is False
+
+
+def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
+    serial = issue(rig_home, tmp_path)
+    verdict = json.loads(juki(rig_home, "verify", "--json").stdout)
+    assert verdict["genuine"] is True and verdict["card_serial"] == serial
+    assert all(c["ok"] for c in verdict["checks"]) and len(verdict["checks"]) == 6
+    # the PIN from stdin (not a terminal): one per line
+    info = json.loads(juki(rig_home, "card", "read", "--json", input=f"{PIN}\n").stdout)
+    assert info == {"name": "鈴木　花子", "address": "大阪府大阪市北区中之島一丁目3番20号",
+                    "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
+    text = juki(rig_home, "verify").stdout
+    assert text.startswith(f"GENUINE: card {serial}")
+
+
+def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Path) -> None:
+    serial = insert_blank(rig_home, tmp_path)
+    bad = json.loads(REQUEST.read_text(encoding="utf-8")) | {"municipality_code": "271005"}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    result = juki(rig_home, "issue", "resident", str(path), "--pin-file", str(pin_file(tmp_path)),
+                  "--json", check=2)
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "municipality_code" and "check digit" in error["message"]
+    assert "municipality_code" in result.stderr
+    readers = json.loads(juki(rig_home, "readers", "--json").stdout)
+    assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
+    assert juki(rig_home, "card", "read", "--json", input="0000\n", check=3).returncode == 3
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"name": "x"}'])
+def test_malformed_requests_exit_2(rig_home: Path, tmp_path: Path, content: str) -> None:
+    path = tmp_path / "req.json"
+    path.write_text(content)
+    result = juki(rig_home, "issue", "resident", str(path), "--pin-file", str(pin_file(tmp_path)),
+                  check=2)
+    assert "request field" in result.stderr
+
+
+def test_pin_file_readable_by_others_is_refused(rig_home: Path, tmp_path: Path) -> None:
+    insert_blank(rig_home, tmp_path)
+    result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+                  str(pin_file(tmp_path, mode=0o644)), check=2)
+    assert "chmod 600" in result.stderr and PIN not in result.stderr
+
+
+def test_wrong_pin_reports_tries_left(rig_home: Path, tmp_path: Path) -> None:
+    issue(rig_home, tmp_path)
+    result = juki(rig_home, "card", "read", "--json", input="0000\n", check=3)
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "InvalidPinError" and error["tries_left"] == 2
+    assert "0000" not in result.stderr
+
+
+def test_counterfeit_and_unknown_cards_are_not_genuine(rig_home: Path, tmp_path: Path) -> None:
+    issue(rig_home, tmp_path)
+    fake = tmp_path / "fake.json"
+    juki(rig_home, "emulator", "counterfeit", "--from", str(tmp_path / "card.json"), "--to", str(fake))
+    juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(fake))
+    verdict = json.loads(juki(rig_home, "verify", "--json", check=1).stdout)
+    assert not verdict["genuine"]
+    assert [c["name"] for c in verdict["checks"] if not c["ok"]] == ["challenge_response"]
+
+    insert_blank(rig_home, tmp_path, "unregistered.json")
+    verdict = json.loads(juki(rig_home, "verify", "--json", check=1).stdout)
+    assert verdict["genuine"] is False and verdict["checks"][-1]["name"] == "card_info"
+
+
+def test_no_card_in_the_reader_exits_6(rig_home: Path) -> None:
+    juki(rig_home, "rig", "remove", "--slot", "1")
+    result = juki(rig_home, "verify", "--reader", reader_name(1), "--timeout", "0.3", check=6)
+    assert "no card presented" in result.stderr
+
+
+def test_emulator_run_attaches_and_removal_detaches(rig_home: Path, tmp_path: Path) -> None:
+    status = json.loads(juki(rig_home, "rig", "status", "--json").stdout)
+    juki(rig_home, "rig", "remove", "--slot", "1")
+    command = [sys.executable, "-m", "tools", "--home", str(rig_home), "emulator", "run",
+               "--state", str(tmp_path / "own.json"), "--port", str(status["base_port"] + 1)]
+    if status["pcscd"]["isolated_network"]:
+        command += ["--netns", f"/proc/{status['pcscd']['pid']}/ns/net"]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE)
+
+    def slot1() -> dict:
+        readers = json.loads(juki(rig_home, "readers", "--json").stdout)
+        return next(r for r in readers if r["name"] == reader_name(1))
+
+    try:
+        deadline = time.monotonic() + 10
+        while not slot1()["card_present"]:
+            assert time.monotonic() < deadline, "emulated card never appeared"
+            time.sleep(0.1)
+        assert slot1()["card_serial"] == StateFile(tmp_path / "own.json").load().serial
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while slot1()["card_present"]:
+        assert time.monotonic() < deadline, "removal not noticed"
+        time.sleep(0.1)
+    juki(rig_home, "rig", "insert", "--slot", "1")
+
+
+def test_apdu_trace_redacts_the_pin(rig_home: Path, tmp_path: Path) -> None:
+    insert_blank(rig_home, tmp_path)
+    result = juki(rig_home, "-vvv", "issue", "resident", str(REQUEST), "--pin-file",
+                  str(pin_file(tmp_path)))
+    trace = result.stderr
+    assert ">> 00 24 01 80 [4] <4 bytes redacted>" in trace
+    assert ">> 80 F0 80 0F" in trace  # the lock is visible
+    assert PIN not in trace and PIN.encode().hex() not in trace
+
+
+def test_issuing_needs_a_blank_card(rig_home: Path, tmp_path: Path) -> None:
+    issue(rig_home, tmp_path)
+    juki(rig_home, "rig", "remove", "--slot", "1")
+    try:
+        result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+                      str(pin_file(tmp_path)), check=6)
+        assert "no blank card" in result.stderr
+        result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+                      str(pin_file(tmp_path)), "--reader", reader_name(0), check=3)
+        assert "is not blank" in result.stderr
+    finally:
+        juki(rig_home, "rig", "insert", "--slot", "1")

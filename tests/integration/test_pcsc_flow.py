@@ -1,0 +1,151 @@
+"""pyscard -> pcscd -> vpcd -> emulated card, with keys in SoftHSM."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from cardlib import pcsc
+from cardlib.apps.card_info import CardInfoApSession
+from cardlib.channel import ApduChannel
+from cardlib.constants import Ins, LifeCycle
+from cardlib.emulator.state import StateFile
+from cardlib.errors import CardRemovedError, InvalidPinError, NoCardError, PinBlockedError, TransportError
+from tools.cards import open_card
+from tools.issuance import issue_resident_card
+from tools.pins import Pin
+from tools.requests import load_request
+from tools.rig import reader_name
+from tools.verifier import Verifier
+
+from ..conftest import ROOT
+
+REQUEST = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
+PIN = "5823"
+
+
+def issue(station, reader: str):  # type: ignore[no-untyped-def]
+    with open_card(reader) as channel:
+        return issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
+
+
+def test_issue_and_verify_over_pcsc(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    issued = issue(station, blank_reader)
+    assert station.registry.get(issued.card_serial).status == "active"
+    with open_card(blank_reader) as channel:
+        verdict = Verifier.from_token(station.registry, station.hsm).verify(channel)
+        session = CardInfoApSession(channel)
+        session.select()
+        session.verify_pin(PIN)
+        assert session.read_four_info() == REQUEST.four_info()
+        assert session.read_individual_number() == REQUEST.individual_number
+    assert verdict.genuine, verdict
+    assert verdict.card_serial == issued.card_serial
+    assert [c.name for c in verdict.checks] == [
+        "applications", "card_info", "registry_record", "certificate_chain",
+        "challenge_response", "registry_status"]
+
+
+def test_wrong_pin_counts_down_and_blocks(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    issue(station, blank_reader)
+    with open_card(blank_reader) as channel:
+        session = CardInfoApSession(channel)
+        session.select()
+        for expected in (2, 1):
+            with pytest.raises(InvalidPinError) as info:
+                session.verify_pin("0000")
+            assert info.value.tries_left == expected
+        with pytest.raises(PinBlockedError):
+            session.verify_pin("0000")
+        status = session.pin_status()
+        assert status.blocked and status.tries_left == 0
+    with open_card(blank_reader) as channel:  # blocked across connections too
+        session = CardInfoApSession(channel)
+        session.select()
+        with pytest.raises(PinBlockedError):
+            session.verify_pin(PIN)
+
+
+class ReplayingTransport:
+    """A man in the middle that answers INTERNAL AUTHENTICATE with a recorded response."""
+
+    def __init__(self, inner, recorded: dict) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.recorded = recorded
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        if apdu[1] == Ins.INTERNAL_AUTHENTICATE and "response" in self.recorded:
+            return self.recorded["response"]
+        answer = self.inner.send_and_receive(apdu)
+        if apdu[1] == Ins.INTERNAL_AUTHENTICATE:
+            self.recorded["response"] = answer
+        return answer
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_replayed_internal_authenticate_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    issue(station, blank_reader)
+    verifier = Verifier.from_token(station.registry, station.hsm)
+    recorded: dict = {}
+    verdicts = []
+    for _ in range(2):
+        with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
+            verdicts.append(verifier.verify(ApduChannel(ReplayingTransport(transport, recorded))))
+    assert verdicts[0].genuine
+    assert not verdicts[1].genuine
+    failed = {c.name: c for c in verdicts[1].checks if not c.ok}
+    assert list(failed) == ["challenge_response"]
+
+
+class PullingTransport:
+    """Pulls the card (kills its emulator) just before APDU number ``at``."""
+
+    def __init__(self, inner, at: int, pull) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.at, self.pull, self.count = inner, at, pull, 0
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        if self.count == self.at:
+            self.pull()
+        self.count += 1
+        return self.inner.send_and_receive(apdu)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(("at", "recorded"), [(0, None), (2, None), (3, "failed"), (8, "failed"),
+                                              (19, "failed")])
+def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-untyped-def]
+        station, rig, blank_reader: str, tmp_path, at: int, recorded: str | None) -> None:
+    card_state = StateFile(tmp_path / "card.json")
+    serial = card_state.load().serial
+    with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
+        channel = ApduChannel(PullingTransport(transport, at, lambda: rig.remove_card(0)))
+        with pytest.raises(CardRemovedError):
+            issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
+    entry = station.registry.get(serial)
+    assert (entry.status if entry else None) == recorded  # never "issuing", never "active"
+    assert card_state.load().life_cycle == LifeCycle.OP_READY  # the card was not locked
+
+
+def test_exclusive_connection_keeps_others_out(blank_reader: str) -> None:
+    with open_card(blank_reader), pytest.raises(TransportError):
+        pcsc.PcscTransport(blank_reader)
+
+
+def test_wait_for_card_times_out_then_sees_insertion(rig, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rig.remove_card(1)
+    start = time.monotonic()
+    with pytest.raises(NoCardError, match=r"within 0\.5 s"):
+        pcsc.wait_for_card(reader_name(1), timeout=0.5)
+    assert 0.5 <= time.monotonic() - start < 3
+    inserter = threading.Timer(0.5, lambda: rig.insert_card(1, tmp_path / "late.json"))
+    inserter.start()
+    try:
+        assert pcsc.wait_for_card(reader_name(1), timeout=15) == reader_name(1)
+    finally:
+        inserter.join()
