@@ -66,6 +66,7 @@ class VirtualCard:
         self.state = state
         self._persist = persist or (lambda _state: None)
         self.ram = VolatileState()
+        self._loaded_keys: dict[str, rsa.RSAPrivateKey] = {}  # PEM -> parsed (parsing is slow)
         self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
             Ins.SELECT: self._select,
             Ins.READ_BINARY: self._read_binary,
@@ -254,8 +255,12 @@ class VirtualCard:
         pem = keys[fid]
         if pem is None:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
+        key = self._loaded_keys.get(pem)
+        if key is None:
+            loaded = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+            key = self._loaded_keys[pem] = loaded
         return key
 
     def _internal_authenticate(self, apdu: CommandApdu) -> bytes:

@@ -1,0 +1,132 @@
+"""Performance figures, each as a ratio against the raw floor measured in the same run.
+
+    .venv/bin/python bench/run.py [--n 2000]
+
+Brings up a rig of its own in a temporary station home (one pcscd per machine: stop
+any other rig first), issues one card, then measures:
+  1. SELECT through our stack (PcscTransport + ApduChannel + session) vs bare pyscard
+     `transmit` on the same emulated card;
+  2. challenge-signature checks through `hsm` (lock + cached key object) vs a bare
+     python-pkcs11 `verify` on the same token;
+  3. one full verification in-process, and the wall time of one `juki verify` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
+from smartcard.System import readers  # noqa: E402
+
+from cardlib.apps.common import CommonApSession  # noqa: E402
+from cardlib.channel import ApduChannel  # noqa: E402
+from cardlib.constants import Aid  # noqa: E402
+from cardlib.pcsc import PcscTransport  # noqa: E402
+from hsm.ca import ensure_ca  # noqa: E402
+from hsm.roles import KeyRole  # noqa: E402
+from hsm.verify import PublicKeyCache  # noqa: E402
+from tools.cli import Station  # noqa: E402
+from tools.issuance import issue_resident_card  # noqa: E402
+from tools.pins import Pin  # noqa: E402
+from tools.requests import load_request  # noqa: E402
+from tools.rig import Rig, reader_name  # noqa: E402
+from tools.verifier import Verifier  # noqa: E402
+
+
+def rate(operation, n: int) -> float:  # type: ignore[no-untyped-def]
+    """Operations per second: best of three timed runs of ``n`` operations."""
+    operation()  # warm up
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(n):
+            operation()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="juki-bench-"))
+    station = Station(home)
+    rig = Rig(station.home)
+    rig.up(blank=1)
+    try:
+        ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
+        reader = reader_name(0)
+        request = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
+        with PcscTransport(reader, exclusive=True) as transport:
+            issue_resident_card(ApduChannel(transport), station.hsm, station.registry, request,
+                                Pin("1234"))
+        figures = []
+
+        select = [0x00, 0xA4, 0x04, 0x0C, len(Aid.COMMON), *Aid.COMMON]
+        connection = next(r for r in readers() if str(r) == reader).createConnection()
+        connection.connect()
+        bare_apdu = rate(lambda: connection.transmit(select), args.n)
+        connection.disconnect()
+        connection.release()
+        with PcscTransport(reader, exclusive=True) as transport:
+            session = CommonApSession(ApduChannel(transport))
+            ours_apdu = rate(session.select, args.n)
+        figures.append(("SELECT via pyscard transmit (floor)", bare_apdu, "APDU/s"))
+        figures.append(("SELECT via cardlib session", ours_apdu, "APDU/s"))
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        challenge = os.urandom(32)
+        signature = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
+        numbers = key.public_key().public_numbers()
+        with station.hsm.locked() as p11:
+            bare_key = p11.create_object({
+                Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
+                Attribute.TOKEN: False, Attribute.VERIFY: True,
+                Attribute.MODULUS: numbers.n.to_bytes(256, "big"),
+                Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big")})
+            bare_verify = rate(lambda: bare_key.verify(challenge, signature,
+                                                       mechanism=Mechanism.SHA256_RSA_PKCS), args.n)
+        cache = PublicKeyCache(station.hsm)
+        ours_verify = rate(lambda: cache.verify_rsa_sha256(key.public_key(), challenge, signature),
+                           args.n)
+        figures.append(("RSA-2048 verify, bare python-pkcs11 (floor)", bare_verify, "checks/s"))
+        figures.append(("RSA-2048 verify via hsm.PublicKeyCache", ours_verify, "checks/s"))
+
+        verifier = Verifier.from_token(station.registry, station.hsm)
+        with PcscTransport(reader, exclusive=True) as transport:
+            channel = ApduChannel(transport)
+            full = rate(lambda: verifier.verify(channel), max(20, args.n // 50))
+        figures.append(("full verification in-process (6 checks)", full, "cards/s"))
+
+        walls = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "tools", "--home", str(home), "verify"],
+                           check=True, capture_output=True, cwd=ROOT)
+            walls.append(time.perf_counter() - start)
+
+        print(f"{'measure':48} {'rate':>12}")
+        for name, value, unit in figures:
+            print(f"{name:48} {value:>10.0f} {unit}")
+        print(f"ratio SELECT ours/floor: {ours_apdu / bare_apdu:.2f}")
+        print(f"ratio verify ours/floor: {ours_verify / bare_verify:.2f}")
+        print(f"`juki verify` wall time: median {statistics.median(walls) * 1000:.0f} ms "
+              f"(min {min(walls) * 1000:.0f}, max {max(walls) * 1000:.0f}, 5 runs)")
+    finally:
+        rig.down()
+
+
+if __name__ == "__main__":
+    main()
