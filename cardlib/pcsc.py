@@ -119,13 +119,6 @@ class PcscTransport:
             raise CardRemovedError(f"card in {self.reader_name!r} stopped answering: {exc}") from exc
         return bytes(data), (sw1 << 8) | sw2
 
-    def reconnect_with_reset(self) -> None:
-        """Warm-reset the card (clears its security state), keeping the connection."""
-        try:
-            self._connection.reconnect(disposition=scard.SCARD_RESET_CARD)
-        except CardConnectionException as exc:
-            raise CardRemovedError(str(exc)) from exc
-
     def close(self) -> None:
         if self._closed:
             return

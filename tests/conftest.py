@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RIG_SLOTS = 2
 
 
-def juki(home: Path, *args: str, input: str | None = None,
-         check: int | None = 0) -> subprocess.CompletedProcess[str]:
+def juki(home: Path, *args: str, input: str | None = None, check: int | None = 0,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `juki` CLI as a user would (a fresh interpreter, real argv)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")}
     result = subprocess.run(
         [sys.executable, "-m", "tools", "--home", str(home), *args],
         capture_output=True, text=True, input=input, cwd=ROOT, check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")},
+        env=environment | (env or {}),
     )
     if check is not None and result.returncode != check:
         raise AssertionError(

@@ -62,12 +62,13 @@ def rig_insert(slot: int, state_path: Path | None, as_json: bool) -> None:
 
 @rig.command("remove")
 @click.option("--slot", type=int, required=True)
-def rig_remove(slot: int) -> None:
+@json_option
+def rig_remove(slot: int, as_json: bool) -> None:
     """Pull the card out of a rig reader."""
     from .rig import Rig
 
     Rig(station().home).remove_card(slot)
-    click.echo(f"slot {slot} emptied")
+    emit(as_json, {"slot": slot, "card_present": False}, f"slot {slot} emptied")
 
 
 def _rig_text(status: dict) -> str:
@@ -148,22 +149,29 @@ def emulator() -> None:
 @click.option("--port", type=int, required=True, help="vpcd port of the reader.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--netns", default=None, help="Network namespace to join (rig isolation).")
-def emulator_run(state_path: Path, port: int, host: str, netns: str | None) -> None:
+@json_option
+def emulator_run(state_path: Path, port: int, host: str, netns: str | None, as_json: bool) -> None:
     """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM)."""
     from cardlib.emulator.runner import run_card
 
-    run_card(state_path, port, host, netns)
+    def inserted(serial: str) -> None:
+        emit(as_json, {"card_serial": serial, "host": host, "port": port, "inserted": True},
+             f"card {serial} inserted at {host}:{port}")
+
+    run_card(state_path, port, host, netns, on_inserted=inserted)
 
 
 @emulator.command("counterfeit")
 @click.option("--from", "source", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--to", "destination", type=click.Path(path_type=Path), required=True)
-def emulator_counterfeit(source: Path, destination: Path) -> None:
+@json_option
+def emulator_counterfeit(source: Path, destination: Path, as_json: bool) -> None:
     """Copy a card's state with a different authentication key (a forged clone)."""
     from cardlib.emulator.forgery import counterfeit_with_new_key
 
     serial = counterfeit_with_new_key(source, destination)
-    click.echo(f"counterfeit of card {serial} written to {destination}")
+    emit(as_json, {"card_serial": serial, "state": str(destination)},
+         f"counterfeit of card {serial} written to {destination}")
 
 
 @click.command()
@@ -194,11 +202,16 @@ def readers(as_json: bool) -> None:
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Fresh station home for the demo (default: a new temporary directory).")
 @click.option("--keep-rig", is_flag=True, help="Leave the rig running at the end.")
-def demo(workdir: Path | None, keep_rig: bool) -> int:
-    """Rig up, issue a card, verify it, read it, reject a counterfeit, rig down."""
+@json_option
+def demo(workdir: Path | None, keep_rig: bool, as_json: bool) -> int:
+    """Rig up, issue a card, verify it, read it, reject a counterfeit, rig down.
+
+    With --json the narration goes to stderr and a summary object to stdout."""
     from .demo import run_demo
 
-    return run_demo(workdir, keep_rig)
+    summary = run_demo(workdir, keep_rig, narrate_to_stderr=as_json)
+    emit(as_json, summary, "demo finished: issue -> verify -> read -> counterfeit rejected")
+    return 0
 
 
 def register(cli: click.Group) -> None:

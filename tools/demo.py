@@ -7,10 +7,12 @@ rejected -> rig down.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -19,59 +21,78 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "re
 DEMO_PIN = "4821"  # a demo card's PIN; it travels by a mode-600 file, never argv
 
 
-def _juki(home: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    shown = " ".join(args)
-    click.secho(f"$ juki {shown}", fg="cyan")
-    result = subprocess.run([sys.executable, "-m", "tools", "--home", str(home), *args],
-                            capture_output=True, text=True, check=False)
-    click.echo(result.stdout.rstrip())
-    if result.stderr.strip():
-        click.echo(result.stderr.rstrip(), err=True)
-    if result.returncode != expect:
-        raise click.ClickException(
-            f"step `juki {shown}` exited {result.returncode}, expected {expect}")
-    return result
+@dataclass
+class Narrator:
+    home: Path
+    to_stderr: bool
+
+    def say(self, text: str, **style: object) -> None:
+        click.secho(text, err=self.to_stderr, **style)  # type: ignore[arg-type]
+
+    def step(self, text: str) -> None:
+        self.say(f"\n== {text}", bold=True)
+
+    def juki(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        shown = " ".join(args)
+        self.say(f"$ juki {shown}", fg="cyan")
+        result = subprocess.run([sys.executable, "-m", "tools", "--home", str(self.home), *args],
+                                capture_output=True, text=True, check=False)
+        self.say(result.stdout.rstrip())
+        if result.stderr.strip():
+            click.echo(result.stderr.rstrip(), err=True)
+        if result.returncode != expect:
+            raise click.ClickException(
+                f"step `juki {shown}` exited {result.returncode}, expected {expect}")
+        return result
 
 
-def _step(text: str) -> None:
-    click.secho(f"\n== {text}", bold=True)
+def _write_pin_file(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"card_info={DEMO_PIN}\n")
 
 
-def run_demo(workdir: Path | None, keep_rig: bool) -> int:
+def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = False) -> dict:
+    """Run the narrated demo; returns a summary (raises ClickException on a failed step)."""
     home = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="juki-demo-"))
     home.mkdir(parents=True, exist_ok=True)
     pin_file = home / "demo-pins.txt"
-    fd = os.open(pin_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"card_info={DEMO_PIN}\n")
-    click.echo(f"station home: {home}")
+    _write_pin_file(pin_file)
+    cards = home / "cards"
+    n = Narrator(home, narrate_to_stderr)
+    n.say(f"station home: {home}")
     try:
-        _step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
-        _juki(home, "rig", "up", "--blank", "1")
-        _step("2. create the resident issuing CA inside the token (key never leaves it)")
-        _juki(home, "hsm", "init")
-        _juki(home, "hsm", "status")
-        _step("3. which reader holds what (detected by AID, not ATR)")
-        _juki(home, "readers")
-        _step("4. issue the blank card from a request; key pair generated on the card")
-        _juki(home, "issue", "resident", str(FIXTURE), "--pin-file", str(pin_file))
-        _step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
-        _juki(home, "verify")
-        _step("6. read the 4 information after the card-info PIN")
-        _juki(home, "card", "read", "--pin-file", str(pin_file))
-        _step("7. a counterfeit: same data, different key -> must be rejected")
-        cards = home / "cards"
-        _juki(home, "rig", "remove", "--slot", "0")
-        _juki(home, "emulator", "counterfeit", "--from", str(cards / "card-00.json"),
-              "--to", str(cards / "counterfeit.json"))
-        _juki(home, "rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
-        _juki(home, "verify", expect=1)
-        _step("8. the genuine card again")
-        _juki(home, "rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
-        _juki(home, "verify")
+        n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
+        n.juki("rig", "up", "--blank", "1")
+        n.step("2. create the resident issuing CA inside the token (key never leaves it)")
+        n.juki("hsm", "init")
+        n.juki("hsm", "status")
+        n.step("3. which reader holds what (detected by AID, not ATR)")
+        n.juki("readers")
+        n.step("4. issue the blank card from a request; key pair generated on the card")
+        issued = n.juki("issue", "resident", str(FIXTURE), "--pin-file", str(pin_file), "--json")
+        serial = json.loads(issued.stdout)["card_serial"]
+        n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
+        n.juki("verify")
+        n.step("6. read the 4 information after the card-info PIN")
+        n.juki("card", "read", "--pin-file", str(pin_file))
+        n.step("7. a counterfeit: same data, different key -> must be rejected")
+        n.juki("rig", "remove", "--slot", "0")
+        n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
+               "--to", str(cards / "counterfeit.json"))
+        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
+        counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
+        n.step("8. the genuine card again")
+        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
+        n.juki("verify")
     finally:
         if not keep_rig:
-            _step("bring the rig down (only the processes it started)")
-            _juki(home, "rig", "down")
-    click.secho("\ndemo finished: issue -> verify -> read -> counterfeit rejected", fg="green")
-    return 0
+            n.step("bring the rig down (only the processes it started)")
+            n.juki("rig", "down")
+    return {
+        "workdir": str(home),
+        "card_serial": serial,
+        "genuine_card_verified": True,
+        "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
+        "rig_left_running": keep_rig,
+    }

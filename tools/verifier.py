@@ -83,14 +83,22 @@ class Verifier:
             checks.append(Check("card_info", False, str(exc)))
             return done(None)
         serial = record.card_serial
-        checks.append(Check("card_info", True, f"serial {serial}, expiry {record.expiry}"))
+        expired = record.expiry < dt.datetime.now(dt.UTC).date()
+        checks.append(Check("card_info", not expired,
+                            f"serial {serial}, {'EXPIRED on' if expired else 'expiry'} {record.expiry}"))
 
         entry = self.registry.get(serial)
         if entry is None or entry.certificate is None:
             state = "unknown to the registry" if entry is None else f"registry status {entry.status}"
             checks.append(Check("registry_record", False, f"card {serial} {state}"))
             return done(serial)
-        checks.append(Check("registry_record", True, "certificate on record"))
+        on_record = (entry.municipality_code, entry.expiry)
+        on_card = (record.municipality_code, record.expiry.isoformat())
+        if on_record != on_card:
+            checks.append(Check("registry_record", False,
+                                f"card says municipality/expiry {on_card}, registry {on_record}"))
+        else:
+            checks.append(Check("registry_record", True, "certificate on record, card data matches"))
 
         certificate = x509.load_der_x509_certificate(entry.certificate)
         checks.append(self._check_chain(certificate, serial))

@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from . import vpcd
@@ -26,7 +27,8 @@ def load_or_create(path: Path, serial: str | None = None) -> StateFile:
 
 
 def run_card(state_path: Path, port: int, host: str = vpcd.DEFAULT_HOST,
-             netns: str | None = None, connect_timeout: float = 10.0) -> None:
+             netns: str | None = None, connect_timeout: float = 10.0,
+             on_inserted: Callable[[str], None] | None = None) -> None:
     """Insert the card into the reader at ``port``; returns when the card is removed."""
     store = load_or_create(state_path)
     card = VirtualCard(store.load(), store.save)
@@ -41,6 +43,8 @@ def run_card(state_path: Path, port: int, host: str = vpcd.DEFAULT_HOST,
 
     signal.signal(signal.SIGTERM, remove_card)
     log.info("card %s inserted at %s:%d", card.state.serial, host, port)
+    if on_inserted is not None:
+        on_inserted(card.state.serial)
     try:
         vpcd.serve(card, sock)
     finally:

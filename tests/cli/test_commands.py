@@ -190,3 +190,18 @@ def test_issuing_needs_a_blank_card(rig_home: Path, tmp_path: Path) -> None:
         assert "is not blank" in result.stderr
     finally:
         juki(rig_home, "rig", "insert", "--slot", "1")
+
+
+def test_token_selected_by_environment(rig_home: Path) -> None:
+    result = juki(rig_home, "hsm", "status", "--json", check=4,
+                  env={"PKCS11_TOKEN_LABEL": "no-such-token"})
+    assert "no token labelled 'no-such-token'" in result.stderr
+    assert json.loads(result.stdout)["error"]["type"] == "TokenNotFoundError"
+
+
+def test_rig_up_again_is_a_no_op(rig_home: Path) -> None:
+    before = json.loads(juki(rig_home, "rig", "status", "--json").stdout)
+    again = json.loads(juki(rig_home, "rig", "up", "--blank", "2", "--json").stdout)
+    assert again["pcscd"]["pid"] == before["pcscd"]["pid"]
+    assert [c["pid"] for c in again["cards"]] == [c["pid"] for c in before["cards"]]
+

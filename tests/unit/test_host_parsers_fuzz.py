@@ -1,0 +1,73 @@
+"""Fault injection into every host-side parser of card responses: whatever bytes and
+status words a (broken or hostile) card sends, the host raises only ``CardError``s."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cardlib.apps.card_info import CardInfoApSession
+from cardlib.apps.common import CommonApSession
+from cardlib.apps.issuer import IssuerSession, PersonalisationSession, decode_rsa_public_key_template
+from cardlib.channel import ApduChannel
+from cardlib.constants import Aid, CardInfoFile, CommonFile
+from cardlib.errors import CardDataError, CardError
+from tests.helpers import ScriptedTransport
+
+status_words = st.one_of(
+    st.just(0x9000), st.integers(0x6100, 0x61FF), st.integers(0x6C00, 0x6CFF),
+    st.integers(0x63C0, 0x63CF), st.sampled_from([0x6982, 0x6983, 0x6984, 0x6985, 0x6A82, 0x6B00]),
+    st.integers(0, 0xFFFF),
+)
+answers = st.lists(st.tuples(st.binary(max_size=300), status_words), min_size=1, max_size=12)
+
+OPERATIONS: dict[str, Callable[[ApduChannel], object]] = {
+    "read_card_info": lambda ch: CommonApSession(ch).read_card_info(),
+    "internal_authenticate": lambda ch: CommonApSession(ch).internal_authenticate(b"\x01" * 32),
+    "read_four_info": lambda ch: CardInfoApSession(ch).read_four_info(),
+    "read_individual_number": lambda ch: CardInfoApSession(ch).read_individual_number(),
+    "pin_status": lambda ch: CardInfoApSession(ch).pin_status(),
+    "verify_pin": lambda ch: CardInfoApSession(ch).verify_pin("1234"),
+    "issuer_info": lambda ch: IssuerSession(ch).read_info(),
+    "generate_key": lambda ch: PersonalisationSession(ch, Aid.COMMON).generate_rsa_key(CommonFile.AUTH_KEY),
+    "select": lambda ch: CardInfoApSession(ch).select(),
+    "read_tlv_file": lambda ch: CardInfoApSession(ch).read_tlv_file(CardInfoFile.BASIC_INFO),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(script=answers)
+def test_any_card_answer_yields_a_card_error_or_a_result(operation: str, script) -> None:  # type: ignore[no-untyped-def]
+    replies = iter(script)
+
+    def answer(_apdu: bytes) -> tuple[bytes, int]:
+        return next(replies, (b"", 0x9000))
+
+    channel = ApduChannel(ScriptedTransport(answer), max_get_response_rounds=8)
+    with contextlib.suppress(CardError):
+        OPERATIONS[operation](channel)
+
+
+@given(st.binary(max_size=300))
+def test_public_key_template_fuzz(raw: bytes) -> None:
+    with contextlib.suppress(CardDataError):
+        decode_rsa_public_key_template(raw)
+
+
+def test_wrong_signature_length_is_reported() -> None:
+    channel = ApduChannel(ScriptedTransport(lambda apdu: (b"\x00" * 128, 0x9000)))
+    with pytest.raises(CardDataError, match="256-byte signature"):
+        CommonApSession(channel).internal_authenticate(b"\x01" * 32)
+
+
+def test_status_only_9000_means_already_verified_never_a_pin_check() -> None:
+    """CVE-2023-40660 pattern: a bare 9000 to the status query means 'already
+    verified', reported as such, and never as a PIN check that passed."""
+    channel = ApduChannel(ScriptedTransport(lambda apdu: (b"", 0x9000)))
+    status = CardInfoApSession(channel).pin_status()
+    assert status.verified and status.tries_left is None
