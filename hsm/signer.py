@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import Attribute, Mechanism, ObjectClass
@@ -34,7 +35,7 @@ class TokenRsaSigner(rsa.RSAPrivateKey):
     def _load_public_key(self) -> rsa.RSAPublicKey:
         label = label_for(self._role, self._version)
 
-        def read(session):  # type: ignore[no-untyped-def]
+        def read(session: pkcs11.Session) -> tuple[bytes, bytes]:
             key = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label)
             return key[Attribute.MODULUS], key[Attribute.PUBLIC_EXPONENT]
 
@@ -46,7 +47,7 @@ class TokenRsaSigner(rsa.RSAPrivateKey):
         if not isinstance(padding_, padding.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
             raise HsmError("token signer supports only PKCS#1 v1.5 with SHA-256")
 
-        def sign(session):  # type: ignore[no-untyped-def]
+        def sign(session: pkcs11.Session) -> bytes:
             key = private_key(session, self._role, self._version)
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
 

@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +30,11 @@ from hsm.errors import HsmError
 
 from .errors import IssuanceError, JukiError, PinInputError, RequestError
 
+if TYPE_CHECKING:
+    from hsm.token import Hsm
+
+    from .registry import Registry
+
 EXIT_NOT_GENUINE = 1
 EXIT_USAGE = 2
 EXIT_CARD = 3
@@ -41,17 +46,18 @@ log = logging.getLogger("juki")
 
 
 class Station:
-    """Lazily opened resources of the station home for one command."""
+    """Lazily opened resources of the station home for one command (imports are lazy
+    so that `juki --help` and `juki rig` do not load PKCS#11 or SQLite)."""
 
     def __init__(self, home: Path) -> None:
         from .home import StationHome
 
         self.home = StationHome(home)
-        self._registry = None
-        self._hsm = None
+        self._registry: Registry | None = None
+        self._hsm: Hsm | None = None
 
     @property
-    def registry(self):  # type: ignore[no-untyped-def]
+    def registry(self) -> Registry:
         if self._registry is None:
             from .registry import Registry
 
@@ -60,7 +66,7 @@ class Station:
         return self._registry
 
     @property
-    def hsm(self):  # type: ignore[no-untyped-def]
+    def hsm(self) -> Hsm:
         if self._hsm is None:
             from hsm.token import open_token
 
@@ -109,7 +115,10 @@ def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
 
 
 def station() -> Station:
-    return click.get_current_context().find_object(Station)  # type: ignore[return-value]
+    found = click.get_current_context().find_object(Station)
+    if found is None:
+        raise click.UsageError("no station context")
+    return found
 
 
 def _register_commands() -> None:

@@ -26,8 +26,8 @@ class Narrator:
     home: Path
     to_stderr: bool
 
-    def say(self, text: str, **style: object) -> None:
-        click.secho(text, err=self.to_stderr, **style)  # type: ignore[arg-type]
+    def say(self, text: str, *, fg: str | None = None, bold: bool | None = None) -> None:
+        click.secho(text, err=self.to_stderr, fg=fg, bold=bold)
 
     def step(self, text: str) -> None:
         self.say(f"\n== {text}", bold=True)

@@ -25,8 +25,9 @@ from cardlib.records import (
     encode_four_info,
     encode_individual_number,
 )
-from hsm.ca import issue_card_certificate
+from hsm.ca import current_ca, issue_card_certificate
 from hsm.errors import HsmError
+from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from .errors import IssuanceError
@@ -78,6 +79,7 @@ def issue_resident_card(
     card_info_pin: Pin,
     today: dt.date | None = None,
 ) -> IssuedCard:
+    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # fails before any card I/O if absent
     issuer = IssuerSession(channel)
     issuer.select()
     info = issuer.read_info()

@@ -21,6 +21,7 @@ from cardlib.channel import ApduChannel
 from cardlib.errors import ApduError, CardDataError
 from hsm.ca import ca_certificates
 from hsm.roles import KeyRole
+from hsm.token import Hsm
 from hsm.verify import ChallengeBook, PublicKeyCache
 
 from .registry import Registry
@@ -59,7 +60,7 @@ class Verifier:
         self.ca_certs = ca_certs
 
     @classmethod
-    def from_token(cls, registry: Registry, hsm) -> Verifier:  # type: ignore[no-untyped-def]
+    def from_token(cls, registry: Registry, hsm: Hsm) -> Verifier:
         return cls(registry, PublicKeyCache(hsm), ChallengeBook(hsm),
                    ca_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
 
@@ -121,7 +122,7 @@ class Verifier:
                 certificate.verify_directly_issued_by(ca)
             except (ValueError, TypeError, InvalidSignature):
                 continue
-            common_name = ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            common_name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
             return Check("certificate_chain", True, f"issued by {common_name}")
         return Check("certificate_chain", False, "not issued by any issuing CA in the token")
 

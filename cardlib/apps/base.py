@@ -38,6 +38,7 @@ class ApplicationSession:
     """Base of the per-application sessions; subclasses set ``AID``."""
 
     AID: bytes = b""
+    PIN_FID: int | None = None  # the application's usual PIN EF, if it has one
 
     def __init__(self, channel: ApduChannel) -> None:
         self.channel = channel
@@ -79,12 +80,18 @@ class ApplicationSession:
             data += chunk
         return bytes(data[:total])
 
-    def pin_status(self, pin_fid: int) -> PinStatus:
+    def _pin_fid(self, pin_fid: int | None) -> int:
+        fid = pin_fid if pin_fid is not None else self.PIN_FID
+        if fid is None:
+            raise ValueError(f"{type(self).__name__} has no default PIN; name the PIN EF")
+        return fid
+
+    def pin_status(self, pin_fid: int | None = None) -> PinStatus:
         """Empty VERIFY: the retry counter, spending no try.
 
         A bare 9000 here means "already verified in this session", never a login.
         """
-        self.select_ef(pin_fid)
+        self.select_ef(self._pin_fid(pin_fid))
         _, sw = self.channel.transceive(CommandApdu(0x00, Ins.VERIFY, 0x00, P2_SELECTED_KEY))
         if sw == SW.OK:
             return PinStatus(tries_left=None, verified=True, blocked=False)
@@ -96,10 +103,10 @@ class ApplicationSession:
         raise_for_status(sw)
         raise CardDataError(f"PIN status: unexpected status word {sw:04X}")
 
-    def verify_pin(self, pin_fid: int, pin: str) -> None:
-        """VERIFY the PIN of EF ``pin_fid``; raises ``InvalidPinError`` with tries left."""
+    def verify_pin(self, pin: str, pin_fid: int | None = None) -> None:
+        """VERIFY the PIN (of EF ``pin_fid``); raises ``InvalidPinError`` with tries left."""
         if not pin:
             raise ValueError("PIN must not be empty")
-        self.select_ef(pin_fid)
+        self.select_ef(self._pin_fid(pin_fid))
         apdu = CommandApdu(0x00, Ins.VERIFY, 0x00, P2_SELECTED_KEY, pin.encode("ascii"))
         self.channel.send(apdu, sensitive=True)

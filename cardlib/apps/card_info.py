@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from ..constants import Aid, CardInfoFile
 from ..records import FourInfo, decode_four_info, decode_individual_number
-from .base import ApplicationSession, PinStatus
+from .base import ApplicationSession
 
 
 class CardInfoApSession(ApplicationSession):
     AID = Aid.CARD_INFO
-
-    def pin_status(self, pin_fid: int = CardInfoFile.PIN) -> PinStatus:
-        return super().pin_status(pin_fid)
-
-    def verify_pin(self, pin: str, pin_fid: int = CardInfoFile.PIN) -> None:  # type: ignore[override]
-        super().verify_pin(pin_fid, pin)
+    PIN_FID = CardInfoFile.PIN
 
     def read_four_info(self) -> FourInfo:
         return decode_four_info(self.read_tlv_file(CardInfoFile.ATTRIBUTES))

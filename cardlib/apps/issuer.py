@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import tlv
 from ..apdu import CommandApdu
+from ..channel import ApduChannel
 from ..constants import (
     P2_RETURN_FCI,
     P2_SELECTED_KEY,
@@ -78,7 +79,7 @@ class IssuerSession(ApplicationSession):
 class PersonalisationSession(ApplicationSession):
     """Writes an application's files, keys and PINs while the card is OP_READY."""
 
-    def __init__(self, channel, aid: bytes) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, channel: ApduChannel, aid: bytes) -> None:
         super().__init__(channel)
         self.AID = aid
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,7 +33,7 @@ from ..constants import (
 from ..errors import CardDataError
 from ..status import SW
 from ..tlv import Tlv
-from .state import FREE, AppState, CardState
+from .state import FREE, AppState, CardState, FileState, PinState
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,21 @@ class VirtualCard:
     def _save(self) -> None:
         self._persist(self.state)
 
-    def _selected(self, kind: str):  # type: ignore[no-untyped-def]
-        app = self._app()
+    def _selected_fid(self, table: Mapping[str, object], missing: int) -> str:
+        """FID of the current EF if it is in ``table`` (files, PINs or keys), else ``missing``."""
         fid = self.ram.selected_fid
-        table = {"file": app.files, "pin": app.pins, "key": app.keys}[kind]
         if fid is None or fid not in table:
-            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND if kind != "file" else SW.COMMAND_NOT_ALLOWED)
-        return fid, table
+            raise CardStatus(missing)
+        return fid
+
+    def _selected_file(self) -> FileState:
+        files = self._app().files
+        return files[self._selected_fid(files, SW.COMMAND_NOT_ALLOWED)]
+
+    def _selected_pin(self) -> tuple[str, PinState]:
+        pins = self._app().pins
+        fid = self._selected_fid(pins, SW.REFERENCED_DATA_NOT_FOUND)
+        return fid, pins[fid]
 
     # ---- commands -------------------------------------------------------------------
 
@@ -179,8 +187,7 @@ class VirtualCard:
     def _read_binary(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 & 0x80:
             raise CardStatus(SW.FUNCTION_NOT_SUPPORTED)  # short-FID read not offered
-        fid, files = self._selected("file")
-        entry = files[fid]
+        entry = self._selected_file()
         if entry.read != FREE and entry.read.removeprefix("pin:") not in self.ram.verified:
             raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         content = entry.content
@@ -191,8 +198,7 @@ class VirtualCard:
 
     def _update_binary(self, apdu: CommandApdu) -> bytes:
         self._require_personalisable()
-        fid, files = self._selected("file")
-        entry = files[fid]
+        entry = self._selected_file()
         offset = (apdu.p1 << 8) | apdu.p2
         content = entry.content
         if apdu.p1 & 0x80 or offset > len(content):
@@ -204,8 +210,7 @@ class VirtualCard:
     def _verify(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
             raise CardStatus(SW.INCORRECT_P1P2)
-        fid, pins = self._selected("pin")
-        pin = pins[fid]
+        fid, pin = self._selected_pin()
         if not pin.is_set():
             raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)
         if pin.tries_left == 0:
@@ -227,8 +232,7 @@ class VirtualCard:
     def _change_reference_data(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 != 0x01 or apdu.p2 != P2_SELECTED_KEY:
             raise CardStatus(SW.INCORRECT_P1P2)
-        fid, pins = self._selected("pin")
-        pin = pins[fid]
+        fid, pin = self._selected_pin()
         if self.state.life_cycle != LifeCycle.OP_READY:
             if pin.tries_left == 0:
                 raise CardStatus(SW.AUTH_METHOD_BLOCKED)
@@ -251,8 +255,8 @@ class VirtualCard:
         return challenge
 
     def _private_key(self) -> rsa.RSAPrivateKey:
-        fid, keys = self._selected("key")
-        pem = keys[fid]
+        keys = self._app().keys
+        pem = keys[self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)]
         if pem is None:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
         key = self._loaded_keys.get(pem)
@@ -275,7 +279,8 @@ class VirtualCard:
         self._require_personalisable()
         if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
             raise CardStatus(SW.INCORRECT_P1P2)
-        fid, keys = self._selected("key")
+        keys = self._app().keys
+        fid = self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         keys[fid] = key.private_bytes(
             serialization.Encoding.PEM,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cardlib.emulator.state import StateFile
+from tools.registry import Registry
 from tools.rig import reader_name
 
 from ..conftest import ROOT, juki
@@ -205,3 +206,24 @@ def test_rig_up_again_is_a_no_op(rig_home: Path) -> None:
     assert again["pcscd"]["pid"] == before["pcscd"]["pid"]
     assert [c["pid"] for c in again["cards"]] == [c["pid"] for c in before["cards"]]
 
+
+
+def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) -> None:
+    """A token without the issuing CA: refused before any card I/O or registry row."""
+    conf = rig_home / "softhsm" / "softhsm2.conf"
+    pin = (rig_home / "secrets" / "token.pin").read_text().strip()
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "empty-token",
+                    "--pin", pin, "--so-pin", pin], env=dict(os.environ, SOFTHSM2_CONF=str(conf)),
+                   check=True, capture_output=True)
+    serial = insert_blank(rig_home, tmp_path)
+    result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file", str(pin_file(tmp_path)),
+                  "--json", check=4, env={"PKCS11_TOKEN_LABEL": "empty-token"})
+    assert json.loads(result.stdout)["error"]["type"] == "KeyNotFoundError"
+    assert "juki hsm init" in result.stderr
+    readers = json.loads(juki(rig_home, "readers", "--json").stdout)
+    assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
+    registry = Registry(rig_home / "registry.sqlite")
+    try:
+        assert registry.get(serial) is None
+    finally:
+        registry.close()

@@ -185,11 +185,11 @@ def test_change_pin_after_verify(issued) -> None:  # type: ignore[no-untyped-def
     _card, channel, _ = issued
     session = PersonalisationSession(channel, Aid.CARD_INFO)
     session.select()
-    session.verify_pin(CardInfoFile.PIN, PIN)
+    session.verify_pin(PIN, CardInfoFile.PIN)
     session.set_pin(CardInfoFile.PIN, "1357")
     with pytest.raises(InvalidPinError):
-        session.verify_pin(CardInfoFile.PIN, PIN)
-    session.verify_pin(CardInfoFile.PIN, "1357")
+        session.verify_pin(PIN, CardInfoFile.PIN)
+    session.verify_pin("1357", CardInfoFile.PIN)
 
 
 def test_key_generation_response_is_chained_with_61xx() -> None:
