@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import pytest
+
 from cardlib.apdu import split_response
+from cardlib.apps.card_info import CardInfoApSession
 from cardlib.channel import ApduChannel
 from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card
-from cardlib.errors import CardRemovedError
+from cardlib.errors import CardRemovedError, InvalidPinError, PinBlockedError
 from cardlib.records import FourInfo
 from cardlib.transport import InProcessTransport
 
@@ -51,6 +54,22 @@ class FaultyTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def exhaust_card_info_pin(session: CardInfoApSession, right_pin: str) -> None:
+    """Three wrong PINs: tries go 3 -> 2 -> 1 -> blocked; then even the right PIN fails
+    and the status query (which spends nothing) reports the block."""
+    assert session.pin_status().tries_left == 3
+    for expected in (2, 1):
+        with pytest.raises(InvalidPinError) as info:
+            session.verify_pin("0000")
+        assert info.value.tries_left == expected
+    with pytest.raises(PinBlockedError):
+        session.verify_pin("0000")
+    with pytest.raises(PinBlockedError):
+        session.verify_pin(right_pin)
+    status = session.pin_status()
+    assert status.blocked and status.tries_left == 0
 
 
 def card_channel(card: VirtualCard | None = None) -> tuple[VirtualCard, ApduChannel]:

@@ -12,7 +12,8 @@ from cardlib.apps.card_info import CardInfoApSession
 from cardlib.channel import ApduChannel
 from cardlib.constants import Ins, LifeCycle
 from cardlib.emulator.state import StateFile
-from cardlib.errors import CardRemovedError, InvalidPinError, NoCardError, PinBlockedError, TransportError
+from cardlib.errors import CardRemovedError, NoCardError, PinBlockedError, TransportError
+from tests.helpers import exhaust_card_info_pin
 from tools.cards import open_card
 from tools.issuance import issue_resident_card
 from tools.pins import Pin
@@ -53,14 +54,7 @@ def test_wrong_pin_counts_down_and_blocks(station, blank_reader: str) -> None:  
     with open_card(blank_reader) as channel:
         session = CardInfoApSession(channel)
         session.select()
-        for expected in (2, 1):
-            with pytest.raises(InvalidPinError) as info:
-                session.verify_pin("0000")
-            assert info.value.tries_left == expected
-        with pytest.raises(PinBlockedError):
-            session.verify_pin("0000")
-        status = session.pin_status()
-        assert status.blocked and status.tries_left == 0
+        exhaust_card_info_pin(session, PIN)
     with open_card(blank_reader) as channel:  # blocked across connections too
         session = CardInfoApSession(channel)
         session.select()

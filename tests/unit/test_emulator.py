@@ -17,11 +17,10 @@ from cardlib.errors import (
     ConditionsNotSatisfiedError,
     EndOfFileError,
     InvalidPinError,
-    PinBlockedError,
     SecurityStatusNotSatisfiedError,
 )
 from cardlib.records import encode_four_info
-from tests.helpers import SAMPLE_INFO, card_channel, raw
+from tests.helpers import SAMPLE_INFO, card_channel, exhaust_card_info_pin, raw
 
 PIN = "2468"
 
@@ -69,16 +68,7 @@ def test_pin_tries_decrement_then_block(issued) -> None:  # type: ignore[no-unty
     _card, channel, _ = issued
     session = CardInfoApSession(channel)
     session.select()
-    assert session.pin_status().tries_left == 3
-    for expected in (2, 1):
-        with pytest.raises(InvalidPinError) as info:
-            session.verify_pin("0000")
-        assert info.value.tries_left == expected
-    with pytest.raises(PinBlockedError):
-        session.verify_pin("0000")
-    with pytest.raises(PinBlockedError):
-        session.verify_pin(PIN)  # the right PIN no longer helps
-    assert session.pin_status().blocked
+    exhaust_card_info_pin(session, PIN)
 
 
 def test_empty_verify_spends_no_try_and_9000_only_after_login(issued) -> None:  # type: ignore[no-untyped-def]
