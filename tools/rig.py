@@ -25,6 +25,7 @@ from cardlib.emulator.state import write_atomically
 
 from .errors import RigError
 from .home import StationHome
+from .softhsm import init_token
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
@@ -84,6 +85,13 @@ def _stop(pid: int | None, timeout: float = 5.0) -> None:
     _reap(pid)
 
 
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a rig process in its own session, output appended to ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
@@ -128,16 +136,8 @@ class Rig:
                     handle.write(os.urandom(12).hex() + "\n")
         if any(tokens.iterdir()):
             return False
-        env = dict(os.environ, SOFTHSM2_CONF=str(conf))
-        # softhsm2-util takes PINs only as arguments; they stay inside this one
-        # short-lived child of the rig, on a test token, never in our own argv or logs.
-        result = subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", hsm["token_label"],
-             "--pin", pin_file.read_text().strip(), "--so-pin", so_pin_file.read_text().strip()],
-            env=env, capture_output=True, text=True, check=False,
-        )
-        if result.returncode != 0:
-            raise RigError(f"softhsm2-util --init-token failed: {result.stderr.strip()}")
+        init_token(conf, hsm["token_label"], so_pin_file.read_text().strip(),
+                   pin_file.read_text().strip())
         return True
 
     # ---- pcscd -------------------------------------------------------------------------
@@ -167,35 +167,33 @@ class Rig:
         (conf_dir / "vpcd").write_text("\n".join(entries))
         return conf_dir
 
-    def _foreign_pcscd(self, ours: int | None) -> int | None:
+    @staticmethod
+    def _running_pcscd() -> int | None:
+        """PID of a live pcscd per its pid file (which pcscd ends with a NUL byte)."""
         if not PCSCD_PIDFILE.exists():
             return None
         text = PCSCD_PIDFILE.read_bytes().rstrip(b"\0\n ").decode(errors="replace")
         pid = int(text) if text.isdigit() else None
-        if pid and _alive(pid) and pid != ours:
-            return pid
-        return None
+        return pid if pid and _alive(pid) else None
 
     def _start_pcscd(self, readers: int, base_port: int) -> tuple[int, bool]:
         if not VPCD_DRIVER.exists():
             raise RigError(f"vpcd driver {VPCD_DRIVER} missing: install vsmartcard-vpcd")
         if not shutil.which("pcscd"):
             raise RigError("pcscd not found: install pcscd")
-        foreign = self._foreign_pcscd(None)
+        foreign = self._running_pcscd()
         if foreign:
             raise RigError(f"a pcscd not started by this rig is running (pid {foreign}); "
                            "stop it first (one pcscd per machine)")
         for stale in (PCSCD_SOCKET, PCSCD_PIDFILE):
             stale.unlink(missing_ok=True)
         conf_dir = self._write_reader_conf(readers, base_port)
-        log = open(self.home.rig_dir / "pcscd.log", "ab")  # noqa: SIM115
         isolated = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
         command = ["pcscd", "--foreground", "--config", str(conf_dir)]
         if isolated:
             command = ["unshare", "--net", "--", "sh", "-c",
                        'ip link set lo up && exec "$@"', "sh", *command]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = _spawn(command, self.home.rig_dir / "pcscd.log")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not PCSCD_SOCKET.exists():
             if process.poll() is not None or time.monotonic() > deadline:
@@ -212,10 +210,7 @@ class Rig:
                    "--port", str(port)]
         if state.get("isolated"):
             command += ["--netns", f"/proc/{state['pcscd_pid']}/ns/net"]
-        log = open(self.home.rig_dir / f"card-{slot:02d}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        return process.pid
+        return _spawn(command, self.home.rig_dir / f"card-{slot:02d}.log").pid
 
     def insert_card(self, slot: int, state_path: Path | None = None) -> CardSlot:
         """Put a card (its state file; a new blank one if absent) into reader ``slot``."""

@@ -14,6 +14,7 @@ import pytest
 from cardlib.emulator.state import StateFile
 from tools.registry import Registry
 from tools.rig import reader_name
+from tools.softhsm import init_token
 
 from ..conftest import ROOT, juki
 
@@ -210,11 +211,8 @@ def test_rig_up_again_is_a_no_op(rig_home: Path) -> None:
 
 def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) -> None:
     """A token without the issuing CA: refused before any card I/O or registry row."""
-    conf = rig_home / "softhsm" / "softhsm2.conf"
     pin = (rig_home / "secrets" / "token.pin").read_text().strip()
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "empty-token",
-                    "--pin", pin, "--so-pin", pin], env=dict(os.environ, SOFTHSM2_CONF=str(conf)),
-                   check=True, capture_output=True)
+    init_token(rig_home / "softhsm" / "softhsm2.conf", "empty-token", pin, pin)
     serial = insert_blank(rig_home, tmp_path)
     result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file", str(pin_file(tmp_path)),
                   "--json", check=4, env={"PKCS11_TOKEN_LABEL": "empty-token"})
