@@ -6,6 +6,7 @@ APDUs with a personalisation or a verification.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,13 +99,19 @@ def _is_blank(name: str) -> bool:
 
 
 def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) -> str:
-    """The reader to use: ``wanted`` if given; else the first holding a (blank) card."""
+    """The reader to use: ``wanted`` if given; else the first holding a (blank) card,
+    waiting up to ``timeout`` seconds for one to be presented."""
     if wanted is not None or not blank:
         return pcsc.wait_for_card(wanted, timeout)
-    for state in pcsc.reader_states():
-        if state.card_present and _is_blank(state.name):
-            return state.name
-    raise NoCardError("no blank card in any reader (give --reader to choose one)")
+    deadline = time.monotonic() + timeout
+    while True:
+        for state in pcsc.reader_states():
+            if state.card_present and _is_blank(state.name):
+                return state.name
+        if time.monotonic() >= deadline:
+            raise NoCardError(f"no blank card in any reader within {timeout:g} s "
+                              "(give --reader to choose one)")
+        time.sleep(pcsc.POLL_INTERVAL_S * 4)
 
 
 @contextmanager

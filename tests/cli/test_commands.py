@@ -185,8 +185,8 @@ def test_issuing_needs_a_blank_card(rig_home: Path, tmp_path: Path) -> None:
     juki(rig_home, "rig", "remove", "--slot", "1")
     try:
         result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
-                      str(pin_file(tmp_path)), check=6)
-        assert "no blank card" in result.stderr
+                      str(pin_file(tmp_path)), "--timeout", "0.5", check=6)
+        assert "no blank card in any reader within 0.5 s" in result.stderr
         result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
                       str(pin_file(tmp_path)), "--reader", reader_name(0), check=3)
         assert "is not blank" in result.stderr
