@@ -97,10 +97,10 @@ class VirtualCard:
             apdu = CommandApdu.decode(raw)
         except CardDataError:
             return join_response(b"", SW.WRONG_LENGTH)
+        self.ram.challenge = None  # single-use: whatever comes next discards it
         if apdu.ins == Ins.GET_RESPONSE:
             return self._get_response(apdu)
         self.ram.pending_response = b""
-        self.ram.challenge = None  # single-use: whatever comes next discards it
         handler = self._handlers.get(apdu.ins)
         if handler is None:
             return join_response(b"", SW.INS_NOT_SUPPORTED)
@@ -111,6 +111,12 @@ class VirtualCard:
             data = handler(apdu)
         except CardStatus as status:
             return join_response(b"", status.sw)
+        except OSError:  # the EEPROM (state file) could not be written: fail closed
+            log.exception("card state write failed")
+            return join_response(b"", SW.MEMORY_FAILURE)
+        except Exception:  # a card OS bug must look like a card error, not a removal
+            log.exception("card OS error on INS %02X", apdu.ins)
+            return join_response(b"", SW.UNKNOWN)
         return self._respond(data, apdu.ne)
 
     def _respond(self, data: bytes, ne: int | None) -> bytes:

@@ -218,3 +218,17 @@ def test_state_survives_restart_and_is_written_atomically(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["card.json"]  # no temp files left
     assert oct((tmp_path / "card.json").stat().st_mode & 0o777) == "0o600"
     assert PIN not in (tmp_path / "card.json").read_text()
+
+
+def test_failed_state_write_fails_closed_before_the_pin_comparison(issued) -> None:  # type: ignore[no-untyped-def]
+    card, _channel, _ = issued
+
+    def disk_full(_state) -> None:  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    card._persist = disk_full
+    raw(card, "00a4040c0a" + Aid.CARD_INFO.hex())
+    raw(card, "00a4020c020011")
+    _, sw = raw(card, "0020008004" + PIN.encode().hex())
+    assert sw == 0x6581  # memory failure: the right PIN is not accepted without a durable count
+    assert "0011" not in card.ram.verified
