@@ -24,11 +24,14 @@ MAX_GET_RESPONSE_ROUNDS = 256  # 256 x 256 bytes = 64 KiB, the largest extended 
 
 
 def describe(apdu: CommandApdu, sensitive: bool) -> str:
-    head = f"{apdu.cla:02X} {apdu.ins:02X} {apdu.p1:02X} {apdu.p2:02X}"
-    if not apdu.data:
-        return head
-    body = f"<{len(apdu.data)} bytes redacted>" if sensitive else apdu.data.hex()
-    return f"{head} [{len(apdu.data)}] {body}"
+    """One log line for a command; the data of a sensitive command is never shown."""
+    text = f"{apdu.cla:02X} {apdu.ins:02X} {apdu.p1:02X} {apdu.p2:02X}"
+    if apdu.data:
+        body = f"<{len(apdu.data)} bytes redacted>" if sensitive else apdu.data.hex()
+        text += f" [{len(apdu.data)}] {body}"
+    if apdu.ne is not None:
+        text += f" Le={apdu.ne}"
+    return text
 
 
 class ApduChannel:
@@ -41,8 +44,8 @@ class ApduChannel:
     def _exchange(self, apdu: CommandApdu, sensitive: bool) -> tuple[bytes, int]:
         log.log(APDU_LOG_LEVEL, ">> %s", describe(apdu, sensitive))
         data, sw = self.transport.send_and_receive(apdu.encode())
-        shown = f"<{len(data)} bytes redacted>" if sensitive and data else data.hex()
-        log.log(APDU_LOG_LEVEL, "<< %s %04X", shown, sw)
+        shown = f"<{len(data)} bytes redacted> " if sensitive and data else (data.hex() + " " if data else "")
+        log.log(APDU_LOG_LEVEL, "<< %s%04X", shown, sw)
         return data, sw
 
     def transceive(self, apdu: CommandApdu, *, sensitive: bool = False) -> tuple[bytes, int]:
