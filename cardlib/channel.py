@@ -42,10 +42,14 @@ class ApduChannel:
         self.max_get_response_rounds = max_get_response_rounds
 
     def _exchange(self, apdu: CommandApdu, sensitive: bool) -> tuple[bytes, int]:
-        log.log(APDU_LOG_LEVEL, ">> %s", describe(apdu, sensitive))
+        tracing = log.isEnabledFor(APDU_LOG_LEVEL)  # formatting costs; skip it when off
+        if tracing:
+            log.log(APDU_LOG_LEVEL, ">> %s", describe(apdu, sensitive))
         data, sw = self.transport.send_and_receive(apdu.encode())
-        shown = f"<{len(data)} bytes redacted> " if sensitive and data else (data.hex() + " " if data else "")
-        log.log(APDU_LOG_LEVEL, "<< %s%04X", shown, sw)
+        if tracing:
+            shown = f"<{len(data)} bytes redacted> " if sensitive and data else (
+                data.hex() + " " if data else "")
+            log.log(APDU_LOG_LEVEL, "<< %s%04X", shown, sw)
         return data, sw
 
     def transceive(self, apdu: CommandApdu, *, sensitive: bool = False) -> tuple[bytes, int]:
