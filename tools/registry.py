@@ -52,6 +52,9 @@ class CardRecord:
         return data
 
 
+CARD_COLUMNS = ", ".join(CardRecord.__dataclass_fields__)  # same order as the dataclass
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -87,18 +90,13 @@ class Registry:
         return len(MIGRATIONS)
 
     def get(self, serial: str) -> CardRecord | None:
-        row = self._db.execute(
-            "SELECT serial, profile, status, resident_code, municipality_code, expiry,"
-            " certificate, failure, created_at, updated_at FROM cards WHERE serial = ?",
-            (serial,),
-        ).fetchone()
+        row = self._db.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE serial = ?",
+                               (serial,)).fetchone()
         return CardRecord(*row) if row else None
 
     def list(self) -> list[CardRecord]:
         rows = self._db.execute(
-            "SELECT serial, profile, status, resident_code, municipality_code, expiry,"
-            " certificate, failure, created_at, updated_at FROM cards ORDER BY created_at, serial"
-        ).fetchall()
+            f"SELECT {CARD_COLUMNS} FROM cards ORDER BY created_at, serial").fetchall()
         return [CardRecord(*row) for row in rows]
 
     def begin_issuance(self, serial: str, profile: str, resident_code: str,
