@@ -40,10 +40,8 @@ def probe(channel: ApduChannel) -> tuple[list[str], IssuerInfo | None]:
     """Which applications answer SELECT by AID, and the issuer info if there is an ISD."""
     found = []
     for aid in PROBED_APPLICATIONS:
-        session = ApplicationSession(channel)
-        session.AID = aid
         try:
-            session.select()
+            ApplicationSession(channel, aid).select()
         except ApduError:
             continue
         found.append(aid.name)

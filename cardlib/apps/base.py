@@ -35,16 +35,17 @@ class PinStatus:
 
 
 class ApplicationSession:
-    """Base of the per-application sessions; subclasses set ``AID``."""
+    """Base of the per-application sessions; subclasses set ``AID`` (or pass ``aid``)."""
 
     AID: bytes = b""
     PIN_FID: int | None = None  # the application's usual PIN EF, if it has one
 
-    def __init__(self, channel: ApduChannel) -> None:
+    def __init__(self, channel: ApduChannel, aid: bytes | None = None) -> None:
         self.channel = channel
+        self.aid = bytes(aid if aid is not None else self.AID)
 
     def select(self) -> None:
-        apdu = CommandApdu(0x00, Ins.SELECT, SELECT_BY_DF_NAME, P2_NO_RESPONSE_DATA, bytes(self.AID))
+        apdu = CommandApdu(0x00, Ins.SELECT, SELECT_BY_DF_NAME, P2_NO_RESPONSE_DATA, self.aid)
         self.channel.send(apdu, selecting_aid=True)
 
     def select_ef(self, fid: int) -> None:
@@ -64,7 +65,7 @@ class ApplicationSession:
         head = self.read_binary(0, HEADER_PROBE)
         if not head:
             raise CardDataError(f"file {fid:04X} is empty")
-        total = tlv.header_length(head) if len(head) >= 2 else len(head) + 1
+        total = tlv.header_length(head)  # a file shorter than its own header is malformed
         if total > MAX_FILE_SIZE:
             raise CardDataError(f"file {fid:04X} announces {total} bytes, more than a file holds")
         data = bytearray(head[:total])

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import tlv
 from ..apdu import CommandApdu
-from ..channel import ApduChannel
 from ..constants import (
     P2_RETURN_FCI,
     P2_SELECTED_KEY,
@@ -48,7 +47,7 @@ class IssuerSession(ApplicationSession):
     AID = Aid.ISSUER_SECURITY_DOMAIN
 
     def select(self) -> None:
-        apdu = CommandApdu(0x00, Ins.SELECT, SELECT_BY_DF_NAME, P2_RETURN_FCI, bytes(self.AID), 256)
+        apdu = CommandApdu(0x00, Ins.SELECT, SELECT_BY_DF_NAME, P2_RETURN_FCI, self.aid, 256)
         self.channel.send(apdu, selecting_aid=True)
 
     def _get_data(self, tag: int) -> bytes:
@@ -77,11 +76,8 @@ class IssuerSession(ApplicationSession):
 
 
 class PersonalisationSession(ApplicationSession):
-    """Writes an application's files, keys and PINs while the card is OP_READY."""
-
-    def __init__(self, channel: ApduChannel, aid: bytes) -> None:
-        super().__init__(channel)
-        self.AID = aid
+    """Writes an application's files, keys and PINs while the card is OP_READY; give the
+    application's ``aid``."""
 
     def write_file(self, fid: int, content: bytes) -> None:
         self.select_ef(fid)
