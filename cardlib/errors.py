@@ -77,5 +77,11 @@ class EndOfFileError(ApduError):
     """READ BINARY offset beyond the end of the file (6B00)."""
 
 
+class SecureMessagingError(CardError):
+    """The secure channel failed: bad cryptogram, bad MAC or padding, closed session.
+
+    Deliberately one message for MAC and padding failures (no padding oracle)."""
+
+
 class ChainingError(CardError):
     """Response chaining misbehaved (61xx without end, or 6Cxx twice)."""
