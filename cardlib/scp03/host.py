@@ -15,12 +15,14 @@ from ..apdu import CommandApdu
 from ..channel import ApduChannel
 from ..errors import CardDataError, SecureMessagingError
 from .keys import CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, StaticKeyPrfs, cryptogram, session_keys
-from .wrapping import SecureSession, check_level
+from .wrapping import CHAINING_CLA_BIT, SecureSession, check_level
 
 INS_INITIALIZE_UPDATE = 0x50
 INS_EXTERNAL_AUTHENTICATE = 0x82
 SCP03_ID = 0x03
 HOST_CHALLENGE_LENGTH = 8
+# 239 plain bytes pad to 240, + 8 MAC = 248: the most that stays a short APDU.
+MAX_PLAIN_PER_LINK = 239
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,21 @@ class Scp03Transport:
         self.session = session
 
     def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
-        wrapped = self.session.wrap_command(CommandApdu.decode(apdu))
-        data, sw = self._channel.transceive(wrapped)
+        """Protect and send; data longer than fits one protected short APDU goes as an
+        ISO command chain (CLA b5), every link protected on its own."""
+        plain = CommandApdu.decode(apdu)
+        links = [plain.data[i:i + MAX_PLAIN_PER_LINK]
+                 for i in range(0, len(plain.data), MAX_PLAIN_PER_LINK)] or [b""]
+        for link in links[:-1]:
+            chained = CommandApdu(plain.cla | CHAINING_CLA_BIT, plain.ins, plain.p1, plain.p2, link)
+            data, sw = self._exchange(chained)
+            if sw != 0x9000:
+                return data, sw
+        last = CommandApdu(plain.cla, plain.ins, plain.p1, plain.p2, links[-1], plain.ne)
+        return self._exchange(last)
+
+    def _exchange(self, plain: CommandApdu) -> tuple[bytes, int]:
+        data, sw = self._channel.transceive(self.session.wrap_command(plain))
         return self.session.unwrap_response(data, sw)
 
     def close(self) -> None:
