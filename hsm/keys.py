@@ -12,10 +12,11 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from .errors import KeyNotFoundError
-from .roles import KeyRole, label_for, parse_label
+from .roles import CARD_MASTER_ROLES, KeyRole, label_for, parse_label
 from .token import Hsm
 
 RSA_BITS = 2048
+AES_MASTER_BITS = 256
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,14 @@ class KeyInfo:
         return dict(vars(self))
 
 
-def _versions(session: pkcs11.Session, role: KeyRole) -> list[tuple[int, pkcs11.PrivateKey]]:
+def object_class(role: KeyRole) -> ObjectClass:
+    """Signing roles hold key pairs; the card master roles hold secret (AES) keys."""
+    return ObjectClass.SECRET_KEY if role in CARD_MASTER_ROLES else ObjectClass.PRIVATE_KEY
+
+
+def _versions(session: pkcs11.Session, role: KeyRole) -> list[tuple[int, pkcs11.Key]]:
     found = []
-    for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
+    for obj in list(session.get_objects({Attribute.CLASS: object_class(role)})):
         parsed = parse_label(obj.label or "")
         if parsed and parsed[0] == role.value:
             found.append((parsed[1], obj))
@@ -47,6 +53,14 @@ def _versions(session: pkcs11.Session, role: KeyRole) -> list[tuple[int, pkcs11.
 def latest_version(hsm: Hsm, role: KeyRole) -> int | None:
     versions = hsm.call(lambda s: [v for v, _ in _versions(s, role)])
     return versions[-1] if versions else None
+
+
+def secret_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.SecretKey:
+    label = label_for(role, version)
+    try:
+        return session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+    except pkcs11.NoSuchKey:
+        raise KeyNotFoundError(f"no secret key {label!r} in the token (run `juki hsm init`)") from None
 
 
 def private_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.PrivateKey:
@@ -80,6 +94,46 @@ def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int) -> None:
     )
 
 
+def generate_aes_master(hsm: Hsm, role: KeyRole, version: int) -> None:
+    """An AES-256 master key that can only derive (never encrypt, sign or leave)."""
+    label = label_for(role, version)
+    hsm.call(
+        lambda s: s.generate_key(
+            KeyType.AES,
+            AES_MASTER_BITS,
+            store=True,
+            label=label,
+            id=label.encode("ascii"),
+            template={
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.DERIVE: True,
+                Attribute.ENCRYPT: False,
+                Attribute.DECRYPT: False,
+                Attribute.SIGN: False,
+                Attribute.VERIFY: False,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+            },
+        )
+    )
+
+
+def ensure_card_masters(hsm: Hsm) -> list[tuple[str, bool]]:
+    """The SCP03 master keys (ENC, MAC, DEK), created unless present; (label, created)."""
+    result = []
+    for role in CARD_MASTER_ROLES:
+        version = latest_version(hsm, role)
+        created = version is None
+        if version is None:
+            version = 1
+            generate_aes_master(hsm, role, version)
+        result.append((label_for(role, version), created))
+    return result
+
+
 def inventory(hsm: Hsm) -> list[KeyInfo]:
     """Every project key in the token, with its protection attributes."""
 
@@ -87,12 +141,15 @@ def inventory(hsm: Hsm) -> list[KeyInfo]:
         certs = {c[Attribute.LABEL] for c in list(
             session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}))}
         result = []
-        for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
+        objects = [*session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}),
+                   *session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})]
+        for obj in objects:
             parsed = parse_label(obj.label or "")
             if not parsed:
                 continue
             key_type = obj[Attribute.KEY_TYPE]
-            bits = len(obj[Attribute.MODULUS]) * 8 if key_type == KeyType.RSA else None
+            bits = (len(obj[Attribute.MODULUS]) * 8 if key_type == KeyType.RSA
+                    else obj[Attribute.VALUE_LEN] * 8)
             result.append(KeyInfo(
                 role=parsed[0],
                 version=parsed[1],

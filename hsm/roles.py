@@ -15,6 +15,12 @@ _LABEL_RE = re.compile(r"^juki/(?P<role>[a-z0-9-]+)/v(?P<version>[1-9][0-9]*)$")
 
 class KeyRole(StrEnum):
     RESIDENT_ISSUING_CA = "resident-issuing-ca"
+    CARD_MASTER_ENC = "card-master-enc"  # SCP03 static keys of every card derive from these
+    CARD_MASTER_MAC = "card-master-mac"
+    CARD_MASTER_DEK = "card-master-dek"
+
+
+CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)
 
 
 CA_SUBJECTS = {

@@ -93,22 +93,25 @@ def hsm() -> None:
 @hsm.command("init")
 @json_option
 def hsm_init(as_json: bool) -> None:
-    """Create the resident issuing CA key and certificate in the token (idempotent)."""
+    """Create the issuing CA and the card master keys in the token (idempotent)."""
     from cryptography.hazmat.primitives import serialization
 
     from hsm.ca import ensure_ca
+    from hsm.keys import ensure_card_masters
     from hsm.roles import KeyRole
 
-    result = ensure_ca(station().hsm, KeyRole.RESIDENT_ISSUING_CA)
+    hsm = station().hsm
+    result = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
+    keys = [{"label": result.label, "created": result.created},
+            *({"label": label, "created": created} for label, created in ensure_card_masters(hsm))]
     payload = {
-        "role": result.role,
-        "label": result.label,
-        "created": result.created,
-        "certificate": result.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        "created": any(k["created"] for k in keys),
+        "keys": keys,
+        "ca_certificate": result.certificate.public_bytes(serialization.Encoding.PEM).decode(),
     }
     emit(as_json, payload,
-         f"{result.label}: {'created' if result.created else 'already present'}\n"
-         f"subject: {result.certificate.subject.rfc4514_string()}")
+         "\n".join(f"{k['label']}: {'created' if k['created'] else 'already present'}" for k in keys)
+         + f"\nCA subject: {result.certificate.subject.rfc4514_string()}")
 
 
 @hsm.command("status")

@@ -62,11 +62,17 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
-    assert again["created"] is False and "BEGIN CERTIFICATE" in again["certificate"]
+    assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
+    assert [k["created"] for k in again["keys"]] == [False] * 4
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
-    [key] = status["keys"]
-    assert key["role"] == "resident-issuing-ca" and key["label"] == "juki/resident-issuing-ca/v1"
-    assert key["sensitive"] is True and key["extractable"] is False
+    by_role = {k["role"]: k for k in status["keys"]}
+    assert sorted(by_role) == ["card-master-dek", "card-master-enc", "card-master-mac",
+                               "resident-issuing-ca"]
+    assert by_role["resident-issuing-ca"]["label"] == "juki/resident-issuing-ca/v1"
+    assert by_role["resident-issuing-ca"]["key_type"] == "RSA"
+    assert by_role["card-master-mac"]["key_type"] == "AES" and by_role["card-master-mac"]["bits"] == 256
+    for key in status["keys"]:
+        assert key["sensitive"] is True and key["extractable"] is False
 
 
 def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:

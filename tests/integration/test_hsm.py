@@ -23,11 +23,13 @@ def test_ca_creation_is_idempotent(station) -> None:  # type: ignore[no-untyped-
 
 def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # type: ignore[no-untyped-def]
     keys = inventory(station.hsm)
-    assert [k.role for k in keys] == ["resident-issuing-ca"]
+    assert [k.role for k in keys] == ["card-master-dek", "card-master-enc", "card-master-mac",
+                                      "resident-issuing-ca"]
     for key in keys:
         assert key.sensitive and not key.extractable
         assert key.always_sensitive and key.never_extractable
-        assert key.has_certificate and key.bits == 2048
+    ca = keys[-1]
+    assert ca.has_certificate and ca.bits == 2048
 
 
 def test_card_certificate_is_signed_by_the_token(station) -> None:  # type: ignore[no-untyped-def]
