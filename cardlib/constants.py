@@ -22,6 +22,10 @@ class Aid(bytes, Enum):
 
 
 class Ins(IntEnum):
+    INITIALIZE_UPDATE = 0x50  # GlobalPlatform SCP03
+    EXTERNAL_AUTHENTICATE = 0x82
+    PUT_KEY = 0xD8  # GlobalPlatform
+    PUT_DATA = 0xDA
     VERIFY = 0x20
     CHANGE_REFERENCE_DATA = 0x24
     GENERATE_KEY_PAIR = 0x46  # ISO 7816-8 GENERATE ASYMMETRIC KEY PAIR
@@ -46,6 +50,18 @@ class CardInfoFile(IntEnum):
     INTEGRITY = 0x0003
     BASIC_INFO = 0x0005
     PIN = 0x0011
+
+
+class RegistryFile(IntEnum):
+    """Resident-registry AP (ours)."""
+
+    RECORD_CODE = 0x0001
+    CHANGE_HISTORY = 0x0002
+
+
+P1P2_CHANGE_CODE = 0x0001  # PUT DATA in the resident-registry AP (ours)
+SCP03_KVN = 0x30
+REGISTRY_SM_LEVEL = 0x33
 
 
 class LifeCycle(IntEnum):

@@ -70,6 +70,20 @@ class IssuerSession(ApplicationSession):
             raise CardDataError(f"life cycle: unknown state {state[0]:02X}") from exc
         return IssuerInfo(serial, life_cycle)
 
+    def put_key(self, target_aid: bytes, key_version: int,
+                components: list[tuple[bytes, bytes]]) -> None:
+        """PUT KEY (through this domain's secure channel): ENC, MAC, DEK of the target
+        application, each already encrypted under this domain's DEK, with its KCV."""
+        data = tlv.Tlv(0x4F, target_aid).encode() + bytes((key_version,))
+        for wrapped, kcv in components:
+            if len(wrapped) != 16 or len(kcv) != 3:
+                raise ValueError("PUT KEY components are 16-byte wrapped keys with 3-byte KCVs")
+            data += bytes((0x88, 0x11, 0x10)) + wrapped + b"\x03" + kcv
+        answer = self.channel.send(CommandApdu(0x80, Ins.PUT_KEY, 0x00, 0x81, data, 256))
+        expected = bytes((key_version,)) + b"".join(kcv for _, kcv in components)
+        if answer != expected:
+            raise CardDataError("PUT KEY: the card confirmed other key check values")
+
     def lock(self) -> None:
         """SET STATUS card life cycle -> SECURED (irreversible on the card)."""
         self.channel.send(CommandApdu(0x80, Ins.SET_STATUS, 0x80, LifeCycle.SECURED))

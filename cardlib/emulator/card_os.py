@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..apdu import CommandApdu, join_response
 from ..apps.issuer import encode_rsa_public_key_template
 from ..constants import (
+    P1P2_CHANGE_CODE,
     P2_SELECTED_KEY,
     SELECT_BY_DF_NAME,
     SELECT_EF_UNDER_DF,
@@ -29,10 +30,21 @@ from ..constants import (
     Aid,
     Ins,
     LifeCycle,
+    RegistryFile,
 )
 from ..errors import CardDataError
+from ..registry_records import (
+    CodeChange,
+    decode_change_request,
+    decode_code,
+    decode_history,
+    encode_code,
+    encode_history,
+)
+from ..scp03.wrapping import SM_CLA_BIT
 from ..status import SW
 from ..tlv import Tlv
+from .secure import REQUIRED_FOR_PUT_KEY, CardSecureMessaging, load_keys
 from .state import FREE, AppState, CardState, FileState, PinState
 
 log = logging.getLogger(__name__)
@@ -78,7 +90,11 @@ class VirtualCard:
             Ins.GENERATE_KEY_PAIR: self._generate_key_pair,
             Ins.GET_DATA: self._get_data,
             Ins.SET_STATUS: self._set_status,
+            Ins.PUT_KEY: self._put_key,
+            Ins.PUT_DATA: self._put_data,
         }
+        self.sm = CardSecureMessaging()
+        self._protected = False  # the command being executed arrived under secure messaging
 
     @property
     def atr(self) -> bytes:
@@ -86,6 +102,7 @@ class VirtualCard:
 
     def power_on(self) -> None:
         self.ram = VolatileState()
+        self.sm.reset()
 
     reset = power_on
     power_off = power_on
@@ -101,30 +118,50 @@ class VirtualCard:
         if apdu.ins == Ins.GET_RESPONSE:
             return self._get_response(apdu)
         self.ram.pending_response = b""
+        app = self.state.apps.get(self.ram.selected_aid or "")
+        if apdu.ins == Ins.INITIALIZE_UPDATE and apdu.cla == 0x80:
+            diversification = bytes.fromhex(self.state.serial + "F") + bytes(2)
+            data, sw = self.sm.initialize_update(self.ram.selected_aid, app, apdu, diversification)
+            return self._respond(data, sw, apdu.ne)
+        if apdu.ins == Ins.EXTERNAL_AUTHENTICATE and apdu.cla == 0x84:
+            return join_response(b"", self.sm.external_authenticate(self.ram.selected_aid, apdu))
+        self.sm.note_other_command()
+        required = app.sm_level if app and apdu.ins != Ins.SELECT else 0
+        if not apdu.cla & SM_CLA_BIT and not required:
+            self._protected = False
+            return self._respond(*self._execute(apdu), apdu.ne)
+        plain = self.sm.unwrap(self.ram.selected_aid, apdu, required)
+        if isinstance(plain, int):
+            return join_response(b"", plain)
+        self._protected = True
+        data, sw = self._execute(plain) if plain is not None else (b"", SW.OK)
+        if self.sm.channel is None:  # the command ended the session (selected another DF)
+            return self._respond(data, sw, apdu.ne)
+        return self._respond(*self.sm.wrap(data, sw), apdu.ne)
+
+    def _execute(self, apdu: CommandApdu) -> tuple[bytes, int]:
         handler = self._handlers.get(apdu.ins)
         if handler is None:
-            return join_response(b"", SW.INS_NOT_SUPPORTED)
-        expected_cla = 0x80 if apdu.ins in (Ins.GET_DATA, Ins.SET_STATUS) else 0x00
+            return b"", SW.INS_NOT_SUPPORTED
+        expected_cla = 0x80 if apdu.ins in (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY) else 0x00
         if apdu.cla != expected_cla:
-            return join_response(b"", SW.CLA_NOT_SUPPORTED)
+            return b"", SW.CLA_NOT_SUPPORTED
         try:
-            data = handler(apdu)
+            return handler(apdu), SW.OK
         except CardStatus as status:
-            return join_response(b"", status.sw)
+            return b"", status.sw
         except OSError:  # the EEPROM (state file) could not be written: fail closed
             log.exception("card state write failed")
-            return join_response(b"", SW.MEMORY_FAILURE)
+            return b"", SW.MEMORY_FAILURE
         except Exception:  # a card OS bug must look like a card error, not a removal
             log.exception("card OS error on INS %02X", apdu.ins)
-            return join_response(b"", SW.UNKNOWN)
-        return self._respond(data, apdu.ne)
+            return b"", SW.UNKNOWN
 
-    def _respond(self, data: bytes, ne: int | None) -> bytes:
-        if not data:
-            return join_response(b"", SW.OK)
+    def _respond(self, data: bytes, sw: int, ne: int | None) -> bytes:
+        """The R-APDU; data longer than Ne (256 for Le=00) goes out in 61xx parts."""
         limit = ne or 256
-        if len(data) <= limit:
-            return join_response(data, SW.OK)
+        if sw != SW.OK or len(data) <= limit:
+            return join_response(data, sw)
         self.ram.pending_response = data[limit:]
         return join_response(data[:limit], SW.BYTES_AVAILABLE | (min(len(data) - limit, 256) & 0xFF))
 
@@ -134,7 +171,7 @@ class VirtualCard:
             self.ram.pending_response = b""
             return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
         self.ram.pending_response = b""
-        return self._respond(pending, apdu.ne)
+        return self._respond(pending, SW.OK, apdu.ne)
 
     # ---- helpers --------------------------------------------------------------------
 
@@ -175,6 +212,7 @@ class VirtualCard:
                 raise CardStatus(SW.FILE_NOT_FOUND)
             if aid != self.ram.selected_aid:
                 self.ram.verified.clear()
+                self.sm.reset()  # a secure channel belongs to the application it opened on
             self.ram.selected_aid, self.ram.selected_fid = aid, None
             if apdu.p2 & 0x0C == 0x0C:
                 return b""
@@ -308,6 +346,40 @@ class VirtualCard:
         if tag == TAG_LIFE_CYCLE:
             return Tlv(tag, bytes((self.state.life_cycle,))).encode()
         raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+
+    def _put_key(self, apdu: CommandApdu) -> bytes:
+        """Load an application's SCP03 keys, only through the issuer domain's channel."""
+        self._require_isd()
+        if not self._protected or self.sm.level & REQUIRED_FOR_PUT_KEY != REQUIRED_FOR_PUT_KEY:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if apdu.p1 != 0x00 or apdu.p2 != 0x81:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        data, sw = load_keys(self._app(), apdu.data, self.state.apps)
+        if sw != SW.OK:
+            raise CardStatus(sw)
+        self._save()
+        return data
+
+    def _put_data(self, apdu: CommandApdu) -> bytes:
+        """Resident-registry AP: change the record code, keeping the old one in history."""
+        if self.ram.selected_aid != Aid.RESIDENT_REGISTRY.hex() or not self._protected:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if (apdu.p1 << 8 | apdu.p2) != P1P2_CHANGE_CODE:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        files = self._app().files
+        try:
+            new_code, date, reason = decode_change_request(apdu.data)
+            current = decode_code(files[f"{RegistryFile.RECORD_CODE:04X}"].content)
+            history = decode_history(files[f"{RegistryFile.CHANGE_HISTORY:04X}"].content)
+        except CardDataError:
+            raise CardStatus(SW.WRONG_DATA) from None
+        if new_code == current or any(c.previous_code == new_code for c in history):
+            raise CardStatus(SW.WRONG_DATA)  # a retired code never comes back
+        history.append(CodeChange(date, reason, current))
+        files[f"{RegistryFile.CHANGE_HISTORY:04X}"].data = encode_history(history).hex()
+        files[f"{RegistryFile.RECORD_CODE:04X}"].data = encode_code(new_code).hex()
+        self._save()
+        return b""
 
     def _set_status(self, apdu: CommandApdu) -> bytes:
         self._require_isd()

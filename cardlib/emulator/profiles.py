@@ -5,8 +5,17 @@ from __future__ import annotations
 import secrets
 import string
 
-from ..constants import CARD_INFO_PIN_LENGTH, CARD_INFO_PIN_MAX_TRIES, Aid, CardInfoFile, CommonFile
-from .state import FREE, AppState, CardState, FileState, PinState
+from ..constants import (
+    CARD_INFO_PIN_LENGTH,
+    CARD_INFO_PIN_MAX_TRIES,
+    REGISTRY_SM_LEVEL,
+    SCP03_KVN,
+    Aid,
+    CardInfoFile,
+    CommonFile,
+    RegistryFile,
+)
+from .state import FREE, AppState, CardState, FileState, PinState, ScpKeys
 
 HISTORICAL_BYTES = b"JUKICARD"
 
@@ -28,8 +37,11 @@ def _fid(value: int) -> str:
     return f"{value:04X}"
 
 
-def blank_resident_card(serial: str | None = None) -> CardState:
-    """A blank resident card: common AP and card-info AP, no data, no keys, no PINs."""
+def blank_resident_card(serial: str | None = None,
+                        transport_keys: dict[str, bytes] | None = None) -> CardState:
+    """A blank resident card: issuer domain (with the card maker's transport keys
+    ``enc``/``mac``/``dek``, if given), common AP, card-info AP and resident-registry AP
+    with their files but no data, no keys, no PINs."""
     pin_read = f"pin:{_fid(CardInfoFile.PIN)}"
     common = AppState(
         files={_fid(CommonFile.CARD_INFO_RECORD): FileState(read=FREE)},
@@ -52,12 +64,21 @@ def blank_resident_card(serial: str | None = None) -> CardState:
             )
         },
     )
+    isd = AppState()
+    if transport_keys is not None:
+        isd.scp = ScpKeys(SCP03_KVN, *(transport_keys[k].hex() for k in ("enc", "mac", "dek")))
+    registry = AppState(
+        files={_fid(RegistryFile.RECORD_CODE): FileState(read=FREE),
+               _fid(RegistryFile.CHANGE_HISTORY): FileState(read=FREE)},
+        sm_level=REGISTRY_SM_LEVEL,  # every command but SELECT/IU/EA under SCP03 level 33
+    )
     return CardState(
         serial=serial or random_serial(),
         atr=t1_atr(HISTORICAL_BYTES).hex(),
         apps={
-            Aid.ISSUER_SECURITY_DOMAIN.hex(): AppState(),
+            Aid.ISSUER_SECURITY_DOMAIN.hex(): isd,
             Aid.COMMON.hex(): common,
             Aid.CARD_INFO.hex(): card_info,
+            Aid.RESIDENT_REGISTRY.hex(): registry,
         },
     )

@@ -62,10 +62,25 @@ class FileState:
 
 
 @dataclass
+class ScpKeys:
+    """The application's SCP03 static keys (hex), as the card holds them."""
+
+    kvn: int
+    enc: str
+    mac: str
+    dek: str
+
+    def __repr__(self) -> str:
+        return f"ScpKeys(kvn={self.kvn:02X}, <redacted>)"
+
+
+@dataclass
 class AppState:
     files: dict[str, FileState] = field(default_factory=dict)
     pins: dict[str, PinState] = field(default_factory=dict)
     keys: dict[str, str | None] = field(default_factory=dict)  # FID -> private key PEM
+    scp: ScpKeys | None = None  # SCP03 keys, if the application has a secure channel
+    sm_level: int = 0  # security level every command but SELECT/IU/EA must arrive under
 
 
 @dataclass
@@ -89,6 +104,8 @@ class CardState:
                         "files": {fid: vars(f) for fid, f in app.files.items()},
                         "pins": {fid: vars(p) for fid, p in app.pins.items()},
                         "keys": app.keys,
+                        "scp": vars(app.scp) if app.scp else None,
+                        "sm_level": app.sm_level,
                     }
                     for aid, app in self.apps.items()
                 },
@@ -107,6 +124,8 @@ class CardState:
                 files={fid: FileState(**f) for fid, f in app["files"].items()},
                 pins={fid: PinState(**p) for fid, p in app["pins"].items()},
                 keys=dict(app["keys"]),
+                scp=ScpKeys(**app["scp"]) if app.get("scp") else None,
+                sm_level=app.get("sm_level", 0),
             )
             for aid, app in raw["apps"].items()
         }

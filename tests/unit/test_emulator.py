@@ -197,7 +197,8 @@ def test_malformed_apdu_and_unknown_instruction() -> None:
     assert raw(card, "00a4")[1] == 0x6700
     assert raw(card, "00a404000500")[1] == 0x6700
     assert raw(card, "00ee0000")[1] == 0x6D00
-    assert raw(card, "84a4040c02d392")[1] == 0x6E00
+    assert raw(card, "a0a4040c02d392")[1] == 0x6E00
+    assert raw(card, "84a4040c02d392")[1] == 0x6982  # secure messaging without a session
 
 
 def test_state_survives_restart_and_is_written_atomically(tmp_path: Path) -> None:
