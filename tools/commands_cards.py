@@ -105,6 +105,22 @@ def card_read(reader: str | None, timeout: float, pin_file: Path | None, as_json
     emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
 
 
+@card.command("code")
+@reader_option
+@timeout_option
+@json_option
+def card_code(reader: str | None, timeout: float, as_json: bool) -> None:
+    """The resident record code and its change history, over SCP03 (station keys)."""
+    from .cards import choose_reader, open_card
+    from .registry_ap import read_registry_ap
+
+    st = station()
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        result = read_registry_ap(channel, st.hsm)
+    emit(as_json, result.as_json(), lambda: result.as_text())
+
+
 def register(cli: click.Group) -> None:
     for command in (issue, verify, card):
         cli.add_command(command)

@@ -154,8 +154,15 @@ def emulator() -> None:
 @click.option("--netns", default=None, help="Network namespace to join (rig isolation).")
 @json_option
 def emulator_run(state_path: Path, port: int, host: str, netns: str | None, as_json: bool) -> None:
-    """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM)."""
+    """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM).
+
+    A missing state file becomes a new blank card, made with the station's token."""
     from cardlib.emulator.runner import run_card
+
+    from .card_keys import manufacture_blank_card
+
+    if not state_path.exists():
+        manufacture_blank_card(station().hsm, state_path)
 
     def inserted(serial: str) -> None:
         emit(as_json, {"card_serial": serial, "host": host, "port": port, "inserted": True},

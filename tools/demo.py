@@ -64,7 +64,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
     try:
         n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
         n.juki("rig", "up", "--blank", "1")
-        n.step("2. create the resident issuing CA inside the token (key never leaves it)")
+        n.step("2. the issuing CA and card master keys inside the token (they never leave it)")
         n.juki("hsm", "init")
         n.juki("hsm", "status")
         n.step("3. which reader holds what (detected by AID, not ATR)")
@@ -76,6 +76,8 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         n.juki("verify")
         n.step("6. read the 4 information after the card-info PIN")
         n.juki("card", "read", "--pin-file", str(pin_file))
+        n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
+        n.juki("card", "code")
         n.step("7. a counterfeit: same data, different key -> must be rejected")
         n.juki("rig", "remove", "--slot", "0")
         n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),

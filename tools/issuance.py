@@ -17,19 +17,23 @@ from cryptography.hazmat.primitives import serialization
 
 from cardlib import tlv
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
+from cardlib.apps.resident_registry import open_registry, open_secure
 from cardlib.channel import ApduChannel
-from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
+from cardlib.constants import SCP03_KVN, Aid, CardInfoFile, CommonFile, LifeCycle, RegistryFile
 from cardlib.records import (
     CardInfoRecord,
     encode_card_info_record,
     encode_four_info,
     encode_individual_number,
 )
+from cardlib.registry_records import encode_code, encode_history
 from hsm.ca import current_ca, issue_card_certificate
+from hsm.diversify import KeySet, card_keys
 from hsm.errors import HsmError
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 
+from .card_keys import put_key_components, token_prfs
 from .errors import IssuanceError
 from .pins import Pin
 from .registry import Registry
@@ -69,6 +73,20 @@ def basic_info(public_key_der: bytes) -> bytes:
     """EF 0005 of the card-info AP: ``FF 40 { DF41 version, DF42 key id }``."""
     key_id = hashlib.sha256(public_key_der).digest()[:16]
     return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
+
+
+def personalise_registry_ap(channel: ApduChannel, hsm: Hsm, serial: str, code: str) -> None:
+    """Load the resident-registry AP's keys (PUT KEY through the issuer domain's SCP03
+    channel, wrapped under the card's transport DEK inside the token), then write the
+    record code and an empty history through the AP's own level-33 channel."""
+    with card_keys(hsm, serial, KeySet.ISSUER_TRANSPORT) as transport, \
+            card_keys(hsm, serial, KeySet.RESIDENT_REGISTRY) as registry_keys:
+        issuer = open_secure(channel, IssuerSession, token_prfs(transport))
+        assert isinstance(issuer, IssuerSession)
+        issuer.put_key(Aid.RESIDENT_REGISTRY, SCP03_KVN, put_key_components(registry_keys, transport))
+        registry = open_registry(channel, token_prfs(registry_keys))
+        registry.write_file(RegistryFile.RECORD_CODE, encode_code(code))
+        registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
 
 
 def issue_resident_card(
@@ -113,6 +131,7 @@ def issue_resident_card(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
         card_info.set_pin(CardInfoFile.PIN, card_info_pin.reveal())
 
+        personalise_registry_ap(channel, hsm, serial, request.resident_code)
         issuer.select()
         issuer.lock()
     except (Exception, KeyboardInterrupt) as exc:

@@ -20,9 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardlib.emulator.runner import load_or_create
 from cardlib.emulator.state import write_atomically
+from hsm.keys import ensure_card_masters
+from hsm.token import Hsm, open_token
 
+from .card_keys import manufacture_blank_card
 from .errors import RigError
 from .home import StationHome
 from .softhsm import init_token
@@ -101,6 +103,14 @@ class Rig:
     def __init__(self, home: StationHome) -> None:
         self.home = home
         self.state_file = home.rig_dir / "state.json"
+        self._hsm: Hsm | None = None
+
+    @property
+    def hsm(self) -> Hsm:
+        """The station token; the rig also plays card maker with it."""
+        if self._hsm is None:
+            self._hsm = open_token(self.home.token_config())
+        return self._hsm
 
     # ---- persisted rig state -----------------------------------------------------
 
@@ -205,7 +215,8 @@ class Rig:
 
     def _start_card(self, state: dict, slot: int, state_path: Path) -> int:
         port = state["base_port"] + slot
-        load_or_create(state_path)
+        if not state_path.exists():
+            manufacture_blank_card(self.hsm, state_path)
         command = [sys.executable, "-m", "cardlib.emulator", "--state", str(state_path),
                    "--port", str(port)]
         if state.get("isolated"):
@@ -265,6 +276,7 @@ class Rig:
         if not 0 <= blank <= MAX_READERS:
             raise RigError(f"--blank must be 0..{MAX_READERS}")
         self.ensure_token()
+        ensure_card_masters(self.hsm)  # blank cards are born with keys derived from them
         self.home.rig_dir.mkdir(parents=True, exist_ok=True)
         state = self._load()
         if not state or not _alive(state.get("pcscd_pid")):

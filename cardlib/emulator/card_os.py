@@ -137,7 +137,8 @@ class VirtualCard:
         data, sw = self._execute(plain) if plain is not None else (b"", SW.OK)
         if self.sm.channel is None:  # the command ended the session (selected another DF)
             return self._respond(data, sw, apdu.ne)
-        return self._respond(*self.sm.wrap(data, sw), apdu.ne)
+        # Ne limited the plain data; the protected answer grows by padding and R-MAC.
+        return self._respond(*self.sm.wrap(data, sw), None)
 
     def _execute(self, apdu: CommandApdu) -> tuple[bytes, int]:
         handler = self._handlers.get(apdu.ins)

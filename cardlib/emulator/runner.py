@@ -12,25 +12,24 @@ from pathlib import Path
 
 from . import vpcd
 from .card_os import VirtualCard
-from .profiles import blank_resident_card
 from .state import StateFile
 
 log = logging.getLogger(__name__)
 
 
-def load_or_create(path: Path, serial: str | None = None) -> StateFile:
-    """Open the card's state file, creating a blank resident card if it does not exist."""
-    store = StateFile(path)
+def open_state(path: Path) -> StateFile:
+    """The card's state file; cards are made (with their keys) before they run."""
     if not path.exists():
-        store.save(blank_resident_card(serial))
-    return store
+        raise FileNotFoundError(f"no card state at {path}: make the card first "
+                                "(`juki rig insert` or `juki emulator run` do)")
+    return StateFile(path)
 
 
 def run_card(state_path: Path, port: int, host: str = vpcd.DEFAULT_HOST,
              netns: str | None = None, connect_timeout: float = 10.0,
              on_inserted: Callable[[str], None] | None = None) -> None:
     """Insert the card into the reader at ``port``; returns when the card is removed."""
-    store = load_or_create(state_path)
+    store = open_state(state_path)
     card = VirtualCard(store.load(), store.save)
     if netns:
         vpcd.enter_network_namespace(netns)

@@ -88,6 +88,15 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     assert text.startswith(f"GENUINE: card {serial}")
 
 
+def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
+    serial = issue(rig_home, tmp_path)
+    out = json.loads(juki(rig_home, "card", "code", "--json").stdout)
+    assert out == {"card_serial": serial, "resident_code": "55120933867", "history": []}
+    trace = juki(rig_home, "-vvv", "card", "code").stderr
+    assert ">> 80 50 30 00" in trace and ">> 84 82 33 00" in trace  # IU, EXTERNAL AUTH level 33
+    assert b"55120933867".hex() not in trace  # the code never crosses in the clear
+
+
 def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Path) -> None:
     serial = insert_blank(rig_home, tmp_path)
     bad = json.loads(REQUEST.read_text(encoding="utf-8")) | {"municipality_code": "271005"}

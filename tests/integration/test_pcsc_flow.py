@@ -111,19 +111,28 @@ class PullingTransport:
         self.inner.close()
 
 
-@pytest.mark.parametrize(("at", "recorded"), [(0, None), (2, None), (3, "failed"), (8, "failed"),
-                                              (19, "failed")])
 def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-untyped-def]
-        station, rig, blank_reader: str, tmp_path, at: int, recorded: str | None) -> None:
-    card_state = StateFile(tmp_path / "card.json")
-    serial = card_state.load().serial
-    with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
-        channel = ApduChannel(PullingTransport(transport, at, lambda: rig.remove_card(0)))
-        with pytest.raises(CardRemovedError):
-            issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
-    entry = station.registry.get(serial)
-    assert (entry.status if entry else None) == recorded  # never "issuing", never "active"
-    assert card_state.load().life_cycle == LifeCycle.OP_READY  # the card was not locked
+        station, rig, tmp_path) -> None:
+    """Pull the card before APDU k, for k at the edges of every phase of issuance
+    (before the registry row, right after it, in the SCP03 part, before the lock)."""
+    rig.insert_card(0, tmp_path / "counted.json")
+    with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
+        counter = PullingTransport(transport, -1, lambda: None)
+        issue_resident_card(ApduChannel(counter), station.hsm, station.registry, REQUEST, Pin(PIN))
+    total = counter.count
+    assert total > 30
+    for at, recorded in [(0, None), (2, None), (3, "failed"), (total // 2, "failed"),
+                         (total - 6, "failed"), (total - 1, "failed")]:
+        card_state = StateFile(tmp_path / f"card-{at}.json")
+        rig.insert_card(0, card_state.path)
+        serial = card_state.load().serial
+        with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
+            channel = ApduChannel(PullingTransport(transport, at, lambda: rig.remove_card(0)))
+            with pytest.raises(CardRemovedError):
+                issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
+        entry = station.registry.get(serial)
+        assert (entry.status if entry else None) == recorded, at  # never "issuing"/"active"
+        assert card_state.load().life_cycle == LifeCycle.OP_READY  # the card was not locked
 
 
 def test_exclusive_connection_keeps_others_out(blank_reader: str) -> None:
@@ -143,3 +152,32 @@ def test_wait_for_card_times_out_then_sees_insertion(rig, tmp_path) -> None:  # 
         assert pcsc.wait_for_card(reader_name(1), timeout=15) == reader_name(1)
     finally:
         inserter.join()
+
+
+def test_record_code_only_with_the_station_master_keys(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    """Over PC/SC: the code reads back through SCP03 with the token's derived keys,
+    changes with its history kept, and stays closed to anyone without the masters."""
+    import datetime as dt
+
+    from cardlib.apps.resident_registry import open_registry
+    from cardlib.errors import SecureMessagingError
+    from cardlib.scp03.keys import StaticKeyPrfs
+    from hsm.diversify import KeySet, card_keys
+    from tools.card_keys import token_prfs
+    from tools.registry_ap import read_registry_ap
+
+    issued = issue(station, blank_reader)
+    with open_card(blank_reader) as channel:
+        contents = read_registry_ap(channel, station.hsm)
+        assert (contents.card_serial, contents.resident_code, contents.history) == (
+            issued.card_serial, REQUEST.resident_code, [])
+        with card_keys(station.hsm, issued.card_serial, KeySet.RESIDENT_REGISTRY) as keys:
+            registry = open_registry(channel, token_prfs(keys))
+            registry.change_code("55120933867", dt.date(2026, 11, 27), "本人の請求")
+        after = read_registry_ap(channel, station.hsm)
+        assert after.resident_code == "55120933867"
+        assert [(c.previous_code, c.reason) for c in after.history] == [
+            (REQUEST.resident_code, "本人の請求")]
+        guess = StaticKeyPrfs.from_software_keys(bytes(16), bytes(16))
+        with pytest.raises(SecureMessagingError, match="card cryptogram"):
+            open_registry(channel, guess)
