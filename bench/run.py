@@ -39,7 +39,7 @@ from hsm.roles import KeyRole  # noqa: E402
 from hsm.verify import PublicKeyCache  # noqa: E402
 from tools.cli import Station  # noqa: E402
 from tools.issuance import issue_resident_card  # noqa: E402
-from tools.pins import Pin  # noqa: E402
+from tools.pins import Pin, ResidentCardPins  # noqa: E402
 from tools.requests import load_request  # noqa: E402
 from tools.rig import Rig, reader_name  # noqa: E402
 from tools.verifier import Verifier  # noqa: E402
@@ -71,7 +71,7 @@ def main() -> None:
         request = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
         with PcscTransport(reader, exclusive=True) as transport:
             issue_resident_card(ApduChannel(transport), station.hsm, station.registry, request,
-                                Pin("1234"))
+                                ResidentCardPins(Pin("1234"), Pin("5678"), Pin("BENCH1234")))
         figures = []
 
         select = [0x00, 0xA4, 0x04, 0x0C, len(Aid.COMMON), *Aid.COMMON]

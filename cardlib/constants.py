@@ -28,6 +28,7 @@ class Ins(IntEnum):
     PUT_DATA = 0xDA
     VERIFY = 0x20
     CHANGE_REFERENCE_DATA = 0x24
+    COMPUTE_DIGITAL_SIGNATURE = 0x2A  # JPKI: 80 2A 00 80 (PSO-like, proprietary class)
     GENERATE_KEY_PAIR = 0x46  # ISO 7816-8 GENERATE ASYMMETRIC KEY PAIR
     GET_CHALLENGE = 0x84
     INTERNAL_AUTHENTICATE = 0x88
@@ -42,6 +43,24 @@ class Ins(IntEnum):
 class CommonFile(IntEnum):
     CARD_INFO_RECORD = 0x0001
     AUTH_KEY = 0x0019
+
+
+class JpkiFile(IntEnum):
+    SIGN_CERT = 0x0001  # carries the 4 information; read after the sign PIN
+    SIGN_CA_CERT = 0x0002
+    TOKEN_INFO = 0x0006
+    AUTH_CERT = 0x000A
+    AUTH_CA_CERT = 0x000B
+    AUTH_KEY = 0x0017
+    AUTH_PIN = 0x0018
+    SIGN_KEY = 0x001A
+    SIGN_PIN = 0x001B
+
+
+JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD = "JPKIAPICCTOKEN2"
+JPKI_TOKEN_INFO_LENGTH = 32
+JPKI_AUTH_PIN_TRIES = 3
+JPKI_SIGN_PIN_TRIES = 5
 
 
 class CardInfoFile(IntEnum):

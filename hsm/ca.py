@@ -124,29 +124,46 @@ def current_ca(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]:
     return version, cert
 
 
-def issue_card_certificate(
-    hsm: Hsm,
-    card_public_key: rsa.RSAPublicKey,
-    card_serial: str,
-    not_after: dt.date,
-    role: KeyRole = KeyRole.RESIDENT_ISSUING_CA,
-) -> x509.Certificate:
-    """Certify a card's on-card authentication key (subject serialNumber = card serial)."""
+@dataclass(frozen=True)
+class CardCertificateRequest:
+    """What a card certificate says: which card, which key, for what."""
+
+    public_key: rsa.RSAPublicKey
+    card_serial: str
+    not_after: dt.date
+    common_name: str = "Juki Resident Card"
+    non_repudiation: bool = False  # JPKI signature certificates
+    other_names: tuple[tuple[str, bytes], ...] = ()  # (OID, DER value) for subjectAltName
+
+
+def issue_certificate(hsm: Hsm, request: CardCertificateRequest,
+                      role: KeyRole = KeyRole.RESIDENT_ISSUING_CA) -> x509.Certificate:
+    """Certify an on-card key with the current issuing CA in the token."""
     version, ca_cert = current_ca(hsm, role)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    end = dt.datetime.combine(not_after, dt.time(23, 59, 59), dt.UTC)
-    return (
+    end = dt.datetime.combine(request.not_after, dt.time(23, 59, 59), dt.UTC)
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(_name("Juki Resident Card", card_serial))
+        .subject_name(_name(request.common_name, request.card_serial))
         .issuer_name(ca_cert.subject)
-        .public_key(card_public_key)
+        .public_key(request.public_key)
         .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-                       critical=True)
+        .add_extension(x509.KeyUsage(True, request.non_repudiation, False, False, False, False,
+                                     False, False, False), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                        critical=False)
-        .sign(TokenRsaSigner(hsm, role, version), hashes.SHA256())
     )
+    if request.other_names:
+        names = [x509.OtherName(x509.ObjectIdentifier(oid), value)
+                 for oid, value in request.other_names]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(TokenRsaSigner(hsm, role, version), hashes.SHA256())
+
+
+def issue_card_certificate(hsm: Hsm, card_public_key: rsa.RSAPublicKey, card_serial: str,
+                           not_after: dt.date) -> x509.Certificate:
+    """Certify the common AP's INTERNAL AUTHENTICATE key (serialNumber = card serial)."""
+    return issue_certificate(hsm, CardCertificateRequest(card_public_key, card_serial, not_after))

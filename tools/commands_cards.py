@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from .cli import EXIT_NOT_GENUINE, emit, json_option, reader_option, station, timeout_option
-from .pins import CARD_INFO_PIN, PinSpec, collect_pins
+from .pins import CARD_INFO_PIN, ISSUANCE_PINS, PinSpec, ResidentCardPins, collect_pins
 
 pin_file_option = click.option(
     "--pin-file", type=click.Path(path_type=Path), default=None,
-    help="File of name=value PIN lines (e.g. card_info=1234), mode 600.")
+    help="File of name=value PIN lines (card_info, jpki_auth, jpki_sign), mode 600.")
 
 
 def _pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool) -> dict:
@@ -43,12 +43,12 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
     from .requests import load_request
 
     request = load_request(request_file)  # validated before any card I/O
-    pins = _pins([CARD_INFO_PIN], pin_file, confirm=True)
+    pins = ResidentCardPins.from_collected(_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     hsm, registry = st.hsm, st.registry
     name = choose_reader(reader, timeout, blank=True)
     with open_card(name) as channel:
-        issued = issue_resident_card(channel, hsm, registry, request, pins["card_info"])
+        issued = issue_resident_card(channel, hsm, registry, request, pins)
     emit(as_json, issued.as_json() | {"reader": name},
          f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "resident-yamada.json"
-DEMO_PIN = "4821"  # a demo card's PIN; it travels by a mode-600 file, never argv
+DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026"}  # mode-600 file
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Narrator:
 def _write_pin_file(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"card_info={DEMO_PIN}\n")
+        handle.writelines(f"{name}={value}\n" for name, value in DEMO_PINS.items())
 
 
 def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = False) -> dict:

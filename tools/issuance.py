@@ -19,7 +19,17 @@ from cardlib import tlv
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
 from cardlib.apps.resident_registry import open_registry, open_secure
 from cardlib.channel import ApduChannel
-from cardlib.constants import SCP03_KVN, Aid, CardInfoFile, CommonFile, LifeCycle, RegistryFile
+from cardlib.constants import (
+    JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD,
+    JPKI_TOKEN_INFO_LENGTH,
+    SCP03_KVN,
+    Aid,
+    CardInfoFile,
+    CommonFile,
+    JpkiFile,
+    LifeCycle,
+    RegistryFile,
+)
 from cardlib.records import (
     CardInfoRecord,
     encode_card_info_record,
@@ -27,7 +37,7 @@ from cardlib.records import (
     encode_individual_number,
 )
 from cardlib.registry_records import encode_code, encode_history
-from hsm.ca import current_ca, issue_card_certificate
+from hsm.ca import CardCertificateRequest, current_ca, issue_card_certificate, issue_certificate
 from hsm.diversify import KeySet, card_keys
 from hsm.errors import HsmError
 from hsm.roles import KeyRole
@@ -35,13 +45,15 @@ from hsm.token import Hsm
 
 from .card_keys import put_key_components, token_prfs
 from .errors import IssuanceError
-from .pins import Pin
+from .pins import ResidentCardPins
 from .registry import Registry
 from .requests import IdentityRequest
 
 log = logging.getLogger(__name__)
 
 CARD_VALIDITY_YEARS = 10
+JPKI_OTHER_NAME_ARC = "1.2.392.200149.8.5.5"
+UTF8_STRING = 0x0C
 BASIC_INFO_VERSION = b"\x00\x00\x00\x01"
 
 
@@ -75,6 +87,40 @@ def basic_info(public_key_der: bytes) -> bytes:
     return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
 
 
+def four_info_other_names(request: IdentityRequest) -> tuple[tuple[str, bytes], ...]:
+    """The 4 information as subjectAltName otherName entries (OIDs 1.2.392.200149.8.5.5.x),
+    each a UTF8String."""
+    values = [("1", request.name), ("2", request.name_kana), ("3", request.sex),
+              ("4", request.birth_date.strftime("%Y%m%d")), ("5", request.address)]
+    return tuple((f"{JPKI_OTHER_NAME_ARC}.{index}", tlv.Tlv(UTF8_STRING, value.encode()).encode())
+                 for index, value in values if value)
+
+
+def personalise_jpki_ap(channel: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
+                        request: IdentityRequest, pins: ResidentCardPins) -> None:
+    """Two RSA-2048 key pairs generated on the card, certified by the issuing CA in the
+    token; the signature certificate carries the 4 information; PINs set."""
+    jpki = PersonalisationSession(channel, Aid.JPKI)
+    jpki.select()
+    auth_key = jpki.generate_rsa_key(JpkiFile.AUTH_KEY)
+    sign_key = jpki.generate_rsa_key(JpkiFile.SIGN_KEY)
+    auth = issue_certificate(hsm, CardCertificateRequest(auth_key, serial, expiry,
+                                                         "JPKI User Authentication"))
+    sign = issue_certificate(hsm, CardCertificateRequest(
+        sign_key, serial, expiry, "JPKI Digital Signature", non_repudiation=True,
+        other_names=four_info_other_names(request)))
+    ca = current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)[1].public_bytes(serialization.Encoding.DER)
+    for fid, content in ((JpkiFile.AUTH_CERT, auth.public_bytes(serialization.Encoding.DER)),
+                         (JpkiFile.AUTH_CA_CERT, ca),
+                         (JpkiFile.SIGN_CERT, sign.public_bytes(serialization.Encoding.DER)),
+                         (JpkiFile.SIGN_CA_CERT, ca),
+                         (JpkiFile.TOKEN_INFO, JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD.encode().ljust(
+                             JPKI_TOKEN_INFO_LENGTH))):
+        jpki.write_file(fid, content)
+    jpki.set_pin(JpkiFile.AUTH_PIN, pins.jpki_auth.reveal())
+    jpki.set_pin(JpkiFile.SIGN_PIN, pins.jpki_sign.reveal())
+
+
 def personalise_registry_ap(channel: ApduChannel, hsm: Hsm, serial: str, code: str) -> None:
     """Load the resident-registry AP's keys (PUT KEY through the issuer domain's SCP03
     channel, wrapped under the card's transport DEK inside the token), then write the
@@ -94,7 +140,7 @@ def issue_resident_card(
     hsm: Hsm,
     registry: Registry,
     request: IdentityRequest,
-    card_info_pin: Pin,
+    pins: ResidentCardPins,
     today: dt.date | None = None,
 ) -> IssuedCard:
     current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # fails before any card I/O if absent
@@ -129,7 +175,9 @@ def issue_resident_card(
                                  encode_individual_number(request.individual_number))
         card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
-        card_info.set_pin(CardInfoFile.PIN, card_info_pin.reveal())
+        card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())
+
+        personalise_jpki_ap(channel, hsm, serial, expiry, request, pins)
 
         personalise_registry_ap(channel, hsm, serial, request.resident_code)
         issuer.select()

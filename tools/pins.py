@@ -47,7 +47,25 @@ class PinSpec:
         return Pin(value)
 
 
-CARD_INFO_PIN = PinSpec("card_info", "card-info PIN (4 digits)", 4, 4, "0123456789", "4 digits")
+DIGITS = "0123456789"
+CARD_INFO_PIN = PinSpec("card_info", "card-info PIN (4 digits)", 4, 4, DIGITS, "4 digits")
+JPKI_AUTH_PIN = PinSpec("jpki_auth", "JPKI authentication PIN (4 digits)", 4, 4, DIGITS, "4 digits")
+JPKI_SIGN_PIN = PinSpec("jpki_sign", "JPKI signature PIN (6-16 of A-Z 0-9)", 6, 16,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + DIGITS, "6 to 16 characters of A-Z and 0-9")
+ISSUANCE_PINS = [CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN]
+
+
+@dataclass(frozen=True)
+class ResidentCardPins:
+    """The three PINs a resident card is issued with."""
+
+    card_info: Pin
+    jpki_auth: Pin
+    jpki_sign: Pin
+
+    @classmethod
+    def from_collected(cls, pins: dict[str, Pin]) -> ResidentCardPins:
+        return cls(pins["card_info"], pins["jpki_auth"], pins["jpki_sign"])
 
 
 def read_pin_file(path: Path) -> dict[str, str]:

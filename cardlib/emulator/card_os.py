@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..apdu import CommandApdu, join_response
 from ..apps.issuer import encode_rsa_public_key_template
@@ -32,6 +33,7 @@ from ..constants import (
     LifeCycle,
     RegistryFile,
 )
+from ..digestinfo import prehashed_digest_info
 from ..errors import CardDataError
 from ..registry_records import (
     CodeChange,
@@ -50,6 +52,7 @@ from .state import FREE, AppState, CardState, FileState, PinState
 log = logging.getLogger(__name__)
 
 MAX_CHALLENGE = 32
+PROPRIETARY_CLASS_INS = (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_DIGITAL_SIGNATURE)
 
 
 class CardStatus(Exception):
@@ -92,6 +95,7 @@ class VirtualCard:
             Ins.SET_STATUS: self._set_status,
             Ins.PUT_KEY: self._put_key,
             Ins.PUT_DATA: self._put_data,
+            Ins.COMPUTE_DIGITAL_SIGNATURE: self._compute_digital_signature,
         }
         self.sm = CardSecureMessaging()
         self._protected = False  # the command being executed arrived under secure messaging
@@ -144,7 +148,7 @@ class VirtualCard:
         handler = self._handlers.get(apdu.ins)
         if handler is None:
             return b"", SW.INS_NOT_SUPPORTED
-        expected_cla = 0x80 if apdu.ins in (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY) else 0x00
+        expected_cla = 0x80 if apdu.ins in PROPRIETARY_CLASS_INS else 0x00
         if apdu.cla != expected_cla:
             return b"", SW.CLA_NOT_SUPPORTED
         try:
@@ -311,6 +315,21 @@ class VirtualCard:
                 raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
             key = self._loaded_keys[pem] = loaded
         return key
+
+    def _compute_digital_signature(self, apdu: CommandApdu) -> bytes:
+        """JPKI: PKCS#1 v1.5 type-1 signature over a host-built DigestInfo, with the
+        selected key, after that key's PIN."""
+        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        key = self._private_key()
+        pin = self._app().key_pins.get(self.ram.selected_fid or "")
+        if pin is not None and pin not in self.ram.verified:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        prehashed = prehashed_digest_info(apdu.data)
+        if prehashed is None:
+            raise CardStatus(SW.WRONG_DATA)
+        algorithm, digest = prehashed
+        return key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm))
 
     def _internal_authenticate(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:

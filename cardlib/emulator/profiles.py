@@ -8,11 +8,14 @@ import string
 from ..constants import (
     CARD_INFO_PIN_LENGTH,
     CARD_INFO_PIN_MAX_TRIES,
+    JPKI_AUTH_PIN_TRIES,
+    JPKI_SIGN_PIN_TRIES,
     REGISTRY_SM_LEVEL,
     SCP03_KVN,
     Aid,
     CardInfoFile,
     CommonFile,
+    JpkiFile,
     RegistryFile,
 )
 from .state import FREE, AppState, CardState, FileState, PinState, ScpKeys
@@ -64,6 +67,25 @@ def blank_resident_card(serial: str | None = None,
             )
         },
     )
+    auth_pin, sign_pin = _fid(JpkiFile.AUTH_PIN), _fid(JpkiFile.SIGN_PIN)
+    jpki = AppState(
+        files={
+            _fid(JpkiFile.AUTH_CERT): FileState(read=FREE),
+            _fid(JpkiFile.AUTH_CA_CERT): FileState(read=FREE),
+            _fid(JpkiFile.SIGN_CERT): FileState(read=f"pin:{sign_pin}"),
+            _fid(JpkiFile.SIGN_CA_CERT): FileState(read=FREE),
+            _fid(JpkiFile.TOKEN_INFO): FileState(read=FREE),
+        },
+        pins={
+            auth_pin: PinState(max_tries=JPKI_AUTH_PIN_TRIES, tries_left=JPKI_AUTH_PIN_TRIES,
+                               min_length=4, max_length=4, charset=string.digits),
+            sign_pin: PinState(max_tries=JPKI_SIGN_PIN_TRIES, tries_left=JPKI_SIGN_PIN_TRIES,
+                               min_length=6, max_length=16,
+                               charset=string.ascii_uppercase + string.digits),
+        },
+        keys={_fid(JpkiFile.AUTH_KEY): None, _fid(JpkiFile.SIGN_KEY): None},
+        key_pins={_fid(JpkiFile.AUTH_KEY): auth_pin, _fid(JpkiFile.SIGN_KEY): sign_pin},
+    )
     isd = AppState()
     if transport_keys is not None:
         isd.scp = ScpKeys(SCP03_KVN, *(transport_keys[k].hex() for k in ("enc", "mac", "dek")))
@@ -79,6 +101,7 @@ def blank_resident_card(serial: str | None = None,
             Aid.ISSUER_SECURITY_DOMAIN.hex(): isd,
             Aid.COMMON.hex(): common,
             Aid.CARD_INFO.hex(): card_info,
+            Aid.JPKI.hex(): jpki,
             Aid.RESIDENT_REGISTRY.hex(): registry,
         },
     )

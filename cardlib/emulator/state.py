@@ -79,6 +79,7 @@ class AppState:
     files: dict[str, FileState] = field(default_factory=dict)
     pins: dict[str, PinState] = field(default_factory=dict)
     keys: dict[str, str | None] = field(default_factory=dict)  # FID -> private key PEM
+    key_pins: dict[str, str] = field(default_factory=dict)  # key FID -> PIN FID it needs
     scp: ScpKeys | None = None  # SCP03 keys, if the application has a secure channel
     sm_level: int = 0  # security level every command but SELECT/IU/EA must arrive under
 
@@ -104,6 +105,7 @@ class CardState:
                         "files": {fid: vars(f) for fid, f in app.files.items()},
                         "pins": {fid: vars(p) for fid, p in app.pins.items()},
                         "keys": app.keys,
+                        "key_pins": app.key_pins,
                         "scp": vars(app.scp) if app.scp else None,
                         "sm_level": app.sm_level,
                     }
@@ -124,6 +126,7 @@ class CardState:
                 files={fid: FileState(**f) for fid, f in app["files"].items()},
                 pins={fid: PinState(**p) for fid, p in app["pins"].items()},
                 keys=dict(app["keys"]),
+                key_pins=dict(app.get("key_pins", {})),
                 scp=ScpKeys(**app["scp"]) if app.get("scp") else None,
                 sm_level=app.get("sm_level", 0),
             )

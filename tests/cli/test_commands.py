@@ -24,7 +24,7 @@ PIN = "7319"
 
 def pin_file(tmp_path: Path, value: str = PIN, mode: int = 0o600) -> Path:
     path = tmp_path / "pins.txt"
-    path.write_text(f"card_info={value}\n")
+    path.write_text(f"card_info={value}\njpki_auth=2468\njpki_sign=SIGN2026\n")
     os.chmod(path, mode)
     return path
 

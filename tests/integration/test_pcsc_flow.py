@@ -16,7 +16,7 @@ from cardlib.errors import CardRemovedError, NoCardError, PinBlockedError, Trans
 from tests.helpers import exhaust_card_info_pin
 from tools.cards import open_card
 from tools.issuance import issue_resident_card
-from tools.pins import Pin
+from tools.pins import Pin, ResidentCardPins
 from tools.requests import load_request
 from tools.rig import reader_name
 from tools.verifier import Verifier
@@ -25,11 +25,12 @@ from ..conftest import ROOT
 
 REQUEST = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
 PIN = "5823"
+PINS = ResidentCardPins(Pin(PIN), Pin("1357"), Pin("JUKI2468"))
 
 
 def issue(station, reader: str):  # type: ignore[no-untyped-def]
     with open_card(reader) as channel:
-        return issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
+        return issue_resident_card(channel, station.hsm, station.registry, REQUEST, PINS)
 
 
 def test_issue_and_verify_over_pcsc(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +119,7 @@ def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-u
     rig.insert_card(0, tmp_path / "counted.json")
     with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
         counter = PullingTransport(transport, -1, lambda: None)
-        issue_resident_card(ApduChannel(counter), station.hsm, station.registry, REQUEST, Pin(PIN))
+        issue_resident_card(ApduChannel(counter), station.hsm, station.registry, REQUEST, PINS)
     total = counter.count
     assert total > 30
     for at, recorded in [(0, None), (2, None), (3, "failed"), (total // 2, "failed"),
@@ -129,7 +130,7 @@ def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-u
         with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
             channel = ApduChannel(PullingTransport(transport, at, lambda: rig.remove_card(0)))
             with pytest.raises(CardRemovedError):
-                issue_resident_card(channel, station.hsm, station.registry, REQUEST, Pin(PIN))
+                issue_resident_card(channel, station.hsm, station.registry, REQUEST, PINS)
         entry = station.registry.get(serial)
         assert (entry.status if entry else None) == recorded, at  # never "issuing"/"active"
         assert card_state.load().life_cycle == LifeCycle.OP_READY  # the card was not locked
