@@ -10,24 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 import pkcs11
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
 from .errors import HsmError
 from .keys import private_key
+from .remote_key import RemoteRsaPrivateKey
 from .roles import KeyRole, label_for
 from .token import Hsm
 
 
-class TokenRsaSigner(rsa.RSAPrivateKey):
+class TokenRsaSigner(RemoteRsaPrivateKey):
     """sha256WithRSAEncryption by the token key of ``role`` version ``version``."""
 
     def __init__(self, hsm: Hsm, role: KeyRole, version: int) -> None:
         self._hsm = hsm
         self._role = role
         self._version = version
-        self._public = self._load_public_key()
+        super().__init__(self._load_public_key())
 
     def __repr__(self) -> str:
         return f"TokenRsaSigner({label_for(self._role, self._version)!r})"
@@ -52,26 +53,3 @@ class TokenRsaSigner(rsa.RSAPrivateKey):
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
 
         return self._hsm.call(sign)
-
-    def public_key(self) -> rsa.RSAPublicKey:
-        return self._public
-
-    @property
-    def key_size(self) -> int:
-        return self._public.key_size
-
-    def decrypt(self, ciphertext: bytes, padding: Any) -> bytes:
-        raise HsmError("token signer does not decrypt")
-
-    def private_numbers(self) -> rsa.RSAPrivateNumbers:
-        raise HsmError("private key material never leaves the token")
-
-    def private_bytes(self, encoding: serialization.Encoding, format: Any,
-                      encryption_algorithm: Any) -> bytes:
-        raise HsmError("private key material never leaves the token")
-
-    def __copy__(self) -> TokenRsaSigner:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> TokenRsaSigner:
-        return self

@@ -121,6 +121,77 @@ def card_code(reader: str | None, timeout: float, as_json: bool) -> None:
     emit(as_json, result.as_json(), lambda: result.as_text())
 
 
+@card.command("certs")
+@reader_option
+@timeout_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write each certificate as NAME.pem into this directory.")
+@click.option("--with-sign", is_flag=True,
+              help="Also read the signature certificate (needs the jpki_sign PIN).")
+@pin_file_option
+@json_option
+def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_sign: bool,
+               pin_file: Path | None, as_json: bool) -> int:
+    """JPKI certificates as PEM, each chain checked against the CA on the card."""
+    from cryptography.hazmat.primitives import serialization
+
+    from cardlib.apps.jpki import JpkiApSession
+
+    from .cards import choose_reader, open_card
+    from .jpki import read_certificates
+    from .pins import JPKI_SIGN_PIN
+
+    sign_pin = _pins([JPKI_SIGN_PIN], pin_file, confirm=False)["jpki_sign"] if with_sign else None
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        session = JpkiApSession(channel)
+        session.select()
+        reports = read_certificates(session, sign_pin)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for report in reports:
+            (out_dir / f"{report.name.replace('_', '-')}.pem").write_bytes(
+                report.certificate.public_bytes(serialization.Encoding.PEM))
+    emit(as_json, [r.as_json() for r in reports], lambda: "\n".join(
+        f"{r.name:8} {r.certificate.subject.rfc4514_string()}  [{r.detail}]" for r in reports))
+    return 0 if all(r.chain_ok is not False for r in reports) else EXIT_NOT_GENUINE
+
+
+@card.command("sign")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--key", "key_name", type=click.Choice(["auth", "sign"]), default="sign",
+              show_default=True, help="JPKI key to sign with.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the detached CMS signature (default FILE.p7s).")
+@reader_option
+@timeout_option
+@pin_file_option
+@json_option
+def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | None,
+              timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """A detached CMS (PKCS#7) signature over FILE: digest here, signature on the card."""
+    from cardlib.apps.jpki import JpkiApSession, JpkiKey
+
+    from .cards import choose_reader, open_card
+    from .jpki import sign_detached
+    from .pins import JPKI_AUTH_PIN, JPKI_SIGN_PIN
+
+    key = JpkiKey(key_name)
+    spec = JPKI_AUTH_PIN if key is JpkiKey.AUTH else JPKI_SIGN_PIN
+    pin = _pins([spec], pin_file, confirm=False)[spec.name]
+    content = file.read_bytes()
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        session = JpkiApSession(channel)
+        session.select()
+        signature, certificate = sign_detached(session, key, pin, content)
+    target = out_file or file.with_name(file.name + ".p7s")
+    target.write_bytes(signature)
+    emit(as_json, {"signature_file": str(target), "key": key.value, "format": "CMS DER, detached",
+                   "signer": certificate.subject.rfc4514_string()},
+         f"{target}: detached CMS signature by the card's {key.value} key")
+
+
 def register(cli: click.Group) -> None:
     for command in (issue, verify, card):
         cli.add_command(command)

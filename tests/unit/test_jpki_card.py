@@ -1,0 +1,103 @@
+"""JPKI AP on the emulator: PIN-gated signatures over DigestInfo, private sign cert."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cardlib.apdu import CommandApdu
+from cardlib.apps.issuer import PersonalisationSession
+from cardlib.apps.jpki import JpkiApSession, JpkiKey
+from cardlib.constants import Aid, JpkiFile
+from cardlib.digestinfo import PREFIXES, digest_info, prehashed_digest_info
+from cardlib.errors import ApduError, InvalidPinError, SecurityStatusNotSatisfiedError
+from tests.helpers import card_channel
+
+
+@pytest.fixture(scope="module")
+def personalised_state():  # type: ignore[no-untyped-def]
+    card, channel = card_channel()
+    jpki = PersonalisationSession(channel, Aid.JPKI)
+    jpki.select()
+    keys = {JpkiKey.AUTH: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
+            JpkiKey.SIGN: jpki.generate_rsa_key(JpkiFile.SIGN_KEY)}
+    jpki.write_file(JpkiFile.TOKEN_INFO, b"JPKIAPICCTOKEN2".ljust(32))
+    jpki.write_file(JpkiFile.SIGN_CERT, b"\x30\x03\x02\x01\x00")
+    jpki.set_pin(JpkiFile.AUTH_PIN, "1234")
+    jpki.set_pin(JpkiFile.SIGN_PIN, "ABC123")
+    return card.state.to_json(), keys
+
+
+@pytest.fixture
+def jpki(personalised_state):  # type: ignore[no-untyped-def]
+    from cardlib.emulator.card_os import VirtualCard
+    from cardlib.emulator.state import CardState
+
+    text, keys = personalised_state
+    _card, channel = card_channel(VirtualCard(CardState.from_json(text)))
+    session = JpkiApSession(channel)
+    session.select()
+    return session, keys
+
+
+@pytest.mark.parametrize("key", list(JpkiKey))
+def test_signature_needs_that_keys_pin_and_verifies(jpki, key: JpkiKey) -> None:  # type: ignore[no-untyped-def]
+    session, keys = jpki
+    digest = hashlib.sha256(b"document").digest()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.sign_digest(key, hashes.SHA256(), digest)
+    other = JpkiKey.SIGN if key is JpkiKey.AUTH else JpkiKey.AUTH
+    session.verify_key_pin(other, "1234" if other is JpkiKey.AUTH else "ABC123")
+    with pytest.raises(SecurityStatusNotSatisfiedError):  # the other key's PIN does not count
+        session.sign_digest(key, hashes.SHA256(), digest)
+    session.verify_key_pin(key, "1234" if key is JpkiKey.AUTH else "ABC123")
+    signature = session.sign_digest(key, hashes.SHA256(), digest)
+    keys[key].verify(signature, b"document", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_token_info_and_private_sign_certificate(jpki) -> None:  # type: ignore[no-untyped-def]
+    session, _ = jpki
+    assert session.read_token_info() == "JPKIAPICCTOKEN2"
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.read_tlv_file(JpkiFile.SIGN_CERT)
+    session.verify_key_pin(JpkiKey.SIGN, "ABC123")
+    assert session.read_tlv_file(JpkiFile.SIGN_CERT) == b"\x30\x03\x02\x01\x00"
+
+
+def test_pin_rules_and_counters(jpki) -> None:  # type: ignore[no-untyped-def]
+    session, _ = jpki
+    assert session.pin_status_of(JpkiKey.AUTH).tries_left == 3
+    assert session.pin_status_of(JpkiKey.SIGN).tries_left == 5
+    with pytest.raises(InvalidPinError) as info:
+        session.verify_key_pin(JpkiKey.SIGN, "WRONG1")
+    assert info.value.tries_left == 4
+
+
+def test_signing_anything_but_a_digest_info_is_refused(jpki) -> None:  # type: ignore[no-untyped-def]
+    session, _ = jpki
+    session.verify_key_pin(JpkiKey.AUTH, "1234")
+    session.select_ef(JpkiFile.AUTH_KEY)
+    with pytest.raises(ApduError) as info:
+        session.channel.send(CommandApdu(0x80, 0x2A, 0x00, 0x80, b"\x00" * 51, 256))
+    assert info.value.sw == 0x6A80
+
+
+@pytest.mark.parametrize("name", sorted(PREFIXES))
+def test_digest_info_round_trip(name: str) -> None:
+    algorithm = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+                 "sha384": hashes.SHA384, "sha512": hashes.SHA512}[name]()
+    digest = bytes(algorithm.digest_size)
+    parsed = prehashed_digest_info(digest_info(algorithm, digest))
+    assert parsed is not None and parsed[0].name == name and parsed[1] == digest
+
+
+@given(st.binary(max_size=90))
+def test_digest_info_parser_never_misreads(raw: bytes) -> None:
+    parsed = prehashed_digest_info(raw)
+    if parsed is not None:
+        assert digest_info(parsed[0], parsed[1]) == raw
