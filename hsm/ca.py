@@ -20,7 +20,7 @@ from pkcs11 import Attribute, CertificateType, ObjectClass
 
 from .errors import KeyNotFoundError
 from .keys import generate_rsa_key, latest_version
-from .roles import CA_SUBJECTS, KeyRole, label_for
+from .roles import CA_SUBJECTS, CERTIFIES_OTHERS, KeyRole, label_for
 from .signer import TokenRsaSigner
 from .token import Hsm
 
@@ -80,10 +80,14 @@ def ca_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
     return [c for c in certs if c is not None]
 
 
-def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int) -> x509.Certificate:
+def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int,
+                   is_ca: bool = True) -> x509.Certificate:
+    """A self-signed certificate for a token key: a CA (keyCertSign, cRLSign) or, for a
+    plain signer, an end entity (digitalSignature)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     name = _name(f"{common_name} v{version}")
     public = signer.public_key()
+    usage = x509.KeyUsage(not is_ca, False, False, False, False, is_ca, is_ca, False, False)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -92,9 +96,9 @@ def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int) -> x5
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None),
                        critical=True)
+        .add_extension(usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(signer, hashes.SHA256())
     )
@@ -110,7 +114,8 @@ def ensure_ca(hsm: Hsm, role: KeyRole) -> CaInit:
         created = True
     cert = load_certificate(hsm, role, version)
     if cert is None:
-        cert = self_signed_ca(TokenRsaSigner(hsm, role, version), CA_SUBJECTS[role], version)
+        cert = self_signed_ca(TokenRsaSigner(hsm, role, version), CA_SUBJECTS[role], version,
+                              is_ca=role in CERTIFIES_OTHERS)
         _store_certificate(hsm, label_for(role, version), cert)
         created = True
     return CaInit(role.value, label_for(role, version), created, cert)

@@ -15,6 +15,7 @@ _LABEL_RE = re.compile(r"^juki/(?P<role>[a-z0-9-]+)/v(?P<version>[1-9][0-9]*)$")
 
 class KeyRole(StrEnum):
     RESIDENT_ISSUING_CA = "resident-issuing-ca"
+    INTEGRITY_SIGNER = "card-info-integrity-signer"  # signs card-info EF 0003
     CARD_MASTER_ENC = "card-master-enc"  # SCP03 static keys of every card derive from these
     CARD_MASTER_MAC = "card-master-mac"
     CARD_MASTER_DEK = "card-master-dek"
@@ -25,7 +26,9 @@ CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.C
 
 CA_SUBJECTS = {
     KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
+    KeyRole.INTEGRITY_SIGNER: "Juki Card-Info Integrity Signer",
 }
+CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA}  # the others are self-signed end entities
 
 
 def label_for(role: KeyRole, version: int) -> str:

@@ -84,25 +84,109 @@ def card() -> None:
 
 
 @card.command("read")
+@click.option("--what", type=click.Choice(["identity", "number", "all"]), default="identity",
+              show_default=True, help="The 4 information, the individual number, or both.")
 @reader_option
 @timeout_option
 @pin_file_option
 @json_option
-def card_read(reader: str | None, timeout: float, pin_file: Path | None, as_json: bool) -> None:
-    """After the card-info PIN, print the 4 information."""
+def card_read(what: str, reader: str | None, timeout: float, pin_file: Path | None,
+              as_json: bool) -> None:
+    """After the card-info PIN: the 4 information and/or the individual number, released
+    only if the integrity record (EF 0003) verifies."""
     from cardlib.apps.card_info import CardInfoApSession
 
+    from .card_read import IntegrityChecker, What, read_card_info
     from .cards import choose_reader, open_card
 
     pins = _pins([CARD_INFO_PIN], pin_file, confirm=False)
+    checker = IntegrityChecker(station().hsm)
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
-        session = CardInfoApSession(channel)
+        reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
+    payload = reading.as_json()
+    emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "integrity")
+         + "\nintegrity record: verified")
+
+
+@card.command("info")
+@reader_option
+@timeout_option
+@json_option
+def card_info(reader: str | None, timeout: float, as_json: bool) -> None:
+    """Applications, serial, municipality, expiry, token kind and every PIN's tries left,
+    without spending a try."""
+    from .card_read import overview
+    from .cards import choose_reader, open_card, probe
+
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        applications, _ = probe(channel)
+        result = overview(channel, applications)
+    payload = result.as_json() | {"reader": name}
+
+    def text() -> str:
+        lines = [f"reader:       {name}", f"applications: {', '.join(result.applications)}",
+                 f"card serial:  {result.card_serial}", f"municipality: {result.municipality_code}",
+                 f"expiry:       {result.expiry}", f"token:        {result.token}"]
+        for pin, status in result.pins.items():
+            lines.append(f"PIN {pin:10} {status}")
+        return "\n".join(lines)
+
+    emit(as_json, payload, text)
+
+
+@card.group("pin")
+def card_pin() -> None:
+    """PIN status and change."""
+
+
+PIN_NAMES = ("card_info", "jpki_auth", "jpki_sign")
+
+
+@card_pin.command("status")
+@reader_option
+@timeout_option
+@json_option
+def card_pin_status(reader: str | None, timeout: float, as_json: bool) -> None:
+    """Tries left for every PIN (empty VERIFY: spends nothing)."""
+    from .card_read import pin_statuses
+    from .cards import choose_reader, open_card, probe
+
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        applications, _ = probe(channel)
+        statuses = pin_statuses(channel, applications)
+    emit(as_json, statuses, lambda: "\n".join(f"{k}: {v}" for k, v in statuses.items()))
+
+
+@card_pin.command("change")
+@click.argument("pin_name", type=click.Choice(PIN_NAMES))
+@reader_option
+@timeout_option
+@pin_file_option
+@json_option
+def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file: Path | None,
+                    as_json: bool) -> None:
+    """Change a PIN: VERIFY the current one, then CHANGE REFERENCE DATA. From a pin file
+    the current PIN is NAME= and the new one NAME_new=."""
+    from dataclasses import replace
+
+    from .card_read import PINS
+    from .cards import choose_reader, open_card
+    from .pins import ISSUANCE_PINS
+
+    spec = next(s for s in ISSUANCE_PINS if s.name == pin_name)
+    new_spec = replace(spec, name=f"{spec.name}_new", label=f"new {spec.label}")
+    pins = _pins([spec, new_spec], pin_file, confirm=False)
+    session_class, pin_fid = PINS[pin_name]
+    name = choose_reader(reader, timeout)
+    with open_card(name) as channel:
+        session = session_class(channel)
         session.select()
-        session.verify_pin(pins["card_info"].reveal())
-        info = session.read_four_info()
-    payload = info.as_json()
-    emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
+        session.verify_pin(pins[spec.name].reveal(), pin_fid)
+        session.change_pin(pins[new_spec.name].reveal(), pin_fid)
+    emit(as_json, {"pin": pin_name, "changed": True}, f"{pin_name} PIN changed")
 
 
 @card.command("code")

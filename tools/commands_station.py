@@ -102,7 +102,9 @@ def hsm_init(as_json: bool) -> None:
 
     hsm = station().hsm
     result = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
+    signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
     keys = [{"label": result.label, "created": result.created},
+            {"label": signer.label, "created": signer.created},
             *({"label": label, "created": created} for label, created in ensure_card_masters(hsm))]
     payload = {
         "created": any(k["created"] for k in keys),

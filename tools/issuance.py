@@ -13,7 +13,8 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from cardlib import tlv
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
@@ -30,6 +31,7 @@ from cardlib.constants import (
     LifeCycle,
     RegistryFile,
 )
+from cardlib.integrity import encode_integrity_record, hashes_of, signed_part
 from cardlib.records import (
     CardInfoRecord,
     encode_card_info_record,
@@ -39,8 +41,10 @@ from cardlib.records import (
 from cardlib.registry_records import encode_code, encode_history
 from hsm.ca import CardCertificateRequest, current_ca, issue_card_certificate, issue_certificate
 from hsm.diversify import KeySet, card_keys
-from hsm.errors import HsmError
+from hsm.errors import HsmError, KeyNotFoundError
+from hsm.keys import latest_version
 from hsm.roles import KeyRole
+from hsm.signer import TokenRsaSigner
 from hsm.token import Hsm
 
 from .card_keys import put_key_components, token_prfs
@@ -85,6 +89,17 @@ def basic_info(public_key_der: bytes) -> bytes:
     """EF 0005 of the card-info AP: ``FF 40 { DF41 version, DF42 key id }``."""
     key_id = hashlib.sha256(public_key_der).digest()[:16]
     return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
+
+
+def integrity_record(hsm: Hsm, number_object: bytes, attributes_object: bytes) -> bytes:
+    """EF 0003: hashes of the number and attributes objects, signed in the token."""
+    number_hash, attributes_hash = hashes_of(number_object, attributes_object)
+    version = latest_version(hsm, KeyRole.INTEGRITY_SIGNER)
+    if version is None:
+        raise KeyNotFoundError("no card-info integrity signer in the token (run `juki hsm init`)")
+    signature = TokenRsaSigner(hsm, KeyRole.INTEGRITY_SIGNER, version).sign(
+        signed_part(number_hash, attributes_hash), padding.PKCS1v15(), hashes.SHA256())
+    return encode_integrity_record(number_hash, attributes_hash, signature)
 
 
 def four_info_other_names(request: IdentityRequest) -> tuple[tuple[str, bytes], ...]:
@@ -143,7 +158,8 @@ def issue_resident_card(
     pins: ResidentCardPins,
     today: dt.date | None = None,
 ) -> IssuedCard:
-    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # fails before any card I/O if absent
+    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # both fail before any card I/O if absent
+    current_ca(hsm, KeyRole.INTEGRITY_SIGNER)
     issuer = IssuerSession(channel)
     issuer.select()
     info = issuer.read_info()
@@ -169,10 +185,14 @@ def issue_resident_card(
 
         card_info = PersonalisationSession(channel, Aid.CARD_INFO)
         card_info.select()
-        card_info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(request.four_info()))
+        attributes = encode_four_info(request.four_info())
+        card_info.write_file(CardInfoFile.ATTRIBUTES, attributes)
+        number = b""
         if request.individual_number:
-            card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER,
-                                 encode_individual_number(request.individual_number))
+            number_file = encode_individual_number(request.individual_number)
+            card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, number_file)
+            number = tlv.parse_one(number_file)[0].encode()
+        card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(hsm, number, attributes))
         card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
         card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())

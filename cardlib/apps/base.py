@@ -104,6 +104,13 @@ class ApplicationSession:
         raise_for_status(sw)
         raise CardDataError(f"PIN status: unexpected status word {sw:04X}")
 
+    def change_pin(self, new_pin: str, pin_fid: int | None = None) -> None:
+        """CHANGE REFERENCE DATA ``00 24 01 80``: after VERIFY (or before issuance)."""
+        self.select_ef(self._pin_fid(pin_fid))
+        apdu = CommandApdu(0x00, Ins.CHANGE_REFERENCE_DATA, 0x01, P2_SELECTED_KEY,
+                           new_pin.encode("ascii"))
+        self.channel.send(apdu, sensitive=True)
+
     def verify_pin(self, pin: str, pin_fid: int | None = None) -> None:
         """VERIFY the PIN (of EF ``pin_fid``); raises ``InvalidPinError`` with tries left."""
         if not pin:

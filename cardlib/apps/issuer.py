@@ -100,10 +100,8 @@ class PersonalisationSession(ApplicationSession):
             self.channel.send(CommandApdu(0x00, Ins.UPDATE_BINARY, offset >> 8, offset & 0xFF, chunk))
 
     def set_pin(self, pin_fid: int, pin: str) -> None:
-        """CHANGE REFERENCE DATA with P1=01 (new value only): allowed before locking."""
-        self.select_ef(pin_fid)
-        apdu = CommandApdu(0x00, Ins.CHANGE_REFERENCE_DATA, 0x01, P2_SELECTED_KEY, pin.encode("ascii"))
-        self.channel.send(apdu, sensitive=True)
+        """The first value of a PIN: allowed without VERIFY only before locking."""
+        self.change_pin(pin, pin_fid)
 
     def generate_rsa_key(self, key_fid: int) -> rsa.RSAPublicKey:
         """GENERATE ASYMMETRIC KEY PAIR into EF ``key_fid``; returns the public key."""

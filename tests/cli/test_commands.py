@@ -63,11 +63,11 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
     assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
-    assert [k["created"] for k in again["keys"]] == [False] * 4
+    assert [k["created"] for k in again["keys"]] == [False] * 5
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
     by_role = {k["role"]: k for k in status["keys"]}
-    assert sorted(by_role) == ["card-master-dek", "card-master-enc", "card-master-mac",
-                               "resident-issuing-ca"]
+    assert sorted(by_role) == ["card-info-integrity-signer", "card-master-dek", "card-master-enc",
+                               "card-master-mac", "resident-issuing-ca"]
     assert by_role["resident-issuing-ca"]["label"] == "juki/resident-issuing-ca/v1"
     assert by_role["resident-issuing-ca"]["key_type"] == "RSA"
     assert by_role["card-master-mac"]["key_type"] == "AES" and by_role["card-master-mac"]["bits"] == 256
@@ -82,8 +82,11 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     assert all(c["ok"] for c in verdict["checks"]) and len(verdict["checks"]) == 6
     # the PIN from stdin (not a terminal): one per line
     info = json.loads(juki(rig_home, "card", "read", "--json", input=f"{PIN}\n").stdout)
+    integrity = info.pop("integrity")
     assert info == {"name": "鈴木　花子", "address": "大阪府大阪市北区中之島一丁目3番20号",
                     "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
+    assert integrity["signature_ok"] and integrity["checked"] == ["DF32"]
+    assert "Integrity Signer" in integrity["signer"]
     text = juki(rig_home, "verify").stdout
     assert text.startswith(f"GENUINE: card {serial}")
 
