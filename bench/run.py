@@ -8,7 +8,10 @@ any other rig first), issues one card, then measures:
      `transmit` on the same emulated card;
   2. challenge-signature checks through `hsm` (lock + cached key object) vs a bare
      python-pkcs11 `verify` on the same token;
-  3. one full verification in-process, and the wall time of one `juki verify` command.
+  3. one full verification in-process, and the wall time of one `juki verify` command;
+  4. flows (`card read --what all` with its integrity check, an SCP03 session open +
+     one protected read of the record code, verify, issuance): APDUs each sends, and
+     the flow's time against replaying its exact APDU bytes with bare pyscard.
 """
 
 from __future__ import annotations
@@ -34,8 +37,7 @@ from cardlib.apps.common import CommonApSession  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.constants import Aid  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
-from hsm.ca import ensure_ca  # noqa: E402
-from hsm.roles import KeyRole  # noqa: E402
+from hsm.setup import ensure_station_keys  # noqa: E402
 from hsm.verify import PublicKeyCache  # noqa: E402
 from tools.cli import Station  # noqa: E402
 from tools.issuance import issue_resident_card  # noqa: E402
@@ -57,6 +59,40 @@ def rate(operation, n: int) -> float:  # type: ignore[no-untyped-def]
     return n / best
 
 
+class Recorder:
+    """A transport wrapper that keeps every C-APDU a flow sends."""
+
+    def __init__(self, inner: PcscTransport) -> None:
+        self.inner, self.sent = inner, []
+
+    def send_and_receive(self, apdu: bytes):  # type: ignore[no-untyped-def]
+        self.sent.append(apdu)
+        return self.inner.send_and_receive(apdu)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def flow_figures(reader: str, name: str, flow, repeat: int) -> tuple[str, int, float]:  # type: ignore[no-untyped-def]
+    """(name, APDUs per run, flow time / bare replay time of the same APDUs)."""
+    with PcscTransport(reader, exclusive=True) as transport:
+        recorder = Recorder(transport)
+        flow(ApduChannel(recorder))
+        apdus = [list(a) for a in recorder.sent]
+        ours = rate(lambda: flow(ApduChannel(transport)), repeat)
+    connection = next(r for r in readers() if str(r) == reader).createConnection()
+    connection.connect()
+
+    def replay() -> None:
+        for apdu in apdus:
+            connection.transmit(apdu)
+
+    bare = rate(replay, repeat)
+    connection.disconnect()
+    connection.release()
+    return name, len(apdus), bare / ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
@@ -66,7 +102,7 @@ def main() -> None:
     rig = Rig(station.home)
     rig.up(blank=1)
     try:
-        ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
+        ensure_station_keys(station.hsm)
         reader = reader_name(0)
         request = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
         with PcscTransport(reader, exclusive=True) as transport:
@@ -110,6 +146,10 @@ def main() -> None:
             full = rate(lambda: verifier.verify(channel), max(20, args.n // 50))
         figures.append(("full verification in-process (6 checks)", full, "cards/s"))
 
+        flows = station_flows(station)
+        flow_rows = [flow_figures(reader, name, flow, max(10, args.n // 100))
+                     for name, flow in flows.items()]
+
         walls = []
         for _ in range(5):
             start = time.perf_counter()
@@ -122,10 +162,37 @@ def main() -> None:
             print(f"{name:48} {value:>10.0f} {unit}")
         print(f"ratio SELECT ours/floor: {ours_apdu / bare_apdu:.2f}")
         print(f"ratio verify ours/floor: {ours_verify / bare_verify:.2f}")
+        print(f"{'flow':44} {'APDUs':>6} {'time / bare replay':>20}")
+        for name, count, ratio in flow_rows:
+            print(f"{name:44} {count:>6} {ratio:>19.2f}x")
         print(f"`juki verify` wall time: median {statistics.median(walls) * 1000:.0f} ms "
               f"(min {min(walls) * 1000:.0f}, max {max(walls) * 1000:.0f}, 5 runs)")
     finally:
         rig.down()
+
+
+def station_flows(station: Station) -> dict[str, object]:
+    from cardlib.apps.card_info import CardInfoApSession
+    from cardlib.apps.resident_registry import open_registry
+    from hsm.diversify import KeySet, card_keys
+    from tools.card_keys import token_prfs
+    from tools.card_read import IntegrityChecker, What, read_card_info
+    from tools.registry_ap import card_serial
+
+    checker = IntegrityChecker(station.hsm)
+    verifier = Verifier.from_token(station.registry, station.hsm)
+
+    def card_read(channel: ApduChannel) -> None:
+        read_card_info(CardInfoApSession(channel), Pin("1234"), What.ALL, checker)
+
+    def scp03_code(channel: ApduChannel) -> None:
+        serial = card_serial(channel)
+        with card_keys(station.hsm, serial, KeySet.RESIDENT_REGISTRY) as keys:
+            open_registry(channel, token_prfs(keys)).read_code()
+
+    return {"card read --what all (PIN + integrity)": card_read,
+            "SCP03 open + protected read of the code": scp03_code,
+            "verify (6 checks)": verifier.verify}
 
 
 if __name__ == "__main__":

@@ -96,24 +96,18 @@ def hsm_init(as_json: bool) -> None:
     """Create the issuing CA and the card master keys in the token (idempotent)."""
     from cryptography.hazmat.primitives import serialization
 
-    from hsm.ca import ensure_ca
-    from hsm.keys import ensure_card_masters
-    from hsm.roles import KeyRole
+    from hsm.setup import ensure_station_keys
 
-    hsm = station().hsm
-    result = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
-    signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
-    keys = [{"label": result.label, "created": result.created},
-            {"label": signer.label, "created": signer.created},
-            *({"label": label, "created": created} for label, created in ensure_card_masters(hsm))]
+    result = ensure_station_keys(station().hsm)
+    keys = [{"label": label, "created": created} for label, created in result.keys]
     payload = {
-        "created": any(k["created"] for k in keys),
+        "created": result.created,
         "keys": keys,
-        "ca_certificate": result.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        "ca_certificate": result.ca_certificate.public_bytes(serialization.Encoding.PEM).decode(),
     }
     emit(as_json, payload,
          "\n".join(f"{k['label']}: {'created' if k['created'] else 'already present'}" for k in keys)
-         + f"\nCA subject: {result.certificate.subject.rfc4514_string()}")
+         + f"\nCA subject: {result.ca_certificate.subject.rfc4514_string()}")
 
 
 @hsm.command("status")

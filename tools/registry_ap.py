@@ -34,7 +34,7 @@ class RegistryApContents:
 def card_serial(channel: ApduChannel) -> str:
     issuer = IssuerSession(channel)
     issuer.select()
-    return issuer.read_info().card_serial
+    return issuer.read_serial()
 
 
 def read_registry_ap(channel: ApduChannel, hsm: Hsm) -> RegistryApContents:

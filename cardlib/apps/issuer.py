@@ -57,10 +57,14 @@ class IssuerSession(ApplicationSession):
             raise CardDataError(f"GET DATA {tag:04X}: card answered tag {item.tag:X}")
         return item.value
 
-    def read_info(self) -> IssuerInfo:
+    def read_serial(self) -> str:
         serial = self._get_data(TAG_CARD_IMAGE_NUMBER).decode("ascii", "replace")
         if len(serial) != 15 or not serial.isdigit():
             raise CardDataError("card image number: expected 15 ASCII digits")
+        return serial
+
+    def read_info(self) -> IssuerInfo:
+        serial = self.read_serial()
         state = self._get_data(TAG_LIFE_CYCLE)
         if len(state) != 1:
             raise CardDataError("life cycle: expected one byte")

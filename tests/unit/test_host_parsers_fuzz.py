@@ -7,15 +7,21 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession, decode_rsa_public_key_template
+from cardlib.apps.jpki import JpkiApSession, JpkiKey
+from cardlib.apps.resident_registry import ResidentRegistrySession
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, CardInfoFile, CommonFile
 from cardlib.errors import CardDataError, CardError
+from cardlib.integrity import decode_integrity_record
+from cardlib.scp03.host import InitializeUpdateResponse, open_secure_channel
+from cardlib.scp03.keys import StaticKeyPrfs
 from tests.helpers import ScriptedTransport
 
 status_words = st.one_of(
@@ -36,6 +42,13 @@ OPERATIONS: dict[str, Callable[[ApduChannel], object]] = {
     "generate_key": lambda ch: PersonalisationSession(ch, Aid.COMMON).generate_rsa_key(CommonFile.AUTH_KEY),
     "select": lambda ch: CardInfoApSession(ch).select(),
     "read_tlv_file": lambda ch: CardInfoApSession(ch).read_tlv_file(CardInfoFile.BASIC_INFO),
+    "jpki_certificate": lambda ch: JpkiApSession(ch).read_certificate("auth"),
+    "jpki_token_info": lambda ch: JpkiApSession(ch).read_token_info(),
+    "jpki_sign": lambda ch: JpkiApSession(ch).sign_digest(JpkiKey.AUTH, hashes.SHA256(), bytes(32)),
+    "registry_code": lambda ch: ResidentRegistrySession(ch).read_code(),
+    "registry_history": lambda ch: ResidentRegistrySession(ch).read_history(),
+    "initialize_update": lambda ch: open_secure_channel(
+        ch, StaticKeyPrfs.from_software_keys(bytes(16), bytes(16)), 0x33),
 }
 
 
@@ -51,6 +64,13 @@ def test_any_card_answer_yields_a_card_error_or_a_result(operation: str, script)
     channel = ApduChannel(ScriptedTransport(answer), max_get_response_rounds=8)
     with contextlib.suppress(CardError):
         OPERATIONS[operation](channel)
+
+
+@pytest.mark.parametrize("parser", [decode_integrity_record, InitializeUpdateResponse.parse])
+@given(raw=st.binary(max_size=120))
+def test_card_file_and_sm_parsers_fuzz(parser, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(CardDataError):
+        parser(raw)
 
 
 @given(st.binary(max_size=300))

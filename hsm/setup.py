@@ -1,0 +1,29 @@
+"""Everything a station's token must hold, created idempotently (`juki hsm init`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from .ca import ensure_ca
+from .keys import ensure_card_masters
+from .roles import KeyRole
+from .token import Hsm
+
+
+@dataclass(frozen=True)
+class StationKeys:
+    keys: list[tuple[str, bool]]  # (label, created now)
+    ca_certificate: x509.Certificate
+
+    @property
+    def created(self) -> bool:
+        return any(created for _, created in self.keys)
+
+
+def ensure_station_keys(hsm: Hsm) -> StationKeys:
+    ca = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
+    signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
+    keys = [(ca.label, ca.created), (signer.label, signer.created), *ensure_card_masters(hsm)]
+    return StationKeys(keys, ca.certificate)
