@@ -74,8 +74,13 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         serial = json.loads(issued.stdout)["card_serial"]
         n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
         n.juki("verify")
-        n.step("6. read the 4 information after the card-info PIN")
-        n.juki("card", "read", "--pin-file", str(pin_file))
+        n.step("6. the full profile: applications, token, PIN tries (no try spent)")
+        n.juki("card", "info")
+        n.juki("card", "read", "--what", "all", "--pin-file", str(pin_file))
+        n.juki("card", "certs", "--out", str(home / "certs"))
+        document = home / "request.txt"
+        document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
+        n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
         n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
         n.juki("card", "code")
         n.step("7. a counterfeit: same data, different key -> must be rejected")
