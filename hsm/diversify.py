@@ -19,7 +19,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism
 
 from .errors import KeyNotFoundError
-from .keys import latest_version, secret_key
+from .keys import latest_version, role_key
 from .roles import KeyRole
 from .token import Hsm
 
@@ -102,7 +102,7 @@ def _masters(session: pkcs11.Session, hsm: Hsm) -> dict[KeyPurpose, pkcs11.Secre
         version = latest_version(hsm, role)
         if version is None:
             raise KeyNotFoundError(f"no {role.value} master key in the token (run `juki hsm init`)")
-        masters[purpose] = secret_key(session, role, version)
+        masters[purpose] = role_key(session, role, version)
     return masters
 
 

@@ -55,20 +55,13 @@ def latest_version(hsm: Hsm, role: KeyRole) -> int | None:
     return versions[-1] if versions else None
 
 
-def secret_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.SecretKey:
+def role_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.Key:
+    """The private (signing roles) or secret (card masters) key of ``role`` v``version``."""
     label = label_for(role, version)
     try:
-        return session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+        return session.get_key(object_class=object_class(role), label=label)
     except pkcs11.NoSuchKey:
-        raise KeyNotFoundError(f"no secret key {label!r} in the token (run `juki hsm init`)") from None
-
-
-def private_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.PrivateKey:
-    label = label_for(role, version)
-    try:
-        return session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
-    except pkcs11.NoSuchKey:
-        raise KeyNotFoundError(f"no private key {label!r} in the token (run `juki hsm init`)") from None
+        raise KeyNotFoundError(f"no key {label!r} in the token (run `juki hsm init`)") from None
 
 
 def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int) -> None:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
 from .errors import HsmError
-from .keys import private_key
+from .keys import role_key
 from .remote_key import RemoteRsaPrivateKey
 from .roles import KeyRole, label_for
 from .token import Hsm
@@ -49,7 +49,7 @@ class TokenRsaSigner(RemoteRsaPrivateKey):
             raise HsmError("token signer supports only PKCS#1 v1.5 with SHA-256")
 
         def sign(session: pkcs11.Session) -> bytes:
-            key = private_key(session, self._role, self._version)
+            key = role_key(session, self._role, self._version)
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
 
         return self._hsm.call(sign)
