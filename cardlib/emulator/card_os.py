@@ -11,77 +11,35 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from collections.abc import Callable
 
 from ..apdu import CommandApdu, join_response
-from ..apps.issuer import encode_rsa_public_key_template
 from ..constants import (
-    P1P2_CHANGE_CODE,
     P2_SELECTED_KEY,
     SELECT_BY_DF_NAME,
     SELECT_EF_UNDER_DF,
-    TAG_CARD_IMAGE_NUMBER,
-    TAG_LIFE_CYCLE,
-    Aid,
     Ins,
     LifeCycle,
-    RegistryFile,
 )
-from ..digestinfo import prehashed_digest_info
 from ..errors import CardDataError
-from ..registry_records import (
-    CodeChange,
-    decode_change_request,
-    decode_code,
-    decode_history,
-    encode_code,
-    encode_history,
-)
 from ..scp03.wrapping import SM_CLA_BIT
 from ..status import SW
 from ..tlv import Tlv
-from .secure import REQUIRED_FOR_PUT_KEY, CardSecureMessaging, load_keys
-from .state import FREE, AppState, CardState, FileState, PinState
+from .card_core import CardStatus, VolatileState
+from .issuer_commands import IssuerCommands
+from .key_commands import KeyCommands
+from .state import FREE, CardState
 
 log = logging.getLogger(__name__)
 
-MAX_CHALLENGE = 32
 PROPRIETARY_CLASS_INS = (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_DIGITAL_SIGNATURE)
 
 
-class CardStatus(Exception):
-    """Raised inside a handler to answer with a status word."""
-
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"{sw:04X}")
-        self.sw = sw
-
-
-@dataclass
-class VolatileState:
-    """RAM of the card: lost on power-off and reset."""
-
-    selected_aid: str | None = None
-    selected_fid: str | None = None
-    verified: set[str] = field(default_factory=set)
-    pending_response: bytes = b""
-    challenge: bytes | None = None
-
-
-class VirtualCard:
+class VirtualCard(KeyCommands, IssuerCommands):
     """Answers raw C-APDUs with raw R-APDUs; ``persist`` is called after every change."""
 
     def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
-        self.state = state
-        self._persist = persist or (lambda _state: None)
-        self.ram = VolatileState()
-        self._loaded_keys: dict[str, rsa.RSAPrivateKey] = {}  # PEM -> parsed (parsing is slow)
+        super().__init__(state, persist)
         self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
             Ins.SELECT: self._select,
             Ins.READ_BINARY: self._read_binary,
@@ -97,8 +55,6 @@ class VirtualCard:
             Ins.PUT_DATA: self._put_data,
             Ins.COMPUTE_DIGITAL_SIGNATURE: self._compute_digital_signature,
         }
-        self.sm = CardSecureMessaging()
-        self._protected = False  # the command being executed arrived under secure messaging
 
     @property
     def atr(self) -> bytes:
@@ -180,33 +136,11 @@ class VirtualCard:
 
     # ---- helpers --------------------------------------------------------------------
 
-    def _app(self) -> AppState:
-        if self.ram.selected_aid is None:
-            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
-        return self.state.apps[self.ram.selected_aid]
 
-    def _require_personalisable(self) -> None:
-        if self.state.life_cycle != LifeCycle.OP_READY:
-            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
 
-    def _save(self) -> None:
-        self._persist(self.state)
 
-    def _selected_fid(self, table: Mapping[str, object], missing: int) -> str:
-        """FID of the current EF if it is in ``table`` (files, PINs or keys), else ``missing``."""
-        fid = self.ram.selected_fid
-        if fid is None or fid not in table:
-            raise CardStatus(missing)
-        return fid
 
-    def _selected_file(self) -> FileState:
-        files = self._app().files
-        return files[self._selected_fid(files, SW.COMMAND_NOT_ALLOWED)]
 
-    def _selected_pin(self) -> tuple[str, PinState]:
-        pins = self._app().pins
-        fid = self._selected_fid(pins, SW.REFERENCED_DATA_NOT_FOUND)
-        return fid, pins[fid]
 
     # ---- commands -------------------------------------------------------------------
 
@@ -290,122 +224,5 @@ class VirtualCard:
         if not pin.accepts_format(apdu.data):
             raise CardStatus(SW.WRONG_DATA)
         pin.set(apdu.data)
-        self._save()
-        return b""
-
-    def _get_challenge(self, apdu: CommandApdu) -> bytes:
-        if apdu.p1 or apdu.p2:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        length = apdu.ne or 0
-        if not 1 <= length <= MAX_CHALLENGE:
-            raise CardStatus(SW.WRONG_LENGTH)
-        challenge = secrets.token_bytes(length)
-        self.ram.challenge = challenge
-        return challenge
-
-    def _private_key(self) -> rsa.RSAPrivateKey:
-        keys = self._app().keys
-        pem = keys[self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)]
-        if pem is None:
-            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-        key = self._loaded_keys.get(pem)
-        if key is None:
-            loaded = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey):
-                raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-            key = self._loaded_keys[pem] = loaded
-        return key
-
-    def _compute_digital_signature(self, apdu: CommandApdu) -> bytes:
-        """JPKI: PKCS#1 v1.5 type-1 signature over a host-built DigestInfo, with the
-        selected key, after that key's PIN."""
-        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        key = self._private_key()
-        pin = self._app().key_pins.get(self.ram.selected_fid or "")
-        if pin is not None and pin not in self.ram.verified:
-            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
-        prehashed = prehashed_digest_info(apdu.data)
-        if prehashed is None:
-            raise CardStatus(SW.WRONG_DATA)
-        algorithm, digest = prehashed
-        return key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm))
-
-    def _internal_authenticate(self, apdu: CommandApdu) -> bytes:
-        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        if not apdu.data:
-            raise CardStatus(SW.WRONG_LENGTH)
-        key = self._private_key()
-        return key.sign(apdu.data, padding.PKCS1v15(), hashes.SHA256())
-
-    def _generate_key_pair(self, apdu: CommandApdu) -> bytes:
-        self._require_personalisable()
-        if apdu.p1 != 0 or apdu.p2 != P2_SELECTED_KEY:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        keys = self._app().keys
-        fid = self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        keys[fid] = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode("ascii")
-        self._save()
-        return encode_rsa_public_key_template(key.public_key())
-
-    def _require_isd(self) -> None:
-        if self.ram.selected_aid != Aid.ISSUER_SECURITY_DOMAIN.hex():
-            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
-
-    def _get_data(self, apdu: CommandApdu) -> bytes:
-        self._require_isd()
-        tag = (apdu.p1 << 8) | apdu.p2
-        if tag == TAG_CARD_IMAGE_NUMBER:
-            return Tlv(tag, self.state.serial.encode("ascii")).encode()
-        if tag == TAG_LIFE_CYCLE:
-            return Tlv(tag, bytes((self.state.life_cycle,))).encode()
-        raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-
-    def _put_key(self, apdu: CommandApdu) -> bytes:
-        """Load an application's SCP03 keys, only through the issuer domain's channel."""
-        self._require_isd()
-        if not self._protected or self.sm.level & REQUIRED_FOR_PUT_KEY != REQUIRED_FOR_PUT_KEY:
-            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
-        if apdu.p1 != 0x00 or apdu.p2 != 0x81:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        data, sw = load_keys(self._app(), apdu.data, self.state.apps)
-        if sw != SW.OK:
-            raise CardStatus(sw)
-        self._save()
-        return data
-
-    def _put_data(self, apdu: CommandApdu) -> bytes:
-        """Resident-registry AP: change the record code, keeping the old one in history."""
-        if self.ram.selected_aid != Aid.RESIDENT_REGISTRY.hex() or not self._protected:
-            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
-        if (apdu.p1 << 8 | apdu.p2) != P1P2_CHANGE_CODE:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        files = self._app().files
-        try:
-            new_code, date, reason = decode_change_request(apdu.data)
-            current = decode_code(files[f"{RegistryFile.RECORD_CODE:04X}"].content)
-            history = decode_history(files[f"{RegistryFile.CHANGE_HISTORY:04X}"].content)
-        except CardDataError:
-            raise CardStatus(SW.WRONG_DATA) from None
-        if new_code == current or any(c.previous_code == new_code for c in history):
-            raise CardStatus(SW.WRONG_DATA)  # a retired code never comes back
-        history.append(CodeChange(date, reason, current))
-        files[f"{RegistryFile.CHANGE_HISTORY:04X}"].data = encode_history(history).hex()
-        files[f"{RegistryFile.RECORD_CODE:04X}"].data = encode_code(new_code).hex()
-        self._save()
-        return b""
-
-    def _set_status(self, apdu: CommandApdu) -> bytes:
-        self._require_isd()
-        if apdu.p1 != 0x80 or apdu.p2 != LifeCycle.SECURED:
-            raise CardStatus(SW.INCORRECT_P1P2)
-        self._require_personalisable()
-        self.state.life_cycle = LifeCycle.SECURED
         self._save()
         return b""

@@ -1,0 +1,73 @@
+"""What every command handler of the virtual card shares: its state, its RAM, and the
+helpers that find the selected application, file, PIN or key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..constants import LifeCycle
+from ..status import SW
+from .secure import CardSecureMessaging
+from .state import AppState, CardState, FileState, PinState
+
+
+class CardStatus(Exception):
+    """Raised inside a handler to answer with a status word."""
+
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"{sw:04X}")
+        self.sw = sw
+
+
+@dataclass
+class VolatileState:
+    """RAM of the card: lost on power-off and reset."""
+
+    selected_aid: str | None = None
+    selected_fid: str | None = None
+    verified: set[str] = field(default_factory=set)
+    pending_response: bytes = b""
+    challenge: bytes | None = None
+
+
+class CardCore:
+    """State and helpers; the command handlers live in mixins and in ``VirtualCard``."""
+
+    def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
+        self.state = state
+        self._persist = persist or (lambda _state: None)
+        self.ram = VolatileState()
+        self.sm = CardSecureMessaging()
+        self._protected = False  # the command being executed arrived under secure messaging
+        self._loaded_keys: dict[str, rsa.RSAPrivateKey] = {}  # PEM -> parsed (parsing is slow)
+
+    def _app(self) -> AppState:
+        if self.ram.selected_aid is None:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        return self.state.apps[self.ram.selected_aid]
+
+    def _require_personalisable(self) -> None:
+        if self.state.life_cycle != LifeCycle.OP_READY:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _save(self) -> None:
+        self._persist(self.state)
+
+    def _selected_fid(self, table: Mapping[str, object], missing: int) -> str:
+        """FID of the current EF if it is in ``table`` (files, PINs or keys), else ``missing``."""
+        fid = self.ram.selected_fid
+        if fid is None or fid not in table:
+            raise CardStatus(missing)
+        return fid
+
+    def _selected_file(self) -> FileState:
+        files = self._app().files
+        return files[self._selected_fid(files, SW.COMMAND_NOT_ALLOWED)]
+
+    def _selected_pin(self) -> tuple[str, PinState]:
+        pins = self._app().pins
+        fid = self._selected_fid(pins, SW.REFERENCED_DATA_NOT_FOUND)
+        return fid, pins[fid]

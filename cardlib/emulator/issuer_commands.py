@@ -1,0 +1,85 @@
+"""Issuer-domain and resident-registry commands of the virtual card: GET DATA, SET
+STATUS (lock), PUT KEY and PUT DATA (record-code change)."""
+
+from __future__ import annotations
+
+from ..apdu import CommandApdu
+from ..constants import (
+    P1P2_CHANGE_CODE,
+    TAG_CARD_IMAGE_NUMBER,
+    TAG_LIFE_CYCLE,
+    Aid,
+    LifeCycle,
+    RegistryFile,
+)
+from ..errors import CardDataError
+from ..registry_records import (
+    CodeChange,
+    decode_change_request,
+    decode_code,
+    decode_history,
+    encode_code,
+    encode_history,
+)
+from ..status import SW
+from ..tlv import Tlv
+from .card_core import CardCore, CardStatus
+from .secure import REQUIRED_FOR_PUT_KEY, load_keys
+
+
+class IssuerCommands(CardCore):
+    def _require_isd(self) -> None:
+        if self.ram.selected_aid != Aid.ISSUER_SECURITY_DOMAIN.hex():
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _get_data(self, apdu: CommandApdu) -> bytes:
+        self._require_isd()
+        tag = (apdu.p1 << 8) | apdu.p2
+        if tag == TAG_CARD_IMAGE_NUMBER:
+            return Tlv(tag, self.state.serial.encode("ascii")).encode()
+        if tag == TAG_LIFE_CYCLE:
+            return Tlv(tag, bytes((self.state.life_cycle,))).encode()
+        raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+
+    def _put_key(self, apdu: CommandApdu) -> bytes:
+        """Load an application's SCP03 keys, only through the issuer domain's channel."""
+        self._require_isd()
+        if not self._protected or self.sm.level & REQUIRED_FOR_PUT_KEY != REQUIRED_FOR_PUT_KEY:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if apdu.p1 != 0x00 or apdu.p2 != 0x81:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        data, sw = load_keys(self._app(), apdu.data, self.state.apps)
+        if sw != SW.OK:
+            raise CardStatus(sw)
+        self._save()
+        return data
+
+    def _put_data(self, apdu: CommandApdu) -> bytes:
+        """Resident-registry AP: change the record code, keeping the old one in history."""
+        if self.ram.selected_aid != Aid.RESIDENT_REGISTRY.hex() or not self._protected:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if (apdu.p1 << 8 | apdu.p2) != P1P2_CHANGE_CODE:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        files = self._app().files
+        try:
+            new_code, date, reason = decode_change_request(apdu.data)
+            current = decode_code(files[f"{RegistryFile.RECORD_CODE:04X}"].content)
+            history = decode_history(files[f"{RegistryFile.CHANGE_HISTORY:04X}"].content)
+        except CardDataError:
+            raise CardStatus(SW.WRONG_DATA) from None
+        if new_code == current or any(c.previous_code == new_code for c in history):
+            raise CardStatus(SW.WRONG_DATA)  # a retired code never comes back
+        history.append(CodeChange(date, reason, current))
+        files[f"{RegistryFile.CHANGE_HISTORY:04X}"].data = encode_history(history).hex()
+        files[f"{RegistryFile.RECORD_CODE:04X}"].data = encode_code(new_code).hex()
+        self._save()
+        return b""
+
+    def _set_status(self, apdu: CommandApdu) -> bytes:
+        self._require_isd()
+        if apdu.p1 != 0x80 or apdu.p2 != LifeCycle.SECURED:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        self._require_personalisable()
+        self.state.life_cycle = LifeCycle.SECURED
+        self._save()
+        return b""
