@@ -72,10 +72,26 @@ def exhaust_card_info_pin(session: CardInfoApSession, right_pin: str) -> None:
     assert status.blocked and status.tries_left == 0
 
 
+TRANSPORT_KEYS = {"enc": b"\x11" * 16, "mac": b"\x22" * 16, "dek": b"\x33" * 16}
+
+
 def card_channel(card: VirtualCard | None = None) -> tuple[VirtualCard, ApduChannel]:
-    card = card or VirtualCard(blank_resident_card())
+    """A blank card (born with the test transport keys) in an in-process reader."""
+    card = card or VirtualCard(blank_resident_card(transport_keys=TRANSPORT_KEYS))
     card.power_on()
     return card, ApduChannel(InProcessTransport(card))
+
+
+def personalising(channel: ApduChannel, keys: dict[str, bytes] = TRANSPORT_KEYS) -> ApduChannel:
+    """The issuer domain's SCP03 level-33 channel through which a blank card is
+    personalised (it spans every application until the card is locked)."""
+    from cardlib.apps.issuer import IssuerSession
+    from cardlib.apps.resident_registry import open_secure
+    from cardlib.scp03.keys import StaticKeyPrfs
+
+    session = open_secure(channel, IssuerSession,
+                          StaticKeyPrfs.from_software_keys(keys["enc"], keys["mac"]))
+    return session.channel
 
 
 def raw(card: VirtualCard, hex_apdu: str) -> tuple[bytes, int]:

@@ -1,6 +1,7 @@
 """The ``juki`` command line. Click lives here only; exit codes are mapped in ``main``.
 
-Exit codes: 0 success; 1 the card is not genuine; 2 bad input or usage; 3 card error
+Exit codes: 0 success; 1 the card is not genuine; 2 bad input, usage, or a request the
+registry's rules refuse; 3 card error
 (wrong PIN, unexpected status word, malformed card data, a card that cannot be
 issued); 4 HSM error; 5 station, rig
 or configuration error; 6 no reader or no card.
@@ -29,6 +30,7 @@ from cardlib.errors import (
 from hsm.errors import HsmError
 
 from .errors import IssuanceError, JukiError, PinInputError, RequestError
+from .registry import RegistryError
 
 if TYPE_CHECKING:
     from hsm.token import Hsm
@@ -129,7 +131,7 @@ def _register_commands() -> None:
 
 
 def _exit_code(exc: BaseException) -> int:
-    if isinstance(exc, RequestError | PinInputError):
+    if isinstance(exc, RequestError | PinInputError | RegistryError):
         return EXIT_USAGE
     if isinstance(exc, NoCardError | ReaderNotFoundError):
         return EXIT_NO_CARD

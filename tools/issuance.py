@@ -13,8 +13,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardlib import tlv
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
@@ -40,7 +41,7 @@ from cardlib.records import (
 )
 from cardlib.registry_records import encode_code, encode_history
 from hsm.ca import CardCertificateRequest, current_ca, issue_card_certificate, issue_certificate
-from hsm.diversify import KeySet, card_keys
+from hsm.diversify import CardKeys, KeySet, card_keys
 from hsm.errors import HsmError, KeyNotFoundError
 from hsm.keys import latest_version
 from hsm.roles import KeyRole
@@ -136,18 +137,57 @@ def personalise_jpki_ap(channel: ApduChannel, hsm: Hsm, serial: str, expiry: dt.
     jpki.set_pin(JpkiFile.SIGN_PIN, pins.jpki_sign.reveal())
 
 
-def personalise_registry_ap(channel: ApduChannel, hsm: Hsm, serial: str, code: str) -> None:
+def personalise_registry_ap(plain: ApduChannel, secure_isd: ApduChannel, transport: CardKeys,
+                            registry_keys: CardKeys, code: str) -> None:
     """Load the resident-registry AP's keys (PUT KEY through the issuer domain's SCP03
     channel, wrapped under the card's transport DEK inside the token), then write the
     record code and an empty history through the AP's own level-33 channel."""
+    issuer = IssuerSession(secure_isd)
+    issuer.select()
+    issuer.put_key(Aid.RESIDENT_REGISTRY, SCP03_KVN, put_key_components(registry_keys, transport))
+    registry = open_registry(plain, token_prfs(registry_keys))  # ends the issuer session
+    registry.write_file(RegistryFile.RECORD_CODE, encode_code(code))
+    registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
+
+
+def personalise(plain: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
+                request: IdentityRequest, pins: ResidentCardPins) -> x509.Certificate:
+    """Everything written to a blank card, all of it under SCP03 level 33: the issuer
+    domain's session (transport keys) spans the applications until the registry AP's
+    own session; a last issuer session locks the card. Returns the common AP cert."""
     with card_keys(hsm, serial, KeySet.ISSUER_TRANSPORT) as transport, \
             card_keys(hsm, serial, KeySet.RESIDENT_REGISTRY) as registry_keys:
-        issuer = open_secure(channel, IssuerSession, token_prfs(transport))
-        assert isinstance(issuer, IssuerSession)
-        issuer.put_key(Aid.RESIDENT_REGISTRY, SCP03_KVN, put_key_components(registry_keys, transport))
-        registry = open_registry(channel, token_prfs(registry_keys))
-        registry.write_file(RegistryFile.RECORD_CODE, encode_code(code))
-        registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
+        secure = open_secure(plain, IssuerSession, token_prfs(transport)).channel
+        common = PersonalisationSession(secure, Aid.COMMON)
+        common.select()
+        common.write_file(CommonFile.CARD_INFO_RECORD, encode_card_info_record(
+            CardInfoRecord(serial, request.municipality_code, expiry)))
+        public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
+        certificate = issue_card_certificate(hsm, public_key, serial, expiry)
+        personalise_card_info_ap(secure, hsm, request, pins, public_key)
+        personalise_jpki_ap(secure, hsm, serial, expiry, request, pins)
+        personalise_registry_ap(plain, secure, transport, registry_keys, request.resident_code)
+        lock = open_secure(plain, IssuerSession, token_prfs(transport))
+        assert isinstance(lock, IssuerSession)
+        lock.lock()
+    return certificate
+
+
+def personalise_card_info_ap(secure: ApduChannel, hsm: Hsm, request: IdentityRequest,
+                             pins: ResidentCardPins, auth_key: rsa.RSAPublicKey) -> None:
+    card_info = PersonalisationSession(secure, Aid.CARD_INFO)
+    card_info.select()
+    attributes = encode_four_info(request.four_info())
+    card_info.write_file(CardInfoFile.ATTRIBUTES, attributes)
+    number = b""
+    if request.individual_number:
+        number_file = encode_individual_number(request.individual_number)
+        card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, number_file)
+        number = tlv.parse_one(number_file)[0].encode()
+    card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(hsm, number, attributes))
+    card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(auth_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
+    card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())
 
 
 def issue_resident_card(
@@ -157,7 +197,10 @@ def issue_resident_card(
     request: IdentityRequest,
     pins: ResidentCardPins,
     today: dt.date | None = None,
+    reissue_of: str | None = None,
 ) -> IssuedCard:
+    """Issue a blank card; with ``reissue_of``, a new card for that card's resident,
+    the old one revoked as superseded in the same registry transaction."""
     current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # both fail before any card I/O if absent
     current_ca(hsm, KeyRole.INTEGRITY_SIGNER)
     issuer = IssuerSession(channel)
@@ -169,44 +212,16 @@ def issue_resident_card(
         )
     serial = info.card_serial
     expiry = expiry_for(today or dt.date.today())
-    try:
-        registry.begin_issuance(serial, "resident", request.resident_code,
-                                request.municipality_code, expiry)
-    except ValueError as exc:
-        raise IssuanceError(str(exc)) from None
+    registry.begin_issuance(serial, "resident", request.resident_code, request.municipality_code,
+                            expiry, reissue_of=reissue_of)
     log.info("issuing card %s", serial)
     try:
-        common = PersonalisationSession(channel, Aid.COMMON)
-        common.select()
-        common.write_file(CommonFile.CARD_INFO_RECORD, encode_card_info_record(
-            CardInfoRecord(serial, request.municipality_code, expiry)))
-        public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
-        certificate = issue_card_certificate(hsm, public_key, serial, expiry)
-
-        card_info = PersonalisationSession(channel, Aid.CARD_INFO)
-        card_info.select()
-        attributes = encode_four_info(request.four_info())
-        card_info.write_file(CardInfoFile.ATTRIBUTES, attributes)
-        number = b""
-        if request.individual_number:
-            number_file = encode_individual_number(request.individual_number)
-            card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, number_file)
-            number = tlv.parse_one(number_file)[0].encode()
-        card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(hsm, number, attributes))
-        card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
-        card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())
-
-        personalise_jpki_ap(channel, hsm, serial, expiry, request, pins)
-
-        personalise_registry_ap(channel, hsm, serial, request.resident_code)
-        issuer.select()
-        issuer.lock()
+        certificate = personalise(channel, hsm, serial, expiry, request, pins)
     except (Exception, KeyboardInterrupt) as exc:
         reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
         registry.mark_failed(serial, reason or type(exc).__name__)
         raise
     der = certificate.public_bytes(serialization.Encoding.DER)
-    registry.complete_issuance(serial, der)
+    registry.complete_issuance(serial, der, supersedes=reissue_of)
     return IssuedCard(serial, request.municipality_code, expiry,
                       certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"))

@@ -89,8 +89,13 @@ class IssuerSession(ApplicationSession):
             raise CardDataError("PUT KEY: the card confirmed other key check values")
 
     def lock(self) -> None:
-        """SET STATUS card life cycle -> SECURED (irreversible on the card)."""
+        """SET STATUS card life cycle -> SECURED (through the issuer SCP03 channel)."""
         self.channel.send(CommandApdu(0x80, Ins.SET_STATUS, 0x80, LifeCycle.SECURED))
+
+    def wipe(self) -> None:
+        """Ours: SET STATUS -> OP_READY erases every application (through the issuer
+        SCP03 channel): a failed or returned card becomes blank again."""
+        self.channel.send(CommandApdu(0x80, Ins.SET_STATUS, 0x80, LifeCycle.OP_READY))
 
 
 class PersonalisationSession(ApplicationSession):

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..constants import LifeCycle
+from ..constants import Aid, LifeCycle
 from ..status import SW
 from .secure import CardSecureMessaging
 from .state import AppState, CardState, FileState, PinState
+
+PERSONALISATION_LEVEL = 0x33
 
 
 class CardStatus(Exception):
@@ -49,7 +51,18 @@ class CardCore:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         return self.state.apps[self.ram.selected_aid]
 
+    def _personalisation_session(self) -> bool:
+        """A blank card's issuer-domain SCP03 session at level 33 spans every application:
+        personalisation goes through it (and SELECTs do not end it) until the lock."""
+        return (self.state.life_cycle == LifeCycle.OP_READY
+                and self.sm.bound_aid == Aid.ISSUER_SECURITY_DOMAIN.hex()
+                and self.sm.level == PERSONALISATION_LEVEL)
+
     def _require_personalisable(self) -> None:
+        """Only a blank card, and only under SCP03 level 33 (the issuer domain's, or the
+        application's own for the resident-registry AP)."""
+        if not self._protected or self.sm.level != PERSONALISATION_LEVEL:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         if self.state.life_cycle != LifeCycle.OP_READY:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
 

@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Callable
 
-from ..apdu import CommandApdu, join_response
+from ..apdu import CommandApdu, join_response, split_response
 from ..constants import (
     P2_SELECTED_KEY,
     SELECT_BY_DF_NAME,
@@ -90,15 +90,15 @@ class VirtualCard(KeyCommands, IssuerCommands):
         if not apdu.cla & SM_CLA_BIT and not required:
             self._protected = False
             return self._respond(*self._execute(apdu), apdu.ne)
-        plain = self.sm.unwrap(self.ram.selected_aid, apdu, required)
+        bound = self.sm.bound_aid if self._personalisation_session() else self.ram.selected_aid
+        plain = self.sm.unwrap(bound, apdu, required)
         if isinstance(plain, int):
             return join_response(b"", plain)
         self._protected = True
+        session = self.sm.session  # the answer is protected even if the command ends it
         data, sw = self._execute(plain) if plain is not None else (b"", SW.OK)
-        if self.sm.channel is None:  # the command ended the session (selected another DF)
-            return self._respond(data, sw, apdu.ne)
         # Ne limited the plain data; the protected answer grows by padding and R-MAC.
-        return self._respond(*self.sm.wrap(data, sw), None)
+        return self._respond(*split_response(session.wrap_response(data, sw)), None)
 
     def _execute(self, apdu: CommandApdu) -> tuple[bytes, int]:
         handler = self._handlers.get(apdu.ins)
@@ -151,7 +151,8 @@ class VirtualCard(KeyCommands, IssuerCommands):
                 raise CardStatus(SW.FILE_NOT_FOUND)
             if aid != self.ram.selected_aid:
                 self.ram.verified.clear()
-                self.sm.reset()  # a secure channel belongs to the application it opened on
+                if not self._personalisation_session():
+                    self.sm.reset()  # a secure channel belongs to the application it opened on
             self.ram.selected_aid, self.ram.selected_fid = aid, None
             if apdu.p2 & 0x0C == 0x0C:
                 return b""
@@ -216,7 +217,9 @@ class VirtualCard(KeyCommands, IssuerCommands):
         if apdu.p1 != 0x01 or apdu.p2 != P2_SELECTED_KEY:
             raise CardStatus(SW.INCORRECT_P1P2)
         fid, pin = self._selected_pin()
-        if self.state.life_cycle != LifeCycle.OP_READY:
+        if self.state.life_cycle == LifeCycle.OP_READY:
+            self._require_personalisable()  # the first PIN value comes under SCP03
+        else:
             if pin.tries_left == 0:
                 raise CardStatus(SW.AUTH_METHOD_BLOCKED)
             if fid not in self.ram.verified:

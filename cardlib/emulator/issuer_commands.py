@@ -23,7 +23,8 @@ from ..registry_records import (
 )
 from ..status import SW
 from ..tlv import Tlv
-from .card_core import CardCore, CardStatus
+from .card_core import PERSONALISATION_LEVEL, CardCore, CardStatus
+from .profiles import blank_resident_card
 from .secure import REQUIRED_FOR_PUT_KEY, load_keys
 
 
@@ -76,10 +77,29 @@ class IssuerCommands(CardCore):
         return b""
 
     def _set_status(self, apdu: CommandApdu) -> bytes:
+        """``80 F0 80 0F``: lock (OP_READY → SECURED). ``80 F0 80 01`` (ours): wipe back to
+        a blank card. Both only in the issuer domain's SCP03 session at level 33."""
         self._require_isd()
-        if apdu.p1 != 0x80 or apdu.p2 != LifeCycle.SECURED:
+        if apdu.p1 != 0x80 or apdu.p2 not in (LifeCycle.SECURED, LifeCycle.OP_READY):
             raise CardStatus(SW.INCORRECT_P1P2)
+        if not self._protected or self.sm.level != PERSONALISATION_LEVEL:
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if apdu.p2 == LifeCycle.OP_READY:
+            self._wipe()
+            return b""
         self._require_personalisable()
         self.state.life_cycle = LifeCycle.SECURED
         self._save()
         return b""
+
+    def _wipe(self) -> None:
+        """Every application back to its empty, key-less, PIN-less structure; the serial
+        and the issuer transport keys stay (they are the card maker's)."""
+        isd = Aid.ISSUER_SECURITY_DOMAIN.hex()
+        blank = blank_resident_card(self.state.serial)
+        for aid, app in blank.apps.items():
+            if aid != isd:
+                self.state.apps[aid] = app
+        self.state.life_cycle = LifeCycle.OP_READY
+        self._loaded_keys.clear()
+        self._save()

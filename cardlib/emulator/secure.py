@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hmac
 
-from ..apdu import CommandApdu, split_response
+from ..apdu import CommandApdu
 from ..scp03.card import CardSecureChannel, ScpRefusal
 from ..scp03.crypto import aes_cbc_decrypt, aes_ecb_block
 from ..scp03.keys import StaticKeyPrfs
-from ..scp03.wrapping import CHAINING_CLA_BIT, SecurityLevel
+from ..scp03.wrapping import CHAINING_CLA_BIT, SecureSession, SecurityLevel
 from ..status import SW
 from ..tlv import parse_one
 from .state import AppState, ScpKeys
@@ -30,6 +30,11 @@ class CardSecureMessaging:
         self.channel = None
         self.bound_aid = None
         self._chained = b""
+
+    @property
+    def session(self) -> SecureSession:
+        assert self.channel is not None and self.channel.session is not None
+        return self.channel.session
 
     @property
     def level(self) -> int:
@@ -77,9 +82,6 @@ class CardSecureMessaging:
         data, self._chained = self._chained + plain.data, b""
         return CommandApdu(plain.cla, plain.ins, plain.p1, plain.p2, data, plain.ne)
 
-    def wrap(self, data: bytes, sw: int) -> tuple[bytes, int]:
-        assert self.channel and self.channel.session
-        return split_response(self.channel.session.wrap_response(data, sw))
 
 
 def load_keys(isd: AppState, data: bytes, apps: dict[str, AppState]) -> tuple[bytes, int]:

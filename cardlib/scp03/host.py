@@ -70,7 +70,9 @@ class Scp03Transport:
         return self._exchange(last)
 
     def _exchange(self, plain: CommandApdu) -> tuple[bytes, int]:
-        data, sw = self._channel.transceive(self.session.wrap_command(plain))
+        # The plain command is logged (redacted if sensitive) by the channel above; the
+        # protected form may carry a PIN in clear at levels without C-DEC: never shown.
+        data, sw = self._channel.transceive(self.session.wrap_command(plain), sensitive=True)
         return self.session.unwrap_response(data, sw)
 
     def close(self) -> None:

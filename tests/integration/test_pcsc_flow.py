@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -17,32 +18,40 @@ from tests.helpers import exhaust_card_info_pin
 from tools.cards import open_card
 from tools.issuance import issue_resident_card
 from tools.pins import Pin, ResidentCardPins
+from tools.registry import new_record_code
 from tools.requests import load_request
 from tools.rig import reader_name
 from tools.verifier import Verifier
 
 from ..conftest import ROOT
 
-REQUEST = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
+BASE_REQUEST = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
+
+
+def new_request():  # type: ignore[no-untyped-def]
+    """Yamada with a record code of their own (the registry allows one live card each)."""
+    return dataclasses.replace(BASE_REQUEST, resident_code=new_record_code())
 PIN = "5823"
 PINS = ResidentCardPins(Pin(PIN), Pin("1357"), Pin("JUKI2468"))
 
 
-def issue(station, reader: str):  # type: ignore[no-untyped-def]
+def issue(station, reader: str, request=None):  # type: ignore[no-untyped-def]
     with open_card(reader) as channel:
-        return issue_resident_card(channel, station.hsm, station.registry, REQUEST, PINS)
+        return issue_resident_card(channel, station.hsm, station.registry,
+                                   request or new_request(), PINS)
 
 
 def test_issue_and_verify_over_pcsc(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
-    issued = issue(station, blank_reader)
+    request = new_request()
+    issued = issue(station, blank_reader, request)
     assert station.registry.get(issued.card_serial).status == "active"
     with open_card(blank_reader) as channel:
         verdict = Verifier.from_token(station.registry, station.hsm).verify(channel)
         session = CardInfoApSession(channel)
         session.select()
         session.verify_pin(PIN)
-        assert session.read_four_info() == REQUEST.four_info()
-        assert session.read_individual_number() == REQUEST.individual_number
+        assert session.read_four_info() == request.four_info()
+        assert session.read_individual_number() == request.individual_number
     assert verdict.genuine, verdict
     assert verdict.card_serial == issued.card_serial
     assert [c.name for c in verdict.checks] == [
@@ -119,7 +128,8 @@ def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-u
     rig.insert_card(0, tmp_path / "counted.json")
     with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
         counter = PullingTransport(transport, -1, lambda: None)
-        issue_resident_card(ApduChannel(counter), station.hsm, station.registry, REQUEST, PINS)
+        issue_resident_card(ApduChannel(counter), station.hsm, station.registry, new_request(),
+                            PINS)
     total = counter.count
     assert total > 30
     for at, recorded in [(0, None), (2, None), (3, "failed"), (total // 2, "failed"),
@@ -130,7 +140,7 @@ def test_pulling_the_card_mid_issuance_raises_card_removed(  # type: ignore[no-u
         with pcsc.PcscTransport(reader_name(0), exclusive=True) as transport:
             channel = ApduChannel(PullingTransport(transport, at, lambda: rig.remove_card(0)))
             with pytest.raises(CardRemovedError):
-                issue_resident_card(channel, station.hsm, station.registry, REQUEST, PINS)
+                issue_resident_card(channel, station.hsm, station.registry, new_request(), PINS)
         entry = station.registry.get(serial)
         assert (entry.status if entry else None) == recorded, at  # never "issuing"/"active"
         assert card_state.load().life_cycle == LifeCycle.OP_READY  # the card was not locked
@@ -167,18 +177,19 @@ def test_record_code_only_with_the_station_master_keys(station, blank_reader: st
     from tools.card_keys import token_prfs
     from tools.registry_ap import read_registry_ap
 
-    issued = issue(station, blank_reader)
+    request = new_request()
+    issued = issue(station, blank_reader, request)
     with open_card(blank_reader) as channel:
         contents = read_registry_ap(channel, station.hsm)
         assert (contents.card_serial, contents.resident_code, contents.history) == (
-            issued.card_serial, REQUEST.resident_code, [])
+            issued.card_serial, request.resident_code, [])
         with card_keys(station.hsm, issued.card_serial, KeySet.RESIDENT_REGISTRY) as keys:
             registry = open_registry(channel, token_prfs(keys))
             registry.change_code("55120933867", dt.date(2026, 11, 27), "本人の請求")
         after = read_registry_ap(channel, station.hsm)
         assert after.resident_code == "55120933867"
         assert [(c.previous_code, c.reason) for c in after.history] == [
-            (REQUEST.resident_code, "本人の請求")]
+            (request.resident_code, "本人の請求")]
         guess = StaticKeyPrfs.from_software_keys(bytes(16), bytes(16))
         with pytest.raises(SecureMessagingError, match="card cryptogram"):
             open_registry(channel, guess)

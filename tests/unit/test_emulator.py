@@ -6,6 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from cardlib.apdu import CommandApdu
 from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
@@ -20,12 +21,20 @@ from cardlib.errors import (
     SecurityStatusNotSatisfiedError,
 )
 from cardlib.records import encode_four_info
-from tests.helpers import SAMPLE_INFO, card_channel, exhaust_card_info_pin, raw
+from tests.helpers import (
+    SAMPLE_INFO,
+    TRANSPORT_KEYS,
+    card_channel,
+    exhaust_card_info_pin,
+    personalising,
+    raw,
+)
 
 PIN = "2468"
 
 
-def personalise(channel, *, lock: bool = True):  # type: ignore[no-untyped-def]
+def personalise(plain, *, lock: bool = True):  # type: ignore[no-untyped-def]
+    channel = personalising(plain)
     common = PersonalisationSession(channel, Aid.COMMON)
     common.select()
     public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
@@ -154,21 +163,56 @@ def test_internal_authenticate_signs_the_challenge(issued) -> None:  # type: ign
 
 
 def test_locked_card_refuses_personalisation(issued) -> None:  # type: ignore[no-untyped-def]
-    _card, channel, _ = issued
-    common = PersonalisationSession(channel, Aid.COMMON)
-    common.select()
-    with pytest.raises(ConditionsNotSatisfiedError):
-        common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
-    with pytest.raises(ConditionsNotSatisfiedError):
-        common.generate_rsa_key(CommonFile.AUTH_KEY)
-    info = PersonalisationSession(channel, Aid.CARD_INFO)
+    _card, plain, _ = issued
+    info = PersonalisationSession(plain, Aid.CARD_INFO)
     info.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):
         info.set_pin(CardInfoFile.PIN, "0000")  # after issuance only after VERIFY
-    issuer = IssuerSession(channel)
-    issuer.select()
+    channel = personalising(plain)  # even with the transport keys: the card is locked
     with pytest.raises(ConditionsNotSatisfiedError):
+        IssuerSession(channel).lock()
+    common = PersonalisationSession(channel, Aid.COMMON)
+    common.select()  # answered under the session, which it ends: it spans no more
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
+
+
+def test_blank_card_refuses_personalisation_outside_scp03() -> None:
+    _card, plain = card_channel()
+    common = PersonalisationSession(plain, Aid.COMMON)
+    common.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        common.generate_rsa_key(CommonFile.AUTH_KEY)
+    issuer = IssuerSession(plain)
+    issuer.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
         issuer.lock()
+
+
+def test_another_cards_transport_keys_never_open_it() -> None:
+    from cardlib.errors import SecureMessagingError
+
+    _card, plain = card_channel()
+    other = {"enc": b"\x44" * 16, "mac": b"\x55" * 16, "dek": b"\x66" * 16}
+    with pytest.raises(SecureMessagingError, match="card cryptogram"):
+        personalising(plain, other)
+
+
+def test_wipe_returns_a_card_to_blank(issued) -> None:  # type: ignore[no-untyped-def]
+    card, plain, _ = issued
+    serial = card.state.serial
+    issuer = IssuerSession(plain)
+    issuer.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        issuer.channel.send(CommandApdu(0x80, 0xF0, 0x80, 0x01))  # not in the clear
+    IssuerSession(personalising(plain)).wipe()
+    assert card.state.life_cycle == LifeCycle.OP_READY and card.state.serial == serial
+    assert card.state.apps[Aid.COMMON.hex()].keys["0019"] is None
+    assert card.state.apps[Aid.ISSUER_SECURITY_DOMAIN.hex()].scp is not None
+    personalise(plain)  # and it can be issued again
+    assert card.state.life_cycle == LifeCycle.SECURED
 
 
 def test_change_pin_after_verify(issued) -> None:  # type: ignore[no-untyped-def]
@@ -183,13 +227,15 @@ def test_change_pin_after_verify(issued) -> None:  # type: ignore[no-untyped-def
 
 
 def test_key_generation_response_is_chained_with_61xx() -> None:
-    card, _ = card_channel()
-    raw(card, "00a4040c0a" + Aid.COMMON.hex())
-    raw(card, "00a4020c020019")
-    first, sw = raw(card, "0046008000")
-    assert len(first) == 256 and sw >> 8 == 0x61
-    rest, sw = raw(card, f"00c00000{sw & 0xFF:02x}")
-    assert sw == 0x9000 and len(first + rest) > 256
+    _card, plain = card_channel()
+    sent: list[bytes] = []
+    inner = plain.transport.send_and_receive
+    plain.transport.send_and_receive = lambda apdu: (sent.append(apdu), inner(apdu))[1]  # type: ignore[method-assign]
+    common = PersonalisationSession(personalising(plain), Aid.COMMON)
+    common.select()
+    key = common.generate_rsa_key(CommonFile.AUTH_KEY)
+    assert key.key_size == 2048
+    assert any(apdu[1] == 0xC0 for apdu in sent)  # the protected answer came in 61xx parts
 
 
 def test_malformed_apdu_and_unknown_instruction() -> None:
@@ -203,7 +249,7 @@ def test_malformed_apdu_and_unknown_instruction() -> None:
 
 def test_state_survives_restart_and_is_written_atomically(tmp_path: Path) -> None:
     store = StateFile(tmp_path / "card.json")
-    store.save(blank_resident_card())
+    store.save(blank_resident_card(transport_keys=TRANSPORT_KEYS))
     card = VirtualCard(store.load(), store.save)
     card, channel = card_channel(card)
     personalise(channel)

@@ -16,13 +16,13 @@ from cardlib.apps.jpki import JpkiApSession, JpkiKey
 from cardlib.constants import Aid, JpkiFile
 from cardlib.digestinfo import PREFIXES, digest_info, prehashed_digest_info
 from cardlib.errors import ApduError, InvalidPinError, SecurityStatusNotSatisfiedError
-from tests.helpers import card_channel
+from tests.helpers import card_channel, personalising
 
 
 @pytest.fixture(scope="module")
 def personalised_state():  # type: ignore[no-untyped-def]
-    card, channel = card_channel()
-    jpki = PersonalisationSession(channel, Aid.JPKI)
+    card, plain = card_channel()
+    jpki = PersonalisationSession(personalising(plain), Aid.JPKI)
     jpki.select()
     keys = {JpkiKey.AUTH: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
             JpkiKey.SIGN: jpki.generate_rsa_key(JpkiFile.SIGN_KEY)}

@@ -26,9 +26,9 @@ from cardlib.errors import (
 from cardlib.registry_records import CodeChange, decode_history, encode_code, encode_history
 from cardlib.scp03.crypto import aes_cbc_encrypt, aes_ecb_block
 from cardlib.scp03.keys import StaticKeyPrfs
-from tests.helpers import card_channel
+from tests.helpers import TRANSPORT_KEYS, card_channel, personalising
 
-TRANSPORT = {"enc": b"\x11" * 16, "mac": b"\x22" * 16, "dek": b"\x33" * 16}
+TRANSPORT = TRANSPORT_KEYS
 REGISTRY = {"enc": b"\x44" * 16, "mac": b"\x55" * 16, "dek": b"\x66" * 16}
 CODE, NEW_CODE = "28374650191", "55120933867"
 TODAY = dt.date(2026, 11, 27)
@@ -61,9 +61,7 @@ def personalised():  # type: ignore[no-untyped-def]
 
 def test_code_read_and_change_under_scp03(personalised) -> None:  # type: ignore[no-untyped-def]
     card, channel = personalised
-    issuer = IssuerSession(channel)
-    issuer.select()
-    issuer.lock()
+    IssuerSession(personalising(channel)).lock()
     registry = open_registry(channel, prfs(REGISTRY))
     assert registry.read_code() == CODE and registry.read_history() == []
     registry.change_code(NEW_CODE, TODAY, "本人の請求")
@@ -119,7 +117,7 @@ def test_put_key_needs_the_issuer_channel_and_right_kcvs() -> None:
 
 
 def test_blank_card_without_transport_keys_has_no_channel() -> None:
-    _card, channel = card_channel()
+    _card, channel = card_channel(VirtualCard(blank_resident_card()))
     IssuerSession(channel).select()
     with pytest.raises(ApduError) as info:
         channel.send(CommandApdu(0x80, 0x50, 0x30, 0x00, bytes(8), 256))
