@@ -124,10 +124,11 @@ def station() -> Station:
 
 
 def _register_commands() -> None:
-    from . import commands_cards, commands_station
+    from . import commands_admin, commands_cards, commands_station
 
     commands_station.register(cli)
     commands_cards.register(cli)
+    commands_admin.register(cli)
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -15,7 +15,7 @@ pin_file_option = click.option(
     help="File of name=value PIN lines (card_info, jpki_auth, jpki_sign), mode 600.")
 
 
-def _pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool) -> dict:
+def collect_cli_pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool) -> dict:
     def prompt(spec: PinSpec) -> str:
         return click.prompt(spec.label, hide_input=True, confirmation_prompt=confirm,
                             err=True)
@@ -43,7 +43,7 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
     from .requests import load_request
 
     request = load_request(request_file)  # validated before any card I/O
-    pins = ResidentCardPins.from_collected(_pins(ISSUANCE_PINS, pin_file, confirm=True))
+    pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     hsm, registry = st.hsm, st.registry
     name = choose_reader(reader, timeout, blank=True)
@@ -63,6 +63,7 @@ def verify(reader: str | None, timeout: float, as_json: bool) -> int:
     from .verifier import Verifier
 
     st = station()
+    st.registry.expire_due()
     verifier = Verifier.from_token(st.registry, st.hsm)
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
@@ -99,7 +100,7 @@ def card_read(what: str, reader: str | None, timeout: float, pin_file: Path | No
     from .card_read import IntegrityChecker, What, read_card_info
     from .cards import choose_reader, open_card
 
-    pins = _pins([CARD_INFO_PIN], pin_file, confirm=False)
+    pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
     checker = IntegrityChecker(station().hsm)
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
@@ -178,7 +179,7 @@ def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file:
 
     spec = next(s for s in ISSUANCE_PINS if s.name == pin_name)
     new_spec = replace(spec, name=f"{spec.name}_new", label=f"new {spec.label}")
-    pins = _pins([spec, new_spec], pin_file, confirm=False)
+    pins = collect_cli_pins([spec, new_spec], pin_file, confirm=False)
     session_class, pin_fid = PINS[pin_name]
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
@@ -225,7 +226,7 @@ def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_si
     from .jpki import read_certificates
     from .pins import JPKI_SIGN_PIN
 
-    sign_pin = _pins([JPKI_SIGN_PIN], pin_file, confirm=False)["jpki_sign"] if with_sign else None
+    sign_pin = collect_cli_pins([JPKI_SIGN_PIN], pin_file, confirm=False)["jpki_sign"] if with_sign else None
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
         session = JpkiApSession(channel)
@@ -262,7 +263,7 @@ def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | No
 
     key = JpkiKey(key_name)
     spec = JPKI_AUTH_PIN if key is JpkiKey.AUTH else JPKI_SIGN_PIN
-    pin = _pins([spec], pin_file, confirm=False)[spec.name]
+    pin = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
     content = file.read_bytes()
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:

@@ -105,7 +105,8 @@ class Verifier:
         checks.append(self._check_chain(certificate, serial))
         checks.append(self._challenge_response(common, certificate))
         ok = entry.status == "active"
-        checks.append(Check("registry_status", ok, f"registry status {entry.status}"))
+        reason = f" ({entry.status_reason})" if entry.status_reason else ""
+        checks.append(Check("registry_status", ok, f"registry status {entry.status}{reason}"))
         return done(serial)
 
     def _check_chain(self, certificate: x509.Certificate, serial: str) -> Check:
