@@ -116,12 +116,8 @@ def card_reissue(old_serial: str, request_file: Path, reader: str | None, timeou
 @json_option
 def card_wipe(reader: str | None, timeout: float, as_json: bool) -> None:
     """A failed or returned card back to blank, over SCP03 with its transport keys."""
-    from cardlib.apps.issuer import IssuerSession
-    from cardlib.apps.resident_registry import open_secure
-    from hsm.diversify import KeySet, card_keys
-
-    from .card_keys import token_prfs
     from .cards import choose_reader, open_card
+    from .recovery import wipe_card
     from .registry_ap import card_serial
 
     st = station()
@@ -133,10 +129,7 @@ def card_wipe(reader: str | None, timeout: float, as_json: bool) -> None:
                 record.status == "revoked" and record.status_reason == "returned")):
             raise click.UsageError(f"card {serial} is {record.status}: only a failed or a "
                                    "returned (revoked) card is wiped")
-        with card_keys(st.hsm, serial, KeySet.ISSUER_TRANSPORT) as transport:
-            issuer = open_secure(channel, IssuerSession, token_prfs(transport))
-            assert isinstance(issuer, IssuerSession)
-            issuer.wipe()
+        wipe_card(channel, st.hsm, serial)
         st.registry.forget_failed(serial)
     emit(as_json, {"card_serial": serial, "wiped": True}, f"card {serial} is blank again")
 

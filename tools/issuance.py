@@ -51,6 +51,7 @@ from hsm.token import Hsm
 from .card_keys import put_key_components, token_prfs
 from .errors import IssuanceError
 from .pins import ResidentCardPins
+from .recovery import fail_if_interrupted, this_process, wipe_card
 from .registry import Registry
 from .requests import IdentityRequest
 
@@ -206,14 +207,17 @@ def issue_resident_card(
     issuer = IssuerSession(channel)
     issuer.select()
     info = issuer.read_info()
-    if info.life_cycle != LifeCycle.OP_READY:
-        raise IssuanceError(
-            f"card {info.card_serial} is not blank (life cycle {info.life_cycle.name})"
-        )
     serial = info.card_serial
+    fail_if_interrupted(registry, serial)
+    if info.life_cycle != LifeCycle.OP_READY:
+        previous = registry.get(serial)
+        if previous is None or previous.status != "failed":
+            raise IssuanceError(f"card {serial} is not blank (life cycle {info.life_cycle.name})")
+        log.warning("card %s is locked but its issuance failed: wiping it first", serial)
+        wipe_card(channel, hsm, serial)
     expiry = expiry_for(today or dt.date.today())
     registry.begin_issuance(serial, "resident", request.resident_code, request.municipality_code,
-                            expiry, reissue_of=reissue_of)
+                            expiry, reissue_of=reissue_of, owner=this_process())
     log.info("issuing card %s", serial)
     try:
         certificate = personalise(channel, hsm, serial, expiry, request, pins)

@@ -53,6 +53,7 @@ class CardRecord:
     failure: str | None
     created_at: str
     updated_at: str
+    owner: str | None = None  # host:pid of the process issuing it (while ``issuing``)
 
     def as_json(self) -> dict[str, object]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -188,7 +189,7 @@ class Registry:
 
     def begin_issuance(self, serial: str, profile: str, resident_code: str,
                        municipality_code: str, expiry: dt.date,
-                       reissue_of: str | None = None) -> None:
+                       reissue_of: str | None = None, owner: str | None = None) -> None:
         """Record the card as ``issuing`` for the resident holding ``resident_code`` (a new
         resident if the code is new). A ``failed`` attempt on the same card is superseded."""
         with self.transaction() as db:
@@ -200,10 +201,10 @@ class Registry:
             stamp = now()
             db.execute(
                 "INSERT INTO cards (serial, profile, status, resident_id, resident_code, "
-                "municipality_code, expiry, created_at, updated_at) "
-                "VALUES (?, ?, 'issuing', ?, ?, ?, ?, ?, ?)",
+                "municipality_code, expiry, created_at, updated_at, owner) "
+                "VALUES (?, ?, 'issuing', ?, ?, ?, ?, ?, ?, ?)",
                 (serial, profile, resident, resident_code, municipality_code, expiry.isoformat(),
-                 stamp, stamp))
+                 stamp, stamp, owner))
             self._event(db, serial, None, "issuing", f"reissue of {reissue_of}" if reissue_of
                         else None)
 

@@ -67,4 +67,7 @@ MIGRATIONS: list[list[str]] = [
             reason TEXT)""",
         "CREATE INDEX card_events_serial ON card_events(serial)",
     ],
+    [  # 3: who is issuing a card (host:pid), so an interrupted issuance can be recognised
+        "ALTER TABLE cards ADD COLUMN owner TEXT",
+    ],
 ]
