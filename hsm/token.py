@@ -78,9 +78,9 @@ class Hsm:
             try:
                 yield self._open()
             except pkcs11.PKCS11Error as exc:
-                if isinstance(exc, pkcs11.SessionHandleInvalid | pkcs11.DeviceRemoved |
-                              pkcs11.SessionClosed | pkcs11.TokenNotPresent):
-                    self.reset()
+                # Whatever failed, the next call starts from a fresh session: a session
+                # in an unknown state is never reused.
+                self.reset()
                 raise HsmError(f"PKCS#11 error: {describe(exc)}") from exc
 
     def call(self, operation: Callable[[pkcs11.Session], T]) -> T:

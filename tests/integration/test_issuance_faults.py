@@ -19,6 +19,7 @@ from cardlib.emulator.profiles import blank_resident_card, random_serial
 from cardlib.errors import CardError
 from cardlib.transport import InProcessTransport
 from hsm.diversify import KeyPurpose, export_for_card_maker
+from hsm.errors import HsmError
 from tests.helpers import FaultyTransport
 from tools.errors import JukiError
 from tools.issuance import issue_resident_card
@@ -57,7 +58,7 @@ def attempt(station, card: VirtualCard, request, transport) -> bool:  # type: ig
     card.power_on()
     try:
         issue_resident_card(ApduChannel(transport), station.hsm, station.registry, request, PINS)
-    except (CardError, JukiError):
+    except (CardError, HsmError, JukiError):
         return False
     return True
 
@@ -102,3 +103,53 @@ def test_every_apdu_index_removal_and_garbling(station) -> None:  # type: ignore
             assert_consistent(station, card, request, issued)
     assert outcomes["remove"] == [total, 0]  # a pulled card never finishes
     assert outcomes["garble"][0] == total  # every garbled answer is noticed
+
+
+class InjectedFaults:
+    """Makes the k-th PKCS#11 section of the process raise a given PKCS#11 error."""
+
+    def __init__(self, hsm, fail_at: int, error: type) -> None:  # type: ignore[no-untyped-def]
+        self.hsm, self.fail_at, self.error, self.count = hsm, fail_at, error, 0
+        self.original = type(hsm).locked
+
+    def __enter__(self) -> InjectedFaults:
+        injector = self
+        original = self.original
+
+        from contextlib import contextmanager
+
+        @contextmanager
+        def locked(hsm):  # type: ignore[no-untyped-def]
+            with original(hsm) as session:
+                index = injector.count
+                injector.count += 1
+                if index == injector.fail_at:
+                    raise injector.error()
+                yield session
+
+        type(self.hsm).locked = locked  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        type(self.hsm).locked = self.original  # type: ignore[method-assign]
+
+
+def test_every_hsm_call_failing(station) -> None:  # type: ignore[no-untyped-def]
+    import pkcs11
+
+    errors = [pkcs11.SessionHandleInvalid, pkcs11.DeviceRemoved, pkcs11.GeneralError]
+    probe = blank_card(station)
+    with InjectedFaults(station.hsm, fail_at=10**6, error=Exception) as counting:
+        assert attempt(station, probe, dataclasses.replace(BASE, resident_code=new_record_code()),
+                       InProcessTransport(probe))
+    total = counting.count
+    assert total > 20
+    for k in range(total):
+        card = blank_card(station)  # made before the faults: the card maker's own session
+        request = dataclasses.replace(BASE, resident_code=new_record_code())
+        session_before = station.hsm._session
+        with InjectedFaults(station.hsm, fail_at=k, error=errors[k % 3]):
+            issued = attempt(station, card, request, InProcessTransport(card))
+        assert not issued, k
+        assert station.hsm._session is not session_before  # the next attempt: a fresh session
+        assert_consistent(station, card, request, issued)
