@@ -61,10 +61,15 @@ class Station:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            from .recovery import interrupted
             from .registry import Registry
 
             self.home.ensure()
             self._registry = Registry(self.home.registry_file)
+            for card in interrupted(self._registry):
+                click.echo(f"juki: warning: the issuance of card {card.serial} (by {card.owner}, "
+                           f"started {card.created_at}) was interrupted; it is marked failed when "
+                           "the card is presented again, or run `juki issue recover`", err=True)
         return self._registry
 
     @property

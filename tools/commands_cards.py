@@ -53,6 +53,34 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
          f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
 
 
+@issue.command("unfinished")
+@json_option
+def issue_unfinished(as_json: bool) -> int:
+    """Issuances still recorded ``issuing``, and which of them were interrupted (their
+    process is gone). Exit 1 if any was interrupted."""
+    from .recovery import owner_alive
+
+    rows = station().registry.unfinished()
+    report = [c.as_json() | {"interrupted": not owner_alive(c.owner)} for c in rows]
+    emit(as_json, report, lambda: "\n".join(
+        f"card {r['serial']}: issuing by {r['owner']}"
+        + (" (INTERRUPTED)" if r["interrupted"] else "") for r in report) or "none")
+    return 1 if any(r["interrupted"] for r in report) else 0
+
+
+@issue.command("recover")
+@json_option
+def issue_recover(as_json: bool) -> None:
+    """Mark every interrupted issuance ``failed`` (its card can then be issued again)."""
+    from .recovery import fail_if_interrupted, interrupted
+
+    registry = station().registry
+    serials = [c.serial for c in interrupted(registry)]
+    for serial in serials:
+        fail_if_interrupted(registry, serial)
+    emit(as_json, {"marked_failed": serials}, f"{len(serials)} interrupted issuance(s) marked failed")
+
+
 @click.command()
 @reader_option
 @timeout_option
