@@ -202,8 +202,9 @@ def issue_resident_card(
 ) -> IssuedCard:
     """Issue a blank card; with ``reissue_of``, a new card for that card's resident,
     the old one revoked as superseded in the same registry transaction."""
-    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # both fail before any card I/O if absent
+    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # all fail before any card I/O
     current_ca(hsm, KeyRole.INTEGRITY_SIGNER)
+    registry.check_can_issue(request.resident_code, reissue_of)
     issuer = IssuerSession(channel)
     issuer.select()
     info = issuer.read_info()

@@ -53,6 +53,16 @@ def test_one_live_card_per_resident_and_reissue(registry: Registry) -> None:
     assert new.status == "active" and new.resident_id == old.resident_id
 
 
+def test_precheck_refuses_duplicates_and_writes_nothing(registry: Registry) -> None:
+    code = new_record_code()
+    registry.check_can_issue(code)
+    assert registry.resident_of_code(code) is None  # the check kept nothing
+    issue(registry, "100000000000001", code)
+    with pytest.raises(RegistryError, match="already holds card"):
+        registry.check_can_issue(code)
+    registry.check_can_issue(code, reissue_of="100000000000001")
+
+
 def test_failed_issuance_can_be_retried_on_the_same_card(registry: Registry) -> None:
     code = new_record_code()
     registry.begin_issuance("100000000000001", "resident", code, "131016", EXPIRY)

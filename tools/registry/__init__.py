@@ -187,6 +187,15 @@ class Registry:
             raise RegistryError(f"card {reissue_of} is not a live card of this resident")
         return resident
 
+    def check_can_issue(self, resident_code: str, reissue_of: str | None = None) -> None:
+        """The registry rules of ``begin_issuance`` that do not need the card: checked
+        before any card I/O (the transaction in ``begin_issuance`` checks them again)."""
+        self._db.execute("BEGIN")
+        try:
+            self._resident_for_issue(self._db, resident_code, reissue_of)
+        finally:
+            self._db.execute("ROLLBACK")  # nothing of the check is kept
+
     def begin_issuance(self, serial: str, profile: str, resident_code: str,
                        municipality_code: str, expiry: dt.date,
                        reissue_of: str | None = None, owner: str | None = None) -> None:
