@@ -86,14 +86,16 @@ def describe_readers() -> list[ReaderReport]:
     return reports
 
 
-def _is_blank(name: str) -> bool:
+def is_blank(name: str) -> str | None:
+    """The serial of the blank (OP_READY) card in reader ``name``, else None."""
     try:
         with pcsc.PcscTransport(name) as transport:
             issuer = IssuerSession(ApduChannel(transport))
             issuer.select()
-            return issuer.read_info().life_cycle == LifeCycle.OP_READY
+            info = issuer.read_info()
     except (CardError, CardDataError):
-        return False
+        return None
+    return info.card_serial if info.life_cycle == LifeCycle.OP_READY else None
 
 
 def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) -> str:
@@ -104,7 +106,7 @@ def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) ->
     deadline = time.monotonic() + timeout
     while True:
         for state in pcsc.reader_states():
-            if state.card_present and _is_blank(state.name):
+            if state.card_present and is_blank(state.name):
                 return state.name
         if time.monotonic() >= deadline:
             raise NoCardError(f"no blank card in any reader within {timeout:g} s "

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from .cli import EXIT_NOT_GENUINE, emit, json_option, reader_option, station, timeout_option
+from .cli import (
+    EXIT_NOT_GENUINE,
+    EXIT_USAGE,
+    emit,
+    json_option,
+    reader_option,
+    station,
+    timeout_option,
+)
 from .pins import CARD_INFO_PIN, ISSUANCE_PINS, PinSpec, ResidentCardPins, collect_pins
 
 pin_file_option = click.option(
@@ -51,6 +59,44 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
         issued = issue_resident_card(channel, hsm, registry, request, pins)
     emit(as_json, issued.as_json() | {"reader": name},
          f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
+
+
+@issue.command("batch")
+@click.argument("batch_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--readers", default=None,
+              help="Comma-separated readers to use (default: every reader present).")
+@click.option("--timeout", default=60.0, show_default=True,
+              help="Seconds each reader waits for its next blank card.")
+@pin_file_option
+@json_option
+def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file: Path | None,
+                as_json: bool) -> int:
+    """Issue every request of a JSON-lines file, one card per reader as blank cards are
+    inserted; bad requests are reported and skipped. Exit 0 only if all were issued."""
+    from cardlib import pcsc
+
+    from .batch import parse_batch, run_batch
+
+    lines = parse_batch(batch_file)
+    pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
+    st = station()
+    names = ([r for wanted in readers.split(",") for r in pcsc.resolve_reader(wanted, pcsc.list_readers())]
+             if readers else pcsc.list_readers())
+    st.registry.migrate()
+    todo = sum(1 for line in lines if line.status == "not-issued")
+    with click.progressbar(length=todo, label="issuing", file=sys.stderr) as bar:
+        run_batch(lines, names, st.hsm, st.home.registry_file, pins, timeout,
+                  progress=lambda _line: bar.update(1))
+    summary = {s: sum(1 for line in lines if line.status == s)
+               for s in ("issued", "rejected", "failed", "not-issued")}
+    emit(as_json, {"summary": summary, "lines": [line.as_json() for line in lines]}, lambda: "\n".join(
+        [f"{'line':>5}  {'status':10} {'card':15}  detail"]
+        + [f"{line.line:>5}  {line.status:10} {line.card_serial or '-':15}  {line.detail}"
+           for line in lines]
+        + [", ".join(f"{k}: {v}" for k, v in summary.items())]))
+    if summary["issued"] == len(lines):
+        return 0
+    return EXIT_USAGE if summary["rejected"] and not summary["failed"] else 3
 
 
 @issue.command("unfinished")
