@@ -8,6 +8,7 @@ the process-wide lock, and each worker has its own registry connection."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -26,6 +27,8 @@ from .issuance import issue_resident_card
 from .pins import ResidentCardPins
 from .registry import Registry
 from .requests import IdentityRequest, parse_request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,6 +108,10 @@ def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_pat
                 except (CardError, HsmError, JukiError) as exc:
                     line.status, line.card_serial = "failed", serial
                     line.detail = str(exc) or type(exc).__name__
+                except Exception as exc:  # a bug or an environment fault: report, go on
+                    log.exception("batch line %d on %s", line.line, reader)
+                    line.status, line.card_serial = "failed", serial
+                    line.detail = f"{type(exc).__name__}: {exc}"
                 line.reader = reader
                 progress(line)
         finally:

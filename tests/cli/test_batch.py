@@ -70,7 +70,8 @@ def test_batch_on_two_readers(rig_home: Path, tmp_path: Path) -> None:
         helper.join(timeout=30)
     assert result.returncode == 2, result.stderr  # some lines rejected, none failed
     report = json.loads(result.stdout)
-    assert report["summary"] == {"issued": 4, "rejected": 2, "failed": 0, "not-issued": 0}
+    assert report["summary"] == {"issued": 4, "rejected": 2, "failed": 0, "not-issued": 0}, (
+        result.stderr)
     by_line = {line["line"]: line for line in report["lines"]}
     assert "municipality_code" in by_line[2]["detail"]
     assert "malformed JSON" in by_line[4]["detail"]

@@ -190,7 +190,7 @@ class Registry:
     def check_can_issue(self, resident_code: str, reissue_of: str | None = None) -> None:
         """The registry rules of ``begin_issuance`` that do not need the card: checked
         before any card I/O (the transaction in ``begin_issuance`` checks them again)."""
-        self._db.execute("BEGIN")
+        self._db.execute("BEGIN IMMEDIATE")  # it may write (then roll back): take the lock
         try:
             self._resident_for_issue(self._db, resident_code, reissue_of)
         finally:
