@@ -216,7 +216,8 @@ def demo(workdir: Path | None, keep_rig: bool, as_json: bool) -> int:
     from .demo import run_demo
 
     summary = run_demo(workdir, keep_rig, narrate_to_stderr=as_json)
-    emit(as_json, summary, "demo finished: issue -> verify -> read -> counterfeit rejected")
+    emit(as_json, summary, "demo finished: issue -> verify -> full profile read -> counterfeit "
+         "rejected -> suspend/resume -> record-code change -> reissue")
     return 0
 
 

@@ -1,8 +1,8 @@
-"""``juki demo``: the walking skeleton end to end, through the real CLI.
+"""``juki demo``: the station end to end, through the real CLI.
 
 Each step runs the ``juki`` command a user would type (shown with ``$``) against a
-fresh station home: rig up -> hsm init -> issue -> verify -> read -> counterfeit
-rejected -> rig down.
+fresh station home: rig up -> hsm init -> issue -> verify -> full profile read ->
+counterfeit rejected -> suspend/resume -> record-code change -> reissue -> rig down.
 """
 
 from __future__ import annotations
@@ -92,6 +92,26 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         n.step("8. the genuine card again")
         n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
         n.juki("verify")
+        n.step("9. suspend: the card stops verifying; resume: it verifies again")
+        n.juki("card", "suspend", serial, "--reason", "reported missing at the counter")
+        n.juki("verify", expect=1)
+        n.juki("card", "resume", serial)
+        n.juki("verify")
+        n.step("10. the resident asks for a new record code: card and registry, over SCP03")
+        old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
+        changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
+                                    "本人の請求", "--json").stdout)
+        n.juki("card", "code")
+        n.step("11. reissue: a new card for the same resident; the old one is superseded")
+        request = home / "reissue-request.json"
+        request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
+                                      | {"resident_code": changed["new_code"]},
+                                      ensure_ascii=False), encoding="utf-8")
+        n.juki("rig", "insert", "--slot", "1")
+        reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
+                                     str(pin_file), "--json").stdout)
+        n.juki("verify", "--reader", reissued["reader"])
+        n.juki("card", "show", serial)
     finally:
         if not keep_rig:
             n.step("bring the rig down (only the processes it started)")
@@ -99,6 +119,8 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
     return {
         "workdir": str(home),
         "card_serial": serial,
+        "new_record_code": changed["new_code"],
+        "reissued_card_serial": reissued["card_serial"],
         "genuine_card_verified": True,
         "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
         "rig_left_running": keep_rig,

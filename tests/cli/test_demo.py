@@ -20,10 +20,15 @@ def test_demo_issues_verifies_reads_and_rejects_a_counterfeit(tmp_path: Path) ->
     assert summary["counterfeit_rejected_by"] == ["challenge_response"]
     assert summary["rig_left_running"] is False
     narration = result.stderr
-    assert narration.count(f"GENUINE: card {serial}") == 2  # before and after the counterfeit
+    # steps 5 and 8 (genuine), 9 suspended (NOT GENUINE contains the phrase), 9 resumed
+    assert narration.count(f"GENUINE: card {serial}") == 4
     assert '"genuine": false' in narration
     assert "name: 山田　太郎" in narration
     assert f"card {serial}: resident record code 28374650191" in narration
+    assert summary["reissued_card_serial"] != serial
+    assert f"card {serial}: active -> suspended" in narration
+    assert f"{serial}: revoked superseded" in narration
+    assert narration.count("NOT GENUINE: card") == 1  # the suspended card (step 9)
     assert not (home / "rig" / "state.json").exists()  # rig brought down
     for pin in ("4821", "5932", "JUKI2026"):  # the demo PINs are never printed
         assert pin not in result.stdout + narration
