@@ -47,6 +47,7 @@ unit: venv
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/issuance.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
