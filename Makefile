@@ -1,6 +1,8 @@
 # The README's first two commands: `make demo` and `make test`.
 # Both install everything on a fresh Debian 12 machine (as root, or with sudo):
 # the Debian packages, the virtualenv and the project. Installing twice is a no-op.
+# `make test` also installs and starts PostgreSQL (.ci/postgres-up): the registry
+# tests run on SQLite and on PostgreSQL.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -28,7 +30,7 @@ deps:
 $(STAMP): pyproject.toml | deps
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,postgres]'
 	@touch $(STAMP)
 
 venv: deps $(STAMP)
@@ -40,7 +42,7 @@ lint: venv
 	$(VENV)/bin/ruff check cardlib hsm tools tests bench
 
 test: venv lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	JUKI_TEST_POSTGRES="$$(bash .ci/postgres-up)" $(PY) -m pytest -q -p no:cacheprovider
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -152,7 +152,7 @@ def main() -> None:
         helper.start()
         start = time.perf_counter()
         run_batch(lines, [reader_name(0), reader_name(1)], station.hsm,
-                  station.home.registry_file, PINS, timeout=60)
+                  station.registry.location, PINS, timeout=60)
         elapsed = time.perf_counter() - start
         stop.set()
         helper.join()

@@ -65,3 +65,34 @@ def station(rig_home: Path):  # type: ignore[no-untyped-def]
     from tools.cli import Station
 
     return Station(rig_home)
+
+
+POSTGRES_ENV = "JUKI_TEST_POSTGRES"
+
+
+def postgres_admin_url() -> str | None:
+    """A PostgreSQL URL the tests may create databases with. In CI it must be set:
+    the registry tests run on both backends there, never skipped."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url and os.environ.get("CI") == "true":
+        raise RuntimeError(f"{POSTGRES_ENV} is not set: .ci/run must start PostgreSQL")
+    return url
+
+
+@pytest.fixture
+def fresh_postgres():  # type: ignore[no-untyped-def]
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    admin = postgres_admin_url()
+    if admin is None:
+        pytest.skip(f"{POSTGRES_ENV} not set (outside CI)")
+    name = f"juki_t_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    base, _, query = admin.partition("?")
+    yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -74,7 +74,7 @@ def _wait_for_blank(reader: str, used: set[str], deadline: float) -> str | None:
     return None
 
 
-def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_path: Path,
+def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_at: Path | str,
               pins: ResidentCardPins, timeout: float,
               progress: Callable[[BatchLine], None] = lambda _line: None) -> list[BatchLine]:
     todo: queue.Queue[BatchLine] = queue.Queue()
@@ -85,7 +85,7 @@ def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_pat
     lock = threading.Lock()
 
     def worker(reader: str) -> None:
-        registry = Registry(registry_path)
+        registry = Registry(registry_at)
         try:
             while True:
                 try:

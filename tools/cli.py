@@ -51,10 +51,11 @@ class Station:
     """Lazily opened resources of the station home for one command (imports are lazy
     so that `juki --help` and `juki rig` do not load PKCS#11 or SQLite)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, db: str | None = None) -> None:
         from .home import StationHome
 
         self.home = StationHome(home)
+        self.db = db
         self._registry: Registry | None = None
         self._hsm: Hsm | None = None
 
@@ -65,7 +66,7 @@ class Station:
             from .registry import Registry
 
             self.home.ensure()
-            self._registry = Registry(self.home.registry_file)
+            self._registry = Registry(self.db or self.home.registry_target())
             for card in interrupted(self._registry):
                 click.echo(f"juki: warning: the issuance of card {card.serial} (by {card.owner}, "
                            f"started {card.created_at}) was interrupted; it is marked failed when "
@@ -107,9 +108,11 @@ timeout_option = click.option("--timeout", default=10.0, show_default=True,
 @click.group()
 @click.option("--home", envvar="JUKI_HOME", default=None,
               help="Station home directory (default $JUKI_HOME or ~/.local/share/juki).")
+@click.option("--db", default=None, envvar="JUKI_DB",
+              help="Registry: a postgresql:// URL (default: SQLite in the station home).")
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug, -vvv APDU traffic.")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, home: str | None, db: str | None, verbose: int) -> None:
     """Resident-card issuance, verification and operator authentication."""
     from cardlib.channel import APDU_LOG_LEVEL
 
@@ -118,7 +121,7 @@ def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, APDU_LOG_LEVEL)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = Station(resolve_home(home))
+    ctx.obj = Station(resolve_home(home), db)
 
 
 def station() -> Station:

@@ -169,8 +169,8 @@ def db() -> None:
 def db_upgrade(as_json: bool) -> None:
     """Apply pending schema migrations (also done automatically on first use)."""
     registry = station().registry
-    emit(as_json, {"schema_version": registry.schema_version(), "path": str(registry.path)},
-         f"registry {registry.path}: schema version {registry.schema_version()}")
+    emit(as_json, {"schema_version": registry.schema_version(), "backend": registry.dialect},
+         f"registry ({registry.dialect}): schema version {registry.schema_version()}")
 
 
 def register(cli: click.Group) -> None:

@@ -85,7 +85,7 @@ def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file:
     st.registry.migrate()
     todo = sum(1 for line in lines if line.status == "not-issued")
     with click.progressbar(length=todo, label="issuing", file=sys.stderr) as bar:
-        run_batch(lines, names, st.hsm, st.home.registry_file, pins, timeout,
+        run_batch(lines, names, st.hsm, st.registry.location, pins, timeout,
                   progress=lambda _line: bar.update(1))
     summary = {s: sum(1 for line in lines if line.status == s)
                for s in ("issued", "rejected", "failed", "not-issued")}

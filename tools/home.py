@@ -52,6 +52,11 @@ class StationHome:
     def cards_dir(self) -> Path:
         return self.root / "cards"
 
+    def registry_target(self) -> Path | str:
+        """``JUKI_DB``, else ``[registry] url`` in the config, else the SQLite file here."""
+        url = os.environ.get("JUKI_DB") or self.settings().get("registry", {}).get("url")
+        return url or self.registry_file
+
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets_dir.mkdir(exist_ok=True, mode=0o700)

@@ -10,14 +10,21 @@ import pytest
 
 from cardlib.checkdigits import is_valid_resident_code
 from tools.registry import Registry, RegistryError, new_record_code
-from tools.registry.schema import MIGRATIONS
+from tools.registry.schema import MIGRATIONS, statements_for
 
 EXPIRY = dt.date(2036, 1, 1)
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    return Registry(tmp_path / "registry.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Every rule is checked on both backends (PostgreSQL from JUKI_TEST_POSTGRES)."""
+    if request.param == "sqlite":
+        target: Path | str = tmp_path / "registry.sqlite"
+    else:
+        target = request.getfixturevalue("fresh_postgres")
+    registry = Registry(target)
+    yield registry
+    registry.close()
 
 
 def issue(registry: Registry, serial: str, code: str, reissue_of: str | None = None) -> None:
@@ -99,7 +106,7 @@ def test_expiry(registry: Registry) -> None:
 def test_migration_from_the_skeleton_schema_keeps_cards(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
-    for statement in MIGRATIONS[0]:
+    for statement in statements_for("sqlite", 0):
         db.execute(statement)
     db.execute("PRAGMA user_version = 1")
     db.execute("INSERT INTO cards VALUES ('100000000000009', 'resident', 'active', '28374650191',"

@@ -1,6 +1,7 @@
 """The registry: cards and their life cycle, residents and their record codes.
 
-SQLite in the station home by default. Every change is one transaction, so a state the
+SQLite in the station home by default, PostgreSQL by ``postgresql://`` URL (see
+``backend``). Every change is one transaction, so a state the
 cards could never be in (``active`` without a finished card, two live rows for one
 card, two active codes for one resident) is never written.
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -21,7 +21,8 @@ from pathlib import Path
 from cardlib.checkdigits import resident_code_check_digit
 
 from ..errors import JukiError
-from .schema import CARD_STATUSES, MIGRATIONS, REVOKE_REASONS
+from .backend import Backend, open_backend
+from .schema import CARD_STATUSES, MIGRATIONS, REVOKE_REASONS, statements_for
 
 __all__ = ["CARD_STATUSES", "REVOKE_REASONS", "CardEvent", "CardRecord", "Registry",
            "RegistryError"]
@@ -86,35 +87,39 @@ def new_record_code() -> str:
 
 
 class Registry:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+    def __init__(self, target: Path | str) -> None:
+        """``target``: a SQLite file path, or a ``postgresql://`` URL."""
+        self._db: Backend = open_backend(target)
+        self.location = self._db.location
         self.migrate()
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[Backend]:
+        self._db.begin_write()
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.rollback()
             raise
-        self._db.execute("COMMIT")
+        self._db.commit()
 
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return self._db.version()
 
     def migrate(self) -> int:
-        for index in range(self.schema_version(), len(MIGRATIONS)):
-            with self.transaction() as db:
-                for statement in MIGRATIONS[index]:
+        """Apply every pending migration (each with its version bump, atomically)."""
+        with self.transaction() as db:
+            for index in range(db.version(), len(MIGRATIONS)):
+                for statement in statements_for(db.dialect, index):
                     db.execute(statement)
-                db.execute(f"PRAGMA user_version = {index + 1}")
+                db.set_version(index + 1)
         return len(MIGRATIONS)
 
     # ---- reading ----------------------------------------------------------------------
@@ -157,20 +162,20 @@ class Registry:
 
     # ---- card life cycle --------------------------------------------------------------
 
-    def _event(self, db: sqlite3.Connection, serial: str, before: str | None, after: str,
+    def _event(self, db: Backend, serial: str, before: str | None, after: str,
                reason: str | None) -> None:
         db.execute("INSERT INTO card_events (serial, at, from_status, to_status, reason) "
                    "VALUES (?, ?, ?, ?, ?)", (serial, now(), before, after, reason))
 
-    def _resident_for_issue(self, db: sqlite3.Connection, code: str, reissue_of: str | None) -> int:
+    def _resident_for_issue(self, db: Backend, code: str, reissue_of: str | None) -> int:
         row = db.execute("SELECT resident_id, status FROM record_codes WHERE code = ?",
                          (code,)).fetchone()
         if row is None:
             if reissue_of is not None:
                 raise RegistryError(f"record code {code} is not the code of card {reissue_of}'s "
                                     "resident")
-            cursor = db.execute("INSERT INTO residents (created_at) VALUES (?)", (now(),))
-            resident = int(cursor.lastrowid or 0)
+            resident = int(db.execute("INSERT INTO residents (created_at) VALUES (?) RETURNING id",
+                                      (now(),)).fetchone()[0])
             db.execute("INSERT INTO record_codes (code, resident_id, status, assigned_at) "
                        "VALUES (?, ?, 'active', ?)", (code, resident, now()))
             return resident
@@ -190,11 +195,11 @@ class Registry:
     def check_can_issue(self, resident_code: str, reissue_of: str | None = None) -> None:
         """The registry rules of ``begin_issuance`` that do not need the card: checked
         before any card I/O (the transaction in ``begin_issuance`` checks them again)."""
-        self._db.execute("BEGIN IMMEDIATE")  # it may write (then roll back): take the lock
+        self._db.begin_write()  # it may write (then roll back): take the write lock
         try:
             self._resident_for_issue(self._db, resident_code, reissue_of)
         finally:
-            self._db.execute("ROLLBACK")  # nothing of the check is kept
+            self._db.rollback()  # nothing of the check is kept
 
     def begin_issuance(self, serial: str, profile: str, resident_code: str,
                        municipality_code: str, expiry: dt.date,
@@ -242,7 +247,7 @@ class Registry:
         """Issuances that never finished (a process died mid-way): still ``issuing``."""
         return self.list("issuing")
 
-    def _transition(self, db: sqlite3.Connection, serial: str, to: str, reason: str | None) -> str:
+    def _transition(self, db: Backend, serial: str, to: str, reason: str | None) -> str:
         row = db.execute("SELECT id, status FROM cards WHERE serial = ? ORDER BY id DESC LIMIT 1",
                          (serial,)).fetchone()
         if row is None:

@@ -1,0 +1,37 @@
+"""The station on a PostgreSQL registry (`--db` / JUKI_DB): the same commands, the same
+answers as on SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tools.rig import reader_name
+
+from ..conftest import juki
+from .test_commands import insert_blank, pin_file, request_file
+
+
+def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: str) -> None:
+    env = {"JUKI_DB": fresh_postgres}
+    assert json.loads(juki(rig_home, "db", "upgrade", "--json", env=env).stdout) == {
+        "schema_version": 3, "backend": "postgresql"}
+    serial = insert_blank(rig_home, tmp_path)
+    issued = json.loads(juki(rig_home, "issue", "resident", str(request_file(tmp_path)),
+                             "--pin-file", str(pin_file(tmp_path)), "--json", env=env).stdout)
+    assert issued["card_serial"] == serial
+    verify = ["verify", "--reader", reader_name(0), "--json"]
+    assert json.loads(juki(rig_home, *verify, env=env).stdout)["genuine"]
+    # the SQLite registry of the same home knows nothing of this card
+    assert not json.loads(juki(rig_home, *verify, check=1).stdout)["genuine"]
+    juki(rig_home, "card", "suspend", serial, "--reason", "check", env=env)
+    juki(rig_home, *verify, check=1, env=env)
+    juki(rig_home, "card", "resume", serial, env=env)
+    code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
+    changed = json.loads(juki(rig_home, "resident", "change-code", "--code", code, "--reason",
+                              "本人の請求", "--json", env=env).stdout)
+    assert json.loads(juki(rig_home, "card", "code", "--json", env=env).stdout)[
+        "resident_code"] == changed["new_code"]
+    listed = json.loads(juki(rig_home, "card", "list", "--json", env=env).stdout)
+    assert [(c["serial"], c["status"]) for c in listed] == [(serial, "active")]
+    assert json.loads(juki(rig_home, *verify, env=env).stdout)["genuine"]

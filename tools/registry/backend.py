@@ -1,0 +1,103 @@
+"""The two databases the registry runs on, behind one small interface.
+
+SQLite (a file in the station home, WAL) for a single station; PostgreSQL (psycopg 3,
+by ``postgresql://`` URL) for several stations sharing one registry. The SQL is
+written once with ``?`` parameters; the PostgreSQL side turns them into ``%s``. Write
+transactions are serialised: ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped
+advisory lock on PostgreSQL, so two stations never hand out the same code or serial.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+WRITE_LOCK_KEY = 7_386_001  # pg_advisory_xact_lock key of the registry
+
+
+class Backend(Protocol):
+    dialect: str
+    location: str
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
+    def begin_write(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def version(self) -> int: ...
+    def set_version(self, version: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.location = str(path)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, params)
+
+    def begin_write(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_version(self, version: int) -> None:
+        self._db.execute(f"PRAGMA user_version = {int(version)}")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresBackend:
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # optional dependency: the `postgres` extra
+
+        self.location = url
+        self._db = psycopg.connect(url, autocommit=True)
+        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        if self._db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+            self._db.execute("INSERT INTO schema_version VALUES (0)")
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+
+    def begin_write(self) -> None:
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def version(self) -> int:
+        return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    def set_version(self, version: int) -> None:
+        self._db.execute("UPDATE schema_version SET version = %s", (int(version),))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_backend(target: Path | str) -> Backend:
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresBackend(text)
+    return SqliteBackend(Path(target))
