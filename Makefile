@@ -41,8 +41,14 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check cardlib hsm tools tests bench
 
+# The whole suite on SQLite (registry rules on PostgreSQL too), then the integration
+# and CLI tiers again with the station's registry on PostgreSQL.
 test: venv lint
-	JUKI_TEST_POSTGRES="$$(bash .ci/postgres-up)" $(PY) -m pytest -q -p no:cacheprovider
+	url="$$(bash .ci/postgres-up)" && \
+	JUKI_TEST_POSTGRES="$$url" $(PY) -m pytest -q -p no:cacheprovider && \
+	dropdb --if-exists juki_suite && createdb juki_suite && \
+	JUKI_TEST_POSTGRES="$$url" JUKI_DB="postgresql:///juki_suite?host=/var/run/postgresql" \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/cli
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -51,7 +51,12 @@ from hsm.token import Hsm
 from .card_keys import put_key_components, token_prfs
 from .errors import IssuanceError
 from .pins import ResidentCardPins
-from .recovery import fail_if_interrupted, this_process, wipe_card
+from .recovery import (
+    fail_if_interrupted,
+    fail_interrupted_of_resident,
+    this_process,
+    wipe_card,
+)
 from .registry import Registry
 from .requests import IdentityRequest
 
@@ -204,6 +209,7 @@ def issue_resident_card(
     the old one revoked as superseded in the same registry transaction."""
     current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # all fail before any card I/O
     current_ca(hsm, KeyRole.INTEGRITY_SIGNER)
+    fail_interrupted_of_resident(registry, request.resident_code)
     registry.check_can_issue(request.resident_code, reissue_of)
     issuer = IssuerSession(channel)
     issuer.select()

@@ -58,6 +58,14 @@ def fail_if_interrupted(registry: Registry, serial: str) -> None:
         registry.mark_failed(serial, f"interrupted: issuing process {card.owner} is gone")
 
 
+def fail_interrupted_of_resident(registry: Registry, resident_code: str) -> None:
+    """Interrupted issuances for this record code's resident (so that re-running the
+    same request is not refused as 'already holds a card')."""
+    for card in interrupted(registry):
+        if card.resident_code == resident_code:
+            fail_if_interrupted(registry, card.serial)
+
+
 def wipe_card(channel: ApduChannel, hsm: Hsm, serial: str) -> None:
     """SET STATUS → OP_READY in the issuer domain's SCP03 session (transport keys)."""
     with card_keys(hsm, serial, KeySet.ISSUER_TRANSPORT) as transport:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cardlib.emulator.state import StateFile
+from tools.home import StationHome
 from tools.registry import Registry, new_record_code
 from tools.rig import reader_name
 from tools.softhsm import init_token
@@ -216,7 +217,9 @@ def test_issuing_needs_a_blank_card(rig_home: Path, tmp_path: Path) -> None:
         result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
                       str(pin_file(tmp_path)), "--timeout", "0.5", check=6)
         assert "no blank card in any reader within 0.5 s" in result.stderr
-        result = juki(rig_home, "issue", "resident", str(request_file(tmp_path)), "--pin-file",
+        other = tmp_path / "other-resident"  # (the same resident is refused by the registry)
+        other.mkdir()
+        result = juki(rig_home, "issue", "resident", str(request_file(other)), "--pin-file",
                       str(pin_file(tmp_path)), "--reader", reader_name(0), check=3)
         assert "is not blank" in result.stderr
     finally:
@@ -250,7 +253,7 @@ def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) ->
     assert "juki hsm init" in result.stderr
     readers = json.loads(juki(rig_home, "readers", "--json").stdout)
     assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
-    registry = Registry(rig_home / "registry.sqlite")
+    registry = Registry(StationHome(rig_home).registry_target())
     try:
         assert registry.get(serial) is None
     finally:

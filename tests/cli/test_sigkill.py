@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from tools.home import StationHome
 from tools.registry import Registry
 from tools.rig import reader_name
 
@@ -22,7 +23,7 @@ RUNS = 20
 
 
 def statuses(home: Path, serial: str) -> list[str]:
-    registry = Registry(home / "registry.sqlite")
+    registry = Registry(StationHome(home).registry_target())
     try:
         return [c.status for c in registry.list() if c.serial == serial]
     finally:
