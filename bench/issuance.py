@@ -13,7 +13,6 @@ import dataclasses
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,15 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bench_station  # noqa: E402
 from cardlib.apps.issuer import IssuerSession  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.constants import Ins, LifeCycle  # noqa: E402
 from cardlib.errors import CardError  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
-from hsm.setup import ensure_station_keys  # noqa: E402
 from hsm.token import Hsm  # noqa: E402
 from tools.batch import BatchLine, run_batch  # noqa: E402
-from tools.cli import Station  # noqa: E402
 from tools.issuance import issue_resident_card  # noqa: E402
 from tools.pins import Pin, ResidentCardPins  # noqa: E402
 from tools.registry import Registry, new_record_code  # noqa: E402
@@ -69,14 +67,20 @@ def timed_sections(clock: Clock):  # type: ignore[no-untyped-def]
     """Time every PKCS#11 section and every registry transaction."""
     original_locked, original_tx = Hsm.locked, Registry.transaction
 
+    depth = threading.local()
+
     @contextlib.contextmanager
     def locked(self):  # type: ignore[no-untyped-def]
+        outer = getattr(depth, "n", 0) == 0  # sections nest (re-entrant lock): count once
+        depth.n = getattr(depth, "n", 0) + 1
         start = time.perf_counter()
         try:
             with original_locked(self) as session:
                 yield session
         finally:
-            clock.add("HSM", time.perf_counter() - start)
+            depth.n -= 1
+            if outer:
+                clock.add("HSM", time.perf_counter() - start)
 
     @contextlib.contextmanager
     def transaction(self):  # type: ignore[no-untyped-def]
@@ -116,12 +120,7 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=5)
     parser.add_argument("--batch", type=int, default=20)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="juki-bench-issue-"))
-    station = Station(home)
-    rig = Rig(station.home)
-    rig.up(blank=2)
-    try:
-        ensure_station_keys(station.hsm)
+    with bench_station(2, "juki-bench-issue-") as (station, rig, home):
         walls, splits = [], []
         for index in range(args.cards):
             rig.insert_card(0, home / f"single-{index}.json")
@@ -162,8 +161,6 @@ def main() -> None:
         failed = [line.as_json() for line in lines if line.status != "issued"]
         if failed:
             print(json.dumps({"batch_not_issued": failed}, ensure_ascii=False))
-    finally:
-        rig.down()
 
 
 if __name__ == "__main__":

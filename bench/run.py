@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,17 +32,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
 from smartcard.System import readers  # noqa: E402
 
+from bench.common import bench_station  # noqa: E402
 from cardlib.apps.common import CommonApSession  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.constants import Aid  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
-from hsm.setup import ensure_station_keys  # noqa: E402
 from hsm.verify import PublicKeyCache  # noqa: E402
 from tools.cli import Station  # noqa: E402
 from tools.issuance import issue_resident_card  # noqa: E402
 from tools.pins import Pin, ResidentCardPins  # noqa: E402
 from tools.requests import load_request  # noqa: E402
-from tools.rig import Rig, reader_name  # noqa: E402
+from tools.rig import reader_name  # noqa: E402
 from tools.verifier import Verifier  # noqa: E402
 
 
@@ -97,12 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="juki-bench-"))
-    station = Station(home)
-    rig = Rig(station.home)
-    rig.up(blank=1)
-    try:
-        ensure_station_keys(station.hsm)
+    with bench_station(1, "juki-bench-") as (station, _rig, home):
         reader = reader_name(0)
         request = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
         with PcscTransport(reader, exclusive=True) as transport:
@@ -167,8 +161,6 @@ def main() -> None:
             print(f"{name:44} {count:>6} {ratio:>19.2f}x")
         print(f"`juki verify` wall time: median {statistics.median(walls) * 1000:.0f} ms "
               f"(min {min(walls) * 1000:.0f}, max {max(walls) * 1000:.0f}, 5 runs)")
-    finally:
-        rig.down()
 
 
 def station_flows(station: Station) -> dict[str, object]:

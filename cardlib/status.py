@@ -34,6 +34,14 @@ class SW(IntEnum):
     UNKNOWN = 0x6F00
 
 
+class CardStatus(Exception):
+    """Card side: raised inside a command handler to answer with status word ``sw``."""
+
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"{sw:04X}")
+        self.sw = sw
+
+
 def is_success(sw: int) -> bool:
     return sw == SW.OK
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from cardlib.apdu import CommandApdu, join_response
 from cardlib.errors import CardDataError
-from cardlib.scp03.card import CardSecureChannel, ScpRefusal
+from cardlib.scp03.card import CardSecureChannel
 from cardlib.scp03.keys import StaticKeyPrfs
 from cardlib.scp03.wrapping import CHAINING_CLA_BIT
+from cardlib.status import CardStatus
 
 KEYS = (bytes(range(16)), bytes(range(16, 32)))
 
@@ -28,7 +29,7 @@ class EchoScpCard:
         if apdu.ins == 0x50 and apdu.cla == 0x80:
             try:
                 return join_response(self.scp.initialize_update(apdu), 0x9000)
-            except ScpRefusal as refusal:
+            except CardStatus as refusal:
                 return join_response(b"", refusal.sw)
         if apdu.ins == 0x82:
             return join_response(b"", 0x9000 if self.scp.external_authenticate(apdu) else 0x6982)

@@ -9,19 +9,11 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..constants import Aid, LifeCycle
-from ..status import SW
+from ..status import SW, CardStatus
 from .secure import CardSecureMessaging
 from .state import AppState, CardState, FileState, PinState
 
 PERSONALISATION_LEVEL = 0x33
-
-
-class CardStatus(Exception):
-    """Raised inside a handler to answer with a status word."""
-
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"{sw:04X}")
-        self.sw = sw
 
 
 @dataclass

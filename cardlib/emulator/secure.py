@@ -7,11 +7,11 @@ from __future__ import annotations
 import hmac
 
 from ..apdu import CommandApdu
-from ..scp03.card import CardSecureChannel, ScpRefusal
+from ..scp03.card import CardSecureChannel
 from ..scp03.crypto import aes_cbc_decrypt, aes_ecb_block
 from ..scp03.keys import StaticKeyPrfs
 from ..scp03.wrapping import CHAINING_CLA_BIT, SecureSession, SecurityLevel
-from ..status import SW
+from ..status import SW, CardStatus
 from ..tlv import parse_one
 from .state import AppState, ScpKeys
 
@@ -51,7 +51,7 @@ class CardSecureMessaging:
         channel = CardSecureChannel(static, keys.kvn, diversification)
         try:
             data = channel.initialize_update(apdu)
-        except ScpRefusal as refusal:
+        except CardStatus as refusal:
             return b"", refusal.sw
         self.channel, self.bound_aid = channel, aid
         return data, SW.OK

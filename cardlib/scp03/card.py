@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..apdu import CommandApdu
+from ..status import CardStatus
 from .keys import CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, SessionKeys, StaticKeyPrfs, cryptogram, session_keys
 from .wrapping import VALID_LEVELS, SecureSession, SecurityLevel
 
@@ -20,14 +21,6 @@ SCP03_ID = 0x03
 I_RANDOM_CHALLENGE_RMAC_RENC = 0x60  # b6 R-MAC, b7 R-ENC supported; random challenge
 
 ChallengeSource = Callable[[], tuple[bytes, bytes | None]]  # (card challenge, counter)
-
-
-class ScpRefusal(Exception):
-    """The card refuses an SCP03 command with this status word."""
-
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"{sw:04X}")
-        self.sw = sw
 
 
 @dataclass
@@ -61,9 +54,9 @@ class CardSecureChannel:
     def initialize_update(self, apdu: CommandApdu) -> bytes:
         self.reset()
         if apdu.p1 not in (0, self.key_version) or apdu.p2 != 0:
-            raise ScpRefusal(0x6A88)  # no such key version
+            raise CardStatus(0x6A88)  # no such key version
         if len(apdu.data) != 8:
-            raise ScpRefusal(0x6700)
+            raise CardStatus(0x6700)
         card_challenge, counter = self._challenge_source()
         context = apdu.data + card_challenge
         keys = session_keys(self._static, context)
