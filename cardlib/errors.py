@@ -21,6 +21,10 @@ class CardRemovedError(TransportError):
     """The card left the reader in the middle of a flow."""
 
 
+class ReaderBusyError(TransportError):
+    """Another application holds the card (PC/SC sharing violation); usually brief."""
+
+
 class NoCardError(TransportError):
     """No card was presented in the reader within the time allowed."""
 

@@ -16,7 +16,13 @@ from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.pcsc.PCSCExceptions import EstablishContextException
 from smartcard.System import readers as pyscard_readers
 
-from .errors import CardRemovedError, NoCardError, ReaderNotFoundError, TransportError
+from .errors import (
+    CardRemovedError,
+    NoCardError,
+    ReaderBusyError,
+    ReaderNotFoundError,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,9 @@ class PcscTransport:
         except NoCardException as exc:
             raise NoCardError(f"no card in reader {reader_name!r}") from exc
         except CardConnectionException as exc:
+            if getattr(exc, "hresult", None) == scard.SCARD_E_SHARING_VIOLATION:
+                raise ReaderBusyError(f"the card in {reader_name!r} is in use by another "
+                                      "application") from exc
             raise TransportError(f"cannot connect to the card in {reader_name!r}: {exc}") from exc
         self.atr = bytes(self._connection.getATR())
         self._closed = False

@@ -16,7 +16,7 @@ from cardlib.apps.base import ApplicationSession
 from cardlib.apps.issuer import IssuerInfo, IssuerSession
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, LifeCycle
-from cardlib.errors import ApduError, CardDataError, CardError, NoCardError
+from cardlib.errors import ApduError, CardDataError, CardError, NoCardError, ReaderBusyError
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,25 @@ def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) ->
         time.sleep(pcsc.POLL_INTERVAL_S * 4)
 
 
+BUSY_RETRY_S = 3.0
+
+
+def connect_exclusive(reader: str, patience: float = BUSY_RETRY_S) -> pcsc.PcscTransport:
+    """An exclusive connection; another application's short look at the card (a shared
+    connection) makes us wait up to ``patience`` seconds, not fail."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return pcsc.PcscTransport(reader, exclusive=True)
+        except ReaderBusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def open_card(reader: str) -> Iterator[ApduChannel]:
-    transport = pcsc.PcscTransport(reader, exclusive=True)
+    transport = connect_exclusive(reader)
     try:
         yield ApduChannel(transport)
     finally:

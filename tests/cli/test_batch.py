@@ -68,7 +68,7 @@ def test_batch_on_two_readers(rig_home: Path, tmp_path: Path) -> None:
     finally:
         stop.set()
         helper.join(timeout=30)
-    assert result.returncode == 2, result.stderr  # some lines rejected, none failed
+    assert result.returncode == 2, result.stdout + result.stderr  # rejected lines, no failures
     report = json.loads(result.stdout)
     assert report["summary"] == {"issued": 4, "rejected": 2, "failed": 0, "not-issued": 0}, (
         result.stderr)

@@ -193,3 +193,16 @@ def test_record_code_only_with_the_station_master_keys(station, blank_reader: st
         guess = StaticKeyPrfs.from_software_keys(bytes(16), bytes(16))
         with pytest.raises(SecureMessagingError, match="card cryptogram"):
             open_registry(channel, guess)
+
+
+def test_exclusive_open_waits_out_a_brief_shared_look(blank_reader: str) -> None:
+    from cardlib.errors import ReaderBusyError
+    from tools.cards import connect_exclusive
+
+    onlooker = pcsc.PcscTransport(blank_reader)  # another application glancing at the card
+    threading.Timer(0.5, onlooker.close).start()
+    start = time.monotonic()
+    with connect_exclusive(blank_reader):
+        assert 0.3 < time.monotonic() - start < 3
+    with open_card(blank_reader), pytest.raises(ReaderBusyError):
+        connect_exclusive(blank_reader, patience=0.3)  # held for good: a clear error
