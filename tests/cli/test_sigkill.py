@@ -49,8 +49,15 @@ def test_sigkill_during_issuance(rig_home: Path, tmp_path: Path) -> None:
                    "--reader", reader_name(0)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.05, full)
-        time.sleep(delay)
+        if run % 2 == 0:  # anywhere, start-up included
+            delay = rng.uniform(0.05, full)
+            time.sleep(delay)
+        else:  # inside the issuance: once its registry row exists
+            deadline = time.monotonic() + full * 2
+            while "issuing" not in statuses(rig_home, serial) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            delay = rng.uniform(0, 0.3 * full)
+            time.sleep(delay)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         before = statuses(rig_home, serial)
@@ -68,4 +75,4 @@ def test_sigkill_during_issuance(rig_home: Path, tmp_path: Path) -> None:
         assert after.count("active") == 1 and "issuing" not in after, (run, delay, after)
         verdict = json.loads(juki(rig_home, "verify", "--reader", reader_name(0), "--json").stdout)
         assert verdict["genuine"] and verdict["card_serial"] == serial
-    assert killed_mid_way >= RUNS // 2  # most kills landed inside an issuance
+    assert killed_mid_way >= RUNS // 4  # the odd runs kill inside an issuance
