@@ -42,10 +42,6 @@ class CardStatus(Exception):
         self.sw = sw
 
 
-def is_success(sw: int) -> bool:
-    return sw == SW.OK
-
-
 def raise_for_status(sw: int, *, selecting_aid: bool = False, reading: bool = False) -> None:
     """Raise the project's exception for a non-success status word.
 

@@ -7,7 +7,6 @@ over-long with ``CardDataError`` naming the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import CardDataError
@@ -139,9 +138,3 @@ def header_length(data: bytes) -> int:
     length, pos = _read_length(data, pos)
     return pos + length
 
-
-def find(items: Iterable[Tlv], tag: int) -> Tlv:
-    for item in items:
-        if item.tag == tag:
-            return item
-    raise CardDataError(f"TLV tag {tag:X} missing")

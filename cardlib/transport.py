@@ -36,8 +36,5 @@ class InProcessTransport:
             raise CardRemovedError("in-process card was removed")
         return split_response(self._card.process_apdu(apdu))
 
-    def remove_card(self) -> None:
-        self._card = None
-
     def close(self) -> None:
         self._card = None

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cardlib.emulator.vpcd import FIRST_VPCD_PORT
+
 from .cli import emit, json_option, station
 
 
@@ -16,7 +18,7 @@ def rig() -> None:
 
 @rig.command("up")
 @click.option("--blank", default=1, show_default=True, help="Blank emulated cards to insert.")
-@click.option("--base-port", default=35963, show_default=True, help="vpcd port of reader 0.")
+@click.option("--base-port", default=FIRST_VPCD_PORT, show_default=True, help="vpcd port of reader 0.")
 @json_option
 def rig_up(blank: int, base_port: int, as_json: bool) -> None:
     """Start the rig (idempotent): token, pcscd, N blank cards each in its own reader."""

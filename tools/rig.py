@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardlib.emulator.state import write_atomically
+from cardlib.emulator.vpcd import FIRST_VPCD_PORT
 from hsm.keys import ensure_card_masters
 from hsm.token import Hsm, open_token
 
@@ -32,7 +33,6 @@ from .softhsm import init_token
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-FIRST_PORT = 35963
 SLOTS_PER_VPCD = 2
 MAX_READERS = 16
 START_TIMEOUT_S = 10.0
@@ -272,7 +272,7 @@ class Rig:
 
     # ---- public operations -----------------------------------------------------------
 
-    def up(self, blank: int, base_port: int = FIRST_PORT) -> dict:
+    def up(self, blank: int, base_port: int = FIRST_VPCD_PORT) -> dict:
         if not 0 <= blank <= MAX_READERS:
             raise RigError(f"--blank must be 0..{MAX_READERS}")
         self.ensure_token()

@@ -28,6 +28,7 @@ __all__ = ["CARD_STATUSES", "REVOKE_REASONS", "CardEvent", "CardRecord", "Regist
            "RegistryError"]
 
 LIVE = ("issuing", "active", "suspended")
+LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE) + ")"  # LIVE in an IN clause
 TRANSITIONS = {
     "suspended": {"active"},
     "active": {"suspended"},
@@ -182,8 +183,8 @@ class Registry:
         resident, status = int(row[0]), str(row[1])
         if status != "active":
             raise RegistryError(f"record code {code} is {status}: it can never be used again")
-        live = db.execute("SELECT serial FROM cards WHERE resident_id = ? AND status IN "
-                          "('issuing', 'active', 'suspended')", (resident,)).fetchall()
+        live = db.execute(f"SELECT serial FROM cards WHERE resident_id = ? AND status IN {LIVE_SQL}",
+                          (resident,)).fetchall()
         others = [s for (s,) in live if s != reissue_of]
         if others:
             raise RegistryError(f"the resident with code {code} already holds card {others[0]}: "
@@ -207,8 +208,8 @@ class Registry:
         """Record the card as ``issuing`` for the resident holding ``resident_code`` (a new
         resident if the code is new). A ``failed`` attempt on the same card is superseded."""
         with self.transaction() as db:
-            live = db.execute("SELECT status FROM cards WHERE serial = ? AND status IN "
-                              "('issuing', 'active', 'suspended')", (serial,)).fetchone()
+            live = db.execute(f"SELECT status FROM cards WHERE serial = ? AND status IN {LIVE_SQL}",
+                              (serial,)).fetchone()
             if live:
                 raise RegistryError(f"card {serial} is already registered ({live[0]})")
             resident = self._resident_for_issue(db, resident_code, reissue_of)
