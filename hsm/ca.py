@@ -130,6 +130,20 @@ def current_ca(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]:
 
 
 @dataclass(frozen=True)
+class TokenKey:
+    """A role's current key, looked up once: its certificate and a signer for it.
+    Issuing a card signs several times with the same keys; one lookup serves them all."""
+
+    certificate: x509.Certificate
+    signer: TokenRsaSigner
+
+    @classmethod
+    def current(cls, hsm: Hsm, role: KeyRole) -> TokenKey:
+        version, certificate = current_ca(hsm, role)
+        return cls(certificate, TokenRsaSigner(hsm, role, version))
+
+
+@dataclass(frozen=True)
 class CardCertificateRequest:
     """What a card certificate says: which card, which key, for what."""
 
@@ -141,10 +155,9 @@ class CardCertificateRequest:
     other_names: tuple[tuple[str, bytes], ...] = ()  # (OID, DER value) for subjectAltName
 
 
-def issue_certificate(hsm: Hsm, request: CardCertificateRequest,
-                      role: KeyRole = KeyRole.RESIDENT_ISSUING_CA) -> x509.Certificate:
-    """Certify an on-card key with the current issuing CA in the token."""
-    version, ca_cert = current_ca(hsm, role)
+def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Certificate:
+    """Certify an on-card key with the issuing CA ``ca`` (its key stays in the token)."""
+    ca_cert = ca.certificate
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     end = dt.datetime.combine(request.not_after, dt.time(23, 59, 59), dt.UTC)
     builder = (
@@ -165,10 +178,4 @@ def issue_certificate(hsm: Hsm, request: CardCertificateRequest,
         names = [x509.OtherName(x509.ObjectIdentifier(oid), value)
                  for oid, value in request.other_names]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(TokenRsaSigner(hsm, role, version), hashes.SHA256())
-
-
-def issue_card_certificate(hsm: Hsm, card_public_key: rsa.RSAPublicKey, card_serial: str,
-                           not_after: dt.date) -> x509.Certificate:
-    """Certify the common AP's INTERNAL AUTHENTICATE key (serialNumber = card serial)."""
-    return issue_certificate(hsm, CardCertificateRequest(card_public_key, card_serial, not_after))
+    return builder.sign(ca.signer, hashes.SHA256())

@@ -40,12 +40,10 @@ from cardlib.records import (
     encode_individual_number,
 )
 from cardlib.registry_records import encode_code, encode_history
-from hsm.ca import CardCertificateRequest, current_ca, issue_card_certificate, issue_certificate
+from hsm.ca import CardCertificateRequest, TokenKey, issue_certificate
 from hsm.diversify import CardKeys, KeySet, card_keys
-from hsm.errors import HsmError, KeyNotFoundError
-from hsm.keys import latest_version
+from hsm.errors import HsmError
 from hsm.roles import KeyRole
-from hsm.signer import TokenRsaSigner
 from hsm.token import Hsm
 
 from .card_keys import put_key_components, token_prfs
@@ -98,14 +96,24 @@ def basic_info(public_key_der: bytes) -> bytes:
     return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
 
 
-def integrity_record(hsm: Hsm, number_object: bytes, attributes_object: bytes) -> bytes:
+@dataclass(frozen=True)
+class StationSigners:
+    """The token keys an issuance signs with, looked up once (before any card I/O)."""
+
+    ca: TokenKey
+    integrity: TokenKey
+
+    @classmethod
+    def current(cls, hsm: Hsm) -> StationSigners:
+        return cls(TokenKey.current(hsm, KeyRole.RESIDENT_ISSUING_CA),
+                   TokenKey.current(hsm, KeyRole.INTEGRITY_SIGNER))
+
+
+def integrity_record(signer: TokenKey, number_object: bytes, attributes_object: bytes) -> bytes:
     """EF 0003: hashes of the number and attributes objects, signed in the token."""
     number_hash, attributes_hash = hashes_of(number_object, attributes_object)
-    version = latest_version(hsm, KeyRole.INTEGRITY_SIGNER)
-    if version is None:
-        raise KeyNotFoundError("no card-info integrity signer in the token (run `juki hsm init`)")
-    signature = TokenRsaSigner(hsm, KeyRole.INTEGRITY_SIGNER, version).sign(
-        signed_part(number_hash, attributes_hash), padding.PKCS1v15(), hashes.SHA256())
+    signature = signer.signer.sign(signed_part(number_hash, attributes_hash), padding.PKCS1v15(),
+                                   hashes.SHA256())
     return encode_integrity_record(number_hash, attributes_hash, signature)
 
 
@@ -118,7 +126,7 @@ def four_info_other_names(request: IdentityRequest) -> tuple[tuple[str, bytes], 
                  for index, value in values if value)
 
 
-def personalise_jpki_ap(channel: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
+def personalise_jpki_ap(channel: ApduChannel, ca: TokenKey, serial: str, expiry: dt.date,
                         request: IdentityRequest, pins: ResidentCardPins) -> None:
     """Two RSA-2048 key pairs generated on the card, certified by the issuing CA in the
     token; the signature certificate carries the 4 information; PINs set."""
@@ -126,16 +134,16 @@ def personalise_jpki_ap(channel: ApduChannel, hsm: Hsm, serial: str, expiry: dt.
     jpki.select()
     auth_key = jpki.generate_rsa_key(JpkiFile.AUTH_KEY)
     sign_key = jpki.generate_rsa_key(JpkiFile.SIGN_KEY)
-    auth = issue_certificate(hsm, CardCertificateRequest(auth_key, serial, expiry,
+    auth = issue_certificate(ca, CardCertificateRequest(auth_key, serial, expiry,
                                                          "JPKI User Authentication"))
-    sign = issue_certificate(hsm, CardCertificateRequest(
+    sign = issue_certificate(ca, CardCertificateRequest(
         sign_key, serial, expiry, "JPKI Digital Signature", non_repudiation=True,
         other_names=four_info_other_names(request)))
-    ca = current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)[1].public_bytes(serialization.Encoding.DER)
+    ca_der = ca.certificate.public_bytes(serialization.Encoding.DER)
     for fid, content in ((JpkiFile.AUTH_CERT, auth.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.AUTH_CA_CERT, ca),
+                         (JpkiFile.AUTH_CA_CERT, ca_der),
                          (JpkiFile.SIGN_CERT, sign.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.SIGN_CA_CERT, ca),
+                         (JpkiFile.SIGN_CA_CERT, ca_der),
                          (JpkiFile.TOKEN_INFO, JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD.encode().ljust(
                              JPKI_TOKEN_INFO_LENGTH))):
         jpki.write_file(fid, content)
@@ -156,8 +164,9 @@ def personalise_registry_ap(plain: ApduChannel, secure_isd: ApduChannel, transpo
     registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
 
 
-def personalise(plain: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
-                request: IdentityRequest, pins: ResidentCardPins) -> x509.Certificate:
+def personalise(plain: ApduChannel, hsm: Hsm, signers: StationSigners, serial: str,
+                expiry: dt.date, request: IdentityRequest,
+                pins: ResidentCardPins) -> x509.Certificate:
     """Everything written to a blank card, all of it under SCP03 level 33: the issuer
     domain's session (transport keys) spans the applications until the registry AP's
     own session; a last issuer session locks the card. Returns the common AP cert."""
@@ -169,9 +178,9 @@ def personalise(plain: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
         common.write_file(CommonFile.CARD_INFO_RECORD, encode_card_info_record(
             CardInfoRecord(serial, request.municipality_code, expiry)))
         public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
-        certificate = issue_card_certificate(hsm, public_key, serial, expiry)
-        personalise_card_info_ap(secure, hsm, request, pins, public_key)
-        personalise_jpki_ap(secure, hsm, serial, expiry, request, pins)
+        certificate = issue_certificate(signers.ca, CardCertificateRequest(public_key, serial, expiry))
+        personalise_card_info_ap(secure, signers.integrity, request, pins, public_key)
+        personalise_jpki_ap(secure, signers.ca, serial, expiry, request, pins)
         personalise_registry_ap(plain, secure, transport, registry_keys, request.resident_code)
         lock = open_secure(plain, IssuerSession, token_prfs(transport))
         assert isinstance(lock, IssuerSession)
@@ -179,7 +188,7 @@ def personalise(plain: ApduChannel, hsm: Hsm, serial: str, expiry: dt.date,
     return certificate
 
 
-def personalise_card_info_ap(secure: ApduChannel, hsm: Hsm, request: IdentityRequest,
+def personalise_card_info_ap(secure: ApduChannel, integrity: TokenKey, request: IdentityRequest,
                              pins: ResidentCardPins, auth_key: rsa.RSAPublicKey) -> None:
     card_info = PersonalisationSession(secure, Aid.CARD_INFO)
     card_info.select()
@@ -190,7 +199,7 @@ def personalise_card_info_ap(secure: ApduChannel, hsm: Hsm, request: IdentityReq
         number_file = encode_individual_number(request.individual_number)
         card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, number_file)
         number = tlv.parse_one(number_file)[0].encode()
-    card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(hsm, number, attributes))
+    card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(integrity, number, attributes))
     card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(auth_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
     card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())
@@ -207,8 +216,8 @@ def issue_resident_card(
 ) -> IssuedCard:
     """Issue a blank card; with ``reissue_of``, a new card for that card's resident,
     the old one revoked as superseded in the same registry transaction."""
-    current_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)  # all fail before any card I/O
-    current_ca(hsm, KeyRole.INTEGRITY_SIGNER)
+    signers = StationSigners.current(hsm)  # these fail before any card I/O
+
     fail_interrupted_of_resident(registry, request.resident_code)
     registry.check_can_issue(request.resident_code, reissue_of)
     issuer = IssuerSession(channel)
@@ -227,7 +236,7 @@ def issue_resident_card(
                             expiry, reissue_of=reissue_of, owner=this_process())
     log.info("issuing card %s", serial)
     try:
-        certificate = personalise(channel, hsm, serial, expiry, request, pins)
+        certificate = personalise(channel, hsm, signers, serial, expiry, request, pins)
     except (Exception, KeyboardInterrupt) as exc:
         reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
         registry.mark_failed(serial, reason or type(exc).__name__)

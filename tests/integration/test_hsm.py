@@ -7,7 +7,7 @@ import threading
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from hsm.ca import ensure_ca, issue_card_certificate
+from hsm.ca import CardCertificateRequest, TokenKey, ensure_ca, issue_certificate
 from hsm.keys import inventory
 from hsm.roles import KeyRole
 from hsm.verify import ChallengeBook, PublicKeyCache
@@ -37,8 +37,9 @@ def test_card_certificate_is_signed_by_the_token(station) -> None:  # type: igno
     ca = ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA).certificate
     import datetime as dt
 
-    cert = issue_card_certificate(station.hsm, card_key.public_key(), "123456789012345",
-                                  dt.date.today() + dt.timedelta(days=30))
+    ca_key = TokenKey.current(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
+    cert = issue_certificate(ca_key, CardCertificateRequest(
+        card_key.public_key(), "123456789012345", dt.date.today() + dt.timedelta(days=30)))
     cert.verify_directly_issued_by(ca)
     assert cert.public_key().public_numbers() == card_key.public_key().public_numbers()
 
