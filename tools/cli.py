@@ -76,9 +76,7 @@ class Station:
     @property
     def hsm(self) -> Hsm:
         if self._hsm is None:
-            from hsm.token import open_token
-
-            self._hsm = open_token(self.home.token_config())
+            self._hsm = self.home.open_token()
         return self._hsm
 
 

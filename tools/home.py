@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hsm.config import SOFTHSM_MODULE, TokenConfig
+from hsm.token import Hsm, open_token
 
 from .errors import StationConfigError
 
 DEFAULT_HOME = Path("~/.local/share/juki")
 DEFAULT_TOKEN_LABEL = "juki-station"
+
+
+def softhsm_token_dir(conf: Path) -> Path:
+    """``directories.tokendir`` of a SoftHSM configuration file."""
+    for line in conf.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "directories.tokendir":
+            return Path(value.strip())
+    raise StationConfigError(f"{conf} names no directories.tokendir")
 
 
 def resolve_home(option: str | None) -> Path:
@@ -77,6 +87,15 @@ class StationHome:
             lines.append("")
         self.ensure()
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
+
+    def open_token(self) -> Hsm:
+        """The station token; a SoftHSM token damaged by a killed login is repaired first."""
+        from .softhsm import repair_token_files
+
+        config = self.token_config()
+        if config.softhsm2_conf is not None:
+            repair_token_files(softhsm_token_dir(config.softhsm2_conf))
+        return open_token(config)
 
     def token_config(self) -> TokenConfig:
         settings = self.settings().get("hsm", {})

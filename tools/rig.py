@@ -23,12 +23,12 @@ from pathlib import Path
 from cardlib.emulator.state import write_atomically
 from cardlib.emulator.vpcd import FIRST_VPCD_PORT
 from hsm.keys import ensure_card_masters
-from hsm.token import Hsm, open_token
+from hsm.token import Hsm
 
 from .card_keys import manufacture_blank_card
 from .errors import RigError
 from .home import StationHome
-from .softhsm import init_token
+from .softhsm import backup_token_files, init_token
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
@@ -109,7 +109,7 @@ class Rig:
     def hsm(self) -> Hsm:
         """The station token; the rig also plays card maker with it."""
         if self._hsm is None:
-            self._hsm = open_token(self.home.token_config())
+            self._hsm = self.home.open_token()
         return self._hsm
 
     # ---- persisted rig state -----------------------------------------------------
@@ -145,9 +145,11 @@ class Rig:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(os.urandom(12).hex() + "\n")
         if any(tokens.iterdir()):
+            backup_token_files(tokens)  # a home made before the copies were kept
             return False
         init_token(conf, hsm["token_label"], so_pin_file.read_text().strip(),
                    pin_file.read_text().strip())
+        backup_token_files(tokens)
         return True
 
     # ---- pcscd -------------------------------------------------------------------------

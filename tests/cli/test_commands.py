@@ -258,3 +258,20 @@ def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) ->
         assert registry.get(serial) is None
     finally:
         registry.close()
+
+
+def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> None:
+    """SoftHSM rewrites token.object in place at every login; a SIGKILL in that window
+    leaves it empty. The station restores it from the copy the rig keeps."""
+    from tools.home import StationHome
+    from tools.rig import Rig
+
+    home = tmp_path / "station"
+    Rig(StationHome(home)).ensure_token()
+    juki(home, "hsm", "init")
+    [token_file] = (home / "softhsm" / "tokens").glob("*/token.object")
+    assert (token_file.parent / "token.object.juki-backup").stat().st_size > 0
+    token_file.write_bytes(b"")
+    status = juki(home, "hsm", "status", "--json")
+    assert "restored from its copy" in status.stderr
+    assert len(json.loads(status.stdout)["keys"]) == 5
