@@ -20,6 +20,8 @@ logging.addLevelName(APDU_LOG_LEVEL, "APDU")
 log = logging.getLogger(__name__)
 
 INS_GET_RESPONSE = 0xC0
+CLA_CHAINING = 0x10  # ISO 7816-4 command chaining: "more segments follow"
+SHORT_LC_MAX = 255
 MAX_GET_RESPONSE_ROUNDS = 256  # 256 x 256 bytes = 64 KiB, the largest extended Ne
 
 
@@ -52,8 +54,27 @@ class ApduChannel:
             log.log(APDU_LOG_LEVEL, "<< %s%04X", shown, sw)
         return data, sw
 
-    def transceive(self, apdu: CommandApdu, *, sensitive: bool = False) -> tuple[bytes, int]:
-        """Send ``apdu``; follow 61xx and 6Cxx; return (all data, final SW) without raising."""
+    def _send_chain_head(self, apdu: CommandApdu, sensitive: bool) -> tuple[CommandApdu, int]:
+        """Send all but the last 255-byte segment of ``apdu`` with the chaining bit (cards
+        such as YubiKeys take no extended APDUs); return the last segment and the SW."""
+        data = apdu.data
+        while len(data) > SHORT_LC_MAX:
+            segment = CommandApdu(apdu.cla | CLA_CHAINING, apdu.ins, apdu.p1, apdu.p2,
+                                  data[:SHORT_LC_MAX])
+            _, sw = self._exchange(segment, sensitive)
+            if sw != SW.OK:
+                return apdu, sw
+            data = data[SHORT_LC_MAX:]
+        return CommandApdu(apdu.cla, apdu.ins, apdu.p1, apdu.p2, data, apdu.ne), SW.OK
+
+    def transceive(self, apdu: CommandApdu, *, sensitive: bool = False,
+                   chained: bool = False) -> tuple[bytes, int]:
+        """Send ``apdu`` (in short segments if ``chained``); follow 61xx and 6Cxx; return
+        (all data, final SW) without raising."""
+        if chained and len(apdu.data) > SHORT_LC_MAX:
+            apdu, sw = self._send_chain_head(apdu, sensitive)
+            if sw != SW.OK:
+                return b"", sw
         data, sw = self._exchange(apdu, sensitive)
         if sw & 0xFF00 == SW.WRONG_LE:
             data, sw = self._exchange(apdu.with_ne((sw & 0xFF) or 256), sensitive)
@@ -79,8 +100,9 @@ class ApduChannel:
         sensitive: bool = False,
         selecting_aid: bool = False,
         reading: bool = False,
+        chained: bool = False,
     ) -> bytes:
         """Send ``apdu`` and return its data; any non-9000 SW raises the project's error."""
-        data, sw = self.transceive(apdu, sensitive=sensitive)
+        data, sw = self.transceive(apdu, sensitive=sensitive, chained=chained)
         raise_for_status(sw, selecting_aid=selecting_aid, reading=reading)
         return data

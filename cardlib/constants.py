@@ -18,7 +18,7 @@ class Aid(bytes, Enum):
     RESIDENT_REGISTRY = bytes.fromhex("D3921000310001010401")  # 住基AP (myna-card only)
     COMMON = bytes.fromhex("D3921000310001010100")  # 共通AP (myna-card only)
     ISSUER_SECURITY_DOMAIN = bytes.fromhex("A000000151000000")  # GlobalPlatform ISD
-    PIV = bytes.fromhex("A00000030800001000")
+    PIV = bytes.fromhex("A000000308000010000100")  # NIST SP 800-73-4 (full AID, version 01 00)
 
 
 class Ins(IntEnum):
@@ -105,3 +105,56 @@ P2_SELECTED_KEY = 0x80  # "key/PIN of the currently selected EF"
 
 CARD_INFO_PIN_MAX_TRIES = 3
 CARD_INFO_PIN_LENGTH = 4
+
+
+# ---- PIV (NIST SP 800-73-4): the operator card ------------------------------------------
+
+PIV_RID = bytes.fromhex("A000000308")
+PIV_PIX = bytes.fromhex("000010000100")
+
+
+class PivIns(IntEnum):
+    VERIFY = 0x20
+    CHANGE_REFERENCE_DATA = 0x24
+    RESET_RETRY_COUNTER = 0x2C
+    GENERATE_ASYMMETRIC_KEY_PAIR = 0x47
+    GENERAL_AUTHENTICATE = 0x87
+    GET_DATA = 0xCB
+    PUT_DATA = 0xDB
+
+
+class PivKeyRef(IntEnum):
+    """Key references (P2 of VERIFY/GENERAL AUTHENTICATE...)."""
+
+    PIN = 0x80  # PIV Card Application PIN
+    PUK = 0x81
+    AUTHENTICATION = 0x9A  # PIV Authentication key: after the PIN
+    MANAGEMENT = 0x9B  # card management (administration) key
+    CARD_AUTHENTICATION = 0x9E  # no PIN
+
+
+class PivAlgorithm(IntEnum):
+    AES_128 = 0x08
+    RSA_2048 = 0x07
+    ECC_P256 = 0x11
+    ECC_P384 = 0x14
+
+
+class PivObject(IntEnum):
+    """BER-TLV tags of the data objects (GET DATA / PUT DATA)."""
+
+    CARD_AUTH_CERT = 0x5FC101
+    CHUID = 0x5FC102
+    AUTH_CERT = 0x5FC105
+    DISCOVERY = 0x7E
+
+
+PIV_CERT_OF_KEY = {PivKeyRef.AUTHENTICATION: PivObject.AUTH_CERT,
+                   PivKeyRef.CARD_AUTHENTICATION: PivObject.CARD_AUTH_CERT}
+PIV_GET_DATA_P1P2 = 0x3FFF
+PIV_PIN_LENGTH = 8  # PIN and PUK travel FF-padded to 8 bytes
+PIV_PIN_MIN, PIV_PIN_MAX = 6, 8
+PIV_PIN_TRIES = 3
+PIV_PUK_TRIES = 3
+PIV_DEFAULT_PIN = "123456"  # the factory values of a blank card (as YubiKeys ship)
+PIV_DEFAULT_PUK = "12345678"

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..apdu import CommandApdu, join_response
 from ..constants import Aid, LifeCycle
 from ..status import SW, CardStatus
 from .secure import CardSecureMessaging
 from .state import AppState, CardState, FileState, PinState
 
 PERSONALISATION_LEVEL = 0x33
+
+
+class CardOs(Protocol):
+    """What a reader link (vpcd, in-process transport) needs of an emulated card."""
+
+    @property
+    def atr(self) -> bytes: ...
+    def power_on(self) -> None: ...
+    def power_off(self) -> None: ...
+    def reset(self) -> None: ...
+    def process_apdu(self, raw: bytes) -> bytes: ...
 
 
 @dataclass
@@ -25,6 +38,9 @@ class VolatileState:
     verified: set[str] = field(default_factory=set)
     pending_response: bytes = b""
     challenge: bytes | None = None
+    chain: tuple[tuple[int, int, int], bytes] | None = None  # (INS, P1, P2), data so far
+    witness: bytes | None = None  # PIV management-key witness, single-use
+    admin: bool = False  # PIV: management key authenticated in this session
 
 
 class CardCore:
@@ -57,6 +73,22 @@ class CardCore:
             raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         if self.state.life_cycle != LifeCycle.OP_READY:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _respond(self, data: bytes, sw: int, ne: int | None) -> bytes:
+        """The R-APDU; data longer than Ne (256 for Le=00) goes out in 61xx parts."""
+        limit = ne or 256
+        if sw != SW.OK or len(data) <= limit:
+            return join_response(data, sw)
+        self.ram.pending_response = data[limit:]
+        return join_response(data[:limit], SW.BYTES_AVAILABLE | (min(len(data) - limit, 256) & 0xFF))
+
+    def _get_response(self, apdu: CommandApdu) -> bytes:
+        pending = self.ram.pending_response
+        if not pending or apdu.p1 or apdu.p2:
+            self.ram.pending_response = b""
+            return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
+        self.ram.pending_response = b""
+        return self._respond(pending, SW.OK, apdu.ne)
 
     def _save(self) -> None:
         self._persist(self.state)

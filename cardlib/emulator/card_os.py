@@ -118,30 +118,6 @@ class VirtualCard(KeyCommands, IssuerCommands):
             log.exception("card OS error on INS %02X", apdu.ins)
             return b"", SW.UNKNOWN
 
-    def _respond(self, data: bytes, sw: int, ne: int | None) -> bytes:
-        """The R-APDU; data longer than Ne (256 for Le=00) goes out in 61xx parts."""
-        limit = ne or 256
-        if sw != SW.OK or len(data) <= limit:
-            return join_response(data, sw)
-        self.ram.pending_response = data[limit:]
-        return join_response(data[:limit], SW.BYTES_AVAILABLE | (min(len(data) - limit, 256) & 0xFF))
-
-    def _get_response(self, apdu: CommandApdu) -> bytes:
-        pending = self.ram.pending_response
-        if not pending or apdu.p1 or apdu.p2:
-            self.ram.pending_response = b""
-            return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
-        self.ram.pending_response = b""
-        return self._respond(pending, SW.OK, apdu.ne)
-
-    # ---- helpers --------------------------------------------------------------------
-
-
-
-
-
-
-
     # ---- commands -------------------------------------------------------------------
 
     def _select(self, apdu: CommandApdu) -> bytes:

@@ -10,15 +10,26 @@ from ..constants import (
     CARD_INFO_PIN_MAX_TRIES,
     JPKI_AUTH_PIN_TRIES,
     JPKI_SIGN_PIN_TRIES,
+    PIV_DEFAULT_PIN,
+    PIV_DEFAULT_PUK,
+    PIV_PIN_MAX,
+    PIV_PIN_MIN,
+    PIV_PIN_TRIES,
+    PIV_PUK_TRIES,
     REGISTRY_SM_LEVEL,
     SCP03_KVN,
     Aid,
     CardInfoFile,
     CommonFile,
     JpkiFile,
+    PivKeyRef,
+    PivObject,
     RegistryFile,
 )
+from ..piv_objects import FASC_N_LENGTH, Chuid, data_object
 from .state import FREE, AppState, CardState, FileState, PinState, ScpKeys
+
+OPERATOR_HISTORICAL_BYTES = b"JUKIPIV"
 
 HISTORICAL_BYTES = b"JUKICARD"
 
@@ -105,3 +116,26 @@ def blank_resident_card(serial: str | None = None,
             Aid.RESIDENT_REGISTRY.hex(): registry,
         },
     )
+
+
+def blank_operator_card(serial: str, guid: bytes, management_key: bytes) -> CardState:
+    """A blank PIV operator card as the card maker delivers it: a CHUID naming the card
+    (GUID), the factory PIN and PUK, the per-card management key, no keys, no certificates."""
+    chuid = Chuid(guid=guid, fasc_n=bytes(FASC_N_LENGTH), expiry=None)
+    pin = PinState(max_tries=PIV_PIN_TRIES, tries_left=PIV_PIN_TRIES, min_length=PIV_PIN_MIN,
+                   max_length=PIV_PIN_MAX, charset=string.digits)
+    puk = PinState(max_tries=PIV_PUK_TRIES, tries_left=PIV_PUK_TRIES, min_length=PIV_PIN_MIN,
+                   max_length=PIV_PIN_MAX, charset=string.digits)
+    pin.set(PIV_DEFAULT_PIN.encode("ascii"))
+    puk.set(PIV_DEFAULT_PUK.encode("ascii"))
+    piv = AppState(
+        files={f"{PivObject.CHUID:06X}": FileState(data=data_object(chuid.encode()).hex()),
+               f"{PivObject.AUTH_CERT:06X}": FileState(),
+               f"{PivObject.CARD_AUTH_CERT:06X}": FileState()},
+        pins={f"{PivKeyRef.PIN:02X}": pin, f"{PivKeyRef.PUK:02X}": puk},
+        keys={f"{PivKeyRef.AUTHENTICATION:02X}": None,
+              f"{PivKeyRef.CARD_AUTHENTICATION:02X}": None},
+        admin_key=management_key.hex(),
+    )
+    return CardState(serial=serial, atr=t1_atr(OPERATOR_HISTORICAL_BYTES).hex(),
+                     profile="operator", apps={Aid.PIV.hex(): piv})

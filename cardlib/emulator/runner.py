@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import vpcd
+from .card_core import CardOs
 from .card_os import VirtualCard
-from .state import StateFile
+from .piv_card import PivCard
+from .state import CardState, StateFile
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,19 @@ def open_state(path: Path) -> StateFile:
     return StateFile(path)
 
 
+def card_for(state: CardState, persist: Callable[[CardState], None]) -> CardOs:
+    """The card OS for a state: a PIV operator card, or the resident card OS."""
+    if state.profile == "operator":
+        return PivCard(state, persist)
+    return VirtualCard(state, persist)
+
+
 def run_card(state_path: Path, port: int, host: str = vpcd.DEFAULT_HOST,
              netns: str | None = None, connect_timeout: float = 10.0,
              on_inserted: Callable[[str], None] | None = None) -> None:
     """Insert the card into the reader at ``port``; returns when the card is removed."""
     store = open_state(state_path)
-    card = VirtualCard(store.load(), store.save)
+    card = card_for(store.load(), store.save)
     if netns:
         vpcd.enter_network_namespace(netns)
     sock = vpcd.connect(host, port, connect_timeout)

@@ -82,6 +82,10 @@ class AppState:
     key_pins: dict[str, str] = field(default_factory=dict)  # key FID -> PIN FID it needs
     scp: ScpKeys | None = None  # SCP03 keys, if the application has a secure channel
     sm_level: int = 0  # security level every command but SELECT/IU/EA must arrive under
+    admin_key: str | None = None  # PIV management key (AES-128, hex)
+
+    def __repr__(self) -> str:
+        return f"AppState(files={sorted(self.files)}, pins={sorted(self.pins)}, <keys redacted>)"
 
 
 @dataclass
@@ -108,6 +112,7 @@ class CardState:
                         "key_pins": app.key_pins,
                         "scp": vars(app.scp) if app.scp else None,
                         "sm_level": app.sm_level,
+                        "admin_key": app.admin_key,
                     }
                     for aid, app in self.apps.items()
                 },
@@ -129,6 +134,7 @@ class CardState:
                 key_pins=dict(app.get("key_pins", {})),
                 scp=ScpKeys(**app["scp"]) if app.get("scp") else None,
                 sm_level=app.get("sm_level", 0),
+                admin_key=app.get("admin_key"),
             )
             for aid, app in raw["apps"].items()
         }

@@ -17,7 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from .card_os import VirtualCard
+from .card_core import CardOs
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _send_frame(sock: socket.socket, payload: bytes) -> None:
     sock.sendall(len(payload).to_bytes(2, "big") + payload)
 
 
-def serve(card: VirtualCard, sock: socket.socket) -> None:
+def serve(card: CardOs, sock: socket.socket) -> None:
     """Answer vpcd until it closes the connection."""
     while True:
         header = _recv_exact(sock, 2)
