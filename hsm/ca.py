@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pkcs11
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, CertificateType, ObjectClass
 
@@ -36,12 +36,15 @@ class CaInit:
     certificate: x509.Certificate
 
 
-def _name(common_name: str, serial_number: str | None = None) -> x509.Name:
+def _name(common_name: str, serial_number: str | None = None,
+          unit: str | None = None) -> x509.Name:
     parts = [
         x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
     ]
+    if unit:
+        parts.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    parts.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     if serial_number:
         parts.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number))
     return x509.Name(parts)
@@ -147,12 +150,14 @@ class TokenKey:
 class CardCertificateRequest:
     """What a card certificate says: which card, which key, for what."""
 
-    public_key: rsa.RSAPublicKey
-    card_serial: str
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    card_serial: str  # resident cards: the 15-digit serial; operator cards: the GUID
     not_after: dt.date
     common_name: str = "Juki Resident Card"
     non_repudiation: bool = False  # JPKI signature certificates
     other_names: tuple[tuple[str, bytes], ...] = ()  # (OID, DER value) for subjectAltName
+    unit: str | None = None  # OU: the operator's municipality code
+    client_auth: bool = False  # extendedKeyUsage clientAuth (operator login keys)
 
 
 def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Certificate:
@@ -162,7 +167,7 @@ def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Cer
     end = dt.datetime.combine(request.not_after, dt.time(23, 59, 59), dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(request.common_name, request.card_serial))
+        .subject_name(_name(request.common_name, request.card_serial, request.unit))
         .issuer_name(ca_cert.subject)
         .public_key(request.public_key)
         .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
@@ -174,6 +179,9 @@ def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Cer
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                        critical=False)
     )
+    if request.client_auth:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     if request.other_names:
         names = [x509.OtherName(x509.ObjectIdentifier(oid), value)
                  for oid, value in request.other_names]

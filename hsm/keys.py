@@ -12,7 +12,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from .errors import KeyNotFoundError
-from .roles import CARD_MASTER_ROLES, KeyRole, label_for, parse_label
+from .roles import CARD_MASTER_ROLES, SECRET_KEY_ROLES, KeyRole, label_for, parse_label
 from .token import Hsm
 
 RSA_BITS = 2048
@@ -37,8 +37,8 @@ class KeyInfo:
 
 
 def object_class(role: KeyRole) -> ObjectClass:
-    """Signing roles hold key pairs; the card master roles hold secret (AES) keys."""
-    return ObjectClass.SECRET_KEY if role in CARD_MASTER_ROLES else ObjectClass.PRIVATE_KEY
+    """Signing roles hold key pairs; master and MAC roles hold secret (AES) keys."""
+    return ObjectClass.SECRET_KEY if role in SECRET_KEY_ROLES else ObjectClass.PRIVATE_KEY
 
 
 def _versions(session: pkcs11.Session, role: KeyRole) -> list[tuple[int, pkcs11.Key]]:
@@ -87,8 +87,9 @@ def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int) -> None:
     )
 
 
-def generate_aes_master(hsm: Hsm, role: KeyRole, version: int) -> None:
-    """An AES-256 master key that can only derive (never encrypt, sign or leave)."""
+def generate_aes_master(hsm: Hsm, role: KeyRole, version: int, *, mac: bool = False) -> None:
+    """An AES-256 key that never leaves the token and can only derive (a master key) or,
+    with ``mac``, only compute and check CMACs."""
     label = label_for(role, version)
     hsm.call(
         lambda s: s.generate_key(
@@ -102,11 +103,11 @@ def generate_aes_master(hsm: Hsm, role: KeyRole, version: int) -> None:
                 Attribute.PRIVATE: True,
                 Attribute.SENSITIVE: True,
                 Attribute.EXTRACTABLE: False,
-                Attribute.DERIVE: True,
+                Attribute.DERIVE: not mac,
                 Attribute.ENCRYPT: False,
                 Attribute.DECRYPT: False,
-                Attribute.SIGN: False,
-                Attribute.VERIFY: False,
+                Attribute.SIGN: mac,
+                Attribute.VERIFY: mac,
                 Attribute.WRAP: False,
                 Attribute.UNWRAP: False,
             },
@@ -114,17 +115,22 @@ def generate_aes_master(hsm: Hsm, role: KeyRole, version: int) -> None:
     )
 
 
-def ensure_card_masters(hsm: Hsm) -> list[tuple[str, bool]]:
-    """The SCP03 master keys (ENC, MAC, DEK), created unless present; (label, created)."""
+def ensure_secret_keys(hsm: Hsm, roles: tuple[KeyRole, ...]) -> list[tuple[str, bool]]:
+    """Secret keys of ``roles``, created unless present; (label, created) each."""
     result = []
-    for role in CARD_MASTER_ROLES:
+    for role in roles:
         version = latest_version(hsm, role)
         created = version is None
         if version is None:
             version = 1
-            generate_aes_master(hsm, role, version)
+            generate_aes_master(hsm, role, version, mac=role == KeyRole.OPERATOR_SESSION_MAC)
         result.append((label_for(role, version), created))
     return result
+
+
+def ensure_card_masters(hsm: Hsm) -> list[tuple[str, bool]]:
+    """The SCP03 master keys (ENC, MAC, DEK), created unless present; (label, created)."""
+    return ensure_secret_keys(hsm, CARD_MASTER_ROLES)
 
 
 def inventory(hsm: Hsm) -> list[KeyInfo]:

@@ -19,16 +19,23 @@ class KeyRole(StrEnum):
     CARD_MASTER_ENC = "card-master-enc"  # SCP03 static keys of every card derive from these
     CARD_MASTER_MAC = "card-master-mac"
     CARD_MASTER_DEK = "card-master-dek"
+    OPERATOR_CA = "operator-ca"  # certifies operator (PIV) card keys
+    OPERATOR_CARD_MANAGEMENT = "operator-card-management-master"  # PIV 9B keys derive from it
+    OPERATOR_SESSION_MAC = "operator-session-mac"  # MACs the station's login sessions
 
 
 CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)
+SECRET_KEY_ROLES = (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT,
+                    KeyRole.OPERATOR_SESSION_MAC)
 
 
 CA_SUBJECTS = {
     KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
     KeyRole.INTEGRITY_SIGNER: "Juki Card-Info Integrity Signer",
+    KeyRole.OPERATOR_CA: "Juki Operator CA",
 }
-CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA}  # the others are self-signed end entities
+# The others are self-signed end entities.
+CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA, KeyRole.OPERATOR_CA}
 
 
 def label_for(role: KeyRole, version: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from .ca import ensure_ca
-from .keys import ensure_card_masters
+from .keys import ensure_card_masters, ensure_secret_keys
 from .roles import KeyRole
 from .token import Hsm
 
@@ -25,5 +25,9 @@ class StationKeys:
 def ensure_station_keys(hsm: Hsm) -> StationKeys:
     ca = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
     signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
-    keys = [(ca.label, ca.created), (signer.label, signer.created), *ensure_card_masters(hsm)]
+    operator_ca = ensure_ca(hsm, KeyRole.OPERATOR_CA)
+    keys = [(ca.label, ca.created), (signer.label, signer.created),
+            (operator_ca.label, operator_ca.created), *ensure_card_masters(hsm),
+            *ensure_secret_keys(hsm, (KeyRole.OPERATOR_CARD_MANAGEMENT,
+                                      KeyRole.OPERATOR_SESSION_MAC))]
     return StationKeys(keys, ca.certificate)

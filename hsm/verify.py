@@ -11,8 +11,11 @@ import threading
 from collections import OrderedDict
 
 import pkcs11
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.util.ec import decode_ec_public_key
 
 from .token import Hsm
 
@@ -27,20 +30,24 @@ class PublicKeyCache:
         self._hsm = hsm
         self._objects: OrderedDict[bytes, pkcs11.PublicKey] = OrderedDict()
 
-    def _object(self, session: pkcs11.Session, key: rsa.RSAPublicKey) -> pkcs11.PublicKey:
-        numbers = key.public_numbers()
-        modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-        fingerprint = hashlib.sha256(modulus + numbers.e.to_bytes(4, "big")).digest()
+    def _object(self, session: pkcs11.Session,
+                key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> pkcs11.PublicKey:
+        spki = key.public_bytes(serialization.Encoding.DER,
+                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        fingerprint = hashlib.sha256(spki).digest()
         obj = self._objects.get(fingerprint)
         if obj is None:
-            obj = session.create_object({
-                Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                Attribute.KEY_TYPE: KeyType.RSA,
-                Attribute.TOKEN: False,
-                Attribute.VERIFY: True,
-                Attribute.MODULUS: modulus,
-                Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big"),
-            })
+            if isinstance(key, rsa.RSAPublicKey):
+                numbers = key.public_numbers()
+                template = {
+                    Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                    Attribute.KEY_TYPE: KeyType.RSA,
+                    Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+                    Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big"),
+                }
+            else:
+                template = dict(decode_ec_public_key(spki))
+            obj = session.create_object({**template, Attribute.TOKEN: False, Attribute.VERIFY: True})
             self._objects[fingerprint] = obj
             while len(self._objects) > CACHE_SIZE:
                 _, old = self._objects.popitem(last=False)
@@ -63,6 +70,42 @@ class PublicKeyCache:
         except Exception:
             self._objects.clear()  # the session may have been replaced
             raise
+
+
+    def verify_ecdsa_sha256(self, key: ec.EllipticCurvePublicKey, data: bytes,
+                            der_signature: bytes) -> bool:
+        """True only if ``der_signature`` is a valid ecdsa-with-SHA256 over ``data``.
+        The token checks (CKM_ECDSA on the digest: SoftHSM has no hashing ECDSA)."""
+        try:
+            r, s = decode_dss_signature(der_signature)
+        except ValueError:
+            return False
+        size = (key.curve.key_size + 7) // 8
+        if not (0 < r < 1 << (8 * size) and 0 < s < 1 << (8 * size)):
+            return False
+        raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        digest = hashlib.sha256(data).digest()
+
+        def check(session: pkcs11.Session) -> bool:
+            try:
+                return bool(self._object(session, key).verify(digest, raw,
+                                                              mechanism=Mechanism.ECDSA))
+            except (pkcs11.SignatureInvalid, pkcs11.SignatureLenRange):
+                return False
+
+        try:
+            return self._hsm.call(check)
+        except Exception:
+            self._objects.clear()
+            raise
+
+    def verify_sha256(self, key: object, data: bytes, signature: bytes) -> bool:
+        """RSA PKCS#1 v1.5 or ECDSA (DER) over SHA-256, by the key's type."""
+        if isinstance(key, rsa.RSAPublicKey):
+            return self.verify_rsa_sha256(key, data, signature)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            return self.verify_ecdsa_sha256(key, data, signature)
+        return False
 
 
 class ChallengeBook:

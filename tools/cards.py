@@ -114,6 +114,30 @@ def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) ->
         time.sleep(pcsc.POLL_INTERVAL_S * 4)
 
 
+def holds_piv_card(name: str) -> bool:
+    try:
+        with pcsc.PcscTransport(name) as transport:
+            ApplicationSession(ApduChannel(transport), Aid.PIV).select()
+    except CardError:
+        return False
+    return True
+
+
+def choose_piv_reader(wanted: str | None, timeout: float) -> str:
+    """``wanted`` if given; else the first reader holding a PIV (operator) card."""
+    if wanted is not None:
+        return pcsc.wait_for_card(wanted, timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        for state in pcsc.reader_states():
+            if state.card_present and holds_piv_card(state.name):
+                return state.name
+        if time.monotonic() >= deadline:
+            raise NoCardError(f"no operator (PIV) card in any reader within {timeout:g} s "
+                              "(give --reader to choose one)")
+        time.sleep(pcsc.POLL_INTERVAL_S * 4)
+
+
 BUSY_RETRY_S = 3.0
 
 

@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 the card is not genuine; 2 bad input, usage, or a reque
 registry's rules refuse; 3 card error
 (wrong PIN, unexpected status word, malformed card data, a card that cannot be
 issued); 4 HSM error; 5 station, rig
-or configuration error; 6 no reader or no card.
+or configuration error; 6 no reader or no card; 7 not permitted (operator mode: no valid
+session or a missing scope; a refused login).
 """
 
 from __future__ import annotations
@@ -29,12 +30,20 @@ from cardlib.errors import (
 )
 from hsm.errors import HsmError
 
-from .errors import IssuanceError, JukiError, PinInputError, RequestError
+from .errors import (
+    IssuanceError,
+    JukiError,
+    LoginError,
+    PermissionDeniedError,
+    PinInputError,
+    RequestError,
+)
 from .registry import RegistryError
 
 if TYPE_CHECKING:
     from hsm.token import Hsm
 
+    from .operator_session import OperatorSession
     from .registry import Registry
 
 EXIT_NOT_GENUINE = 1
@@ -43,6 +52,7 @@ EXIT_CARD = 3
 EXIT_HSM = 4
 EXIT_STATION = 5
 EXIT_NO_CARD = 6
+EXIT_DENIED = 7
 
 log = logging.getLogger("juki")
 
@@ -58,9 +68,59 @@ class Station:
         self.db = db
         self._registry: Registry | None = None
         self._hsm: Hsm | None = None
+        self._authorized = False
+        self.session: OperatorSession | None = None
+        self.command: str | None = None
+
+    @property
+    def actor(self) -> str | None:
+        """Who is acting, for event logs: the logged-in operator, if any."""
+        return self.session.operator_id if self.session else None
+
+    def authorize(self, command: str) -> None:
+        """Decide whether ``command`` may run; in operator mode a denial is recorded and
+        raises ``PermissionDeniedError``. Registry and token stay closed until this passed."""
+        from .operator_session import current_session
+        from .scopes import COMMAND_SCOPES, SESSION_FREE
+
+        self.command = command
+        if command in SESSION_FREE or self.home.mode() == "open":
+            self._authorized = True
+            return
+        scope = COMMAND_SCOPES.get(command)
+        operator = None
+        try:
+            if scope is None:
+                raise PermissionDeniedError(f"`juki {command}` has no scope assigned: "
+                                            "denied by default")
+            session = current_session(self.home, self._open_hsm(), self._open_registry())
+            operator = session.operator_id
+            if scope not in session.scopes:
+                raise PermissionDeniedError(f"operator {operator} lacks the scope {scope!r} "
+                                            f"that `juki {command}` needs")
+        except PermissionDeniedError as exc:
+            self._open_registry().record_denial(self.home.station_id(), operator, command,
+                                                scope, str(exc))
+            raise
+        self.session = session
+        self._authorized = True
+
+    def _require_authorized(self) -> None:
+        if not self._authorized and self.home.mode() != "open":
+            raise PermissionDeniedError("this station is in operator mode and the command "
+                                        "was not authorised")
 
     @property
     def registry(self) -> Registry:
+        self._require_authorized()
+        return self._open_registry()
+
+    @property
+    def hsm(self) -> Hsm:
+        self._require_authorized()
+        return self._open_hsm()
+
+    def _open_registry(self) -> Registry:
         if self._registry is None:
             from .recovery import interrupted
             from .registry import Registry
@@ -73,8 +133,7 @@ class Station:
                            "the card is presented again, or run `juki issue recover`", err=True)
         return self._registry
 
-    @property
-    def hsm(self) -> Hsm:
+    def _open_hsm(self) -> Hsm:
         if self._hsm is None:
             self._hsm = self.home.open_token()
         return self._hsm
@@ -129,15 +188,45 @@ def station() -> Station:
     return found
 
 
+def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        station().authorize(path)
+        return callback(*args, **kwargs)
+
+    return run
+
+
+def install_guards(group: click.Group, prefix: str = "") -> list[str]:
+    """Wrap every leaf command so that ``Station.authorize`` runs before it; returns the
+    command paths (``"card pin status"``) guarded."""
+    paths = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            paths += install_guards(command, path + " ")
+        elif command.callback is not None and not getattr(command, "_juki_guarded", False):
+            command.callback = _guarded(path, command.callback)
+            command._juki_guarded = True  # type: ignore[attr-defined]
+            paths.append(path)
+        else:
+            paths.append(path)
+    return paths
+
+
 def _register_commands() -> None:
-    from . import commands_admin, commands_cards, commands_station
+    from . import commands_admin, commands_cards, commands_operator, commands_station
 
     commands_station.register(cli)
     commands_cards.register(cli)
     commands_admin.register(cli)
+    commands_operator.register(cli)
+    install_guards(cli)
 
 
 def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, PermissionDeniedError | LoginError):
+        return EXIT_DENIED
     if isinstance(exc, RequestError | PinInputError | RegistryError):
         return EXIT_USAGE
     if isinstance(exc, NoCardError | ReaderNotFoundError):

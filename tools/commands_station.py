@@ -53,12 +53,14 @@ def rig_down(as_json: bool) -> None:
 @click.option("--slot", type=int, required=True, help="Rig reader slot (0-based).")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="Card state file (a new blank card if absent).")
+@click.option("--kind", type=click.Choice(["resident", "operator"]), default="resident",
+              show_default=True, help="What a new blank card is: resident or PIV operator card.")
 @json_option
-def rig_insert(slot: int, state_path: Path | None, as_json: bool) -> None:
+def rig_insert(slot: int, state_path: Path | None, kind: str, as_json: bool) -> None:
     """Insert an emulated card into a rig reader (replacing what is there)."""
     from .rig import Rig
 
-    card = Rig(station().home).insert_card(slot, state_path)
+    card = Rig(station().home).insert_card(slot, state_path, kind)
     emit(as_json, card.as_json(), f"card {card.state} inserted in slot {slot}")
 
 
@@ -146,21 +148,24 @@ def emulator() -> None:
 
 @emulator.command("run")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), required=True,
-              help="Card state file (created as a blank resident card if absent).")
+              help="Card state file (created as a blank card of --kind if absent).")
 @click.option("--port", type=int, required=True, help="vpcd port of the reader.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--netns", default=None, help="Network namespace to join (rig isolation).")
+@click.option("--kind", type=click.Choice(["resident", "operator"]), default="resident",
+              show_default=True, help="What a new blank card is.")
 @json_option
-def emulator_run(state_path: Path, port: int, host: str, netns: str | None, as_json: bool) -> None:
+def emulator_run(state_path: Path, port: int, host: str, netns: str | None, kind: str,
+                 as_json: bool) -> None:
     """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM).
 
     A missing state file becomes a new blank card, made with the station's token."""
     from cardlib.emulator.runner import run_card
 
-    from .card_keys import manufacture_blank_card
+    from .card_keys import manufacture
 
     if not state_path.exists():
-        manufacture_blank_card(station().hsm, state_path)
+        manufacture(kind, station().hsm, state_path)
 
     def inserted(serial: str) -> None:
         emit(as_json, {"card_serial": serial, "host": host, "port": port, "inserted": True},

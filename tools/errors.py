@@ -30,3 +30,12 @@ class RigError(JukiError):
 
 class StationConfigError(JukiError):
     """The station home or its configuration is missing or wrong."""
+
+
+class PermissionDeniedError(JukiError):
+    """The station is in operator mode and the caller may not run this command
+    (no session, an expired one, or a missing scope); the denial is recorded."""
+
+
+class LoginError(JukiError):
+    """An operator login was refused (names why, never the PIN)."""

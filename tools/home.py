@@ -5,8 +5,10 @@ Selected by ``--home``, else ``JUKI_HOME``, else ``~/.local/share/juki``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,16 @@ from .errors import StationConfigError
 
 DEFAULT_HOME = Path("~/.local/share/juki")
 DEFAULT_TOKEN_LABEL = "juki-station"
+MODES = ("open", "operator")
+
+
+@dataclass(frozen=True)
+class OperatorPolicy:
+    """``[operator]`` settings: lock-out after failed logins, session lifetime."""
+
+    max_failed_logins: int = 5
+    failed_login_window: dt.timedelta = dt.timedelta(minutes=15)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
 
 
 def softhsm_token_dir(conf: Path) -> Path:
@@ -61,6 +73,36 @@ class StationHome:
     @property
     def cards_dir(self) -> Path:
         return self.root / "cards"
+
+    @property
+    def session_file(self) -> Path:
+        return self.root / "session.json"
+
+    def mode(self) -> str:
+        """``[station] mode``: ``open`` (default; no login) or ``operator``."""
+        mode = str(self.settings().get("station", {}).get("mode", "open"))
+        if mode not in MODES:
+            raise StationConfigError(f"{self.config_file}: [station] mode must be one of {MODES}")
+        return mode
+
+    def station_id(self) -> str:
+        """``[station] id``, else host name and home directory."""
+        configured = self.settings().get("station", {}).get("id")
+        return str(configured) if configured else f"{socket.gethostname()}:{self.root}"
+
+    def operator_policy(self) -> OperatorPolicy:
+        raw = self.settings().get("operator", {})
+        try:
+            policy = OperatorPolicy(
+                max_failed_logins=int(raw.get("max_failed_logins", 5)),
+                failed_login_window=dt.timedelta(minutes=float(raw.get("failed_login_window_minutes", 15))),
+                session_lifetime=dt.timedelta(minutes=float(raw.get("session_minutes", 480))),
+            )
+        except (TypeError, ValueError) as exc:
+            raise StationConfigError(f"{self.config_file}: [operator] {exc}") from None
+        if policy.max_failed_logins < 1 or policy.session_lifetime <= dt.timedelta(0):
+            raise StationConfigError(f"{self.config_file}: [operator] limits must be positive")
+        return policy
 
     def registry_target(self) -> Path | str:
         """``JUKI_DB``, else ``[registry] url`` in the config, else the SQLite file here."""

@@ -53,6 +53,10 @@ JPKI_AUTH_PIN = PinSpec("jpki_auth", "JPKI authentication PIN (4 digits)", 4, 4,
 JPKI_SIGN_PIN = PinSpec("jpki_sign", "JPKI signature PIN (6-16 of A-Z 0-9)", 6, 16,
                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + DIGITS, "6 to 16 characters of A-Z and 0-9")
 ISSUANCE_PINS = [CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN]
+OPERATOR_PIN = PinSpec("operator_pin", "operator card PIN (6-8 digits)", 6, 8, DIGITS,
+                       "6 to 8 digits")
+OPERATOR_PUK = PinSpec("operator_puk", "operator card PUK (6-8 digits)", 6, 8, DIGITS,
+                       "6 to 8 digits")
 
 
 @dataclass(frozen=True)

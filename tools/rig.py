@@ -22,10 +22,11 @@ from pathlib import Path
 
 from cardlib.emulator.state import write_atomically
 from cardlib.emulator.vpcd import FIRST_VPCD_PORT
-from hsm.keys import ensure_card_masters
+from hsm.keys import ensure_secret_keys
+from hsm.roles import CARD_MASTER_ROLES, KeyRole
 from hsm.token import Hsm
 
-from .card_keys import manufacture_blank_card
+from .card_keys import manufacture
 from .errors import RigError
 from .home import StationHome
 from .softhsm import backup_token_files, init_token
@@ -215,24 +216,25 @@ class Rig:
 
     # ---- cards -------------------------------------------------------------------------
 
-    def _start_card(self, state: dict, slot: int, state_path: Path) -> int:
+    def _start_card(self, state: dict, slot: int, state_path: Path, kind: str = "resident") -> int:
         port = state["base_port"] + slot
         if not state_path.exists():
-            manufacture_blank_card(self.hsm, state_path)
+            manufacture(kind, self.hsm, state_path)
         command = [sys.executable, "-m", "cardlib.emulator", "--state", str(state_path),
                    "--port", str(port)]
         if state.get("isolated"):
             command += ["--netns", f"/proc/{state['pcscd_pid']}/ns/net"]
         return _spawn(command, self.home.rig_dir / f"card-{slot:02d}.log").pid
 
-    def insert_card(self, slot: int, state_path: Path | None = None) -> CardSlot:
-        """Put a card (its state file; a new blank one if absent) into reader ``slot``."""
+    def insert_card(self, slot: int, state_path: Path | None = None,
+                    kind: str = "resident") -> CardSlot:
+        """Put a card (its state file; a new blank ``kind`` card if absent) into ``slot``."""
         state = self._require_running()
         if not 0 <= slot < state["readers"]:
             raise RigError(f"slot {slot} out of range 0..{state['readers'] - 1}")
         self.remove_card(slot)
         path = state_path or self.home.cards_dir / f"card-{slot:02d}.json"
-        pid = self._start_card(state, slot, path)
+        pid = self._start_card(state, slot, path, kind)
         state["cards"][str(slot)] = {"pid": pid, "state": str(path)}
         self._save(state)
         self.wait_present([slot])
@@ -278,7 +280,8 @@ class Rig:
         if not 0 <= blank <= MAX_READERS:
             raise RigError(f"--blank must be 0..{MAX_READERS}")
         self.ensure_token()
-        ensure_card_masters(self.hsm)  # blank cards are born with keys derived from them
+        # Blank cards are born with keys derived from these masters.
+        ensure_secret_keys(self.hsm, (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT))
         self.home.rig_dir.mkdir(parents=True, exist_ok=True)
         state = self._load()
         if not state or not _alive(state.get("pcscd_pid")):

@@ -22,10 +22,11 @@ from cardlib.checkdigits import resident_code_check_digit
 
 from ..errors import JukiError
 from .backend import Backend, open_backend
+from .operators import Denial, OperatorRecord, OperatorStore
 from .schema import CARD_STATUSES, MIGRATIONS, REVOKE_REASONS, statements_for
 
-__all__ = ["CARD_STATUSES", "REVOKE_REASONS", "CardEvent", "CardRecord", "Registry",
-           "RegistryError"]
+__all__ = ["CARD_STATUSES", "REVOKE_REASONS", "CardEvent", "CardRecord", "Denial",
+           "OperatorRecord", "Registry", "RegistryError"]
 
 LIVE = ("issuing", "active", "suspended")
 LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE) + ")"  # LIVE in an IN clause
@@ -87,7 +88,7 @@ def new_record_code() -> str:
     return body + str(resident_code_check_digit(body))
 
 
-class Registry:
+class Registry(OperatorStore):
     def __init__(self, target: Path | str) -> None:
         """``target``: a SQLite file path, or a ``postgresql://`` URL."""
         self._db: Backend = open_backend(target)

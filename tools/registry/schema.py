@@ -5,6 +5,7 @@ applied in one transaction with the version bump; never edit a released one.
 from __future__ import annotations
 
 CARD_STATUSES = ("issuing", "active", "suspended", "revoked", "expired", "failed")
+OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
 REVOKE_REASONS = ("lost", "stolen", "returned", "damaged", "superseded", "deceased", "moved-out")
 
 MIGRATIONS: list[list[str]] = [
@@ -70,6 +71,45 @@ MIGRATIONS: list[list[str]] = [
     ],
     [  # 3: who is issuing a card (host:pid), so an interrupted issuance can be recognised
         "ALTER TABLE cards ADD COLUMN owner TEXT",
+    ],
+    [  # 4: operators (PIV cards, scopes), their events, failed logins, denied commands
+        f"""CREATE TABLE operators (
+            operator_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            municipality_code TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{s}'" for s in OPERATOR_STATUSES)})),
+            status_reason TEXT,
+            unix_user TEXT UNIQUE,
+            card_guid TEXT,
+            certificate {{BLOB}},
+            locked_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE UNIQUE INDEX one_operator_per_card ON operators(card_guid)
+            WHERE status IN ('enrolling', 'active', 'suspended')""",
+        """CREATE TABLE operator_events (
+            id {ID},
+            operator_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT,
+            actor TEXT)""",
+        "CREATE INDEX operator_events_operator ON operator_events(operator_id)",
+        """CREATE TABLE login_failures (
+            id {ID},
+            operator_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL)""",
+        "CREATE INDEX login_failures_operator ON login_failures(operator_id, at)",
+        """CREATE TABLE access_denials (
+            id {ID},
+            at TEXT NOT NULL,
+            station TEXT NOT NULL,
+            operator_id TEXT,
+            command TEXT NOT NULL,
+            scope TEXT,
+            reason TEXT NOT NULL)""",
     ],
 ]
 
