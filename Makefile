@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
-                python3-venv python3-dev iproute2 util-linux
+                python3-venv python3-dev iproute2 util-linux pamtester libpam-modules
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps venv demo test unit lint bench clean

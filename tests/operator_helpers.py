@@ -1,0 +1,71 @@
+"""Helpers for the operator tiers: a second station home in operator mode that shares
+the session rig's token and readers, enrolment and login through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tools.home import StationHome
+from tools.rig import reader_name
+
+from .conftest import juki
+
+READER = reader_name(0)
+ADMIN_PIN, ADMIN_PUK = "135792", "24682468"
+
+
+def operator_station(rig_home: Path, root: Path, **operator_policy: object) -> Path:
+    """A station home of its own (registry, session, mode) using the rig's token."""
+    hsm = StationHome(rig_home).settings()["hsm"]
+    absolute = {k: (str(rig_home / v) if k in ("pin_file", "softhsm2_conf") else v)
+                for k, v in hsm.items()}
+    home = StationHome(root)
+    settings: dict[str, dict[str, object]] = {"hsm": absolute, "station": {"id": root.name}}
+    if operator_policy:
+        settings["operator"] = dict(operator_policy)
+    home.write_settings(settings)  # type: ignore[arg-type]
+    home.ensure()
+    return root
+
+
+def insert_operator_card(rig_home: Path, state: Path) -> None:
+    """Put the operator card kept in ``state`` (a new blank one if absent) in slot 0."""
+    juki(rig_home, "rig", "insert", "--slot", "0", "--kind", "operator", "--state", str(state))
+
+
+def pin_file(directory: Path, pin: str, puk: str | None = None) -> Path:
+    path = directory / f"op-pins-{pin}.txt"
+    path.write_text(f"operator_pin={pin}\n" + (f"operator_puk={puk}\n" if puk else ""))
+    os.chmod(path, 0o600)
+    return path
+
+
+def enroll(home: Path, rig_home: Path, card: Path, operator_id: str, scopes: str, *,
+           pin: str = ADMIN_PIN, puk: str = ADMIN_PUK, algorithm: str = "p256",
+           unix_user: str | None = None, check: int | None = 0) -> dict:
+    insert_operator_card(rig_home, card)
+    extra = ["--unix-user", unix_user] if unix_user else []
+    result = juki(home, "operator", "enroll", "--id", operator_id, "--name", f"Name of {operator_id}",
+                  "--municipality", "131016", "--scopes", scopes, "--algorithm", algorithm,
+                  "--reader", READER, "--pin-file", str(pin_file(card.parent, pin, puk)),
+                  "--json", *extra, check=check)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def login(home: Path, rig_home: Path, card: Path, pin: str = ADMIN_PIN,
+          check: int | None = 0):  # type: ignore[no-untyped-def]
+    insert_operator_card(rig_home, card)
+    return juki(home, "login", "--reader", READER, "--json", input=pin + "\n", check=check)
+
+
+def operator_mode(home: Path) -> None:
+    """Switch ``home`` to operator mode: by `juki station mode` when it has an active
+    operator-admin, else in its config (as the machine's administrator would)."""
+    if juki(home, "station", "mode", "operator", check=None).returncode == 0:
+        return
+    station = StationHome(home)
+    settings = station.settings()
+    settings.setdefault("station", {})["mode"] = "operator"
+    station.write_settings(settings)
