@@ -1,0 +1,138 @@
+"""The full role × command matrix of operator mode, in process (the same `main()` the
+`juki` script runs): every guarded command with a session holding each single scope,
+and with no session. Denied ⇔ exit 7 ⇔ one more recorded denial, before any work.
+
+Sessions are minted directly (start_session with the token's MAC key) for operators
+put in the registry directly: this tests authorisation, not login (tests/cli does that).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import click
+import pytest
+
+from tools import cli as cli_module
+from tools.home import StationHome
+from tools.operator_session import end_session, start_session
+from tools.registry import Registry
+from tools.scopes import COMMAND_SCOPES, SCOPES, SESSION_FREE
+
+from ..operator_helpers import operator_station
+
+NO_READER = "no-such-reader"
+SERIAL = "000000000000000"
+
+
+def leaf_commands() -> dict[str, click.Command]:
+    cli_module._register_commands()
+    found: dict[str, click.Command] = {}
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, f"{prefix}{name} ")
+            else:
+                found[f"{prefix}{name}"] = command
+
+    walk(cli_module.cli, "")
+    return found
+
+
+def test_every_command_has_a_scope_decision() -> None:
+    """A new command is denied in operator mode until it is given a scope (or declared
+    session-free); this test makes the decision explicit."""
+    commands = set(leaf_commands())
+    assert commands == set(COMMAND_SCOPES) | SESSION_FREE
+    assert set(COMMAND_SCOPES.values()) <= set(SCOPES)
+    assert not set(COMMAND_SCOPES) & SESSION_FREE
+
+
+def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list[str]:
+    required = {
+        "issue resident": [str(files["request"])],
+        "issue batch": [str(files["batch"])],
+        "card pin change": ["card_info"],
+        "card sign": [str(files["request"])],
+        "card show": [SERIAL],
+        "card suspend": [SERIAL, "--reason", "test"],
+        "card resume": [SERIAL],
+        "card revoke": [SERIAL, "--reason", "lost"],
+        "card reissue": [SERIAL, str(files["request"])],
+        "resident change-code": ["--code", "12345678901", "--reason", "test"],
+        "operator enroll": ["--id", "nobody", "--name", "N", "--municipality", "131016",
+                            "--scopes", "verify"],
+        "operator show": ["--id", "nobody"],
+        "operator suspend": ["--id", "nobody"],
+        "operator resume": ["--id", "nobody"],
+        "operator revoke": ["--id", "nobody", "--reason", "test"],
+        "operator unlock": ["--id", "nobody"],
+        "operator unblock": ["--id", "nobody"],
+        "station mode": ["operator"],
+    }.get(path, [])
+    names = {p.name for p in command.params}
+    extra = (["--reader", NO_READER] if "reader" in names else []) + (
+        ["--timeout", "0.1"] if "timeout" in names else [])
+    return [*path.split(), *required, *extra]
+
+
+def run(home: Path, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # PIN prompts get no PINs
+    try:
+        cli_module.main(["--home", str(home), *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def matrix_home(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = operator_station(rig_home, tmp_path_factory.mktemp("matrix") / "station")
+    registry = Registry(home / "registry.sqlite")
+    for scope in SCOPES:
+        operator_id = f"m-{scope}"
+        registry.begin_enrolment(operator_id, operator_id, "131016", frozenset({scope}), None,
+                                 f"GUID-{scope}", None)
+        registry.complete_enrolment(operator_id, b"not checked by the guard", None)
+    station = StationHome(home)
+    settings = station.settings()
+    settings["station"]["mode"] = "operator"
+    station.write_settings(settings)
+    (home / "request.json").write_text("{}")
+    (home / "batch.json").write_text(json.dumps({"requests": []}))
+    return home
+
+
+@pytest.mark.parametrize("scope", [None, *SCOPES])
+def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
+                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    home = StationHome(matrix_home)
+    registry = Registry(matrix_home / "registry.sqlite")
+    end_session(home)
+    if scope is not None:
+        operator = registry.operator(f"m-{scope}")
+        assert operator is not None
+        start_session(home, station.hsm, operator)
+    files = {"request": matrix_home / "request.json", "batch": matrix_home / "batch.json"}
+    outcomes = {}
+    for path, command in sorted(leaf_commands().items()):
+        if path in SESSION_FREE:
+            continue
+        before = len(registry.denials())
+        code = run(matrix_home, arguments(path, command, files), monkeypatch)
+        denied = code == cli_module.EXIT_DENIED
+        recorded = len(registry.denials()) - before
+        outcomes[path] = (code, recorded)
+        should_deny = scope is None or COMMAND_SCOPES[path] != scope
+        assert denied == should_deny, f"{path} with scope {scope}: exit {code}"
+        assert recorded == (1 if should_deny else 0), path
+        if should_deny:
+            last = registry.denials()[-1]
+            assert last.command == path and last.scope == COMMAND_SCOPES[path]
+            assert last.operator_id == (f"m-{scope}" if scope else None)
+    capsys.readouterr()
+    allowed = [p for p, (code, _) in outcomes.items() if code != cli_module.EXIT_DENIED]
+    assert sorted(allowed) == sorted(p for p, s in COMMAND_SCOPES.items() if s == scope)
