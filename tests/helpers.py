@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from cardlib.apdu import split_response
 from cardlib.apps.card_info import CardInfoApSession
@@ -99,3 +100,18 @@ def raw(card: VirtualCard, hex_apdu: str) -> tuple[bytes, int]:
 
 
 SAMPLE_INFO = FourInfo("山田　太郎", "東京都千代田区霞が関二丁目1番2号", dt.date(1985, 4, 12), "1")
+
+
+class SoftwareCipher:
+    """A management key in software, for unit tests (the station's lives in the token)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._cipher = Cipher(algorithms.AES(key), modes.ECB())
+
+    def encrypt_block(self, block: bytes) -> bytes:
+        enc = self._cipher.encryptor()
+        return enc.update(block) + enc.finalize()
+
+    def decrypt_block(self, block: bytes) -> bytes:
+        dec = self._cipher.decryptor()
+        return dec.update(block) + dec.finalize()

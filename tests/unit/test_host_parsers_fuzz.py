@@ -15,14 +15,23 @@ from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession, decode_rsa_public_key_template
 from cardlib.apps.jpki import JpkiApSession, JpkiKey
+from cardlib.apps.piv import PivSession
 from cardlib.apps.resident_registry import ResidentRegistrySession
 from cardlib.channel import ApduChannel
-from cardlib.constants import Aid, CardInfoFile, CommonFile
+from cardlib.constants import Aid, CardInfoFile, CommonFile, PivAlgorithm, PivKeyRef
 from cardlib.errors import CardDataError, CardError
 from cardlib.integrity import decode_integrity_record
+from cardlib.piv_objects import (
+    Chuid,
+    data_object_content,
+    parse_certificate_object,
+    parse_dynamic_auth,
+    parse_public_key,
+    parse_tag_list,
+)
 from cardlib.scp03.host import InitializeUpdateResponse, open_secure_channel
 from cardlib.scp03.keys import StaticKeyPrfs
-from tests.helpers import ScriptedTransport
+from tests.helpers import ScriptedTransport, SoftwareCipher
 
 status_words = st.one_of(
     st.just(0x9000), st.integers(0x6100, 0x61FF), st.integers(0x6C00, 0x6CFF),
@@ -47,6 +56,22 @@ OPERATIONS: dict[str, Callable[[ApduChannel], object]] = {
     "jpki_sign": lambda ch: JpkiApSession(ch).sign_digest(JpkiKey.AUTH, hashes.SHA256(), bytes(32)),
     "registry_code": lambda ch: ResidentRegistrySession(ch).read_code(),
     "registry_history": lambda ch: ResidentRegistrySession(ch).read_history(),
+    "piv_chuid": lambda ch: PivSession(ch).read_chuid(),
+    "piv_certificate": lambda ch: PivSession(ch).read_certificate(PivKeyRef.AUTHENTICATION),
+    "piv_info": lambda ch: PivSession(ch).info(),
+    "piv_pin_status": lambda ch: PivSession(ch).pin_status(),
+    "piv_verify": lambda ch: PivSession(ch).verify_pin("123456"),
+    "piv_unblock": lambda ch: PivSession(ch).unblock_pin("12345678", "123456"),
+    "piv_sign_rsa": lambda ch: PivSession(ch).sign_sha256(
+        PivKeyRef.AUTHENTICATION, PivAlgorithm.RSA_2048, b"challenge"),
+    "piv_sign_ec": lambda ch: PivSession(ch).sign_sha256(
+        PivKeyRef.AUTHENTICATION, PivAlgorithm.ECC_P256, b"challenge"),
+    "piv_management": lambda ch: PivSession(ch).authenticate_management(
+        SoftwareCipher(bytes(16))),
+    "piv_generate_rsa": lambda ch: PivSession(ch).generate_key(
+        PivKeyRef.AUTHENTICATION, PivAlgorithm.RSA_2048),
+    "piv_generate_ec": lambda ch: PivSession(ch).generate_key(
+        PivKeyRef.CARD_AUTHENTICATION, PivAlgorithm.ECC_P256),
     "initialize_update": lambda ch: open_secure_channel(
         ch, StaticKeyPrfs.from_software_keys(bytes(16), bytes(16)), 0x33),
 }
@@ -66,7 +91,13 @@ def test_any_card_answer_yields_a_card_error_or_a_result(operation: str, script)
         OPERATIONS[operation](channel)
 
 
-@pytest.mark.parametrize("parser", [decode_integrity_record, InitializeUpdateResponse.parse])
+@pytest.mark.parametrize("parser", [
+    decode_integrity_record, InitializeUpdateResponse.parse, Chuid.decode,
+    parse_certificate_object, parse_dynamic_auth, parse_tag_list,
+    lambda raw: data_object_content(raw, "fuzz"),
+    lambda raw: parse_public_key(raw, PivAlgorithm.RSA_2048),
+    lambda raw: parse_public_key(raw, PivAlgorithm.ECC_P256),
+])
 @given(raw=st.binary(max_size=120))
 def test_card_file_and_sm_parsers_fuzz(parser, raw: bytes) -> None:  # type: ignore[no-untyped-def]
     with contextlib.suppress(CardDataError):
@@ -91,3 +122,36 @@ def test_status_only_9000_means_already_verified_never_a_pin_check() -> None:
     channel = ApduChannel(ScriptedTransport(lambda apdu: (b"", 0x9000)))
     status = CardInfoApSession(channel).pin_status()
     assert status.verified and status.tries_left is None
+
+
+PIV_TAGS = [0x53, 0x70, 0x71, 0xFE, 0x30, 0x34, 0x35, 0x3E, 0x7C, 0x80, 0x81, 0x82, 0x7F49,
+            0x86, 0x5C]
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    from cardlib.tlv import Tlv
+
+    return Tlv(tag, value).encode()
+
+
+piv_tlv = st.recursive(
+    st.builds(_tlv, st.sampled_from(PIV_TAGS), st.binary(max_size=40)),
+    lambda inner: st.builds(lambda tag, parts: _tlv(tag, b"".join(parts)),
+                            st.sampled_from(PIV_TAGS), st.lists(inner, max_size=4)),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("parser", [
+    Chuid.decode, parse_certificate_object, parse_dynamic_auth, parse_tag_list,
+    lambda raw: data_object_content(raw, "fuzz"),
+    lambda raw: Chuid.decode(data_object_content(raw, "fuzz")),
+    lambda raw: parse_public_key(raw, PivAlgorithm.RSA_2048),
+    lambda raw: parse_public_key(raw, PivAlgorithm.ECC_P256),
+])
+@settings(max_examples=300)
+@given(raw=st.lists(piv_tlv, min_size=1, max_size=3).map(b"".join))
+def test_piv_parsers_on_tlv_shaped_input(parser, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Well-formed TLV with the PIV tags, nested at random: parsed or refused by name."""
+    with contextlib.suppress(CardDataError):
+        parser(raw)

@@ -10,8 +10,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardlib.apdu import CommandApdu
 from cardlib.apps.piv import PivSession, pkcs1_v15_block
@@ -34,25 +35,10 @@ from cardlib.errors import (
 )
 from cardlib.piv_objects import dynamic_auth, pad_pin, parse_dynamic_auth
 from cardlib.transport import InProcessTransport
-from tests.helpers import ScriptedTransport
+from tests.helpers import ScriptedTransport, SoftwareCipher
 
 MANAGEMENT_KEY = bytes(range(16))
 GUID = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
-
-
-class SoftwareCipher:
-    """A management key in software, for unit tests (the station's lives in the token)."""
-
-    def __init__(self, key: bytes) -> None:
-        self._cipher = Cipher(algorithms.AES(key), modes.ECB())
-
-    def encrypt_block(self, block: bytes) -> bytes:
-        enc = self._cipher.encryptor()
-        return enc.update(block) + enc.finalize()
-
-    def decrypt_block(self, block: bytes) -> bytes:
-        dec = self._cipher.decryptor()
-        return dec.update(block) + dec.finalize()
 
 
 def new_card() -> tuple[PivCard, list[str], PivSession]:
@@ -269,3 +255,35 @@ def test_raw_rsa_block_must_be_below_the_modulus() -> None:
     assert info.value.sw == 0x6A80
     digest = hashlib.sha256(b"m").digest()
     assert len(pkcs1_v15_block(b"m")) == 256 and pkcs1_v15_block(b"m").endswith(digest)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(min_size=4, max_size=300), min_size=1, max_size=6))
+def test_card_answers_any_bytes_with_a_status_word_and_keeps_its_rules(commands) -> None:  # type: ignore[no-untyped-def]
+    """Whatever arrives, the card answers (SW last) and never raises; no PIN gets tries
+    back without the right PIN, and nothing is generated without the management key."""
+    card, _, _ = new_card()
+    before = {ref: pin.tries_left for ref, pin in card.piv.pins.items()}
+    for raw in commands:
+        answer = card.process_apdu(raw)
+        assert len(answer) >= 2
+    after = {ref: pin.tries_left for ref, pin in card.piv.pins.items()}
+    assert all(after[ref] <= before[ref] for ref in before)
+    assert all(value is None for value in card.piv.keys.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.sampled_from([b"\x00\x87\x08\x9b", b"\x00\x87\x11\x9a", b"\x00\x87\x07\x9e",
+                               b"\x00\x47\x00\x9a", b"\x00\xdb\x3f\xff", b"\x00\xcb\x3f\xff",
+                               b"\x00\x20\x00\x80", b"\x00\x2c\x00\x80", b"\x00\x24\x00\x81"]),
+       body=st.binary(max_size=80), chained=st.booleans())
+def test_piv_commands_with_random_bodies(header: bytes, body: bytes, chained: bool) -> None:
+    card, _, _ = new_card()
+    if chained and body:
+        first = bytes((header[0] | 0x10,)) + header[1:] + bytes((len(body[:10]),)) + body[:10]
+        assert card.process_apdu(first)[-2:] == b"\x90\x00"
+        body = body[10:]
+    raw = header + (bytes((len(body),)) + body if body else b"")
+    answer = card.process_apdu(raw)
+    assert len(answer) >= 2
+    assert all(value is None for value in card.piv.keys.values())
