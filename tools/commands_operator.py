@@ -176,8 +176,7 @@ def login(reader: str | None, timeout: float, pin_file: Path | None, as_json: bo
     pin = collect_cli_pins([OPERATOR_PIN], pin_file, confirm=False)["operator_pin"]
     st = station()
     operator = _authenticate(reader, timeout, pin)
-    session = start_session(st.home, st.hsm, operator)
-    st.registry.record_login(operator.operator_id, session.station)
+    session = start_session(st.home, st.hsm, st.registry, operator)
     emit(as_json, session.as_json(),
          f"logged in as {operator.operator_id} ({operator.name}); scopes "
          f"{','.join(session.scopes)}; until {session.expires_at}")
@@ -190,9 +189,7 @@ def logout(as_json: bool) -> None:
     from .operator_session import end_session
 
     st = station()
-    ended = end_session(st.home)
-    if ended is not None:
-        st.registry.note_operator_event(ended.operator_id, "logout", st.home.station_id(), None)
+    ended = end_session(st.home, st.registry)
     emit(as_json, {"logged_out": ended.operator_id if ended else None},
          f"{ended.operator_id} logged out" if ended else "nobody was logged in")
 

@@ -2,7 +2,8 @@
 
 Each step runs the ``juki`` command a user would type (shown with ``$``) against a
 fresh station home: rig up -> hsm init -> issue -> verify -> full profile read ->
-counterfeit rejected -> suspend/resume -> record-code change -> reissue -> rig down.
+counterfeit rejected -> suspend/resume -> record-code change -> reissue -> operators
+(enrol on PIV cards, operator mode, login, a scope denial, logout) -> rig down.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import click
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "resident-yamada.json"
-DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026"}  # mode-600 file
+DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026",  # mode-600 file
+             "operator_pin": "672839", "operator_puk": "90817263"}
 
 
 @dataclass
@@ -112,6 +114,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
                                      str(pin_file), "--json").stdout)
         n.juki("verify", "--reader", reissued["reader"])
         n.juki("card", "show", serial)
+        denied = _operators(n, cards, pin_file)
     finally:
         if not keep_rig:
             n.step("bring the rig down (only the processes it started)")
@@ -123,5 +126,39 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         "reissued_card_serial": reissued["card_serial"],
         "genuine_card_verified": True,
         "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
+        "operators_enrolled": ["admin01", "clerk01"],
+        "scope_denial": denied,
         "rig_left_running": keep_rig,
     }
+
+
+def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
+    """Operators on PIV cards, operator mode, login, a scope denial, logout."""
+    n.step("12. enrol two operators on blank PIV cards (keys made on the card, certified by "
+           "the operator CA in the token)")
+    for operator_id, name, scopes in (("admin01", "佐藤 花子", "operator-admin,issue,revoke,verify"),
+                                      ("clerk01", "田中 太郎", "verify")):
+        n.juki("rig", "insert", "--slot", "1", "--kind", "operator",
+               "--state", str(cards / f"{operator_id}.json"))
+        n.juki("operator", "enroll", "--id", operator_id, "--name", name, "--municipality",
+               "131016", "--scopes", scopes, "--reader", "1", "--pin-file", str(pin_file))
+    n.step("13. operator mode: from now on every command needs a session with its scope")
+    n.juki("station", "mode", "operator")
+    n.juki("verify", expect=7)
+    n.step("14. the clerk logs in: PIN on the card, token challenge signed by key 9A")
+    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "clerk01.json"))
+    n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
+    n.juki("whoami")
+    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
+    n.juki("verify", "--reader", "0")
+    n.step("15. the clerk has no read-code scope: denied, and the denial is recorded")
+    denied = n.juki("card", "code", "--reader", "0", expect=7).stderr.strip()
+    n.juki("logout")
+    n.juki("whoami", expect=7)
+    n.step("16. the administrator reviews the denials")
+    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "admin01.json"))
+    n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
+    n.juki("operator", "denials")
+    n.juki("operator", "list")
+    n.juki("logout")
+    return denied

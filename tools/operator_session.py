@@ -49,8 +49,10 @@ def _utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def start_session(home: StationHome, hsm: Hsm, operator: OperatorRecord) -> OperatorSession:
-    """Write a new session for ``operator`` (replacing any other on this station)."""
+def start_session(home: StationHome, hsm: Hsm, registry: Registry,
+                  operator: OperatorRecord) -> OperatorSession:
+    """A new session for ``operator``, replacing any other on this station: recorded in
+    the registry (with the login) and written to the home."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     session = OperatorSession(
         operator_id=operator.operator_id,
@@ -63,18 +65,20 @@ def start_session(home: StationHome, hsm: Hsm, operator: OperatorRecord) -> Oper
         key_version=current_version(hsm),
     )
     tag = session_mac(hsm, session.key_version, session.payload())
+    registry.record_login(operator.operator_id, session.station, session.session_id)
     write_atomically(home.session_file, json.dumps(session.as_json() | {"mac": tag.hex()},
                                                    indent=1, sort_keys=True))
     return session
 
 
-def end_session(home: StationHome) -> OperatorSession | None:
-    """Remove the station's session; returns what it was (unchecked), if any."""
+def end_session(home: StationHome, registry: Registry) -> OperatorSession | None:
+    """End the station's session (registry and file); returns what it was, if any."""
     try:
         raw = json.loads(home.session_file.read_text(encoding="utf-8"))
         ended = _parse(raw)
     except (OSError, ValueError, KeyError, TypeError):
         ended = None
+    registry.end_station_session(home.station_id(), ended.operator_id if ended else None)
     home.session_file.unlink(missing_ok=True)
     return ended
 
@@ -105,6 +109,8 @@ def current_session(home: StationHome, hsm: Hsm, registry: Registry) -> Operator
         raise PermissionDeniedError("the session's MAC does not verify (the file was altered)")
     if session.station != home.station_id():
         raise PermissionDeniedError(f"the session belongs to station {session.station}")
+    if registry.current_session_id(session.station) != session.session_id:
+        raise PermissionDeniedError("the session was ended (logout or a newer login)")
     try:
         expired = dt.datetime.now(dt.UTC) >= _utc(session.expires_at)
     except ValueError:

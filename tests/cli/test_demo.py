@@ -30,5 +30,10 @@ def test_demo_issues_verifies_reads_and_rejects_a_counterfeit(tmp_path: Path) ->
     assert f"{serial}: revoked superseded" in narration
     assert narration.count("NOT GENUINE: card") == 1  # the suspended card (step 9)
     assert not (home / "rig" / "state.json").exists()  # rig brought down
-    for pin in ("4821", "5932", "JUKI2026"):  # the demo PINs are never printed
+    assert summary["operators_enrolled"] == ["admin01", "clerk01"]
+    assert "clerk01 lacks the scope 'read-code'" in summary["scope_denial"]
+    assert "logged in as clerk01" in narration and "clerk01 logged out" in narration
+    assert f"GENUINE: card {summary['reissued_card_serial']}" in narration
+    assert "juki card code: operator clerk01 lacks" in narration  # the admin's denial review
+    for pin in ("4821", "5932", "JUKI2026", "672839", "90817263"):  # never printed
         assert pin not in result.stdout + narration

@@ -211,3 +211,22 @@ def test_card_of_another_operator_or_unenrolled_card_cannot_log_in(
     enroll(other, rig_home, tmp_path / "foreign.json", "op-7", "verify")
     result = login(home, rig_home, tmp_path / "foreign.json", check=7)
     assert "op-7 is not registered" in result.stderr
+
+
+def test_session_file_copied_back_after_logout_or_a_newer_login_is_refused(
+        rig_home: Path, tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    first, second = tmp_path / "op-a.json", tmp_path / "op-b.json"
+    enroll(home, rig_home, first, "op-a", "verify,read-code")
+    enroll(home, rig_home, second, "op-b", "verify")
+    operator_mode(home)
+    login(home, rig_home, first)
+    kept = (home / "session.json").read_text()
+    juki(home, "logout")
+    (home / "session.json").write_text(kept)
+    assert "the session was ended" in juki(home, "whoami", check=7).stderr
+    login(home, rig_home, first)
+    kept = (home / "session.json").read_text()
+    login(home, rig_home, second)
+    (home / "session.json").write_text(kept)  # op-a's wider session back over op-b's
+    assert "the session was ended" in juki(home, "card", "list", check=7).stderr

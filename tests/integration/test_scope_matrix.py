@@ -111,11 +111,11 @@ def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  
                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     home = StationHome(matrix_home)
     registry = Registry(matrix_home / "registry.sqlite")
-    end_session(home)
+    end_session(home, registry)
     if scope is not None:
         operator = registry.operator(f"m-{scope}")
         assert operator is not None
-        start_session(home, station.hsm, operator)
+        start_session(home, station.hsm, registry, operator)
     files = {"request": matrix_home / "request.json", "batch": matrix_home / "batch.json"}
     outcomes = {}
     for path, command in sorted(leaf_commands().items()):

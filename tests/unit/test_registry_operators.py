@@ -107,3 +107,17 @@ def test_denials_are_recorded_and_admins_found(registry: Registry) -> None:
     registry.record_denial("station-a", "admin", "card code", "read-code", "lacks scope")
     assert [(d.operator_id, d.command) for d in registry.denials()] == [
         (None, "card list"), ("admin", "card code")]
+
+
+def test_one_current_session_per_station(registry: Registry) -> None:
+    enrol(registry, "op1", "AA" * 16)
+    enrol(registry, "op2", "BB" * 16)
+    assert registry.current_session_id("st-1") is None
+    registry.record_login("op1", "st-1", "s1")
+    registry.record_login("op2", "st-2", "s2")
+    registry.record_login("op2", "st-1", "s3")  # a newer login replaces the station's session
+    assert registry.current_session_id("st-1") == "s3"
+    assert registry.current_session_id("st-2") == "s2"
+    registry.end_station_session("st-1", "op2")
+    assert registry.current_session_id("st-1") is None
+    assert registry.operator_events("op2")[-1]["event"] == "logout"

@@ -208,11 +208,29 @@ class OperatorStore:
                 return True
             return row[0] is not None
 
-    def record_login(self, operator_id: str, station: str) -> None:
-        """A successful login clears the failure count."""
+    def record_login(self, operator_id: str, station: str, session_id: str | None = None) -> None:
+        """A successful login clears the failure count; with ``session_id`` it becomes the
+        station's one current session (a session file copied back later is refused)."""
         with self.transaction() as db:  # type: ignore[attr-defined]
             db.execute("DELETE FROM login_failures WHERE operator_id = ?", (operator_id,))
+            if session_id is not None:
+                db.execute("INSERT INTO station_sessions (station, session_id, operator_id, "
+                           "started_at) VALUES (?, ?, ?, ?) ON CONFLICT (station) DO UPDATE SET "
+                           "session_id = excluded.session_id, operator_id = excluded.operator_id, "
+                           "started_at = excluded.started_at",
+                           (station, session_id, operator_id, _now()))
             self._operator_event(db, operator_id, "login", f"station {station}")
+
+    def current_session_id(self, station: str) -> str | None:
+        row = self._db.execute("SELECT session_id FROM station_sessions WHERE station = ?",
+                               (station,)).fetchone()
+        return str(row[0]) if row else None
+
+    def end_station_session(self, station: str, operator_id: str | None) -> None:
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            db.execute("DELETE FROM station_sessions WHERE station = ?", (station,))
+            if operator_id is not None:
+                self._operator_event(db, operator_id, "logout", f"station {station}")
 
     def unlock_operator(self, operator_id: str, actor: str | None) -> None:
         with self.transaction() as db:  # type: ignore[attr-defined]

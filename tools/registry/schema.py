@@ -102,6 +102,11 @@ MIGRATIONS: list[list[str]] = [
             at TEXT NOT NULL,
             reason TEXT NOT NULL)""",
         "CREATE INDEX login_failures_operator ON login_failures(operator_id, at)",
+        """CREATE TABLE station_sessions (
+            station TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            started_at TEXT NOT NULL)""",
         """CREATE TABLE access_denials (
             id {ID},
             at TEXT NOT NULL,
