@@ -21,6 +21,9 @@ def juki(home: Path, *args: str, input: str | None = None, check: int | None = 0
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `juki` CLI as a user would (a fresh interpreter, real argv)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")}
+    own = _own_registry_url(home)
+    if own:
+        environment["JUKI_DB"] = own  # a test station with a database of its own
     result = subprocess.run(
         [sys.executable, "-m", "tools", "--home", str(home), *args],
         capture_output=True, text=True, input=input, cwd=ROOT, check=False,
@@ -32,6 +35,16 @@ def juki(home: Path, *args: str, input: str | None = None, check: int | None = 0
             f"stdout: {result.stdout}\nstderr: {result.stderr}"
         )
     return result
+
+
+def _own_registry_url(home: Path) -> str | None:
+    import tomllib
+
+    try:
+        settings = tomllib.loads((home / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return settings.get("registry", {}).get("url")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -79,20 +92,46 @@ def postgres_admin_url() -> str | None:
     return url
 
 
-@pytest.fixture
-def fresh_postgres():  # type: ignore[no-untyped-def]
-    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+def create_database(prefix: str) -> str:
+    """A new, empty PostgreSQL database; its URL. Needs JUKI_TEST_POSTGRES."""
     import secrets
 
     import psycopg
 
     admin = postgres_admin_url()
     if admin is None:
-        pytest.skip(f"{POSTGRES_ENV} not set (outside CI)")
-    name = f"juki_t_{secrets.token_hex(6)}"
+        raise RuntimeError(f"{POSTGRES_ENV} must be set to create test databases")
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(admin, autocommit=True) as db:
         db.execute(f"CREATE DATABASE {name}")
+    CREATED_DATABASES.append(name)
     base, _, query = admin.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_admin_url() or "", autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+CREATED_DATABASES: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_created_databases():  # type: ignore[no-untyped-def]
+    yield
+    for name in CREATED_DATABASES:
+        drop_database(name)
+
+
+@pytest.fixture
+def fresh_postgres():  # type: ignore[no-untyped-def]
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    if postgres_admin_url() is None:
+        pytest.skip(f"{POSTGRES_ENV} not set (outside CI)")
+    url = create_database("juki_t")
+    yield url
+    name = CREATED_DATABASES.pop()
+    drop_database(name)

@@ -1,16 +1,22 @@
-"""Helpers for the operator tiers: a second station home in operator mode that shares
-the session rig's token and readers, enrolment and login through the real CLI."""
+"""Helpers for the operator tiers: station homes of their own (registry, session, mode)
+that share the session rig's token and readers; enrolment and login through the CLI.
+
+When the suite runs with the station registry on PostgreSQL (``JUKI_DB`` set, the
+second pass of `make test`), each such home gets a fresh PostgreSQL database of its own
+named in its config; ``tests.conftest.juki`` passes it on as ``JUKI_DB``."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 from tools.home import StationHome
+from tools.registry import Registry
 from tools.rig import reader_name
 
-from .conftest import juki
+from .conftest import create_database, juki
 
 READER = reader_name(0)
 ADMIN_PIN, ADMIN_PUK = "135792", "24682468"
@@ -22,7 +28,10 @@ def operator_station(rig_home: Path, root: Path, **operator_policy: object) -> P
     absolute = {k: (str(rig_home / v) if k in ("pin_file", "softhsm2_conf") else v)
                 for k, v in hsm.items()}
     home = StationHome(root)
-    settings: dict[str, dict[str, object]] = {"hsm": absolute, "station": {"id": root.name}}
+    station_id = f"{root.parent.name}-{root.name}-{secrets.token_hex(3)}"
+    settings: dict[str, dict[str, object]] = {"hsm": absolute, "station": {"id": station_id}}
+    if os.environ.get("JUKI_DB"):
+        settings["registry"] = {"url": create_database("juki_op")}
     if operator_policy:
         settings["operator"] = dict(operator_policy)
     home.write_settings(settings)  # type: ignore[arg-type]
@@ -69,3 +78,13 @@ def operator_mode(home: Path) -> None:
     settings = station.settings()
     settings.setdefault("station", {})["mode"] = "operator"
     station.write_settings(settings)
+
+
+def registry_target(home: Path) -> Path | str:
+    """The station's own registry (its config's PostgreSQL URL, else its SQLite file)."""
+    url = StationHome(home).settings().get("registry", {}).get("url")
+    return url or home / "registry.sqlite"
+
+
+def station_registry(home: Path) -> Registry:
+    return Registry(registry_target(home))

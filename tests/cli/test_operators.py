@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tools.registry import Registry
-
 from ..conftest import juki
 from ..operator_helpers import (
     ADMIN_PIN,
@@ -24,6 +22,7 @@ from ..operator_helpers import (
     operator_mode,
     operator_station,
     pin_file,
+    station_registry,
 )
 
 
@@ -46,7 +45,7 @@ def test_enrol_login_whoami_logout(rig_home: Path, tmp_path: Path, algorithm: st
     card = tmp_path / "op.json"
     enrolled = enroll(home, rig_home, card, "op-1", "issue,verify", algorithm=algorithm)
     assert enrolled["algorithm"] == algorithm
-    registry = Registry(home / "registry.sqlite")
+    registry = station_registry(home)
     record = registry.operator("op-1")
     assert record is not None and record.status == "active"
     assert record.card_guid == enrolled["card_guid"]
@@ -83,7 +82,7 @@ def test_enrolment_refuses_bad_input_before_touching_the_card(rig_home: Path,
                       "--pin-file", str(pins), check=2)
         assert field in result.stderr
     assert card.read_text() == before
-    assert Registry(home / "registry.sqlite").operators() == []
+    assert station_registry(home).operators() == []
 
 
 def test_operator_mode_needs_an_active_admin_first(rig_home: Path, tmp_path: Path) -> None:
@@ -106,7 +105,7 @@ def test_scope_denial_is_recorded(op_home: Path, rig_home: Path, tmp_path: Path)
 def test_no_session_denies_and_records(op_home: Path) -> None:
     result = juki(op_home, "card", "list", check=7)
     assert "no operator is logged in" in result.stderr
-    denial = Registry(op_home / "registry.sqlite").denials()[-1]
+    denial = station_registry(op_home).denials()[-1]
     assert denial.operator_id is None and denial.command == "card list"
 
 
@@ -142,7 +141,7 @@ def test_application_lockout_and_admin_unlock(rig_home: Path, tmp_path: Path) ->
     assert "locked out" in result.stderr
     result = login(home, rig_home, card, pin="121212", check=7)
     assert "locked out since" in result.stderr
-    registry = Registry(home / "registry.sqlite")
+    registry = station_registry(home)
     record = registry.operator("op-3")
     assert record is not None and record.locked_at is not None
     admin_login(home, rig_home, tmp_path)
@@ -157,7 +156,7 @@ def test_suspended_or_revoked_operator_never_logs_in_and_session_ends(
     card = tmp_path / "op.json"
     enroll(op_home, rig_home, card, "op-4", "verify", pin="343434")
     login(op_home, rig_home, card, pin="343434")
-    registry = Registry(op_home / "registry.sqlite")
+    registry = station_registry(op_home)
     registry.set_operator_status("op-4", "suspended", "on leave", "admin")
     assert "op-4 is suspended: session ended" in juki(op_home, "card", "list", check=7).stderr
     assert "op-4 is suspended" in login(op_home, rig_home, card, pin="343434", check=7).stderr
@@ -196,7 +195,7 @@ def test_session_of_another_station_is_refused(rig_home: Path, tmp_path: Path) -
     (other / "session.json").write_text((home / "session.json").read_text())
     operator_mode(other)
     result = juki(other, "whoami", check=7)
-    assert "belongs to station station" in result.stderr
+    assert "the session belongs to station" in result.stderr
 
 
 def test_card_of_another_operator_or_unenrolled_card_cannot_log_in(

@@ -15,10 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from tools.registry import Registry
-
 from ..conftest import juki
-from ..operator_helpers import READER, enroll, insert_operator_card, operator_station
+from ..operator_helpers import READER, enroll, insert_operator_card, operator_station, station_registry
 
 PAM_DIR = Path("/etc/pam.d")
 OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
@@ -61,7 +59,7 @@ def test_pam_login_succeeds_only_for_the_right_card_pin_and_active_operator(
     assert pamtester(service, "hanako", "808080").returncode != 0  # another operator's card
     assert pamtester(service, "taro", "707070").returncode == 0
 
-    registry = Registry(home / "registry.sqlite")
+    registry = station_registry(home)
     registry.set_operator_status("op-taro", "suspended", "test", None)
     assert pamtester(service, "taro", "707070").returncode != 0  # suspended operator
     registry.set_operator_status("op-taro", "active", None, None)
@@ -114,7 +112,7 @@ def test_opensc_piv_driver_lists_and_signs(rig_home: Path, tmp_path: Path, algor
     read = pkcs11_tool("--read-object", "--type", "cert", "--id", "01", "-o", str(der))
     assert read.returncode == 0, read.stderr
     certificate = x509.load_der_x509_certificate(der.read_bytes())
-    registry = Registry(home / "registry.sqlite")
+    registry = station_registry(home)
     assert registry.operator("op-opensc").certificate == der.read_bytes()  # type: ignore[union-attr]
 
     message = tmp_path / "message"

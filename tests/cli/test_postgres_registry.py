@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tools.registry.schema import MIGRATIONS
 from tools.rig import reader_name
 
 from ..conftest import juki
@@ -15,7 +16,7 @@ from .test_commands import insert_blank, pin_file, request_file
 def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: str) -> None:
     env = {"JUKI_DB": fresh_postgres}
     assert json.loads(juki(rig_home, "db", "upgrade", "--json", env=env).stdout) == {
-        "schema_version": 3, "backend": "postgresql"}
+        "schema_version": len(MIGRATIONS), "backend": "postgresql"}
     serial = insert_blank(rig_home, tmp_path)
     issued = json.loads(juki(rig_home, "issue", "resident", str(request_file(tmp_path)),
                              "--pin-file", str(pin_file(tmp_path)), "--json", env=env).stdout)

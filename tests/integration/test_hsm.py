@@ -24,7 +24,9 @@ def test_ca_creation_is_idempotent(station) -> None:  # type: ignore[no-untyped-
 def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # type: ignore[no-untyped-def]
     keys = inventory(station.hsm)
     assert [k.role for k in keys] == ["card-info-integrity-signer", "card-master-dek",
-                                      "card-master-enc", "card-master-mac", "resident-issuing-ca"]
+                                      "card-master-enc", "card-master-mac", "operator-ca",
+                                      "operator-card-management-master", "operator-session-mac",
+                                      "resident-issuing-ca"]
     for key in keys:
         assert key.sensitive and not key.extractable
         assert key.always_sensitive and key.never_extractable

@@ -18,10 +18,9 @@ import pytest
 from tools import cli as cli_module
 from tools.home import StationHome
 from tools.operator_session import end_session, start_session
-from tools.registry import Registry
 from tools.scopes import COMMAND_SCOPES, SCOPES, SESSION_FREE
 
-from ..operator_helpers import operator_station
+from ..operator_helpers import operator_station, registry_target, station_registry
 
 NO_READER = "no-such-reader"
 SERIAL = "000000000000000"
@@ -91,7 +90,7 @@ def run(home: Path, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.fixture(scope="module")
 def matrix_home(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = operator_station(rig_home, tmp_path_factory.mktemp("matrix") / "station")
-    registry = Registry(home / "registry.sqlite")
+    registry = station_registry(home)
     for scope in SCOPES:
         operator_id = f"m-{scope}"
         registry.begin_enrolment(operator_id, operator_id, "131016", frozenset({scope}), None,
@@ -110,7 +109,8 @@ def matrix_home(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     home = StationHome(matrix_home)
-    registry = Registry(matrix_home / "registry.sqlite")
+    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))  # this station's own
+    registry = station_registry(matrix_home)
     end_session(home, registry)
     if scope is not None:
         operator = registry.operator(f"m-{scope}")
