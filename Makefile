@@ -56,6 +56,7 @@ unit: venv
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/issuance.py
+	$(PY) bench/login.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

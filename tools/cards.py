@@ -7,7 +7,7 @@ APDUs with a personalisation or a verification.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -98,20 +98,25 @@ def is_blank(name: str) -> str | None:
     return info.card_serial if info.life_cycle == LifeCycle.OP_READY else None
 
 
+def first_reader_holding(accepts: Callable[[str], object], timeout: float, what: str) -> str:
+    """The first reader whose card ``accepts`` (by name), waiting up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for state in pcsc.reader_states():
+            if state.card_present and accepts(state.name):
+                return state.name
+        if time.monotonic() >= deadline:
+            raise NoCardError(f"no {what} in any reader within {timeout:g} s "
+                              "(give --reader to choose one)")
+        time.sleep(pcsc.POLL_INTERVAL_S * 4)
+
+
 def choose_reader(wanted: str | None, timeout: float, *, blank: bool = False) -> str:
     """The reader to use: ``wanted`` if given; else the first holding a (blank) card,
     waiting up to ``timeout`` seconds for one to be presented."""
     if wanted is not None or not blank:
         return pcsc.wait_for_card(wanted, timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        for state in pcsc.reader_states():
-            if state.card_present and is_blank(state.name):
-                return state.name
-        if time.monotonic() >= deadline:
-            raise NoCardError(f"no blank card in any reader within {timeout:g} s "
-                              "(give --reader to choose one)")
-        time.sleep(pcsc.POLL_INTERVAL_S * 4)
+    return first_reader_holding(is_blank, timeout, "blank card")
 
 
 def holds_piv_card(name: str) -> bool:
@@ -127,15 +132,7 @@ def choose_piv_reader(wanted: str | None, timeout: float) -> str:
     """``wanted`` if given; else the first reader holding a PIV (operator) card."""
     if wanted is not None:
         return pcsc.wait_for_card(wanted, timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        for state in pcsc.reader_states():
-            if state.card_present and holds_piv_card(state.name):
-                return state.name
-        if time.monotonic() >= deadline:
-            raise NoCardError(f"no operator (PIV) card in any reader within {timeout:g} s "
-                              "(give --reader to choose one)")
-        time.sleep(pcsc.POLL_INTERVAL_S * 4)
+    return first_reader_holding(holds_piv_card, timeout, "operator (PIV) card")
 
 
 BUSY_RETRY_S = 3.0

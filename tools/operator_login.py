@@ -14,11 +14,9 @@ the PIN.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
@@ -27,7 +25,7 @@ from cardlib.channel import ApduChannel
 from cardlib.constants import PivKeyRef
 from cardlib.errors import ApduError, CardDataError, InvalidPinError, PinBlockedError
 from cardlib.piv_objects import algorithm_of
-from hsm.ca import ca_certificates
+from hsm.ca import ca_certificates, issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 from hsm.verify import ChallengeBook, PublicKeyCache
@@ -57,22 +55,6 @@ def read_operator_card(piv: PivSession) -> OperatorCard:
     if not names:
         raise LoginError("the card's certificate names no operator (no CN)")
     return OperatorCard(guid, certificate, str(names[0].value))
-
-
-def check_chain(certificate: x509.Certificate, ca_certs: list[x509.Certificate]) -> str | None:
-    """None if ``certificate`` is current and issued by one of ``ca_certs``, else why not."""
-    now = dt.datetime.now(dt.UTC)
-    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-        return "the operator certificate is outside its validity period"
-    for ca in ca_certs:
-        if ca.subject != certificate.issuer:
-            continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return None
-    return "the operator certificate is not issued by the operator CA in the token"
 
 
 class OperatorAuthenticator:
@@ -118,9 +100,11 @@ class OperatorAuthenticator:
         except (ApduError, CardDataError) as exc:
             raise LoginError(f"not a usable operator card: {exc}") from None
         operator = self._registered(card, expected_operator)
-        problem = check_chain(card.certificate, self.ca_certs)
-        if problem:
-            raise LoginError(problem)
+        if not within_validity(card.certificate):
+            raise LoginError("the operator certificate is outside its validity period")
+        if issuing_ca(card.certificate, self.ca_certs) is None:
+            raise LoginError("the operator certificate is not issued by the operator CA "
+                             "in the token")
         try:
             piv.verify_pin(pin.reveal())
         except InvalidPinError as exc:

@@ -12,14 +12,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from cardlib.apps.common import CommonApSession
 from cardlib.channel import ApduChannel
 from cardlib.errors import ApduError, CardDataError
-from hsm.ca import ca_certificates
+from hsm.ca import ca_certificates, issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 from hsm.verify import ChallengeBook, PublicKeyCache
@@ -110,22 +109,16 @@ class Verifier:
         return done(serial)
 
     def _check_chain(self, certificate: x509.Certificate, serial: str) -> Check:
-        now = dt.datetime.now(dt.UTC)
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        if not within_validity(certificate):
             return Check("certificate_chain", False, "certificate outside its validity period")
         subject_serial = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
         if not subject_serial or subject_serial[0].value != serial:
             return Check("certificate_chain", False, "certificate names another card")
-        for ca in self.ca_certs:
-            if ca.subject != certificate.issuer:
-                continue
-            try:
-                certificate.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-            common_name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-            return Check("certificate_chain", True, f"issued by {common_name}")
-        return Check("certificate_chain", False, "not issued by any issuing CA in the token")
+        ca = issuing_ca(certificate, self.ca_certs)
+        if ca is None:
+            return Check("certificate_chain", False, "not issued by any issuing CA in the token")
+        common_name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        return Check("certificate_chain", True, f"issued by {common_name}")
 
     def _challenge_response(self, common: CommonApSession, certificate: x509.Certificate) -> Check:
         public_key = certificate.public_key()

@@ -36,6 +36,7 @@ from ..piv_objects import (
     TAG_RESPONSE,
     TAG_WITNESS,
     application_property_template,
+    data_object_content,
     discovery_object,
     dynamic_auth,
     encode_public_key,
@@ -356,8 +357,12 @@ class PivCard(CardCore):
             raise CardStatus(SW.WRONG_DATA) from None
         if tag not in WRITABLE_OBJECTS:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-        if len(rest) > MAX_OBJECT or not rest.startswith(b"\x53"):
+        if len(rest) > MAX_OBJECT:
             raise CardStatus(SW.WRONG_DATA)
+        try:
+            data_object_content(rest, "PUT DATA")  # exactly one well-formed 53 template
+        except CardDataError:
+            raise CardStatus(SW.WRONG_DATA) from None
         self.piv.files[f"{tag:06X}"].data = rest.hex()
         self._save()
         return b""
