@@ -70,7 +70,6 @@ class Station:
         self._hsm: Hsm | None = None
         self._authorized = False
         self.session: OperatorSession | None = None
-        self.command: str | None = None
 
     @property
     def actor(self) -> str | None:
@@ -83,7 +82,6 @@ class Station:
         from .operator_session import current_session
         from .scopes import COMMAND_SCOPES, SESSION_FREE
 
-        self.command = command
         if command in SESSION_FREE or self.home.mode() == "open":
             self._authorized = True
             return

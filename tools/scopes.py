@@ -21,6 +21,7 @@ COMMAND_SCOPES: dict[str, str] = {
     "card resume": "revoke",
     "card revoke": "revoke",
     "verify": "verify",
+    "readers": "verify",  # probes the cards (SELECT, the issuer domain's serial)
     "card list": "verify",
     "card show": "verify",
     "card certs": "verify",
@@ -47,11 +48,13 @@ COMMAND_SCOPES: dict[str, str] = {
 }
 
 # Commands that authenticate by themselves (login, the PAM hook), show or end the
-# caller's own session, or drive the local test rig and emulator (no registry, no keys).
+# caller's own session, or stand for the physical world on a test rig: inserting and
+# pulling cards, and the card maker making blank ones (`rig`, `emulator`, `demo` exist
+# for the embedded test set-up; a production station has real readers and no rig).
 SESSION_FREE = frozenset({
     "login", "logout", "whoami", "pam-auth", "station status",
     "rig up", "rig status", "rig down", "rig insert", "rig remove",
-    "emulator run", "emulator counterfeit", "readers", "demo",
+    "emulator run", "emulator counterfeit", "demo",
 })
 
 
