@@ -10,7 +10,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
-                python3-venv python3-dev iproute2 util-linux pamtester libpam-modules
+                python3-venv python3-dev iproute2 util-linux pamtester libpam-modules \
+                chromium poppler-utils fonts-ipafont-gothic
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps venv demo test unit lint bench clean
@@ -57,6 +58,7 @@ bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/issuance.py
 	$(PY) bench/login.py
+	$(PY) bench/audit.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

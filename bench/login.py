@@ -38,8 +38,8 @@ from bench.run import Recorder, rate  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
 from hsm.keys import role_key  # noqa: E402
+from hsm.mac import current_version  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
-from hsm.session_mac import current_version  # noqa: E402
 from tools.cli import Station  # noqa: E402
 from tools.operator_enrolment import EnrolmentRequest, enrol_operator  # noqa: E402
 from tools.operator_login import OperatorAuthenticator  # noqa: E402

@@ -12,7 +12,14 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from .errors import KeyNotFoundError
-from .roles import CARD_MASTER_ROLES, SECRET_KEY_ROLES, KeyRole, label_for, parse_label
+from .roles import (
+    CARD_MASTER_ROLES,
+    MAC_KEY_ROLES,
+    SECRET_KEY_ROLES,
+    KeyRole,
+    label_for,
+    parse_label,
+)
 from .token import Hsm
 
 RSA_BITS = 2048
@@ -123,7 +130,7 @@ def ensure_secret_keys(hsm: Hsm, roles: tuple[KeyRole, ...]) -> list[tuple[str, 
         created = version is None
         if version is None:
             version = 1
-            generate_aes_master(hsm, role, version, mac=role == KeyRole.OPERATOR_SESSION_MAC)
+            generate_aes_master(hsm, role, version, mac=role in MAC_KEY_ROLES)
         result.append((label_for(role, version), created))
     return result
 

@@ -22,17 +22,20 @@ class KeyRole(StrEnum):
     OPERATOR_CA = "operator-ca"  # certifies operator (PIV) card keys
     OPERATOR_CARD_MANAGEMENT = "operator-card-management-master"  # PIV 9B keys derive from it
     OPERATOR_SESSION_MAC = "operator-session-mac"  # MACs the station's login sessions
+    AUDIT_SIGNER = "audit-checkpoint-signer"  # signs the provision log's checkpoints
+    AUDIT_ENTRY_MAC = "audit-entry-mac"  # MACs every provision log entry (with its index)
 
 
 CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)
-SECRET_KEY_ROLES = (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT,
-                    KeyRole.OPERATOR_SESSION_MAC)
+MAC_KEY_ROLES = (KeyRole.OPERATOR_SESSION_MAC, KeyRole.AUDIT_ENTRY_MAC)
+SECRET_KEY_ROLES = (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT, *MAC_KEY_ROLES)
 
 
 CA_SUBJECTS = {
     KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
     KeyRole.INTEGRITY_SIGNER: "Juki Card-Info Integrity Signer",
     KeyRole.OPERATOR_CA: "Juki Operator CA",
+    KeyRole.AUDIT_SIGNER: "Juki Provision Log Checkpoint Signer",
 }
 # The others are self-signed end entities.
 CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA, KeyRole.OPERATOR_CA}

@@ -26,8 +26,10 @@ def ensure_station_keys(hsm: Hsm) -> StationKeys:
     ca = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
     signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
     operator_ca = ensure_ca(hsm, KeyRole.OPERATOR_CA)
+    audit = ensure_ca(hsm, KeyRole.AUDIT_SIGNER)
     keys = [(ca.label, ca.created), (signer.label, signer.created),
-            (operator_ca.label, operator_ca.created), *ensure_card_masters(hsm),
+            (operator_ca.label, operator_ca.created), (audit.label, audit.created),
+            *ensure_card_masters(hsm),
             *ensure_secret_keys(hsm, (KeyRole.OPERATOR_CARD_MANAGEMENT,
-                                      KeyRole.OPERATOR_SESSION_MAC))]
+                                      KeyRole.OPERATOR_SESSION_MAC, KeyRole.AUDIT_ENTRY_MAC))]
     return StationKeys(keys, ca.certificate)

@@ -30,6 +30,10 @@ class TokenRsaSigner(RemoteRsaPrivateKey):
         self._version = version
         super().__init__(self._load_public_key())
 
+    @property
+    def label(self) -> str:
+        return label_for(self._role, self._version)
+
     def __repr__(self) -> str:
         return f"TokenRsaSigner({label_for(self._role, self._version)!r})"
 

@@ -213,9 +213,16 @@ def install_guards(group: click.Group, prefix: str = "") -> list[str]:
 
 
 def _register_commands() -> None:
-    from . import commands_admin, commands_cards, commands_operator, commands_station
+    from . import (
+        commands_admin,
+        commands_audit,
+        commands_cards,
+        commands_operator,
+        commands_station,
+    )
 
     commands_station.register(cli)
+    commands_audit.register(cli)
     commands_cards.register(cli)
     commands_admin.register(cli)
     commands_operator.register(cli)

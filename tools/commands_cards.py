@@ -32,6 +32,38 @@ def collect_cli_pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool)
                         stdin_is_tty=sys.stdin.isatty(), prompt=prompt)
 
 
+recipient_option = click.option("--recipient", default=None,
+                                help="Agency receiving the information (`juki audit recipients`).")
+purpose_option = click.option("--purpose", default=None,
+                              help="Purpose code permitted to that recipient.")
+READ_FIELDS = {"identity": ["name", "birth_date", "sex", "address"],
+               "number": ["individual_number"]}
+
+
+def _release(recipient: str | None, purpose: str | None, required: bool):  # type: ignore[no-untyped-def]
+    """The provision this command makes, its purpose checked (a refusal is recorded)."""
+    from .audit.provision import check_purpose, release_for
+
+    if recipient is None and purpose is None and not required:
+        return None
+    if recipient is None or purpose is None:
+        raise click.UsageError("give both --recipient and --purpose")
+    st = station()
+    release = release_for(st.home, st.actor, recipient, purpose)
+    check_purpose(st.registry, st.hsm, release, None,
+                  st.home.settings().get("audit", {}).get("recipients_file"))
+    return release
+
+
+def _record(release, kind: str, fields: list[str], card_serial: str | None) -> int:  # type: ignore[no-untyped-def]
+    from .audit.provision import record, resident_of_card
+
+    st = station()
+    resident_id, code = resident_of_card(st.registry, card_serial)
+    return record(st.registry, st.hsm, release, kind=kind, fields=fields,
+                  resident_id=resident_id, record_code=code, card_serial=card_serial)
+
+
 @click.group()
 def issue() -> None:
     """Issue cards."""
@@ -128,20 +160,28 @@ def issue_recover(as_json: bool) -> None:
 
 
 @click.command()
+@recipient_option
+@purpose_option
 @reader_option
 @timeout_option
 @json_option
-def verify(reader: str | None, timeout: float, as_json: bool) -> int:
-    """Is the presented card genuine? Challenge-response against the token."""
+def verify(recipient: str | None, purpose: str | None, reader: str | None, timeout: float,
+           as_json: bool) -> int:
+    """Is the presented card genuine? Challenge-response against the token. With
+    --recipient/--purpose the verdict is a provision, recorded before it is shown."""
     from .cards import choose_reader, open_card
     from .verifier import Verifier
 
+    release = _release(recipient, purpose, required=False)
     st = station()
     st.registry.expire_due()
     verifier = Verifier.from_token(st.registry, st.hsm)
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
         verdict = verifier.verify(channel)
+    entry = None
+    if release is not None and verdict.card_serial is not None:
+        entry = _record(release, "provision", ["verification"], verdict.card_serial)
 
     def text() -> str:
         head = "GENUINE" if verdict.genuine else "NOT GENUINE"
@@ -149,7 +189,8 @@ def verify(reader: str | None, timeout: float, as_json: bool) -> int:
         lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in verdict.checks]
         return "\n".join(lines)
 
-    emit(as_json, verdict.as_json(), text)
+    emit(as_json, verdict.as_json() | ({"provision_entry": entry} if entry is not None else {}),
+         text)
     return 0 if verdict.genuine else EXIT_NOT_GENUINE
 
 
@@ -161,25 +202,35 @@ def card() -> None:
 @card.command("read")
 @click.option("--what", type=click.Choice(["identity", "number", "all"]), default="identity",
               show_default=True, help="The 4 information, the individual number, or both.")
+@recipient_option
+@purpose_option
 @reader_option
 @timeout_option
 @pin_file_option
 @json_option
-def card_read(what: str, reader: str | None, timeout: float, pin_file: Path | None,
-              as_json: bool) -> None:
+def card_read(what: str, recipient: str | None, purpose: str | None, reader: str | None,
+              timeout: float, pin_file: Path | None, as_json: bool) -> None:
     """After the card-info PIN: the 4 information and/or the individual number, released
-    only if the integrity record (EF 0003) verifies."""
+    only if the integrity record (EF 0003) verifies, and only after the provision to
+    --recipient for --purpose is recorded."""
     from cardlib.apps.card_info import CardInfoApSession
+    from cardlib.apps.common import CommonApSession
 
     from .card_read import IntegrityChecker, What, read_card_info
     from .cards import choose_reader, open_card
 
+    release = _release(recipient, purpose, required=True)
     pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
     checker = IntegrityChecker(station().hsm)
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
         reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
-    payload = reading.as_json()
+        common = CommonApSession(channel)
+        common.select()
+        serial = common.read_card_info().card_serial
+    fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if what == "all" else READ_FIELDS[what]
+    entry = _record(release, "provision", fields, serial)
+    payload = reading.as_json() | {"provision_entry": entry}
     emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "integrity")
          + "\nintegrity record: verified")
 

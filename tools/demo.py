@@ -3,7 +3,8 @@
 Each step runs the ``juki`` command a user would type (shown with ``$``) against a
 fresh station home: rig up -> hsm init -> issue -> verify -> full profile read ->
 counterfeit rejected -> suspend/resume -> record-code change -> reissue -> operators
-(enrol on PIV cards, operator mode, login, a scope denial, logout) -> rig down.
+(enrol on PIV cards, operator mode, login, a scope denial) -> the provision record
+(disclosure report; a database edit caught by `juki audit verify`) -> rig down.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         n.juki("verify")
         n.step("6. the full profile: applications, token, PIN tries (no try spent)")
         n.juki("card", "info")
-        n.juki("card", "read", "--what", "all", "--pin-file", str(pin_file))
+        n.juki("card", "read", "--what", "all", "--recipient", "NENKIN", "--purpose", "B1-57",
+               "--pin-file", str(pin_file))
         n.juki("card", "certs", "--out", str(home / "certs"))
         document = home / "request.txt"
         document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
@@ -115,6 +117,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         n.juki("verify", "--reader", reissued["reader"])
         n.juki("card", "show", serial)
         denied = _operators(n, cards, pin_file)
+        tampered = _audit(n, pin_file, cards, old_code)
     finally:
         if not keep_rig:
             n.step("bring the rig down (only the processes it started)")
@@ -128,6 +131,8 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
         "operators_enrolled": ["admin01", "clerk01"],
         "scope_denial": denied,
+        "disclosure_report": tampered["report"],
+        "tampered_entry_detected": tampered["first_bad_index"],
         "rig_left_running": keep_rig,
     }
 
@@ -136,7 +141,8 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     """Operators on PIV cards, operator mode, login, a scope denial, logout."""
     n.step("12. enrol two operators on blank PIV cards (keys made on the card, certified by "
            "the operator CA in the token)")
-    for operator_id, name, scopes in (("admin01", "佐藤 花子", "operator-admin,issue,revoke,verify"),
+    for operator_id, name, scopes in (("admin01", "佐藤 花子",
+                                       "operator-admin,issue,revoke,verify,audit-read"),
                                       ("clerk01", "田中 太郎", "verify")):
         n.juki("rig", "insert", "--slot", "1", "--kind", "operator",
                "--state", str(cards / f"{operator_id}.json"))
@@ -160,5 +166,28 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
     n.juki("operator", "denials")
     n.juki("operator", "list")
-    n.juki("logout")
     return denied
+
+
+def _audit(n: Narrator, pin_file: Path, cards: Path, old_code: str) -> dict:
+    """The provision record: a disclosure report, then a database edit caught."""
+    n.step("17. the resident asks what was provided about them (under their old code too)")
+    n.juki("audit", "recipients")
+    n.juki("audit", "disclose", "--code", old_code)
+    report = n.home / "disclosure.html"
+    n.juki("audit", "disclose", "--code", old_code, "--format", "html", "--out", str(report))
+    n.juki("audit", "verify")
+    n.step("18. someone edits one row of the provision log in the database ...")
+    from .home import StationHome
+    from .registry import Registry
+
+    registry = Registry(StationHome(n.home).registry_target())
+    with registry.transaction() as db:
+        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') "
+                   "WHERE idx = 0")
+    registry.close()
+    n.say("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') WHERE idx = 0")
+    n.step("19. ... and `juki audit verify` names that entry")
+    verdict = json.loads(n.juki("audit", "verify", "--json", expect=1).stdout)
+    n.juki("logout")
+    return {"report": str(report), "first_bad_index": verdict["first_bad_index"]}

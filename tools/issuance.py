@@ -242,6 +242,8 @@ def issue_resident_card(
         registry.mark_failed(serial, reason or type(exc).__name__)
         raise
     der = certificate.public_bytes(serialization.Encoding.DER)
-    registry.complete_issuance(serial, der, supersedes=reissue_of)
+    identity = {"name": request.name, "name_kana": request.name_kana, "sex": request.sex,
+                "birth_date": request.birth_date.isoformat(), "address": request.address}
+    registry.complete_issuance(serial, der, supersedes=reissue_of, identity=identity)
     return IssuedCard(serial, request.municipality_code, expiry,
                       certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"))

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass
 
 from cardlib.emulator.state import write_atomically
-from hsm.session_mac import check_session_mac, current_version, session_mac
+from hsm.mac import check_mac, current_version, mac
 from hsm.token import Hsm
 
 from .errors import PermissionDeniedError
@@ -64,7 +64,7 @@ def start_session(home: StationHome, hsm: Hsm, registry: Registry,
         session_id=secrets.token_hex(16),
         key_version=current_version(hsm),
     )
-    tag = session_mac(hsm, session.key_version, session.payload())
+    tag = mac(hsm, session.key_version, session.payload())
     registry.record_login(operator.operator_id, session.station, session.session_id)
     write_atomically(home.session_file, json.dumps(session.as_json() | {"mac": tag.hex()},
                                                    indent=1, sort_keys=True))
@@ -105,7 +105,7 @@ def current_session(home: StationHome, hsm: Hsm, registry: Registry) -> Operator
         tag = bytes.fromhex(str(raw["mac"]))
     except (KeyError, TypeError, ValueError):
         raise PermissionDeniedError("the session file is malformed") from None
-    if not check_session_mac(hsm, session.key_version, session.payload(), tag):
+    if not check_mac(hsm, session.key_version, session.payload(), tag):
         raise PermissionDeniedError("the session's MAC does not verify (the file was altered)")
     if session.station != home.station_id():
         raise PermissionDeniedError(f"the session belongs to station {session.station}")

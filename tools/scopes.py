@@ -45,6 +45,13 @@ COMMAND_SCOPES: dict[str, str] = {
     "hsm status": "operator-admin",
     "db upgrade": "operator-admin",
     "station mode": "operator-admin",
+    "audit recipients": "audit-read",
+    "audit verify": "audit-read",
+    "audit proof": "audit-read",
+    "audit consistency": "audit-read",
+    "audit disclose": "audit-read",
+    "audit self": "audit-read",
+    "audit checkpoint": "operator-admin",
 }
 
 # Commands that authenticate by themselves (login, the PAM hook), show or end the

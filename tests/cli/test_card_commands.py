@@ -11,12 +11,12 @@ from cardlib.emulator.state import StateFile
 from cardlib.records import FourInfo, encode_four_info
 
 from ..conftest import juki
-from .test_commands import PIN, issue
+from .test_commands import PIN, READ_FOR, issue
 
 
 def test_card_info_spends_no_try(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
-    juki(rig_home, "card", "read", "--json", input="0000\n", check=3)  # one wrong PIN
+    juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=3)  # one wrong PIN
     for _ in range(3):
         info = json.loads(juki(rig_home, "card", "info", "--json").stdout)
         assert info["pins"]["card_info"] == {"tries_left": 2, "verified": False, "blocked": False}
@@ -31,11 +31,11 @@ def test_card_info_spends_no_try(rig_home: Path, tmp_path: Path) -> None:
 
 def test_read_what(rig_home: Path, tmp_path: Path) -> None:
     issue(rig_home, tmp_path)
-    number = json.loads(juki(rig_home, "card", "read", "--what", "number", "--json",
+    number = json.loads(juki(rig_home, "card", "read", *READ_FOR, "--what", "number", "--json",
                              input=f"{PIN}\n").stdout)
     assert number["individual_number"] is None  # the Suzuki request carries no number
     assert number["integrity"]["checked"] == ["DF31"]
-    everything = json.loads(juki(rig_home, "card", "read", "--what", "all", "--json",
+    everything = json.loads(juki(rig_home, "card", "read", *READ_FOR, "--what", "all", "--json",
                                  input=f"{PIN}\n").stdout)
     assert everything["name"] == "鈴木　花子" and everything["integrity"]["checked"] == ["DF31", "DF32"]
 
@@ -49,7 +49,7 @@ def test_tampered_attributes_are_reported_not_released(rig_home: Path, tmp_path:
     card.apps[Aid.CARD_INFO.hex()].files[f"{CardInfoFile.ATTRIBUTES:04X}"].data = forged.hex()
     state.save(card)
     juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(state.path))
-    result = juki(rig_home, "card", "read", "--json", input=f"{PIN}\n", check=3)
+    result = juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n", check=3)
     error = json.loads(result.stdout)["error"]
     assert "integrity record does not match: 4 information (EF 0002, DF32)" in error["message"]
     assert "偽物" not in result.stdout + result.stderr  # nothing of it was released
@@ -61,8 +61,8 @@ def test_pin_change(rig_home: Path, tmp_path: Path) -> None:
     pins.write_text(f"card_info={PIN}\ncard_info_new=8080\n")
     pins.chmod(0o600)
     juki(rig_home, "card", "pin", "change", "card_info", "--pin-file", str(pins))
-    juki(rig_home, "card", "read", "--json", input=f"{PIN}\n", check=3)
-    assert json.loads(juki(rig_home, "card", "read", "--json", input="8080\n").stdout)["name"]
+    juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n", check=3)
+    assert json.loads(juki(rig_home, "card", "read", *READ_FOR, "--json", input="8080\n").stdout)["name"]
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("jpki_sign=NOTIT1\njpki_sign_new=NEWPIN9\n")
     wrong.chmod(0o600)

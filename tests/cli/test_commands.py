@@ -30,6 +30,7 @@ def request_file(tmp_path: Path) -> Path:
         path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
     return path
 PIN = "7319"
+READ_FOR = ("--recipient", "NENKIN", "--purpose", "B1-57")  # a permitted purpose
 
 
 def pin_file(tmp_path: Path, value: str = PIN, mode: int = 0o600) -> Path:
@@ -73,10 +74,11 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
     assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
-    assert [k["created"] for k in again["keys"]] == [False] * 8
+    assert [k["created"] for k in again["keys"]] == [False] * 10
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
     by_role = {k["role"]: k for k in status["keys"]}
-    assert sorted(by_role) == ["card-info-integrity-signer", "card-master-dek", "card-master-enc",
+    assert sorted(by_role) == ["audit-checkpoint-signer", "audit-entry-mac",
+                               "card-info-integrity-signer", "card-master-dek", "card-master-enc",
                                "card-master-mac", "operator-ca", "operator-card-management-master",
                                "operator-session-mac", "resident-issuing-ca"]
     assert by_role["resident-issuing-ca"]["label"] == "juki/resident-issuing-ca/v1"
@@ -92,7 +94,7 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     assert verdict["genuine"] is True and verdict["card_serial"] == serial
     assert all(c["ok"] for c in verdict["checks"]) and len(verdict["checks"]) == 6
     # the PIN from stdin (not a terminal): one per line
-    info = json.loads(juki(rig_home, "card", "read", "--json", input=f"{PIN}\n").stdout)
+    info = json.loads(juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n").stdout)
     integrity = info.pop("integrity")
     assert info == {"name": "鈴木　花子", "address": "大阪府大阪市北区中之島一丁目3番20号",
                     "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
@@ -124,7 +126,7 @@ def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Pa
     assert "municipality_code" in result.stderr
     readers = json.loads(juki(rig_home, "readers", "--json").stdout)
     assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
-    assert juki(rig_home, "card", "read", "--json", input="0000\n", check=3).returncode == 3
+    assert juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=3).returncode == 3
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"name": "x"}'])
@@ -145,7 +147,7 @@ def test_pin_file_readable_by_others_is_refused(rig_home: Path, tmp_path: Path) 
 
 def test_wrong_pin_reports_tries_left(rig_home: Path, tmp_path: Path) -> None:
     issue(rig_home, tmp_path)
-    result = juki(rig_home, "card", "read", "--json", input="0000\n", check=3)
+    result = juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=3)
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "InvalidPinError" and error["tries_left"] == 2
     assert "0000" not in result.stderr
@@ -275,4 +277,4 @@ def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> 
     token_file.write_bytes(b"")
     status = juki(home, "hsm", "status", "--json")
     assert "restored from its copy" in status.stderr
-    assert len(json.loads(status.stdout)["keys"]) == 8
+    assert len(json.loads(status.stdout)["keys"]) == 10

@@ -71,6 +71,10 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "operator unlock": ["--id", "nobody"],
         "operator unblock": ["--id", "nobody"],
         "station mode": ["operator"],
+        "card read": ["--recipient", "NENKIN", "--purpose", "B1-57"],
+        "audit proof": ["--index", "0"],
+        "audit consistency": ["--old", "1"],
+        "audit self": ["--code", "12345678901"],
     }.get(path, [])
     names = {p.name for p in command.params}
     extra = (["--reader", NO_READER] if "reader" in names else []) + (

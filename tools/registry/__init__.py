@@ -102,6 +102,10 @@ class Registry(OperatorStore):
     def close(self) -> None:
         self._db.close()
 
+    def reader(self) -> Backend:
+        """The connection, for reads outside a write transaction (audit queries)."""
+        return self._db
+
     @contextmanager
     def transaction(self) -> Iterator[Backend]:
         self._db.begin_write()
@@ -225,8 +229,10 @@ class Registry(OperatorStore):
                         else None)
 
     def complete_issuance(self, serial: str, certificate_der: bytes,
-                          supersedes: str | None = None) -> None:
-        """``issuing`` → ``active``; a superseded card is revoked in the same transaction."""
+                          supersedes: str | None = None,
+                          identity: dict[str, str | None] | None = None) -> None:
+        """``issuing`` → ``active``; a superseded card is revoked in the same transaction;
+        the resident's identity information (the 4 information) is kept for disclosure."""
         with self.transaction() as db:
             cursor = db.execute("UPDATE cards SET status = 'active', certificate = ?, updated_at = ?"
                                 " WHERE serial = ? AND status = 'issuing'",
@@ -234,8 +240,27 @@ class Registry(OperatorStore):
             if cursor.rowcount != 1:
                 raise RegistryError(f"card {serial} is not being issued")
             self._event(db, serial, "issuing", "active", None)
+            if identity is not None:
+                row = db.execute(f"SELECT resident_id FROM cards WHERE serial = ? AND status IN "
+                                 f"{LIVE_SQL}", (serial,)).fetchone()
+                self._store_identity(db, int(row[0]), identity)
             if supersedes is not None:
                 self._transition(db, supersedes, "revoked", "superseded")
+
+    def _store_identity(self, db: Backend, resident_id: int,
+                        identity: dict[str, str | None]) -> None:
+        db.execute("DELETE FROM resident_identity WHERE resident_id = ?", (resident_id,))
+        db.execute("INSERT INTO resident_identity (resident_id, name, name_kana, birth_date, sex, "
+                   "address, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (resident_id, identity["name"], identity.get("name_kana"),
+                    identity["birth_date"], identity["sex"], identity["address"], now()))
+
+    def identity_of(self, resident_id: int) -> dict[str, str | None] | None:
+        row = self._db.execute("SELECT name, name_kana, birth_date, sex, address, updated_at "
+                               "FROM resident_identity WHERE resident_id = ?",
+                               (resident_id,)).fetchone()
+        keys = ("name", "name_kana", "birth_date", "sex", "address", "updated_at")
+        return dict(zip(keys, row, strict=True)) if row else None
 
     def mark_failed(self, serial: str, reason: str) -> None:
         with self.transaction() as db:

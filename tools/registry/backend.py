@@ -21,6 +21,7 @@ class Backend(Protocol):
     location: str
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
     def begin_write(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -38,6 +39,9 @@ class SqliteBackend:
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._db.executemany(sql, rows)
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         return self._db.execute(sql, params)
@@ -75,6 +79,10 @@ class PostgresBackend:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self._db.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
 
     def begin_write(self) -> None:
         self._db.execute("BEGIN")

@@ -116,6 +116,43 @@ MIGRATIONS: list[list[str]] = [
             scope TEXT,
             reason TEXT NOT NULL)""",
     ],
+    [  # 5: the provision record: recipients and purposes, an append-only Merkle-tree log,
+       # signed checkpoints, and the identity information a resident can ask to see
+        """CREATE TABLE recipients (
+            recipient_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL)""",
+        """CREATE TABLE recipient_purposes (
+            recipient_id TEXT NOT NULL REFERENCES recipients(recipient_id),
+            code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            PRIMARY KEY (recipient_id, code))""",
+        """CREATE TABLE provision_log (
+            idx BIGINT PRIMARY KEY,
+            entry TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            resident_id BIGINT,
+            mac {BLOB} NOT NULL)""",
+        "CREATE INDEX provision_log_resident ON provision_log(resident_id, idx)",
+        """CREATE TABLE merkle_nodes (
+            level INTEGER NOT NULL,
+            position BIGINT NOT NULL,
+            hash {BLOB} NOT NULL,
+            PRIMARY KEY (level, position))""",
+        """CREATE TABLE audit_checkpoints (
+            size BIGINT PRIMARY KEY,
+            root {BLOB} NOT NULL,
+            at TEXT NOT NULL,
+            key_label TEXT NOT NULL,
+            signature {BLOB} NOT NULL)""",
+        """CREATE TABLE resident_identity (
+            resident_id BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            name_kana TEXT,
+            birth_date TEXT NOT NULL,
+            sex TEXT NOT NULL,
+            address TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+    ],
 ]
 
 

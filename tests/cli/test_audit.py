@@ -1,0 +1,107 @@
+"""The provision record through the CLI: purposes checked, provisions recorded before
+release, a resident's disclosure (JSON, text, A4 HTML printed to PDF by Chromium), their
+own information, and a database edit caught by `juki audit verify`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..conftest import juki
+from ..operator_helpers import operator_station, station_registry
+from .test_commands import PIN, pin_file, request_file
+
+READER0, READER1 = "Virtual PCD 00 00", "Virtual PCD 00 01"
+NENKIN = ("--recipient", "NENKIN", "--purpose", "B1-57")
+
+
+def issue_in(home: Path, rig_home: Path, tmp_path: Path, slot: int, name: str) -> tuple[str, str]:
+    """A resident card issued at ``home`` in rig slot ``slot``: (serial, record code)."""
+    directory = tmp_path / name
+    directory.mkdir()
+    juki(rig_home, "rig", "insert", "--slot", str(slot), "--state", str(directory / "card.json"))
+    request = request_file(directory)
+    out = json.loads(juki(home, "issue", "resident", str(request), "--reader",
+                          READER0 if slot == 0 else READER1, "--pin-file",
+                          str(pin_file(directory)), "--json").stdout)
+    return out["card_serial"], json.loads(request.read_text())["resident_code"]
+
+
+def print_to_pdf(html_file: Path, pdf: Path) -> str:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed (make deps)"
+    profile = pdf.parent / "chromium-profile"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+                    f"--print-to-pdf={pdf}", html_file.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
+                                                              tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    serial, code = issue_in(home, rig_home, tmp_path, 0, "yamada")
+    other_serial, _ = issue_in(home, rig_home, tmp_path, 1, "other")
+
+    recipients = json.loads(juki(home, "audit", "recipients", "--json").stdout)
+    assert {"code": "B1-57", "description": "国民年金法による年金である給付の支給に関する事務"} \
+        in next(r for r in recipients if r["id"] == "NENKIN")["purposes"]
+
+    read = json.loads(juki(home, "card", "read", *NENKIN, "--reader", READER0, "--json",
+                           input=f"{PIN}\n").stdout)
+    assert read["provision_entry"] == 0 and read["name"]
+    refused = juki(home, "card", "read", "--recipient", "NENKIN", "--purpose", "B5-4",
+                   "--reader", READER0, input=f"{PIN}\n", check=7)
+    assert "may not receive" in refused.stderr and "name" not in refused.stdout
+    verdict = json.loads(juki(home, "verify", "--recipient", "MOFA-PASSPORT", "--purpose", "B1-7",
+                              "--reader", READER0, "--json").stdout)
+    assert verdict["genuine"] and verdict["provision_entry"] == 2
+    juki(home, "verify", *NENKIN, "--reader", READER1)  # someone else's provision
+    changed = json.loads(juki(home, "resident", "change-code", "--code", code, "--reason",
+                              "転居", "--reader", READER0, "--json").stdout)
+    juki(home, "card", "read", "--what", "all", "--recipient", "MUNI-TAX", "--purpose", "B4-3",
+         "--reader", READER0, input=f"{PIN}\n")
+
+    report = json.loads(juki(home, "audit", "disclose", "--code", code, "--json").stdout)
+    entries = report["entries"]
+    assert [(e["recipient"], e["purpose"], e["kind"]) for e in entries] == [
+        ("NENKIN", "B1-57", "provision"), ("MOFA-PASSPORT", "B1-7", "provision"),
+        ("MUNI-TAX", "B4-3", "provision"), ("SELF", "DISCLOSURE", "disclosure")]
+    assert entries[0]["fields"] == ["address", "birth_date", "name", "sex"]
+    assert entries[2]["record_code"] == changed["new_code"]  # after the change, same resident
+    assert all(e["proof_verified"] for e in entries) and report["checkpoint_signature_ok"]
+    assert all(e["card_serial"] != other_serial for e in entries)
+    assert set(report["record_codes"]) == {code, changed["new_code"]}
+
+    html_file = tmp_path / "report.html"
+    juki(home, "audit", "disclose", "--card", serial, "--format", "html", "--out", str(html_file))
+    page = html_file.read_text(encoding="utf-8")
+    assert "本人確認情報の提供状況の開示" in page and "日本年金機構" in page
+    text = print_to_pdf(html_file, tmp_path / "report.pdf")
+    assert "日本年金機構" in text and "外務省" in text and "検証済" in text
+    assert text.count("検証済") == 5  # three provisions and two disclosures, all proven
+
+    own = json.loads(juki(home, "audit", "self", "--code", changed["new_code"], "--json").stdout)
+    assert own["identity"]["name"] and own["record_code"] == changed["new_code"]
+    assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
+
+    assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
+    registry = station_registry(home)
+    with registry.transaction() as db:
+        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'NENKIM') "
+                   "WHERE idx = 0")
+    broken = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
+    assert broken["first_bad_index"] == 0 and "MAC" in broken["problem"]
+
+
+def test_card_read_without_a_recipient_releases_nothing(rig_home: Path, tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    result = juki(home, "card", "read", "--reader", READER0, input=f"{PIN}\n", check=2)
+    assert "--recipient and --purpose" in result.stderr
+    log = station_registry(home).reader()
+    assert log.execute("SELECT count(*) FROM provision_log").fetchone()[0] == 0

@@ -1,0 +1,64 @@
+"""Two stations appending to one registry at once (two processes, each with its own token
+session): one log, consecutive indexes, no gaps, no duplicates, and it verifies."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from tools.audit.checkpoints import make_checkpoint, verify_log
+from tools.registry import Registry
+
+PER_STATION = 40
+
+
+def station_appends(home: str, target: str, station: str, count: int, ready, go, out) -> None:  # type: ignore[no-untyped-def]
+    from tools.audit.provision import Release, record
+    from tools.home import StationHome
+
+    hsm = StationHome(Path(home)).open_token()
+    registry = Registry(target)
+    release = Release(station, "Asia/Tokyo", None, "NENKIN", "B1-57")
+    ready.set()
+    go.wait(60)
+    indexes = [record(registry, hsm, release, kind="provision", fields=["name"],
+                      resident_id=n, record_code=None, card_serial=None) for n in range(count)]
+    registry.close()
+    out.put(indexes)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_stations_append_one_consistent_log(rig_home: Path, station, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                request, backend: str) -> None:
+    target = (str(tmp_path / "registry.sqlite") if backend == "sqlite"
+              else request.getfixturevalue("fresh_postgres"))
+    Registry(target).close()  # created and migrated before the race
+    context = multiprocessing.get_context("spawn")
+    out, go = context.Queue(), context.Event()
+    readies = [context.Event(), context.Event()]
+    workers = [context.Process(target=station_appends,
+                               args=(str(rig_home), target, f"station-{n}", PER_STATION,
+                                     readies[n], go, out)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for ready in readies:
+        assert ready.wait(60)
+    go.set()
+    results = [out.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+        assert worker.exitcode == 0
+    assert sorted(results[0] + results[1]) == list(range(2 * PER_STATION))
+    assert all(a < b for r in results for a, b in itertools.pairwise(r))
+    registry = Registry(target)
+    make_checkpoint(registry, station.hsm)
+    verdict = verify_log(registry.reader(), station.hsm)
+    assert verdict.ok and verdict.size == 2 * PER_STATION
+    stations = [row[0] for row in registry.reader().execute(
+        "SELECT entry FROM provision_log ORDER BY idx")]
+    assert any('"station":"station-0"' in s for s in stations)
+    assert any('"station":"station-1"' in s for s in stations)
+    registry.close()

@@ -1,0 +1,125 @@
+"""A resident's disclosure: the provisions of their identity information (under any of
+their record codes, nobody else's), each with its inclusion proof against a fresh
+signed checkpoint; and their own identity information as the registry holds it.
+
+Both requests are provisions themselves and are recorded first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hsm.token import Hsm
+
+from ..errors import RequestError
+from ..registry import Registry
+from . import log, merkle
+from .checkpoints import Checkpoint, audit_certificates, make_checkpoint, signature_ok
+from .provision import DISCLOSURE_PURPOSE, IDENTITY_FIELDS, SELF, Release, record
+from .recipients import listed
+
+SHOWN_KINDS = ("provision", "disclosure")
+
+
+@dataclass(frozen=True)
+class DisclosedEntry:
+    index: int
+    kind: str
+    time_utc: str
+    time_local: str
+    recipient: str
+    recipient_name: str
+    purpose: str
+    purpose_description: str
+    fields: list[str]
+    record_code: str | None
+    card_serial: str | None
+    operator: str | None
+    station: str
+    inclusion_proof: list[str]
+    proof_verified: bool
+
+
+@dataclass(frozen=True)
+class DisclosureReport:
+    resident_id: int
+    record_codes: list[str]
+    checkpoint: dict[str, object]
+    checkpoint_signature_ok: bool
+    entries: list[DisclosedEntry]
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def resident_for(registry: Registry, code: str | None, card_serial: str | None) -> int:
+    if (code is None) == (card_serial is None):
+        raise RequestError("code/card", "give exactly one of --code and --card")
+    if code is not None:
+        found = registry.resident_of_code(code)
+        if found is None:
+            raise RequestError("code", f"record code {code} was never assigned")
+        return found[0]
+    entry = registry.get(card_serial or "")
+    if entry is None or entry.resident_id is None:
+        raise RequestError("card", f"card {card_serial} belongs to no resident")
+    return entry.resident_id
+
+
+def _names(registry: Registry) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    recipients = {r.recipient_id: r.name for r in listed(registry)}
+    purposes = {(r.recipient_id, p.code): p.description for r in listed(registry)
+                for p in r.purposes}
+    recipients[SELF] = "本人（開示請求）"
+    purposes[(SELF, DISCLOSURE_PURPOSE)] = "住民基本台帳法に基づく本人の開示請求"
+    return recipients, purposes
+
+
+def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
+             fields: list[str]) -> tuple[DisclosureReport, Checkpoint]:
+    """Record the disclosure, sign a checkpoint over the log including it, then report."""
+    codes = [str(c["code"]) for c in registry.code_history(resident_id)
+             if c["status"] in ("active", "retired")]
+    record(registry, hsm, release, kind="disclosure", fields=fields, resident_id=resident_id,
+           record_code=registry.active_code(resident_id), card_serial=None)
+    checkpoint = make_checkpoint(registry, hsm)
+    db = registry.reader()
+    subtree = log.stored_subtree(db)
+    recipients, purposes = _names(registry)
+    entries = []
+    for entry in log.entries_of_resident(db, resident_id):
+        fields_of = entry.fields
+        if fields_of.get("kind") not in SHOWN_KINDS or entry.index >= checkpoint.size:
+            continue
+        proof = merkle.inclusion_proof(entry.index, checkpoint.size, subtree)
+        ok = merkle.verify_inclusion(entry.index, checkpoint.size, entry.leaf, proof,
+                                     checkpoint.root)
+        recipient, purpose = str(fields_of["recipient"]), str(fields_of["purpose"])
+        entries.append(DisclosedEntry(
+            index=entry.index, kind=str(fields_of["kind"]), time_utc=str(fields_of["time_utc"]),
+            time_local=str(fields_of["time_local"]), recipient=recipient,
+            recipient_name=recipients.get(recipient, recipient), purpose=purpose,
+            purpose_description=purposes.get((recipient, purpose), purpose),
+            fields=list(fields_of["fields"]), record_code=fields_of.get("record_code"),
+            card_serial=fields_of.get("card_serial"), operator=fields_of.get("operator"),
+            station=str(fields_of["station"]), inclusion_proof=[p.hex() for p in proof],
+            proof_verified=ok))
+    signed_ok = signature_ok(checkpoint, audit_certificates(hsm))
+    report = DisclosureReport(resident_id, codes, checkpoint.as_json(), signed_ok, entries)
+    return report, checkpoint
+
+
+def self_information(registry: Registry, hsm: Hsm, release: Release,
+                     resident_id: int) -> dict[str, object]:
+    """The resident's identity information held, recorded as a disclosure first."""
+    identity = registry.identity_of(resident_id)
+    history = registry.code_history(resident_id)
+    record(registry, hsm, release, kind="disclosure",
+           fields=[*IDENTITY_FIELDS, "record_code", "code_history"], resident_id=resident_id,
+           record_code=registry.active_code(resident_id), card_serial=None)
+    return {"resident_id": resident_id, "identity": identity,
+            "record_code": registry.active_code(resident_id), "code_history": history}
+
+
+def self_release(release: Release) -> Release:
+    return Release(release.station, release.zone, release.operator, SELF, DISCLOSURE_PURPOSE)

@@ -1,0 +1,101 @@
+"""The provision log in the registry database: append-only entries, the Merkle tree's
+complete subtrees (so proofs cost O(log² n) lookups, never a scan), and checkpoints.
+
+An entry is canonical JSON (sorted keys, no spaces, UTF-8) that names its own index, so
+an entry moved to another position no longer matches. Appending takes the registry's
+write lock (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock): two stations appending
+to one database get consecutive indexes, no gaps, no duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..registry.backend import Backend
+from . import merkle
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def size(db: Backend) -> int:
+    row = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM provision_log").fetchone()
+    return int(row[0])
+
+
+def _node(db: Backend, level: int, position: int) -> bytes:
+    row = db.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND position = ?",
+                     (level, position)).fetchone()
+    if row is None:
+        raise LookupError(f"Merkle node ({level}, {position}) is missing")
+    return bytes(row[0])
+
+
+def append(db: Backend, fields: dict[str, Any], kind: str, resident_id: int | None,
+           mac: Callable[[bytes], bytes]) -> int:
+    """Append one entry inside the caller's write transaction; returns its index.
+    ``mac`` (the token's audit-entry key) authenticates the leaf, which covers the index."""
+    index = size(db)
+    entry = canonical({**fields, "index": index, "kind": kind})
+    leaf = merkle.leaf_hash(entry)
+    db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac) "
+               "VALUES (?, ?, ?, ?, ?)", (index, entry.decode("utf-8"), kind, resident_id,
+                                          mac(leaf)))
+    value, level, position = leaf, 0, index
+    db.execute("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
+               (level, position, value))
+    while position & 1:  # a right child completes its parent
+        value = merkle.node_hash(_node(db, level, position - 1), value)
+        level, position = level + 1, position >> 1
+        db.execute("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
+                   (level, position, value))
+    return index
+
+
+def stored_subtree(db: Backend) -> merkle.Subtree:
+    """MTH of any range from the stored complete subtrees."""
+    def subtree(start: int, end: int) -> bytes:
+        n = end - start
+        if n == 1:
+            return _node(db, 0, start)
+        if n & (n - 1) == 0 and start % n == 0:
+            return _node(db, n.bit_length() - 1, start // n)
+        k = merkle.split_point(n)
+        return merkle.node_hash(subtree(start, start + k), subtree(start + k, end))
+
+    return subtree
+
+
+def root(db: Backend, tree_size: int) -> bytes:
+    return stored_subtree(db)(0, tree_size) if tree_size else merkle.EMPTY_ROOT
+
+
+@dataclass(frozen=True)
+class Entry:
+    index: int
+    raw: str
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return json.loads(self.raw)
+
+    @property
+    def leaf(self) -> bytes:
+        return merkle.leaf_hash(self.raw.encode("utf-8"))
+
+
+def entries_of_resident(db: Backend, resident_id: int) -> list[Entry]:
+    """A resident's entries, by the index on (resident_id, idx): no scan of the log."""
+    rows = db.execute("SELECT idx, entry FROM provision_log WHERE resident_id = ? ORDER BY idx",
+                      (resident_id,))
+    return [Entry(int(i), str(e)) for i, e in rows]
+
+
+def entry_at(db: Backend, index: int) -> Entry | None:
+    row = db.execute("SELECT idx, entry FROM provision_log WHERE idx = ?", (index,)).fetchone()
+    return Entry(int(row[0]), str(row[1])) if row else None
