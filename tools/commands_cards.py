@@ -316,19 +316,25 @@ def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file:
 
 
 @card.command("code")
+@recipient_option
+@purpose_option
 @reader_option
 @timeout_option
 @json_option
-def card_code(reader: str | None, timeout: float, as_json: bool) -> None:
-    """The resident record code and its change history, over SCP03 (station keys)."""
+def card_code(recipient: str | None, purpose: str | None, reader: str | None, timeout: float,
+              as_json: bool) -> None:
+    """The resident record code and its change history, over SCP03 (station keys),
+    released only after the provision to --recipient for --purpose is recorded."""
     from .cards import choose_reader, open_card
     from .registry_ap import read_registry_ap
 
+    release = _release(recipient, purpose, required=True)
     st = station()
     name = choose_reader(reader, timeout)
     with open_card(name) as channel:
         result = read_registry_ap(channel, st.hsm)
-    emit(as_json, result.as_json(), lambda: result.as_text())
+    entry = _record(release, "provision", ["record_code", "code_history"], result.card_serial)
+    emit(as_json, result.as_json() | {"provision_entry": entry}, lambda: result.as_text())
 
 
 @card.command("certs")

@@ -86,7 +86,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
         n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
         n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
-        n.juki("card", "code")
+        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
         n.step("7. a counterfeit: same data, different key -> must be rejected")
         n.juki("rig", "remove", "--slot", "0")
         n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
@@ -105,7 +105,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
         changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
                                     "本人の請求", "--json").stdout)
-        n.juki("card", "code")
+        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
         n.step("11. reissue: a new card for the same resident; the old one is superseded")
         request = home / "reissue-request.json"
         request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -158,7 +158,8 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
     n.juki("verify", "--reader", "0")
     n.step("15. the clerk has no read-code scope: denied, and the denial is recorded")
-    denied = n.juki("card", "code", "--reader", "0", expect=7).stderr.strip()
+    denied = n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--reader",
+                    "0", expect=7).stderr.strip()
     n.juki("logout")
     n.juki("whoami", expect=7)
     n.step("16. the administrator reviews the denials")

@@ -107,9 +107,9 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
 def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
     code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
-    out = json.loads(juki(rig_home, "card", "code", "--json").stdout)
+    out = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json").stdout)
     assert out == {"card_serial": serial, "resident_code": code, "history": []}
-    trace = juki(rig_home, "-vvv", "card", "code").stderr
+    trace = juki(rig_home, "-vvv", "card", "code", *READ_FOR).stderr
     assert ">> 80 50 30 00" in trace and ">> 84 82 33 00" in trace  # IU, EXTERNAL AUTH level 33
     assert b"55120933867".hex() not in trace  # the code never crosses in the clear
 

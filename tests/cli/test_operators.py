@@ -24,6 +24,7 @@ from ..operator_helpers import (
     pin_file,
     station_registry,
 )
+from .test_commands import READ_FOR
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_operator_mode_needs_an_active_admin_first(rig_home: Path, tmp_path: Pat
 
 def test_scope_denial_is_recorded(op_home: Path, rig_home: Path, tmp_path: Path) -> None:
     admin_login(op_home, rig_home, tmp_path)
-    result = juki(op_home, "card", "code", "--reader", READER, check=7)
+    result = juki(op_home, "card", "code", *READ_FOR, "--reader", READER, check=7)
     assert "lacks the scope 'read-code'" in result.stderr
     denials = json.loads(juki(op_home, "operator", "denials", "--json").stdout)
     assert denials[-1]["operator_id"] == "admin" and denials[-1]["command"] == "card code"

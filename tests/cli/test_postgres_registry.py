@@ -10,7 +10,7 @@ from tools.registry.schema import MIGRATIONS
 from tools.rig import reader_name
 
 from ..conftest import juki
-from .test_commands import insert_blank, pin_file, request_file
+from .test_commands import READ_FOR, insert_blank, pin_file, request_file
 
 
 def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: str) -> None:
@@ -31,7 +31,7 @@ def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: s
     code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
     changed = json.loads(juki(rig_home, "resident", "change-code", "--code", code, "--reason",
                               "本人の請求", "--json", env=env).stdout)
-    assert json.loads(juki(rig_home, "card", "code", "--json", env=env).stdout)[
+    assert json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json", env=env).stdout)[
         "resident_code"] == changed["new_code"]
     listed = json.loads(juki(rig_home, "card", "list", "--json", env=env).stdout)
     assert [(c["serial"], c["status"]) for c in listed] == [(serial, "active")]

@@ -72,6 +72,7 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "operator unblock": ["--id", "nobody"],
         "station mode": ["operator"],
         "card read": ["--recipient", "NENKIN", "--purpose", "B1-57"],
+        "card code": ["--recipient", "NENKIN", "--purpose", "B1-57"],
         "audit proof": ["--index", "0"],
         "audit consistency": ["--old", "1"],
         "audit self": ["--code", "12345678901"],
