@@ -39,3 +39,7 @@ class PermissionDeniedError(JukiError):
 
 class LoginError(JukiError):
     """An operator login was refused (names why, never the PIN)."""
+
+
+class ProvisionNotRecordedError(JukiError):
+    """The provision log could not be written, so nothing was released."""

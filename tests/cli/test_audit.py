@@ -105,3 +105,25 @@ def test_card_read_without_a_recipient_releases_nothing(rig_home: Path, tmp_path
     assert "--recipient and --purpose" in result.stderr
     log = station_registry(home).reader()
     assert log.execute("SELECT count(*) FROM provision_log").fetchone()[0] == 0
+
+
+def test_nothing_is_released_when_the_record_cannot_be_written(rig_home: Path,
+                                                               tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    issue_in(home, rig_home, tmp_path, 0, "resident")
+    registry = station_registry(home)
+    with registry.transaction() as db:  # the database refuses every new provision entry
+        if registry.dialect == "sqlite":
+            db.execute("CREATE TRIGGER no_room BEFORE INSERT ON provision_log "
+                       "BEGIN SELECT RAISE(ABORT, 'database full'); END")
+        else:
+            db.execute("CREATE FUNCTION no_room() RETURNS trigger AS $$ BEGIN "
+                       "RAISE EXCEPTION 'database full'; END $$ LANGUAGE plpgsql")
+            db.execute("CREATE TRIGGER no_room BEFORE INSERT ON provision_log FOR EACH ROW "
+                       "EXECUTE FUNCTION no_room()")
+    result = juki(home, "card", "read", *NENKIN, "--reader", READER0, "--json",
+                  input=f"{PIN}\n", check=5)
+    assert "nothing was released" in result.stderr and "database full" in result.stderr
+    assert '"name"' not in result.stdout and "鈴木" not in result.stdout + result.stderr
+    code = juki(home, "card", "code", *NENKIN, "--reader", READER0, check=5)
+    assert "resident record code" not in code.stdout

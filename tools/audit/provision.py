@@ -15,7 +15,7 @@ from hsm.mac import current_version, mac
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 
-from ..errors import PermissionDeniedError, StationConfigError
+from ..errors import PermissionDeniedError, ProvisionNotRecordedError, StationConfigError
 from ..home import StationHome
 from ..registry import Registry
 from . import log, recipients
@@ -61,9 +61,14 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
             "operator": release.operator, "recipient": release.recipient,
             "purpose": release.purpose, "fields": sorted(fields), "resident_id": resident_id,
             "record_code": record_code, "card_serial": card_serial, "detail": detail}
-    with registry.transaction() as db:
-        return log.append(db, body, kind, resident_id,
-                          lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC))
+    try:
+        with registry.transaction() as db:
+            return log.append(db, body, kind, resident_id,
+                              lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC))
+    except Exception as exc:  # a database or token failure: the release must not happen
+        raise ProvisionNotRecordedError(
+            f"the provision could not be recorded ({type(exc).__name__}: {exc}); "
+            "nothing was released") from exc
 
 
 def check_purpose(registry: Registry, hsm: Hsm, release: Release, card_serial: str | None,
