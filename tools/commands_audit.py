@@ -124,7 +124,7 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     """The provision status report for one resident, with inclusion proofs."""
     from .audit.disclosure import disclose, resident_for, self_release
     from .audit.provision import release_for
-    from .audit.report import as_html, as_text
+    from .audit.report import as_html, as_text, local_time
 
     st = station()
     resident = resident_for(st.registry, code, card_serial)
@@ -134,8 +134,10 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     if output == "json":
         text = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
     elif output == "html":
-        issued = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        text = as_html(report, issued, release.station)
+        from zoneinfo import ZoneInfo
+
+        issued = dt.datetime.now(ZoneInfo(release.zone)).isoformat(timespec="minutes")
+        text = as_html(report, local_time(issued), release.station)
     else:
         text = as_text(report)
     if out is not None:

@@ -16,6 +16,11 @@ FIELD_LABELS = {
 KIND_LABELS = {"provision": "提供", "disclosure": "開示"}
 
 
+def local_time(iso: str) -> str:
+    """``2026-11-27T22:10:08+09:00`` → ``2026-11-27 22:10``: what a resident reads."""
+    return iso[:16].replace("T", " ")
+
+
 def field_names(fields: list[str]) -> str:
     return "、".join(FIELD_LABELS.get(f, f) for f in fields)
 
@@ -46,6 +51,7 @@ th { background: #eee; white-space: nowrap; }
 tr { page-break-inside: avoid; }
 .meta td { border: none; padding: 0.5mm 2mm 0.5mm 0; }
 .proof { font-family: monospace; font-size: 7pt; word-break: break-all; }
+.nowrap { white-space: nowrap; }
 footer { margin-top: 6mm; font-size: 8pt; }
 """
 
@@ -56,9 +62,9 @@ def as_html(report: DisclosureReport, issued_at: str, station: str) -> str:
     for entry in report.entries:
         rows.append(
             "<tr>"
-            f"<td>{entry.index}</td><td>{e(entry.time_local)}</td>"
+            f"<td>{entry.index}</td><td class=\"nowrap\">{e(local_time(entry.time_local))}</td>"
             f"<td>{e(KIND_LABELS.get(entry.kind, entry.kind))}</td>"
-            f"<td>{e(entry.recipient_name)}<br><small>{e(entry.recipient)}</small></td>"
+            f"<td class=\"nowrap\">{e(entry.recipient_name)}<br><small>{e(entry.recipient)}</small></td>"
             f"<td>{e(entry.purpose_description)}<br><small>{e(entry.purpose)}</small></td>"
             f"<td>{e(field_names(entry.fields))}</td>"
             f"<td>{e(entry.record_code or '—')}</td>"
