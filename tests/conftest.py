@@ -135,3 +135,16 @@ def fresh_postgres():  # type: ignore[no-untyped-def]
     yield url
     name = CREATED_DATABASES.pop()
     drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh registry on each backend: every rule is checked on SQLite and on
+    PostgreSQL (JUKI_TEST_POSTGRES; in CI it must be set)."""
+    from tools.registry import Registry
+
+    target = (tmp_path / "registry.sqlite" if request.param == "sqlite"
+              else request.getfixturevalue("fresh_postgres"))
+    registry = Registry(target)
+    yield registry
+    registry.close()

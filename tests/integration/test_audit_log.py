@@ -7,7 +7,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
@@ -20,14 +19,6 @@ from tools.registry import Registry
 
 RELEASE = Release("station-t", "Asia/Tokyo", "op-1", "NENKIN", "B1-57")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request, tmp_path: Path):  # type: ignore[no-untyped-def]
-    target = (tmp_path / "registry.sqlite" if request.param == "sqlite"
-              else request.getfixturevalue("fresh_postgres"))
-    registry = Registry(target)
-    yield registry
-    registry.close()
 
 
 def fill(registry: Registry, hsm, count: int, start: int = 0) -> None:  # type: ignore[no-untyped-def]

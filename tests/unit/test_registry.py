@@ -15,17 +15,6 @@ from tools.registry.schema import MIGRATIONS, statements_for
 EXPIRY = dt.date(2036, 1, 1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Every rule is checked on both backends (PostgreSQL from JUKI_TEST_POSTGRES)."""
-    if request.param == "sqlite":
-        target: Path | str = tmp_path / "registry.sqlite"
-    else:
-        target = request.getfixturevalue("fresh_postgres")
-    registry = Registry(target)
-    yield registry
-    registry.close()
-
 
 def issue(registry: Registry, serial: str, code: str, reissue_of: str | None = None) -> None:
     registry.begin_issuance(serial, "resident", code, "131016", EXPIRY, reissue_of=reissue_of)

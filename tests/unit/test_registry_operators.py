@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -11,14 +10,6 @@ from tools.registry import Registry, RegistryError
 
 WINDOW = dt.timedelta(minutes=15)
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request, tmp_path: Path):  # type: ignore[no-untyped-def]
-    target = (tmp_path / "registry.sqlite" if request.param == "sqlite"
-              else request.getfixturevalue("fresh_postgres"))
-    registry = Registry(target)
-    yield registry
-    registry.close()
 
 
 def enrol(registry: Registry, operator_id: str, guid: str, scopes: set[str] | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hsm.mac import current_version, mac
@@ -74,8 +75,6 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
 def check_purpose(registry: Registry, hsm: Hsm, release: Release, card_serial: str | None,
                   recipients_file: str | None = None) -> None:
     """Refuse (and record the refusal) a purpose the recipient may not use."""
-    from pathlib import Path
-
     recipients.ensure_loaded(registry, Path(recipients_file) if recipients_file else None)
     if recipients.purpose_of(registry, release.recipient, release.purpose) is None:
         record(registry, hsm, release, kind="refusal", fields=[], resident_id=None,
