@@ -90,6 +90,15 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
     assert own["identity"]["name"] and own["record_code"] == changed["new_code"]
     assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
 
+    first = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
+    proof = json.loads(juki(home, "audit", "proof", "--index", "0", "--json").stdout)
+    assert proof["verified"] and proof["size"] == first["size"] and proof["proof"]
+    juki(home, "verify", *NENKIN, "--reader", READER0)
+    second = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
+    assert second["size"] == first["size"] + 1
+    consistent = json.loads(juki(home, "audit", "consistency", "--old", str(first["size"]),
+                                 "--json").stdout)
+    assert consistent["verified"] and consistent["new"] == second["size"]
     assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
     registry = station_registry(home)
     with registry.transaction() as db:
