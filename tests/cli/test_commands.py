@@ -96,6 +96,7 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     # the PIN from stdin (not a terminal): one per line
     info = json.loads(juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n").stdout)
     integrity = info.pop("integrity")
+    assert isinstance(info.pop("provision_entry"), int)  # recorded before it was shown
     assert info == {"name": "鈴木　花子", "address": "大阪府大阪市北区中之島一丁目3番20号",
                     "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
     assert integrity["signature_ok"] and integrity["checked"] == ["DF32"]
@@ -108,6 +109,7 @@ def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
     code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
     out = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json").stdout)
+    assert isinstance(out.pop("provision_entry"), int)
     assert out == {"card_serial": serial, "resident_code": code, "history": []}
     trace = juki(rig_home, "-vvv", "card", "code", *READ_FOR).stderr
     assert ">> 80 50 30 00" in trace and ">> 84 82 33 00" in trace  # IU, EXTERNAL AUTH level 33

@@ -37,7 +37,7 @@ def test_demo_issues_verifies_reads_and_rejects_a_counterfeit(tmp_path: Path) ->
     assert "juki card code: operator clerk01 lacks" in narration  # the admin's denial review
     assert summary["tampered_entry_detected"] == 0
     assert "to NENKIN (日本年金機構) for B1-57" in narration  # the resident's report
-    assert "provision log intact" in narration and "first bad index 0" in narration
+    assert "provision log intact" in narration and '"first_bad_index": 0' in narration
     assert "本人確認情報の提供状況の開示" in Path(summary["disclosure_report"]).read_text()
     for pin in ("4821", "5932", "JUKI2026", "672839", "90817263"):  # never printed
         assert pin not in result.stdout + narration
