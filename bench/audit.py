@@ -119,7 +119,7 @@ def bulk_log(registry: Registry, hsm, count: int) -> None:  # type: ignore[no-un
                                    "index": index, "kind": "provision"})
             leaf = merkle.leaf_hash(entry)
             rows.append((index, entry.decode(), "provision", resident,
-                         bytes(key.sign(leaf, mechanism=Mechanism.AES_CMAC))))
+                         bytes(key.sign(leaf, mechanism=Mechanism.AES_CMAC)), version))
             nodes.append((0, index, leaf))
             height, value, position = 0, leaf, index
             while stack and stack[-1][0] == height:
@@ -128,8 +128,8 @@ def bulk_log(registry: Registry, hsm, count: int) -> None:  # type: ignore[no-un
                 nodes.append((height, position, value))
             stack.append((height, value))
     with registry.transaction() as db:
-        db.executemany("INSERT INTO provision_log (idx, entry, kind, resident_id, mac) "
-                           "VALUES (?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, "
+                       "mac_version) VALUES (?, ?, ?, ?, ?, ?)", rows)
         db.executemany("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
                            nodes)
 

@@ -99,8 +99,9 @@ def tamper(registry: Registry, action: str, i: int, j: int) -> int:
             for index, _, _ in reversed(rows[i:]):
                 db.execute("UPDATE provision_log SET idx = ? WHERE idx = ?", (index + 1, index))
             forged = log.canonical(json.loads(rows[i][1]) | {"index": i, "card_serial": "X"})
-            db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac) VALUES "
-                       "(?, ?, 'provision', NULL, ?)", (i, forged.decode(), b"\x00" * 16))
+            db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, "
+                       "mac_version) VALUES (?, ?, 'provision', NULL, ?, 1)",
+                       (i, forged.decode(), b"\x00" * 16))
             return i
         # reorder: swap two entries with their MACs
         db.execute("UPDATE provision_log SET entry = ?, mac = ? WHERE idx = ?",
@@ -148,3 +149,51 @@ def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(stat
                                            checkpoint.root)
         assert checkpoints(db)[-1].root == checkpoint.root
         registry.close()
+
+
+ROTATION_SCRIPT = """
+import json, sys
+from pathlib import Path
+from hsm.keys import generate_aes_master, latest_version
+from hsm.roles import KeyRole
+from hsm.setup import ensure_station_keys
+from tools.audit.checkpoints import make_checkpoint, verify_log
+from tools.audit.provision import Release, record
+from tools.home import StationHome
+from tools.registry import Registry
+from tools.rig import Rig
+
+home = StationHome(Path(sys.argv[1]))
+Rig(home).ensure_token()
+hsm = home.open_token()
+ensure_station_keys(hsm)
+registry = Registry(home.root / "registry.sqlite")
+release = Release("s", "Asia/Tokyo", None, "NENKIN", "B1-57")
+def add(n):
+    for _ in range(n):
+        record(registry, hsm, release, kind="provision", fields=["name"], resident_id=1,
+               record_code=None, card_serial=None)
+add(3)
+make_checkpoint(registry, hsm)
+generate_aes_master(hsm, KeyRole.AUDIT_ENTRY_MAC, latest_version(hsm, KeyRole.AUDIT_ENTRY_MAC) + 1,
+                    mac=True)
+add(3)
+verdict = verify_log(registry.reader(), hsm)
+versions = [v for (v,) in registry.reader().execute(
+    "SELECT mac_version FROM provision_log ORDER BY idx")]
+print(json.dumps({"ok": verdict.ok, "size": verdict.size, "versions": versions}))
+"""
+
+
+def test_rotated_entry_mac_key_keeps_old_entries_verifying(tmp_path: Path) -> None:
+    """A new audit-entry-mac version beside the old: entries made under each verify
+    (run in its own process: one SoftHSM configuration per process)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", ROTATION_SCRIPT, str(tmp_path / "home")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=True)
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"ok": True, "size": 6, "versions": [1, 1, 1, 2, 2, 2]}

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from hsm.ca import TokenKey, ca_certificates
-from hsm.mac import current_version, first_bad_mac
+from hsm.mac import first_bad_mac
 from hsm.roles import KeyRole, label_for
 from hsm.token import Hsm
 
@@ -127,15 +127,17 @@ def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
         if not signature_ok(checkpoint, certificates):
             return LogVerdict(False, log.size(db), len(signed), None,
                               f"checkpoint at size {checkpoint.size}: signature does not verify")
-    mac_version = current_version(hsm, KeyRole.AUDIT_ENTRY_MAC)
     pending = iter(signed)
     next_checkpoint = next(pending, None)
     stack: list[tuple[int, bytes]] = []
     expected = 0
     batch: list[tuple[int, bytes, bytes]] = []
+    batch_version = 0  # the MAC key version of every entry in ``batch``
 
     def flush() -> LogVerdict | None:
-        bad = first_bad_mac(hsm, mac_version, [(leaf, tag) for _, leaf, tag in batch],
+        if not batch:
+            return None
+        bad = first_bad_mac(hsm, batch_version, [(leaf, tag) for _, leaf, tag in batch],
                             KeyRole.AUDIT_ENTRY_MAC)
         if bad is not None:
             index = batch[bad][0]
@@ -151,13 +153,17 @@ def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
         if next_checkpoint.root != merkle.EMPTY_ROOT:
             return fail(0, "the checkpoint of the empty log has a wrong root")
         next_checkpoint = next(pending, None)
-    for index, raw, tag in db.execute("SELECT idx, entry, mac FROM provision_log ORDER BY idx"):
+    rows = db.execute("SELECT idx, entry, mac, mac_version FROM provision_log ORDER BY idx")
+    for index, raw, tag, version in rows:
         if index != expected:
             return flush() or fail(expected, f"entry {expected} is missing (next is {index})")
         problem = _entry_problem(index, raw)
         if problem:
             return flush() or fail(index, f"entry {index}: {problem}")
         leaf = merkle.leaf_hash(raw.encode("utf-8"))
+        if version != batch_version and (result := flush()):
+            return result
+        batch_version = int(version)
         batch.append((index, leaf, bytes(tag)))
         if len(batch) >= VERIFY_BATCH and (result := flush()):
             return result

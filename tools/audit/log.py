@@ -37,15 +37,16 @@ def _node(db: Backend, level: int, position: int) -> bytes:
 
 
 def append(db: Backend, fields: dict[str, Any], kind: str, resident_id: int | None,
-           mac: Callable[[bytes], bytes]) -> int:
+           mac: Callable[[bytes], bytes], mac_version: int) -> int:
     """Append one entry inside the caller's write transaction; returns its index.
-    ``mac`` (the token's audit-entry key) authenticates the leaf, which covers the index."""
+    ``mac`` (the token's audit-entry key, version ``mac_version``: a rotated key keeps
+    verifying what it made) authenticates the leaf, which covers the index."""
     index = size(db)
     entry = canonical({**fields, "index": index, "kind": kind})
     leaf = merkle.leaf_hash(entry)
-    db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac) "
-               "VALUES (?, ?, ?, ?, ?)", (index, entry.decode("utf-8"), kind, resident_id,
-                                          mac(leaf)))
+    db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (index, entry.decode("utf-8"), kind, resident_id,
+                                             mac(leaf), mac_version))
     value, level, position = leaf, 0, index
     db.execute("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
                (level, position, value))

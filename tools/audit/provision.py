@@ -65,7 +65,8 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
     try:
         with registry.transaction() as db:
             return log.append(db, body, kind, resident_id,
-                              lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC))
+                              lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC),
+                              version)
     except Exception as exc:  # a database or token failure: the release must not happen
         raise ProvisionNotRecordedError(
             f"the provision could not be recorded ({type(exc).__name__}: {exc}); "

@@ -131,7 +131,8 @@ MIGRATIONS: list[list[str]] = [
             entry TEXT NOT NULL,
             kind TEXT NOT NULL,
             resident_id BIGINT,
-            mac {BLOB} NOT NULL)""",
+            mac {BLOB} NOT NULL,
+            mac_version INTEGER NOT NULL)""",
         "CREATE INDEX provision_log_resident ON provision_log(resident_id, idx)",
         """CREATE TABLE merkle_nodes (
             level INTEGER NOT NULL,
