@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..apdu import CommandApdu, join_response
 from ..constants import Aid, LifeCycle
@@ -52,7 +53,7 @@ class CardCore:
         self.ram = VolatileState()
         self.sm = CardSecureMessaging()
         self._protected = False  # the command being executed arrived under secure messaging
-        self._loaded_keys: dict[str, rsa.RSAPrivateKey] = {}  # PEM -> parsed (parsing is slow)
+        self._loaded_keys: dict[str, PrivateKeyTypes] = {}  # PEM -> parsed (parsing is slow)
 
     def _app(self) -> AppState:
         if self.ram.selected_aid is None:
@@ -89,6 +90,23 @@ class CardCore:
             return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
         self.ram.pending_response = b""
         return self._respond(pending, SW.OK, apdu.ne)
+
+    def _key_from_pem(self, pem: str) -> PrivateKeyTypes:
+        """A stored private key, parsed once per card session (parsing is slow)."""
+        key = self._loaded_keys.get(pem)
+        if key is None:
+            key = self._loaded_keys[pem] = serialization.load_pem_private_key(
+                pem.encode("ascii"), password=None)
+        return key
+
+    def _store_new_key(self, keys: dict[str, str | None], reference: str,
+                       key: PrivateKeyTypes) -> None:
+        """Keep a key generated on the card (PKCS#8 PEM) and persist the state."""
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode("ascii")
+        keys[reference] = pem
+        self._loaded_keys[pem] = key
+        self._save()
 
     def _save(self) -> None:
         self._persist(self.state)

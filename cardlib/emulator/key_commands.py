@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
@@ -35,12 +35,9 @@ class KeyCommands(CardCore):
         pem = keys[self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)]
         if pem is None:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-        key = self._loaded_keys.get(pem)
-        if key is None:
-            loaded = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey):
-                raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-            key = self._loaded_keys[pem] = loaded
+        key = self._key_from_pem(pem)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
         return key
 
     def _compute_digital_signature(self, apdu: CommandApdu) -> bytes:
@@ -73,10 +70,5 @@ class KeyCommands(CardCore):
         keys = self._app().keys
         fid = self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        keys[fid] = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode("ascii")
-        self._save()
+        self._store_new_key(keys, fid, key)
         return encode_rsa_public_key_template(key.public_key())

@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -35,6 +35,7 @@ from ..piv_objects import (
     TAG_CHALLENGE,
     TAG_RESPONSE,
     TAG_WITNESS,
+    algorithm_of,
     application_property_template,
     data_object_content,
     discovery_object,
@@ -74,16 +75,11 @@ def raw_rsa(key: rsa.RSAPrivateKey, block: bytes) -> bytes:
     return (m2 + h * numbers.q).to_bytes(key.key_size // 8, "big")
 
 
-def algorithm_of_private(key: SigningKey) -> int:
-    return PivAlgorithm.RSA_2048 if isinstance(key, rsa.RSAPrivateKey) else PivAlgorithm.ECC_P256
-
-
 class PivCard(CardCore):
     """Answers raw C-APDUs of the PIV application; ``persist`` after every change."""
 
     def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
         super().__init__(state, persist)
-        self._keys: dict[str, SigningKey] = {}
         self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
             Ins.SELECT: self._select,
             PivIns.GET_DATA: self._get_data,
@@ -264,12 +260,9 @@ class PivCard(CardCore):
         pem = self.piv.keys.get(f"{reference:02X}")
         if pem is None:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-        key = self._keys.get(pem)
-        if key is None:
-            loaded = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-                raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
-            key = self._keys[pem] = loaded
+        key = self._key_from_pem(pem)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
         return key
 
     def _general_authenticate(self, apdu: CommandApdu) -> bytes:
@@ -282,7 +275,7 @@ class PivCard(CardCore):
         if apdu.p2 not in SIGNING_KEYS:
             raise CardStatus(SW.INCORRECT_P1P2)
         key = self._signing_key(apdu.p2)
-        if apdu.p1 != algorithm_of_private(key):
+        if apdu.p1 != algorithm_of(key.public_key()):
             raise CardStatus(SW.INCORRECT_P1P2)
         if apdu.p2 == PivKeyRef.AUTHENTICATION and f"{PivKeyRef.PIN:02X}" not in self.ram.verified:
             raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
@@ -342,10 +335,7 @@ class PivCard(CardCore):
             key = ec.generate_private_key(ec.SECP256R1())
         else:
             raise CardStatus(SW.WRONG_DATA)
-        self.piv.keys[f"{apdu.p2:02X}"] = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()).decode("ascii")
-        self._save()
+        self._store_new_key(self.piv.keys, f"{apdu.p2:02X}", key)
         return encode_public_key(key.public_key())
 
     def _put_data(self, apdu: CommandApdu) -> bytes:
