@@ -77,11 +77,16 @@ def load_certificate(hsm: Hsm, role: KeyRole, version: int) -> x509.Certificate 
     return x509.load_der_x509_certificate(der) if der else None
 
 
+def certificates_by_version(hsm: Hsm, role: KeyRole) -> dict[int, x509.Certificate]:
+    """Every version's certificate by version (a version without one is left out)."""
+    newest = latest_version(hsm, role) or 0
+    found = {v: load_certificate(hsm, role, v) for v in range(1, newest + 1)}
+    return {v: c for v, c in found.items() if c is not None}
+
+
 def ca_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
     """Every version's certificate, oldest first (old cards keep verifying)."""
-    newest = latest_version(hsm, role) or 0
-    certs = [load_certificate(hsm, role, v) for v in range(1, newest + 1)]
-    return [c for c in certs if c is not None]
+    return list(certificates_by_version(hsm, role).values())
 
 
 def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int,

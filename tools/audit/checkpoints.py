@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from hsm.ca import TokenKey, ca_certificates
+from hsm.ca import TokenKey, certificates_by_version
 from hsm.mac import first_bad_mac
 from hsm.roles import KeyRole, label_for
 from hsm.token import Hsm
@@ -79,8 +79,8 @@ def make_checkpoint(registry: Registry, hsm: Hsm) -> Checkpoint:
 
 
 def audit_certificates(hsm: Hsm) -> dict[str, x509.Certificate]:
-    return {label_for(KeyRole.AUDIT_SIGNER, v): c for v, c in
-            enumerate(ca_certificates(hsm, KeyRole.AUDIT_SIGNER), start=1)}
+    return {label_for(KeyRole.AUDIT_SIGNER, version): cert for version, cert in
+            certificates_by_version(hsm, KeyRole.AUDIT_SIGNER).items()}
 
 
 def signature_ok(checkpoint: Checkpoint, certificates: dict[str, x509.Certificate]) -> bool:
