@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pkcs11 import Mechanism  # noqa: E402
 
-from hsm.keys import role_key  # noqa: E402
-from hsm.mac import current_version  # noqa: E402
+from hsm.keys import current_version, role_key  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
 from hsm.setup import ensure_station_keys  # noqa: E402
 from tools.audit import log, merkle  # noqa: E402

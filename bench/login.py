@@ -37,8 +37,7 @@ from bench.common import bench_station  # noqa: E402
 from bench.run import Recorder, rate  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
-from hsm.keys import role_key  # noqa: E402
-from hsm.mac import current_version  # noqa: E402
+from hsm.keys import current_version, role_key  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
 from tools.cli import Station  # noqa: E402
 from tools.operator_enrolment import EnrolmentRequest, enrol_operator  # noqa: E402
@@ -64,7 +63,7 @@ def bare_hsm_rate(station: Station, n: int) -> float:
     digest = hashlib.sha256(message).digest()
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    version = current_version(station.hsm)
+    version = current_version(station.hsm, KeyRole.OPERATOR_SESSION_MAC)
     with station.hsm.locked() as p11:
         public = p11.create_object({**decode_ec_public_key(spki), Attribute.TOKEN: False,
                                     Attribute.VERIFY: True})

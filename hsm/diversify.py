@@ -18,8 +18,7 @@ from enum import IntEnum
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism
 
-from .errors import KeyNotFoundError
-from .keys import latest_version, role_key
+from .keys import current_version, role_key
 from .roles import KeyRole
 from .token import Hsm
 
@@ -97,13 +96,8 @@ class CardKeys:
 
 
 def _masters(session: pkcs11.Session, hsm: Hsm) -> dict[KeyPurpose, pkcs11.SecretKey]:
-    masters = {}
-    for purpose, role in MASTER_OF.items():
-        version = latest_version(hsm, role)
-        if version is None:
-            raise KeyNotFoundError(f"no {role.value} master key in the token (run `juki hsm init`)")
-        masters[purpose] = role_key(session, role, version)
-    return masters
+    return {purpose: role_key(session, role, current_version(hsm, role))
+            for purpose, role in MASTER_OF.items()}
 
 
 @contextmanager

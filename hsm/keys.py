@@ -62,6 +62,14 @@ def latest_version(hsm: Hsm, role: KeyRole) -> int | None:
     return versions[-1] if versions else None
 
 
+def current_version(hsm: Hsm, role: KeyRole) -> int:
+    """The newest version of ``role``'s key; a token without it needs `juki hsm init`."""
+    version = latest_version(hsm, role)
+    if version is None:
+        raise KeyNotFoundError(f"no {role.value} key in the token (run `juki hsm init`)")
+    return version
+
+
 def role_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.Key:
     """The private (signing roles) or secret (card masters) key of ``role`` v``version``."""
     label = label_for(role, version)

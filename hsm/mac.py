@@ -13,16 +13,9 @@ import pkcs11
 from pkcs11 import Mechanism
 
 from .errors import KeyNotFoundError
-from .keys import latest_version, role_key
+from .keys import role_key
 from .roles import KeyRole
 from .token import Hsm
-
-
-def current_version(hsm: Hsm, role: KeyRole = KeyRole.OPERATOR_SESSION_MAC) -> int:
-    version = latest_version(hsm, role)
-    if version is None:
-        raise KeyNotFoundError(f"no {role.value} key in the token (run `juki hsm init`)")
-    return version
 
 
 def mac(hsm: Hsm, version: int, data: bytes,

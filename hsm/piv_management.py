@@ -15,8 +15,7 @@ from contextlib import contextmanager, suppress
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism
 
-from .errors import KeyNotFoundError
-from .keys import latest_version, role_key
+from .keys import current_version, role_key
 from .roles import KeyRole
 from .token import Hsm
 
@@ -28,10 +27,7 @@ def _derive(session: pkcs11.Session, hsm: Hsm, guid: bytes, *,
             readable: bool) -> pkcs11.SecretKey:
     if len(guid) != GUID_BYTES:
         raise ValueError("a PIV card GUID is 16 bytes")
-    version = latest_version(hsm, KeyRole.OPERATOR_CARD_MANAGEMENT)
-    if version is None:
-        raise KeyNotFoundError("no operator-card management master key in the token "
-                               "(run `juki hsm init`)")
+    version = current_version(hsm, KeyRole.OPERATOR_CARD_MANAGEMENT)
     master = role_key(session, KeyRole.OPERATOR_CARD_MANAGEMENT, version)
     return master.derive_key(
         KeyType.AES, MANAGEMENT_KEY_BITS, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,

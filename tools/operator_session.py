@@ -15,7 +15,9 @@ import secrets
 from dataclasses import asdict, dataclass
 
 from cardlib.emulator.state import write_atomically
-from hsm.mac import check_mac, current_version, mac
+from hsm.keys import current_version
+from hsm.mac import check_mac, mac
+from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from .errors import PermissionDeniedError
@@ -62,7 +64,7 @@ def start_session(home: StationHome, hsm: Hsm, registry: Registry,
         issued_at=now.isoformat(),
         expires_at=(now + home.operator_policy().session_lifetime).isoformat(),
         session_id=secrets.token_hex(16),
-        key_version=current_version(hsm),
+        key_version=current_version(hsm, KeyRole.OPERATOR_SESSION_MAC),
     )
     tag = mac(hsm, session.key_version, session.payload())
     registry.record_login(operator.operator_id, session.station, session.session_id)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hsm.mac import current_version, mac
+from hsm.keys import current_version
+from hsm.mac import mac
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 
