@@ -32,9 +32,10 @@ class IntegrityRecord:
     def mismatches(self, number_object: bytes, attributes_object: bytes) -> list[str]:
         """Which files no longer match their recorded hash (constant-time compares)."""
         found = []
-        if not hmac.compare_digest(hashlib.sha256(number_object).digest(), self.number_hash):
+        number_hash, attributes_hash = hashes_of(number_object, attributes_object)
+        if not hmac.compare_digest(number_hash, self.number_hash):
             found.append("individual number (EF 0001, DF31)")
-        if not hmac.compare_digest(hashlib.sha256(attributes_object).digest(), self.attributes_hash):
+        if not hmac.compare_digest(attributes_hash, self.attributes_hash):
             found.append("4 information (EF 0002, DF32)")
         return found
 

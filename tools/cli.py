@@ -195,21 +195,15 @@ def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def install_guards(group: click.Group, prefix: str = "") -> list[str]:
-    """Wrap every leaf command so that ``Station.authorize`` runs before it; returns the
-    command paths (``"card pin status"``) guarded."""
-    paths = []
+def install_guards(group: click.Group, prefix: str = "") -> None:
+    """Wrap every leaf command so that ``Station.authorize`` runs before it."""
     for name, command in group.commands.items():
         path = f"{prefix}{name}"
         if isinstance(command, click.Group):
-            paths += install_guards(command, path + " ")
+            install_guards(command, path + " ")
         elif command.callback is not None and not getattr(command, "_juki_guarded", False):
             command.callback = _guarded(path, command.callback)
             command._juki_guarded = True  # type: ignore[attr-defined]
-            paths.append(path)
-        else:
-            paths.append(path)
-    return paths
 
 
 def _register_commands() -> None:

@@ -34,6 +34,19 @@ class PinStatus:
         return {"tries_left": self.tries_left, "verified": self.verified, "blocked": self.blocked}
 
 
+def pin_status_of(sw: int) -> PinStatus:
+    """What the status word of an empty VERIFY says about a PIN (no try spent)."""
+    if sw == SW.OK:
+        return PinStatus(tries_left=None, verified=True, blocked=False)
+    if sw & 0xFFF0 == SW.VERIFY_FAILED:
+        tries = sw & 0x0F
+        return PinStatus(tries_left=tries, verified=False, blocked=tries == 0)
+    if sw in (SW.AUTH_METHOD_BLOCKED, SW.REFERENCE_DATA_NOT_USABLE):
+        return PinStatus(tries_left=0, verified=False, blocked=True)
+    raise_for_status(sw)
+    raise CardDataError(f"PIN status: unexpected status word {sw:04X}")
+
+
 class ApplicationSession:
     """Base of the per-application sessions; subclasses set ``AID`` (or pass ``aid``)."""
 
@@ -94,15 +107,7 @@ class ApplicationSession:
         """
         self.select_ef(self._pin_fid(pin_fid))
         _, sw = self.channel.transceive(CommandApdu(0x00, Ins.VERIFY, 0x00, P2_SELECTED_KEY))
-        if sw == SW.OK:
-            return PinStatus(tries_left=None, verified=True, blocked=False)
-        if sw & 0xFFF0 == SW.VERIFY_FAILED:
-            tries = sw & 0x0F
-            return PinStatus(tries_left=tries, verified=False, blocked=tries == 0)
-        if sw in (SW.AUTH_METHOD_BLOCKED, SW.REFERENCE_DATA_NOT_USABLE):
-            return PinStatus(tries_left=0, verified=False, blocked=True)
-        raise_for_status(sw)
-        raise CardDataError(f"PIN status: unexpected status word {sw:04X}")
+        return pin_status_of(sw)
 
     def change_pin(self, new_pin: str, pin_fid: int | None = None) -> None:
         """CHANGE REFERENCE DATA ``00 24 01 80``: after VERIFY (or before issuance)."""

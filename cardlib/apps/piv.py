@@ -45,9 +45,8 @@ from ..piv_objects import (
     parse_public_key,
     tag_list,
 )
-from ..status import SW, raise_for_status
 from ..tlv import Tlv
-from .base import ApplicationSession, PinStatus
+from .base import ApplicationSession, PinStatus, pin_status_of
 
 RSA_2048_BYTES = 256
 AES_BLOCK = 16
@@ -123,15 +122,7 @@ class PivSession(ApplicationSession):
         """Empty VERIFY on the PIV PIN: the retry counter, spending no try."""
         apdu = CommandApdu(0x00, PivIns.VERIFY, 0x00, PivKeyRef.PIN)
         _, sw = self.channel.transceive(apdu)
-        if sw == SW.OK:
-            return PinStatus(tries_left=None, verified=True, blocked=False)
-        if sw & 0xFFF0 == SW.VERIFY_FAILED:
-            tries = sw & 0x0F
-            return PinStatus(tries_left=tries, verified=False, blocked=tries == 0)
-        if sw == SW.AUTH_METHOD_BLOCKED:
-            return PinStatus(tries_left=0, verified=False, blocked=True)
-        raise_for_status(sw)
-        raise CardDataError(f"PIV PIN status: unexpected status word {sw:04X}")
+        return pin_status_of(sw)
 
     def verify_pin(self, pin: str, pin_fid: int | None = None) -> None:
         apdu = CommandApdu(0x00, PivIns.VERIFY, 0x00, PivKeyRef.PIN, pad_pin(pin))

@@ -67,9 +67,9 @@ def resident_for(registry: Registry, code: str | None, card_serial: str | None) 
 
 
 def _names(registry: Registry) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    recipients = {r.recipient_id: r.name for r in listed(registry)}
-    purposes = {(r.recipient_id, p.code): p.description for r in listed(registry)
-                for p in r.purposes}
+    table = listed(registry)
+    recipients = {r.recipient_id: r.name for r in table}
+    purposes = {(r.recipient_id, p.code): p.description for r in table for p in r.purposes}
     recipients[SELF] = "本人（開示請求）"
     purposes[(SELF, DISCLOSURE_PURPOSE)] = "住民基本台帳法に基づく本人の開示請求"
     return recipients, purposes
