@@ -224,7 +224,9 @@ def demo(workdir: Path | None, keep_rig: bool, as_json: bool) -> int:
 
     summary = run_demo(workdir, keep_rig, narrate_to_stderr=as_json)
     emit(as_json, summary, "demo finished: issue -> verify -> full profile read -> counterfeit "
-         "rejected -> suspend/resume -> record-code change -> reissue")
+         "rejected -> suspend/resume -> record-code change -> reissue -> operators (enrol, "
+         "login, scope denial) -> disclosure report -> edited log row caught at entry "
+         f"{summary['tampered_entry_detected']}")
     return 0
 
 

@@ -98,7 +98,7 @@ def signature_ok(checkpoint: Checkpoint, certificates: dict[str, x509.Certificat
 @dataclass(frozen=True)
 class LogVerdict:
     ok: bool
-    size: int
+    size: int  # entries in the log (also when it is not intact)
     checkpoints: int
     first_bad_index: int | None
     problem: str | None
@@ -141,13 +141,13 @@ def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
                             KeyRole.AUDIT_ENTRY_MAC)
         if bad is not None:
             index = batch[bad][0]
-            return LogVerdict(False, expected, len(signed), index,
+            return LogVerdict(False, log.size(db), len(signed), index,
                               f"entry {index}: MAC does not verify (altered or not ours)")
         batch.clear()
         return None
 
     def fail(index: int, problem: str) -> LogVerdict:
-        return LogVerdict(False, expected, len(signed), index, problem)
+        return LogVerdict(False, log.size(db), len(signed), index, problem)
 
     while next_checkpoint is not None and next_checkpoint.size == 0:
         if next_checkpoint.root != merkle.EMPTY_ROOT:
