@@ -17,6 +17,11 @@ class TransportError(CardError):
     """The link to the reader or card failed (not a status word)."""
 
 
+class PcscServiceError(TransportError):
+    """The PC/SC service (pcscd) is not running or not reachable: a station fault, not
+    a card fault."""
+
+
 class CardRemovedError(TransportError):
     """The card left the reader in the middle of a flow."""
 

@@ -19,6 +19,7 @@ from smartcard.System import readers as pyscard_readers
 from .errors import (
     CardRemovedError,
     NoCardError,
+    PcscServiceError,
     ReaderBusyError,
     ReaderNotFoundError,
     TransportError,
@@ -40,7 +41,7 @@ def list_readers() -> list[str]:
     try:
         return [str(r) for r in pyscard_readers()]
     except EstablishContextException as exc:
-        raise TransportError("PC/SC service (pcscd) is not running or not reachable") from exc
+        raise PcscServiceError("PC/SC service (pcscd) is not running or not reachable") from exc
 
 
 def reader_states() -> list[ReaderState]:
@@ -50,7 +51,7 @@ def reader_states() -> list[ReaderState]:
         return []
     result, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if result != scard.SCARD_S_SUCCESS:
-        raise TransportError("PC/SC service (pcscd) is not reachable")
+        raise PcscServiceError("PC/SC service (pcscd) is not reachable")
     try:
         result, states = scard.SCardGetStatusChange(
             context, 0, [(name, scard.SCARD_STATE_UNAWARE) for name in names]
