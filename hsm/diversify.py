@@ -11,18 +11,19 @@ the issuer key set a blank card is born with.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11 import Attribute, Mechanism
 
-from .keys import current_version, role_key
+from . import derivation
+from .derivation import DERIVED_KEY_BITS, Derivation, DeriveKeys, current_master
 from .roles import KeyRole
 from .token import Hsm
 
-CARD_KEY_BITS = 128
+CARD_KEY_BITS = DERIVED_KEY_BITS
 KCV_INPUT = b"\x01" * 16  # GP Amendment D: KCV of an AES key = first 3 bytes of E(K, 01…01)
 
 
@@ -51,20 +52,16 @@ def diversification_block(serial: str, key_set: KeySet, purpose: KeyPurpose) -> 
     return bytes((key_set, purpose)) + bytes(6) + serial_bcd(serial)
 
 
+CARD_KEY = Derivation({
+    Attribute.SIGN: True,  # AES-CMAC for the SCP03 KDF
+    Attribute.ENCRYPT: True,  # key check values
+    Attribute.WRAP: True,  # a DEK wraps keys for PUT KEY
+}, wrappable=True)
+
+
 def _derive(session: pkcs11.Session, master: pkcs11.SecretKey, block: bytes, *,
             readable: bool = False) -> pkcs11.SecretKey:
-    return master.derive_key(
-        KeyType.AES, CARD_KEY_BITS, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
-        mechanism_param=block,
-        template={
-            Attribute.TOKEN: False,
-            Attribute.SENSITIVE: not readable,
-            Attribute.EXTRACTABLE: True,
-            Attribute.SIGN: True,  # AES-CMAC for the SCP03 KDF
-            Attribute.ENCRYPT: True,  # key check values
-            Attribute.WRAP: True,  # a DEK wraps keys for PUT KEY
-        },
-    )
+    return CARD_KEY.derive(master, block, readable=readable)
 
 
 @dataclass
@@ -95,37 +92,25 @@ class CardKeys:
             dek.wrap_key(key, mechanism=Mechanism.AES_CBC, mechanism_param=bytes(16))))
 
 
-def _masters(session: pkcs11.Session, hsm: Hsm) -> dict[KeyPurpose, pkcs11.SecretKey]:
-    return {purpose: role_key(session, role, current_version(hsm, role))
-            for purpose, role in MASTER_OF.items()}
+def _key_set(hsm: Hsm, serial: str, key_set: KeySet) -> DeriveKeys[KeyPurpose]:
+    block_of = {p: diversification_block(serial, key_set, p) for p in KeyPurpose}
+
+    def derive(session: pkcs11.Session, readable: bool) -> dict[KeyPurpose, pkcs11.SecretKey]:
+        masters = {p: current_master(session, hsm, role) for p, role in MASTER_OF.items()}
+        return {p: _derive(session, masters[p], block_of[p], readable=readable)
+                for p in KeyPurpose}
+
+    return derive
 
 
 @contextmanager
 def card_keys(hsm: Hsm, serial: str, key_set: KeySet) -> Iterator[CardKeys]:
     """Derive a card's key set in the token for the duration of the ``with`` block."""
-    block_of = {p: diversification_block(serial, key_set, p) for p in KeyPurpose}
-    with hsm.locked() as session:
-        masters = _masters(session, hsm)
-        handles = {p: _derive(session, masters[p], block_of[p]) for p in KeyPurpose}
-    try:
+    with derivation.derived_keys(hsm, _key_set(hsm, serial, key_set)) as handles:
         yield CardKeys(hsm, serial, key_set, handles)
-    finally:
-        with hsm.locked():
-            for handle in handles.values():
-                with suppress(pkcs11.PKCS11Error):  # a replaced session took them along
-                    handle.destroy()
 
 
 def export_for_card_maker(hsm: Hsm, serial: str) -> dict[KeyPurpose, bytes]:
     """The issuer transport keys of a new blank card, as a card maker loads them into
     the chip. Used only by the rig when it manufactures a virtual blank card."""
-    with hsm.locked() as session:
-        masters = _masters(session, hsm)
-        values = {}
-        for purpose in KeyPurpose:
-            key = _derive(session, masters[purpose],
-                          diversification_block(serial, KeySet.ISSUER_TRANSPORT, purpose),
-                          readable=True)
-            values[purpose] = bytes(key[Attribute.VALUE])
-            key.destroy()
-        return values
+    return derivation.export_for_card_maker(hsm, _key_set(hsm, serial, KeySet.ISSUER_TRANSPORT))

@@ -10,32 +10,30 @@ path (the rig making a blank virtual card) reads a derived value.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11 import Attribute, Mechanism
 
-from .keys import current_version, role_key
+from . import derivation
+from .derivation import Derivation, DeriveKeys, current_master
 from .roles import KeyRole
 from .token import Hsm
 
 GUID_BYTES = 16
-MANAGEMENT_KEY_BITS = 128
+MANAGEMENT_KEY = Derivation({Attribute.ENCRYPT: True, Attribute.DECRYPT: True,
+                             Attribute.SIGN: False, Attribute.WRAP: False})
 
 
-def _derive(session: pkcs11.Session, hsm: Hsm, guid: bytes, *,
-            readable: bool) -> pkcs11.SecretKey:
+def _management_key(hsm: Hsm, guid: bytes) -> DeriveKeys[bytes]:
     if len(guid) != GUID_BYTES:
         raise ValueError("a PIV card GUID is 16 bytes")
-    version = current_version(hsm, KeyRole.OPERATOR_CARD_MANAGEMENT)
-    master = role_key(session, KeyRole.OPERATOR_CARD_MANAGEMENT, version)
-    return master.derive_key(
-        KeyType.AES, MANAGEMENT_KEY_BITS, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
-        mechanism_param=guid,
-        template={Attribute.TOKEN: False, Attribute.SENSITIVE: not readable,
-                  Attribute.EXTRACTABLE: readable, Attribute.ENCRYPT: True,
-                  Attribute.DECRYPT: True, Attribute.SIGN: False, Attribute.WRAP: False},
-    )
+
+    def derive(session: pkcs11.Session, readable: bool) -> dict[bytes, pkcs11.SecretKey]:
+        master = current_master(session, hsm, KeyRole.OPERATOR_CARD_MANAGEMENT)
+        return {guid: MANAGEMENT_KEY.derive(master, guid, readable=readable)}
+
+    return derive
 
 
 class TokenBlockCipher:
@@ -58,20 +56,10 @@ class TokenBlockCipher:
 @contextmanager
 def management_key(hsm: Hsm, guid: bytes) -> Iterator[TokenBlockCipher]:
     """The management key of the card named ``guid``, for the ``with`` block."""
-    with hsm.locked() as session:
-        key = _derive(session, hsm, guid, readable=False)
-    try:
-        yield TokenBlockCipher(hsm, key)
-    finally:
-        with hsm.locked(), suppress(pkcs11.PKCS11Error):
-            key.destroy()
+    with derivation.derived_keys(hsm, _management_key(hsm, guid)) as keys:
+        yield TokenBlockCipher(hsm, keys[guid])
 
 
 def export_for_card_maker(hsm: Hsm, guid: bytes) -> bytes:
     """The management key a card maker loads into a new blank operator card (rig only)."""
-    with hsm.locked() as session:
-        key = _derive(session, hsm, guid, readable=True)
-        try:
-            return bytes(key[Attribute.VALUE])
-        finally:
-            key.destroy()
+    return derivation.export_for_card_maker(hsm, _management_key(hsm, guid))[guid]
