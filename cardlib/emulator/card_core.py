@@ -3,6 +3,7 @@ helpers that find the selected application, file, PIN or key."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -12,11 +13,15 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..apdu import CommandApdu, join_response
 from ..constants import Aid, LifeCycle
+from ..errors import CardDataError
 from ..status import SW, CardStatus
 from .secure import CardSecureMessaging
 from .state import AppState, CardState, FileState, PinState
 
+log = logging.getLogger(__name__)
+
 PERSONALISATION_LEVEL = 0x33
+Handler = Callable[[CommandApdu], bytes]
 
 
 class CardOs(Protocol):
@@ -45,7 +50,8 @@ class VolatileState:
 
 
 class CardCore:
-    """State and helpers; the command handlers live in mixins and in ``VirtualCard``."""
+    """State, helpers and the command dispatch of a card OS; each card OS names its
+    commands in ``_command_table`` and admits or refuses a command in ``_process``."""
 
     def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
         self.state = state
@@ -54,6 +60,49 @@ class CardCore:
         self.sm = CardSecureMessaging()
         self._protected = False  # the command being executed arrived under secure messaging
         self._loaded_keys: dict[str, PrivateKeyTypes] = {}  # PEM -> parsed (parsing is slow)
+        self._handlers: dict[int, Handler] = self._command_table()
+
+    @property
+    def atr(self) -> bytes:
+        return bytes.fromhex(self.state.atr)
+
+    def power_on(self) -> None:
+        self.ram = VolatileState()
+        self.sm.reset()
+
+    reset = power_on
+    power_off = power_on
+
+    # ---- dispatch -------------------------------------------------------------------
+
+    def _command_table(self) -> dict[int, Handler]:
+        """INS -> handler of this card OS."""
+        return {}
+
+    def process_apdu(self, raw: bytes) -> bytes:
+        try:
+            apdu = CommandApdu.decode(raw)
+        except CardDataError:
+            return join_response(b"", SW.WRONG_LENGTH)
+        return self._process(apdu)
+
+    def _process(self, apdu: CommandApdu) -> bytes:
+        """The R-APDU of one decoded command (the card OS's admission rules, then ``_run``)."""
+        raise NotImplementedError
+
+    def _run(self, apdu: CommandApdu) -> tuple[bytes, int]:
+        """Run the handler of an admitted command; its refusal, a failed EEPROM write or
+        a card OS bug become a status word (never an exception, which reads as a removal)."""
+        try:
+            return self._handlers[apdu.ins](apdu), SW.OK
+        except CardStatus as status:
+            return b"", status.sw
+        except OSError:  # the EEPROM (state file) could not be written: fail closed
+            log.exception("card state write failed")
+            return b"", SW.MEMORY_FAILURE
+        except Exception:
+            log.exception("%s error on INS %02X", type(self).__name__, apdu.ins)
+            return b"", SW.UNKNOWN
 
     def _app(self) -> AppState:
         if self.ram.selected_aid is None:

@@ -10,8 +10,6 @@ life-cycle OP_READY; security status is lost on reset and when another DF is sel
 from __future__ import annotations
 
 import hmac
-import logging
-from collections.abc import Callable
 
 from ..apdu import CommandApdu, join_response, split_response
 from ..constants import (
@@ -21,16 +19,13 @@ from ..constants import (
     Ins,
     LifeCycle,
 )
-from ..errors import CardDataError
 from ..scp03.wrapping import SM_CLA_BIT
 from ..status import SW
 from ..tlv import Tlv
-from .card_core import CardStatus, VolatileState
+from .card_core import CardStatus, Handler
 from .issuer_commands import IssuerCommands
 from .key_commands import KeyCommands
-from .state import FREE, CardState
-
-log = logging.getLogger(__name__)
+from .state import FREE
 
 PROPRIETARY_CLASS_INS = (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_DIGITAL_SIGNATURE)
 
@@ -38,9 +33,8 @@ PROPRIETARY_CLASS_INS = (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_
 class VirtualCard(KeyCommands, IssuerCommands):
     """Answers raw C-APDUs with raw R-APDUs; ``persist`` is called after every change."""
 
-    def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
-        super().__init__(state, persist)
-        self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
+    def _command_table(self) -> dict[int, Handler]:
+        return {
             Ins.SELECT: self._select,
             Ins.READ_BINARY: self._read_binary,
             Ins.UPDATE_BINARY: self._update_binary,
@@ -56,24 +50,9 @@ class VirtualCard(KeyCommands, IssuerCommands):
             Ins.COMPUTE_DIGITAL_SIGNATURE: self._compute_digital_signature,
         }
 
-    @property
-    def atr(self) -> bytes:
-        return bytes.fromhex(self.state.atr)
-
-    def power_on(self) -> None:
-        self.ram = VolatileState()
-        self.sm.reset()
-
-    reset = power_on
-    power_off = power_on
-
     # ---- dispatch -------------------------------------------------------------------
 
-    def process_apdu(self, raw: bytes) -> bytes:
-        try:
-            apdu = CommandApdu.decode(raw)
-        except CardDataError:
-            return join_response(b"", SW.WRONG_LENGTH)
+    def _process(self, apdu: CommandApdu) -> bytes:
         self.ram.challenge = None  # single-use: whatever comes next discards it
         if apdu.ins == Ins.GET_RESPONSE:
             return self._get_response(apdu)
@@ -101,22 +80,12 @@ class VirtualCard(KeyCommands, IssuerCommands):
         return self._respond(*split_response(session.wrap_response(data, sw)), None)
 
     def _execute(self, apdu: CommandApdu) -> tuple[bytes, int]:
-        handler = self._handlers.get(apdu.ins)
-        if handler is None:
+        if apdu.ins not in self._handlers:
             return b"", SW.INS_NOT_SUPPORTED
         expected_cla = 0x80 if apdu.ins in PROPRIETARY_CLASS_INS else 0x00
         if apdu.cla != expected_cla:
             return b"", SW.CLA_NOT_SUPPORTED
-        try:
-            return handler(apdu), SW.OK
-        except CardStatus as status:
-            return b"", status.sw
-        except OSError:  # the EEPROM (state file) could not be written: fail closed
-            log.exception("card state write failed")
-            return b"", SW.MEMORY_FAILURE
-        except Exception:  # a card OS bug must look like a card error, not a removal
-            log.exception("card OS error on INS %02X", apdu.ins)
-            return b"", SW.UNKNOWN
+        return self._run(apdu)
 
     # ---- commands -------------------------------------------------------------------
 

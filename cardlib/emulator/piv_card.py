@@ -10,9 +10,7 @@ authentication, whose witness is single-use; long commands arrive by ISO chainin
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
-from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -46,10 +44,8 @@ from ..piv_objects import (
     unpad_pin,
 )
 from ..status import SW, CardStatus
-from .card_core import CardCore, VolatileState
-from .state import AppState, CardState, PinState
-
-log = logging.getLogger(__name__)
+from .card_core import CardCore, Handler, VolatileState
+from .state import AppState, PinState
 
 CHAINING = 0x10
 MAX_CHAINED_DATA = 4096
@@ -78,9 +74,8 @@ def raw_rsa(key: rsa.RSAPrivateKey, block: bytes) -> bytes:
 class PivCard(CardCore):
     """Answers raw C-APDUs of the PIV application; ``persist`` after every change."""
 
-    def __init__(self, state: CardState, persist: Callable[[CardState], None] | None = None):
-        super().__init__(state, persist)
-        self._handlers: dict[int, Callable[[CommandApdu], bytes]] = {
+    def _command_table(self) -> dict[int, Handler]:
+        return {
             Ins.SELECT: self._select,
             PivIns.GET_DATA: self._get_data,
             PivIns.VERIFY: self._verify,
@@ -92,26 +87,12 @@ class PivCard(CardCore):
         }
 
     @property
-    def atr(self) -> bytes:
-        return bytes.fromhex(self.state.atr)
-
-    def power_on(self) -> None:
-        self.ram = VolatileState()
-
-    reset = power_on
-    power_off = power_on
-
-    @property
     def piv(self) -> AppState:
         return self.state.apps[PIV_AID_HEX]
 
     # ---- dispatch -----------------------------------------------------------------------
 
-    def process_apdu(self, raw: bytes) -> bytes:
-        try:
-            apdu = CommandApdu.decode(raw)
-        except CardDataError:
-            return join_response(b"", SW.WRONG_LENGTH)
+    def _process(self, apdu: CommandApdu) -> bytes:
         if apdu.ins == Ins.GET_RESPONSE:
             return self._get_response(apdu)
         self.ram.pending_response = b""
@@ -122,23 +103,13 @@ class PivCard(CardCore):
         apdu = apdu_or_sw
         if apdu.cla != 0x00:
             return join_response(b"", SW.CLA_NOT_SUPPORTED)
-        handler = self._handlers.get(apdu.ins)
-        if handler is None:
+        if apdu.ins not in self._handlers:
             return join_response(b"", SW.INS_NOT_SUPPORTED)
         if apdu.ins != Ins.SELECT and self.ram.selected_aid != PIV_AID_HEX:
             return join_response(b"", SW.CONDITIONS_NOT_SATISFIED)
         if apdu.ins == PivIns.GENERAL_AUTHENTICATE and apdu.p2 == PivKeyRef.MANAGEMENT:
             self.ram.witness = witness  # only the management step 2 may consume it
-        try:
-            return self._respond(handler(apdu), SW.OK, apdu.ne)
-        except CardStatus as status:
-            return join_response(b"", status.sw)
-        except OSError:
-            log.exception("card state write failed")
-            return join_response(b"", SW.MEMORY_FAILURE)
-        except Exception:
-            log.exception("PIV card error on INS %02X", apdu.ins)
-            return join_response(b"", SW.UNKNOWN)
+        return self._respond(*self._run(apdu), apdu.ne)
 
     def _unchain(self, apdu: CommandApdu) -> CommandApdu | int:
         """Collect ISO 7816-4 chained segments; the last one carries the whole command."""
@@ -226,33 +197,30 @@ class PivCard(CardCore):
         self.ram.verified.add(key)
         return b""
 
-    def _new_value(self, reference: int, block: bytes) -> bytes:
-        value = unpad_pin(block)
-        if value is None or not self._pin(reference).accepts_format(value):
+    def _replace_reference(self, apdu: CommandApdu, checked: int, replaced: int) -> bytes:
+        """``old ‖ new`` (8 + 8 bytes, FF-padded): the old value of ``checked`` is spent and
+        compared like a VERIFY, then ``replaced`` gets the new value (and full tries)."""
+        if len(apdu.data) != 16:
             raise CardStatus(SW.WRONG_DATA)
-        return value
+        new = unpad_pin(apdu.data[8:])
+        if new is None or not self._pin(replaced).accepts_format(new):
+            raise CardStatus(SW.WRONG_DATA)
+        self._check(checked, apdu.data[:8])
+        self._pin(replaced).set(new)
+        self._save()
+        return b""
 
     def _change_reference_data(self, apdu: CommandApdu) -> bytes:
+        """The PIN or the PUK, by its own old value."""
         if apdu.p1 != 0x00 or apdu.p2 not in (PivKeyRef.PIN, PivKeyRef.PUK):
             raise CardStatus(SW.INCORRECT_P1P2)
-        if len(apdu.data) != 16:
-            raise CardStatus(SW.WRONG_DATA)
-        new = self._new_value(apdu.p2, apdu.data[8:])
-        self._check(apdu.p2, apdu.data[:8])
-        self._pin(apdu.p2).set(new)
-        self._save()
-        return b""
+        return self._replace_reference(apdu, checked=apdu.p2, replaced=apdu.p2)
 
     def _reset_retry_counter(self, apdu: CommandApdu) -> bytes:
+        """A new PIN, by the PUK."""
         if apdu.p1 != 0x00 or apdu.p2 != PivKeyRef.PIN:
             raise CardStatus(SW.INCORRECT_P1P2)
-        if len(apdu.data) != 16:
-            raise CardStatus(SW.WRONG_DATA)
-        new = self._new_value(PivKeyRef.PIN, apdu.data[8:])
-        self._check(PivKeyRef.PUK, apdu.data[:8])
-        self._pin(PivKeyRef.PIN).set(new)
-        self._save()
-        return b""
+        return self._replace_reference(apdu, checked=PivKeyRef.PUK, replaced=PivKeyRef.PIN)
 
     # ---- keys ---------------------------------------------------------------------------
 
