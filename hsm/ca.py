@@ -1,8 +1,10 @@
-"""The issuing CAs in the token: creation (idempotent), certificates, issuing.
+"""The token's signing keys with their certificates (the issuing CAs and the plain
+signers: integrity records, audit checkpoints): creation (idempotent), certificates,
+issuing card certificates.
 
-The CA certificate is built by ``cryptography`` and signed by the token key; it is
-stored in the token as a certificate object with the key's label, so the token alone
-holds the whole CA.
+A signer's self-signed certificate is built by ``cryptography`` and signed by the token
+key; it is stored in the token as a certificate object with the key's label, so the
+token alone holds the whole CA (or signer).
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from pkcs11 import Attribute, CertificateType, ObjectClass
 
 from .errors import KeyNotFoundError
 from .keys import generate_rsa_key, latest_version
-from .roles import CA_SUBJECTS, CERTIFIES_OTHERS, KeyRole, label_for
+from .roles import CERTIFIES_OTHERS, SIGNER_SUBJECTS, KeyRole, label_for
 from .signer import TokenRsaSigner
 from .token import Hsm
 
-CA_VALIDITY = dt.timedelta(days=20 * 366)
+SELF_SIGNED_VALIDITY = dt.timedelta(days=20 * 366)
 ORGANISATION = "Juki Registry Network (test)"
 
 
 @dataclass(frozen=True)
-class CaInit:
+class SignerInit:
     role: str
     label: str
     created: bool
@@ -89,8 +91,8 @@ def ca_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
     return list(certificates_by_version(hsm, role).values())
 
 
-def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int,
-                   is_ca: bool = True) -> x509.Certificate:
+def self_signed_certificate(signer: TokenRsaSigner, common_name: str, version: int,
+                            is_ca: bool = True) -> x509.Certificate:
     """A self-signed certificate for a token key: a CA (keyCertSign, cRLSign) or, for a
     plain signer, an end entity (digitalSignature)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -104,7 +106,7 @@ def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int,
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + CA_VALIDITY)
+        .not_valid_after(now + SELF_SIGNED_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None),
                        critical=True)
         .add_extension(usage, critical=True)
@@ -113,8 +115,9 @@ def self_signed_ca(signer: TokenRsaSigner, common_name: str, version: int,
     )
 
 
-def ensure_ca(hsm: Hsm, role: KeyRole) -> CaInit:
-    """Create the CA key and certificate for ``role`` unless they exist (idempotent)."""
+def ensure_signer_certificate(hsm: Hsm, role: KeyRole) -> SignerInit:
+    """Create the signing key and self-signed certificate of ``role`` (a CA or a plain
+    signer) unless they exist (idempotent)."""
     version = latest_version(hsm, role)
     created = False
     if version is None:
@@ -123,14 +126,15 @@ def ensure_ca(hsm: Hsm, role: KeyRole) -> CaInit:
         created = True
     cert = load_certificate(hsm, role, version)
     if cert is None:
-        cert = self_signed_ca(TokenRsaSigner(hsm, role, version), CA_SUBJECTS[role], version,
-                              is_ca=role in CERTIFIES_OTHERS)
+        cert = self_signed_certificate(TokenRsaSigner(hsm, role, version),
+                                       SIGNER_SUBJECTS[role], version,
+                                       is_ca=role in CERTIFIES_OTHERS)
         _store_certificate(hsm, label_for(role, version), cert)
         created = True
-    return CaInit(role.value, label_for(role, version), created, cert)
+    return SignerInit(role.value, label_for(role, version), created, cert)
 
 
-def current_ca(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]:
+def current_certificate(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]:
     version = latest_version(hsm, role)
     cert = load_certificate(hsm, role, version) if version else None
     if version is None or cert is None:
@@ -168,7 +172,7 @@ class TokenKey:
 
     @classmethod
     def current(cls, hsm: Hsm, role: KeyRole) -> TokenKey:
-        version, certificate = current_ca(hsm, role)
+        version, certificate = current_certificate(hsm, role)
         return cls(certificate, TokenRsaSigner(hsm, role, version))
 
 

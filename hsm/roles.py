@@ -31,13 +31,13 @@ MAC_KEY_ROLES = (KeyRole.OPERATOR_SESSION_MAC, KeyRole.AUDIT_ENTRY_MAC)
 SECRET_KEY_ROLES = (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT, *MAC_KEY_ROLES)
 
 
-CA_SUBJECTS = {
+SIGNER_SUBJECTS = {
     KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
     KeyRole.INTEGRITY_SIGNER: "Juki Card-Info Integrity Signer",
     KeyRole.OPERATOR_CA: "Juki Operator CA",
     KeyRole.AUDIT_SIGNER: "Juki Provision Log Checkpoint Signer",
 }
-# The others are self-signed end entities.
+# The other signers are self-signed end entities.
 CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA, KeyRole.OPERATOR_CA}
 
 

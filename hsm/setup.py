@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from .ca import ensure_ca
+from .ca import ensure_signer_certificate
 from .keys import ensure_card_masters, ensure_secret_keys
 from .roles import KeyRole
 from .token import Hsm
@@ -23,10 +23,10 @@ class StationKeys:
 
 
 def ensure_station_keys(hsm: Hsm) -> StationKeys:
-    ca = ensure_ca(hsm, KeyRole.RESIDENT_ISSUING_CA)
-    signer = ensure_ca(hsm, KeyRole.INTEGRITY_SIGNER)
-    operator_ca = ensure_ca(hsm, KeyRole.OPERATOR_CA)
-    audit = ensure_ca(hsm, KeyRole.AUDIT_SIGNER)
+    ca = ensure_signer_certificate(hsm, KeyRole.RESIDENT_ISSUING_CA)
+    signer = ensure_signer_certificate(hsm, KeyRole.INTEGRITY_SIGNER)
+    operator_ca = ensure_signer_certificate(hsm, KeyRole.OPERATOR_CA)
+    audit = ensure_signer_certificate(hsm, KeyRole.AUDIT_SIGNER)
     keys = [(ca.label, ca.created), (signer.label, signer.created),
             (operator_ca.label, operator_ca.created), (audit.label, audit.created),
             *ensure_card_masters(hsm),

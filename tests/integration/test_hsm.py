@@ -7,15 +7,15 @@ import threading
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from hsm.ca import CardCertificateRequest, TokenKey, ensure_ca, issue_certificate
+from hsm.ca import CardCertificateRequest, TokenKey, ensure_signer_certificate, issue_certificate
 from hsm.keys import inventory
 from hsm.roles import KeyRole
 from hsm.verify import ChallengeBook, PublicKeyCache
 
 
 def test_ca_creation_is_idempotent(station) -> None:  # type: ignore[no-untyped-def]
-    first = ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
-    second = ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
+    first = ensure_signer_certificate(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
+    second = ensure_signer_certificate(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
     assert not second.created
     assert first.certificate == second.certificate
     first.certificate.verify_directly_issued_by(first.certificate)  # self-signed by the token key
@@ -37,7 +37,7 @@ def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # ty
 
 def test_card_certificate_is_signed_by_the_token(station) -> None:  # type: ignore[no-untyped-def]
     card_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = ensure_ca(station.hsm, KeyRole.RESIDENT_ISSUING_CA).certificate
+    ca = ensure_signer_certificate(station.hsm, KeyRole.RESIDENT_ISSUING_CA).certificate
     import datetime as dt
 
     ca_key = TokenKey.current(station.hsm, KeyRole.RESIDENT_ISSUING_CA)
