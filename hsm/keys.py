@@ -102,9 +102,9 @@ def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int) -> None:
     )
 
 
-def generate_aes_master(hsm: Hsm, role: KeyRole, version: int, *, mac: bool = False) -> None:
-    """An AES-256 key that never leaves the token and can only derive (a master key) or,
-    with ``mac``, only compute and check CMACs."""
+def _generate_aes_key(hsm: Hsm, role: KeyRole, version: int, *, mac: bool) -> None:
+    """An AES-256 key stored in the token, sensitive and non-extractable, that can only
+    derive or, with ``mac``, only compute and check CMACs."""
     label = label_for(role, version)
     hsm.call(
         lambda s: s.generate_key(
@@ -130,6 +130,16 @@ def generate_aes_master(hsm: Hsm, role: KeyRole, version: int, *, mac: bool = Fa
     )
 
 
+def generate_aes_master(hsm: Hsm, role: KeyRole, version: int) -> None:
+    """An AES-256 master key that never leaves the token and can only derive keys."""
+    _generate_aes_key(hsm, role, version, mac=False)
+
+
+def generate_mac_key(hsm: Hsm, role: KeyRole, version: int) -> None:
+    """An AES-256 key that never leaves the token and can only compute and check CMACs."""
+    _generate_aes_key(hsm, role, version, mac=True)
+
+
 def ensure_secret_keys(hsm: Hsm, roles: tuple[KeyRole, ...]) -> list[tuple[str, bool]]:
     """Secret keys of ``roles``, created unless present; (label, created) each."""
     result = []
@@ -138,7 +148,8 @@ def ensure_secret_keys(hsm: Hsm, roles: tuple[KeyRole, ...]) -> list[tuple[str, 
         created = version is None
         if version is None:
             version = 1
-            generate_aes_master(hsm, role, version, mac=role in MAC_KEY_ROLES)
+            generate = generate_mac_key if role in MAC_KEY_ROLES else generate_aes_master
+            generate(hsm, role, version)
         result.append((label_for(role, version), created))
     return result
 

@@ -154,7 +154,7 @@ def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(stat
 ROTATION_SCRIPT = """
 import json, sys
 from pathlib import Path
-from hsm.keys import generate_aes_master, latest_version
+from hsm.keys import generate_mac_key, latest_version
 from hsm.roles import KeyRole
 from hsm.setup import ensure_station_keys
 from tools.audit.checkpoints import make_checkpoint, verify_log
@@ -175,8 +175,7 @@ def add(n):
                record_code=None, card_serial=None)
 add(3)
 make_checkpoint(registry, hsm)
-generate_aes_master(hsm, KeyRole.AUDIT_ENTRY_MAC, latest_version(hsm, KeyRole.AUDIT_ENTRY_MAC) + 1,
-                    mac=True)
+generate_mac_key(hsm, KeyRole.AUDIT_ENTRY_MAC, latest_version(hsm, KeyRole.AUDIT_ENTRY_MAC) + 1)
 add(3)
 verdict = verify_log(registry.reader(), hsm)
 versions = [v for (v,) in registry.reader().execute(
