@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cardlib.apdu import split_response
 from cardlib.apps.card_info import CardInfoApSession
 from cardlib.channel import ApduChannel
-from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card
+from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.errors import CardRemovedError, InvalidPinError, PinBlockedError
 from cardlib.records import FourInfo
 from cardlib.transport import InProcessTransport
@@ -76,9 +76,9 @@ def exhaust_card_info_pin(session: CardInfoApSession, right_pin: str) -> None:
 TRANSPORT_KEYS = {"enc": b"\x11" * 16, "mac": b"\x22" * 16, "dek": b"\x33" * 16}
 
 
-def card_channel(card: VirtualCard | None = None) -> tuple[VirtualCard, ApduChannel]:
+def card_channel(card: ResidentCardOs | None = None) -> tuple[ResidentCardOs, ApduChannel]:
     """A blank card (born with the test transport keys) in an in-process reader."""
-    card = card or VirtualCard(blank_resident_card(transport_keys=TRANSPORT_KEYS))
+    card = card or ResidentCardOs(blank_resident_card(transport_keys=TRANSPORT_KEYS))
     card.power_on()
     return card, ApduChannel(InProcessTransport(card))
 
@@ -95,7 +95,7 @@ def personalising(channel: ApduChannel, keys: dict[str, bytes] = TRANSPORT_KEYS)
     return session.channel
 
 
-def raw(card: VirtualCard, hex_apdu: str) -> tuple[bytes, int]:
+def raw(card: ResidentCardOs, hex_apdu: str) -> tuple[bytes, int]:
     return split_response(card.process_apdu(bytes.fromhex(hex_apdu.replace(" ", ""))))
 
 

@@ -1,5 +1,6 @@
 """The card side: the project's card applications as virtual cards.
 
-``VirtualCard`` is a small card OS over a persistent ``CardState``; ``vpcd`` attaches
-one to the real PC/SC stack through the vsmartcard vpcd reader driver.
+``ResidentCardOs`` (the resident card) and ``PivCard`` (the operator card) are small
+card OSes over a persistent ``CardState``; ``vpcd`` attaches one to the real PC/SC
+stack through the vsmartcard vpcd reader driver.
 """

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import vpcd
 from .card_core import CardOs
-from .card_os import VirtualCard
 from .piv_card import PivCard
+from .resident_card_os import ResidentCardOs
 from .state import CardState, StateFile
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def card_for(state: CardState, persist: Callable[[CardState], None]) -> CardOs:
     """The card OS for a state: a PIV operator card, or the resident card OS."""
     if state.profile == "operator":
         return PivCard(state, persist)
-    return VirtualCard(state, persist)
+    return ResidentCardOs(state, persist)
 
 
 def run_card(state_path: Path, port: int, host: str = vpcd.DEFAULT_HOST,

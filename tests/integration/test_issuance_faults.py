@@ -11,11 +11,14 @@ import itertools
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tools.pins import Pin, ResidentCardPins
+from tools.requests import load_request
+from tools.verifier import Verifier
 
 from cardlib.channel import ApduChannel
 from cardlib.constants import LifeCycle
-from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card, random_serial
+from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.errors import CardError
 from cardlib.transport import InProcessTransport
 from hsm.diversify import KeyPurpose, export_for_card_maker
@@ -23,10 +26,7 @@ from hsm.errors import HsmError
 from tests.helpers import FaultyTransport
 from tools.errors import JukiError
 from tools.issuance import issue_resident_card
-from tools.pins import Pin, ResidentCardPins
 from tools.registry import new_record_code
-from tools.requests import load_request
-from tools.verifier import Verifier
 
 from ..conftest import ROOT
 
@@ -47,14 +47,14 @@ def pooled_card_keys():  # type: ignore[no-untyped-def]
     key_commands.rsa.generate_private_key = original  # type: ignore[assignment]
 
 
-def blank_card(station) -> VirtualCard:  # type: ignore[no-untyped-def]
+def blank_card(station) -> ResidentCardOs:  # type: ignore[no-untyped-def]
     serial = random_serial()
     keys = export_for_card_maker(station.hsm, serial)
-    return VirtualCard(blank_resident_card(serial, {
+    return ResidentCardOs(blank_resident_card(serial, {
         "enc": keys[KeyPurpose.ENC], "mac": keys[KeyPurpose.MAC], "dek": keys[KeyPurpose.DEK]}))
 
 
-def attempt(station, card: VirtualCard, request, transport) -> bool:  # type: ignore[no-untyped-def]
+def attempt(station, card: ResidentCardOs, request, transport) -> bool:  # type: ignore[no-untyped-def]
     card.power_on()
     try:
         issue_resident_card(ApduChannel(transport), station.hsm, station.registry, request, PINS)
@@ -67,7 +67,7 @@ def rows(station, serial: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [c.status for c in station.registry.list() if c.serial == serial]
 
 
-def assert_consistent(station, card: VirtualCard, request, issued: bool) -> None:  # type: ignore[no-untyped-def]
+def assert_consistent(station, card: ResidentCardOs, request, issued: bool) -> None:  # type: ignore[no-untyped-def]
     serial = card.state.serial
     statuses = rows(station, serial)
     assert "issuing" not in statuses

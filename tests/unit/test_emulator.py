@@ -11,8 +11,8 @@ from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.issuer import IssuerSession, PersonalisationSession
 from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
-from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card
+from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.emulator.state import StateFile
 from cardlib.errors import (
     ConditionsNotSatisfiedError,
@@ -61,7 +61,7 @@ def issued(issued_state):  # type: ignore[no-untyped-def]
     from cardlib.emulator.state import CardState
 
     text, public_key = issued_state
-    card, channel = card_channel(VirtualCard(CardState.from_json(text)))
+    card, channel = card_channel(ResidentCardOs(CardState.from_json(text)))
     return card, channel, public_key
 
 
@@ -250,14 +250,14 @@ def test_malformed_apdu_and_unknown_instruction() -> None:
 def test_state_survives_restart_and_is_written_atomically(tmp_path: Path) -> None:
     store = StateFile(tmp_path / "card.json")
     store.save(blank_resident_card(transport_keys=TRANSPORT_KEYS))
-    card = VirtualCard(store.load(), store.save)
+    card = ResidentCardOs(store.load(), store.save)
     card, channel = card_channel(card)
     personalise(channel)
     session = CardInfoApSession(channel)
     session.select()
     with pytest.raises(InvalidPinError):
         session.verify_pin("0000")
-    reloaded, channel2 = card_channel(VirtualCard(store.load(), store.save))
+    reloaded, channel2 = card_channel(ResidentCardOs(store.load(), store.save))
     session2 = CardInfoApSession(channel2)
     session2.select()
     assert session2.pin_status().tries_left == 2

@@ -35,11 +35,11 @@ def personalised_state():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def jpki(personalised_state):  # type: ignore[no-untyped-def]
-    from cardlib.emulator.card_os import VirtualCard
+    from cardlib.emulator.resident_card_os import ResidentCardOs
     from cardlib.emulator.state import CardState
 
     text, keys = personalised_state
-    _card, channel = card_channel(VirtualCard(CardState.from_json(text)))
+    _card, channel = card_channel(ResidentCardOs(CardState.from_json(text)))
     session = JpkiApSession(channel)
     session.select()
     return session, keys

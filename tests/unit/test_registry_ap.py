@@ -14,8 +14,8 @@ from cardlib.apps.issuer import IssuerSession
 from cardlib.apps.resident_registry import ResidentRegistrySession, open_registry, open_secure
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, LifeCycle, RegistryFile
-from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card
+from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.errors import (
     ApduError,
     CardDataError,
@@ -51,7 +51,7 @@ def load_registry_keys(channel: ApduChannel) -> None:
 
 @pytest.fixture
 def personalised():  # type: ignore[no-untyped-def]
-    card, channel = card_channel(VirtualCard(blank_resident_card(transport_keys=TRANSPORT)))
+    card, channel = card_channel(ResidentCardOs(blank_resident_card(transport_keys=TRANSPORT)))
     load_registry_keys(channel)
     registry = open_registry(channel, prfs(REGISTRY))
     registry.write_file(RegistryFile.RECORD_CODE, encode_code(CODE))
@@ -103,7 +103,7 @@ def test_selecting_another_application_ends_the_session(personalised) -> None:  
 
 
 def test_put_key_needs_the_issuer_channel_and_right_kcvs() -> None:
-    card, channel = card_channel(VirtualCard(blank_resident_card(transport_keys=TRANSPORT)))
+    card, channel = card_channel(ResidentCardOs(blank_resident_card(transport_keys=TRANSPORT)))
     issuer = IssuerSession(channel)
     issuer.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):  # in the clear
@@ -117,7 +117,7 @@ def test_put_key_needs_the_issuer_channel_and_right_kcvs() -> None:
 
 
 def test_blank_card_without_transport_keys_has_no_channel() -> None:
-    _card, channel = card_channel(VirtualCard(blank_resident_card()))
+    _card, channel = card_channel(ResidentCardOs(blank_resident_card()))
     IssuerSession(channel).select()
     with pytest.raises(ApduError) as info:
         channel.send(CommandApdu(0x80, 0x50, 0x30, 0x00, bytes(8), 256))

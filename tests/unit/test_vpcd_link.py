@@ -4,8 +4,8 @@ import socket
 import threading
 
 from cardlib.emulator import vpcd
-from cardlib.emulator.card_os import VirtualCard
 from cardlib.emulator.profiles import blank_resident_card
+from cardlib.emulator.resident_card_os import ResidentCardOs
 
 
 def _frame(payload: bytes) -> bytes:
@@ -20,7 +20,7 @@ def _read_frame(sock: socket.socket) -> bytes:
 def test_control_bytes_atr_and_apdus() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    card = VirtualCard(blank_resident_card())
+    card = ResidentCardOs(blank_resident_card())
     link = vpcd.connect("127.0.0.1", port, timeout=5)
     thread = threading.Thread(target=vpcd.serve, args=(card, link), daemon=True)
     thread.start()

@@ -1,4 +1,4 @@
-"""A small card OS: the command interpreter of a virtual card.
+"""The resident card OS: the command interpreter of a virtual individual-number card.
 
 Security rules it enforces (and the tests check): PIN retry counters are decremented
 and persisted *before* the comparison; a blocked PIN stays blocked; an empty VERIFY
@@ -30,7 +30,7 @@ from .state import FREE
 PROPRIETARY_CLASS_INS = (Ins.GET_DATA, Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_DIGITAL_SIGNATURE)
 
 
-class VirtualCard(KeyCommands, IssuerCommands):
+class ResidentCardOs(KeyCommands, IssuerCommands):
     """Answers raw C-APDUs with raw R-APDUs; ``persist`` is called after every change."""
 
     def _command_table(self) -> dict[int, Handler]:
