@@ -80,7 +80,7 @@ class RegistryFile(IntEnum):
 
 P1P2_CHANGE_CODE = 0x0001  # PUT DATA in the resident-registry AP (ours)
 SCP03_KVN = 0x30
-REGISTRY_SM_LEVEL = 0x33
+SM_LEVEL_FULL = 0x33  # SCP03 C-MAC, C-DEC, R-MAC, R-ENC: personalisation, the registry AP
 
 
 class LifeCycle(IntEnum):

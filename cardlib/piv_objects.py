@@ -16,13 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from . import tlv
 from .constants import PIV_PIN_LENGTH, PIV_PIN_MAX, PIV_PIN_MIN, PIV_PIX, PIV_RID, PivAlgorithm
 from .errors import CardDataError
+from .public_key import CURVES, PublicKey
 from .tlv import Tlv
 
 TAG_DATA = 0x53  # every PIV data object travels inside a 53 template
 TAG_TAG_LIST = 0x5C
 TAG_DYNAMIC_AUTH = 0x7C
 TAG_WITNESS, TAG_CHALLENGE, TAG_RESPONSE = 0x80, 0x81, 0x82
-TAG_PUBLIC_KEY = 0x7F49
 TAG_KEY_ALGORITHM_TEMPLATE = 0xAC
 TAG_ALGORITHM = 0x80
 TAG_APT = 0x61  # Application Property Template (SELECT response)
@@ -30,28 +30,6 @@ TAG_CERTIFICATE, TAG_CERT_INFO, TAG_LRC = 0x70, 0x71, 0xFE
 CHUID_FASC_N, CHUID_GUID, CHUID_EXPIRY, CHUID_SIGNATURE = 0x30, 0x34, 0x35, 0x3E
 FASC_N_LENGTH, GUID_LENGTH = 25, 16
 PIN_PAD = 0xFF
-
-
-def _parse_exactly_one(data: bytes, what: str) -> Tlv:
-    try:
-        objects = tlv.parse_all(data)
-    except (CardDataError, ValueError) as exc:
-        raise CardDataError(f"{what}: malformed BER-TLV ({exc})") from None
-    if len(objects) != 1:
-        raise CardDataError(f"{what}: expected one data object, found {len(objects)}")
-    return objects[0]
-
-
-def _children(obj: Tlv, what: str) -> dict[int, bytes]:
-    """The children of ``obj`` by tag (the first of each); malformed content raises."""
-    try:
-        children = obj.children()
-    except (CardDataError, ValueError) as exc:
-        raise CardDataError(f"{what}: malformed content ({exc})") from None
-    found: dict[int, bytes] = {}
-    for child in children:
-        found.setdefault(child.tag, child.value)
-    return found
 
 
 # ---- PINs -------------------------------------------------------------------------------
@@ -98,10 +76,7 @@ def data_object(content: bytes) -> bytes:
 
 def data_object_content(data: bytes, what: str) -> bytes:
     """The value of the ``53`` template a GET DATA returned."""
-    obj = _parse_exactly_one(data, what)
-    if obj.tag != TAG_DATA:
-        raise CardDataError(f"{what}: expected tag 53, got {obj.tag:X}")
-    return obj.value
+    return tlv.parse_expected(data, TAG_DATA, what, alone=True).value
 
 
 @dataclass(frozen=True)
@@ -125,7 +100,7 @@ class Chuid:
 
     @classmethod
     def decode(cls, content: bytes) -> Chuid:
-        fields = _children(Tlv(0x20, content), "CHUID")  # content is a run of TLVs
+        fields = tlv.children_by_tag(content, "CHUID")
         guid = fields.get(CHUID_GUID)
         if guid is None or len(guid) != GUID_LENGTH:
             raise CardDataError("CHUID: GUID (34) missing or not 16 bytes")
@@ -151,7 +126,7 @@ def certificate_object(cert: x509.Certificate) -> bytes:
 
 
 def parse_certificate_object(content: bytes) -> x509.Certificate:
-    fields = _children(Tlv(0x20, content), "certificate object")
+    fields = tlv.children_by_tag(content, "certificate object")
     der, info = fields.get(TAG_CERTIFICATE), fields.get(TAG_CERT_INFO, b"\x00")
     if der is None:
         raise CardDataError("certificate object: no certificate (70)")
@@ -192,54 +167,11 @@ def dynamic_auth(**items: bytes) -> bytes:
 
 def parse_dynamic_auth(data: bytes) -> dict[int, bytes]:
     """The items of a ``7C`` template by tag (80, 81, 82, ...)."""
-    obj = _parse_exactly_one(data, "GENERAL AUTHENTICATE template")
-    if obj.tag != TAG_DYNAMIC_AUTH:
-        raise CardDataError(f"GENERAL AUTHENTICATE: expected tag 7C, got {obj.tag:X}")
-    return _children(obj, "GENERAL AUTHENTICATE template")
+    return tlv.parse_template(data, TAG_DYNAMIC_AUTH, "GENERAL AUTHENTICATE template",
+                              alone=True)
 
 
-# ---- public keys (GENERATE ASYMMETRIC KEY PAIR) -----------------------------------------
-
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-CURVES: dict[int, ec.EllipticCurve] = {PivAlgorithm.ECC_P256: ec.SECP256R1(),
-                                       PivAlgorithm.ECC_P384: ec.SECP384R1()}
-
-
-def encode_public_key(key: PublicKey) -> bytes:
-    if isinstance(key, rsa.RSAPublicKey):
-        numbers = key.public_numbers()
-        modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-        exponent = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
-        return Tlv.build(TAG_PUBLIC_KEY, Tlv(0x81, modulus), Tlv(0x82, exponent)).encode()
-    point = key.public_bytes(serialization.Encoding.X962,
-                             serialization.PublicFormat.UncompressedPoint)
-    return Tlv.build(TAG_PUBLIC_KEY, Tlv(0x86, point)).encode()
-
-
-def parse_public_key(data: bytes, algorithm: int) -> PublicKey:
-    obj = _parse_exactly_one(data, "generated public key")
-    if obj.tag != TAG_PUBLIC_KEY:
-        raise CardDataError(f"generated public key: expected tag 7F49, got {obj.tag:X}")
-    fields = _children(obj, "generated public key")
-    if algorithm == PivAlgorithm.RSA_2048:
-        modulus, exponent = fields.get(0x81), fields.get(0x82)
-        if not modulus or not exponent or len(modulus) != 256 or not modulus[0] & 0x80:
-            raise CardDataError("generated RSA-2048 key: modulus (81) or exponent (82) wrong")
-        e = int.from_bytes(exponent, "big")
-        if e < 3 or e % 2 == 0:
-            raise CardDataError("generated RSA-2048 key: public exponent is not odd and >= 3")
-        return rsa.RSAPublicNumbers(e, int.from_bytes(modulus, "big")).public_key()
-    curve = CURVES.get(algorithm)
-    if curve is None:
-        raise CardDataError(f"generated public key: algorithm {algorithm:02X} not supported")
-    point = fields.get(0x86)
-    if not point:
-        raise CardDataError("generated EC key: no point (86)")
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
-    except ValueError as exc:
-        raise CardDataError(f"generated EC key: point not on the curve ({exc})") from None
-
+# ---- public keys (GENERATE ASYMMETRIC KEY PAIR: cardlib.public_key) -------------------
 
 def algorithm_of(key: PublicKey) -> int:
     """The PIV algorithm identifier of a public key (from a certificate, say)."""

@@ -138,3 +138,39 @@ def header_length(data: bytes) -> int:
     length, pos = _read_length(data, pos)
     return pos + length
 
+
+
+# ---- card data: one template of an expected tag and its children by tag ------------------
+
+def parse_expected(data: bytes, tag: int, what: str, *, alone: bool = False) -> Tlv:
+    """The TLV at the start of ``data``, which must carry ``tag``; with ``alone``, nothing
+    may follow it. Whatever is wrong raises ``CardDataError`` starting with ``what``."""
+    try:
+        objects = parse_all(data) if alone else [parse_one(data)[0]]
+    except CardDataError as exc:
+        raise CardDataError(f"{what}: malformed BER-TLV ({exc})") from None
+    if len(objects) != 1:
+        raise CardDataError(f"{what}: expected one data object, found {len(objects)}")
+    found = objects[0]
+    if found.tag != tag:
+        raise CardDataError(f"{what}: expected tag {tag:X}, found {found.tag:X}")
+    return found
+
+
+def children_by_tag(value: bytes, what: str) -> dict[int, bytes]:
+    """The TLVs that fill ``value``, by tag (the first of each); malformed content raises
+    ``CardDataError`` starting with ``what``."""
+    try:
+        children = parse_all(value)
+    except CardDataError as exc:
+        raise CardDataError(f"{what}: malformed content ({exc})") from None
+    found: dict[int, bytes] = {}
+    for child in children:
+        found.setdefault(child.tag, child.value)
+    return found
+
+
+def parse_template(data: bytes, tag: int, what: str, *, alone: bool = False) -> dict[int, bytes]:
+    """Parse one TLV, check its tag, map its children: ``parse_expected`` then
+    ``children_by_tag``."""
+    return children_by_tag(parse_expected(data, tag, what, alone=alone).value, what)

@@ -86,8 +86,8 @@ def card_channel(card: ResidentCardOs | None = None) -> tuple[ResidentCardOs, Ap
 def personalising(channel: ApduChannel, keys: dict[str, bytes] = TRANSPORT_KEYS) -> ApduChannel:
     """The issuer domain's SCP03 level-33 channel through which a blank card is
     personalised (it spans every application until the card is locked)."""
+    from cardlib.apps.base import open_secure
     from cardlib.apps.issuer import IssuerSession
-    from cardlib.apps.resident_registry import open_secure
     from cardlib.scp03.keys import StaticKeyPrfs
 
     session = open_secure(channel, IssuerSession,

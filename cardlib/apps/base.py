@@ -1,8 +1,12 @@
-"""What every application session shares: SELECT, READ BINARY of TLV files, PIN status."""
+"""What every application session shares: SELECT, READ BINARY of TLV files, PIN status;
+the write commands of an application (files, keys, first PINs); and opening SCP03 to
+any application."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import tlv
 from ..apdu import CommandApdu
@@ -10,16 +14,22 @@ from ..channel import ApduChannel
 from ..constants import (
     P2_NO_RESPONSE_DATA,
     P2_SELECTED_KEY,
+    SCP03_KVN,
     SELECT_BY_DF_NAME,
     SELECT_EF_UNDER_DF,
+    SM_LEVEL_FULL,
     Ins,
 )
 from ..errors import CardDataError, EndOfFileError
+from ..public_key import parse_rsa_public_key
+from ..scp03.host import open_secure_channel
+from ..scp03.keys import StaticKeyPrfs
 from ..status import SW, raise_for_status
 
 READ_CHUNK = 0xFF  # short Le; some cards refuse Le=00 (256) on READ BINARY
 HEADER_PROBE = 8
 MAX_FILE_SIZE = 0x7FFF  # READ BINARY P1 bit 8 must stay 0: 15-bit offsets
+WRITE_CHUNK = 0xF0
 
 
 @dataclass(frozen=True)
@@ -123,3 +133,34 @@ class ApplicationSession:
         self.select_ef(self._pin_fid(pin_fid))
         apdu = CommandApdu(0x00, Ins.VERIFY, 0x00, P2_SELECTED_KEY, pin.encode("ascii"))
         self.channel.send(apdu, sensitive=True)
+
+
+class WritableApSession(ApplicationSession):
+    """An application session that also writes the application's files, generates its
+    keys and sets its first PIN values; give the application's ``aid``. The card allows
+    these only while it is blank (OP_READY), under SCP03 level 33."""
+
+    def write_file(self, fid: int, content: bytes) -> None:
+        self.select_ef(fid)
+        for offset in range(0, len(content), WRITE_CHUNK):
+            chunk = content[offset : offset + WRITE_CHUNK]
+            self.channel.send(CommandApdu(0x00, Ins.UPDATE_BINARY, offset >> 8, offset & 0xFF, chunk))
+
+    def set_pin(self, pin_fid: int, pin: str) -> None:
+        """The first value of a PIN: allowed without VERIFY only before locking."""
+        self.change_pin(pin, pin_fid)
+
+    def generate_rsa_key(self, key_fid: int) -> rsa.RSAPublicKey:
+        """GENERATE ASYMMETRIC KEY PAIR into EF ``key_fid``; returns the public key."""
+        self.select_ef(key_fid)
+        apdu = CommandApdu(0x00, Ins.GENERATE_KEY_PAIR, 0x00, P2_SELECTED_KEY, ne=256)
+        return parse_rsa_public_key(self.channel.send(apdu))
+
+
+def open_secure(channel: ApduChannel, session_class: type[ApplicationSession],
+                static: StaticKeyPrfs, level: int = SM_LEVEL_FULL) -> ApplicationSession:
+    """SELECT the application in the clear, open SCP03 on it, and return a session of
+    ``session_class`` whose every command is protected."""
+    session_class(channel).select()
+    secure = open_secure_channel(channel, static, level, key_version=SCP03_KVN)
+    return session_class(ApduChannel(secure))

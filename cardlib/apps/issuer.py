@@ -1,4 +1,4 @@
-"""Issuer security domain and personalisation commands (ours; docs/protocol.md).
+"""Issuer security domain commands (ours; docs/protocol.md).
 
 A blank card is in life-cycle OP_READY: its file structure exists (as delivered by a
 card maker) and it accepts UPDATE BINARY, key generation and PIN setting. SET STATUS
@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from .. import tlv
 from ..apdu import CommandApdu
 from ..constants import (
     P2_RETURN_FCI,
-    P2_SELECTED_KEY,
     SELECT_BY_DF_NAME,
     TAG_CARD_IMAGE_NUMBER,
     TAG_LIFE_CYCLE,
@@ -25,11 +22,6 @@ from ..constants import (
 )
 from ..errors import CardDataError
 from .base import ApplicationSession
-
-WRITE_CHUNK = 0xF0
-TAG_PUBLIC_KEY = 0x7F49
-TAG_MODULUS = 0x81
-TAG_EXPONENT = 0x82
 
 
 @dataclass(frozen=True)
@@ -52,10 +44,7 @@ class IssuerSession(ApplicationSession):
 
     def _get_data(self, tag: int) -> bytes:
         apdu = CommandApdu(0x80, Ins.GET_DATA, tag >> 8, tag & 0xFF, ne=256)
-        item, _ = tlv.parse_one(self.channel.send(apdu))
-        if item.tag != tag:
-            raise CardDataError(f"GET DATA {tag:04X}: card answered tag {item.tag:X}")
-        return item.value
+        return tlv.parse_expected(self.channel.send(apdu), tag, f"GET DATA {tag:04X}").value
 
     def read_serial(self) -> str:
         serial = self._get_data(TAG_CARD_IMAGE_NUMBER).decode("ascii", "replace")
@@ -96,46 +85,3 @@ class IssuerSession(ApplicationSession):
         """Ours: SET STATUS -> OP_READY erases every application (through the issuer
         SCP03 channel): a failed or returned card becomes blank again."""
         self.channel.send(CommandApdu(0x80, Ins.SET_STATUS, 0x80, LifeCycle.OP_READY))
-
-
-class PersonalisationSession(ApplicationSession):
-    """Writes an application's files, keys and PINs while the card is OP_READY; give the
-    application's ``aid``."""
-
-    def write_file(self, fid: int, content: bytes) -> None:
-        self.select_ef(fid)
-        for offset in range(0, len(content), WRITE_CHUNK):
-            chunk = content[offset : offset + WRITE_CHUNK]
-            self.channel.send(CommandApdu(0x00, Ins.UPDATE_BINARY, offset >> 8, offset & 0xFF, chunk))
-
-    def set_pin(self, pin_fid: int, pin: str) -> None:
-        """The first value of a PIN: allowed without VERIFY only before locking."""
-        self.change_pin(pin, pin_fid)
-
-    def generate_rsa_key(self, key_fid: int) -> rsa.RSAPublicKey:
-        """GENERATE ASYMMETRIC KEY PAIR into EF ``key_fid``; returns the public key."""
-        self.select_ef(key_fid)
-        apdu = CommandApdu(0x00, Ins.GENERATE_KEY_PAIR, 0x00, P2_SELECTED_KEY, ne=256)
-        return decode_rsa_public_key_template(self.channel.send(apdu))
-
-
-def decode_rsa_public_key_template(raw: bytes) -> rsa.RSAPublicKey:
-    outer, end = tlv.parse_one(raw)
-    if outer.tag != TAG_PUBLIC_KEY or end != len(raw):
-        raise CardDataError("public key: expected one 7F49 template")
-    children = {item.tag: item.value for item in outer.children()}
-    if TAG_MODULUS not in children or TAG_EXPONENT not in children:
-        raise CardDataError("public key: modulus 81 or exponent 82 missing")
-    modulus = int.from_bytes(children[TAG_MODULUS], "big")
-    exponent = int.from_bytes(children[TAG_EXPONENT], "big")
-    if modulus.bit_length() != 2048 or exponent < 3 or exponent % 2 == 0:
-        raise CardDataError("public key: not an RSA-2048 key with an odd exponent")
-    return rsa.RSAPublicNumbers(exponent, modulus).public_key()
-
-
-def encode_rsa_public_key_template(key: rsa.RSAPublicKey) -> bytes:
-    numbers = key.public_numbers()
-    modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-    exponent = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
-    return tlv.Tlv.build(TAG_PUBLIC_KEY, tlv.Tlv(TAG_MODULUS, modulus),
-                         tlv.Tlv(TAG_EXPONENT, exponent)).encode()

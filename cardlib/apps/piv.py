@@ -34,7 +34,6 @@ from ..piv_objects import (
     TAG_RESPONSE,
     TAG_WITNESS,
     Chuid,
-    PublicKey,
     certificate_object,
     data_object,
     data_object_content,
@@ -42,9 +41,9 @@ from ..piv_objects import (
     pad_pin,
     parse_certificate_object,
     parse_dynamic_auth,
-    parse_public_key,
     tag_list,
 )
+from ..public_key import PublicKey, parse_public_key
 from ..tlv import Tlv
 from .base import ApplicationSession, PinStatus, pin_status_of
 

@@ -7,20 +7,18 @@ import datetime as dt
 
 from ..apdu import CommandApdu
 from ..channel import ApduChannel
-from ..constants import P1P2_CHANGE_CODE, REGISTRY_SM_LEVEL, SCP03_KVN, Aid, Ins, RegistryFile
+from ..constants import P1P2_CHANGE_CODE, Aid, Ins, RegistryFile
 from ..registry_records import (
     CodeChange,
     decode_code,
     decode_history,
     encode_change_request,
 )
-from ..scp03.host import open_secure_channel
 from ..scp03.keys import StaticKeyPrfs
-from .base import ApplicationSession
-from .issuer import PersonalisationSession
+from .base import WritableApSession, open_secure
 
 
-class ResidentRegistrySession(PersonalisationSession):
+class ResidentRegistrySession(WritableApSession):
     """Use through ``open_registry``: its commands only work under secure messaging."""
 
     AID = Aid.RESIDENT_REGISTRY
@@ -35,15 +33,6 @@ class ResidentRegistrySession(PersonalisationSession):
         data = encode_change_request(new_code, date, reason)
         self.channel.send(CommandApdu(0x00, Ins.PUT_DATA, P1P2_CHANGE_CODE >> 8,
                                       P1P2_CHANGE_CODE & 0xFF, data))
-
-
-def open_secure(channel: ApduChannel, session_class: type[ApplicationSession],
-                static: StaticKeyPrfs, level: int = REGISTRY_SM_LEVEL) -> ApplicationSession:
-    """SELECT the application in the clear, open SCP03 on it, and return a session of
-    ``session_class`` whose every command is protected."""
-    session_class(channel).select()
-    secure = open_secure_channel(channel, static, level, key_version=SCP03_KVN)
-    return session_class(ApduChannel(secure))
 
 
 def open_registry(channel: ApduChannel, static: StaticKeyPrfs) -> ResidentRegistrySession:

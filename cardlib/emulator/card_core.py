@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..apdu import CommandApdu, join_response
-from ..constants import Aid, LifeCycle
+from ..constants import SM_LEVEL_FULL, Aid, LifeCycle
 from ..errors import CardDataError
 from ..status import SW, CardStatus
 from .secure import CardSecureMessaging
@@ -20,7 +20,6 @@ from .state import AppState, CardState, FileState, PinState
 
 log = logging.getLogger(__name__)
 
-PERSONALISATION_LEVEL = 0x33
 Handler = Callable[[CommandApdu], bytes]
 
 
@@ -114,12 +113,12 @@ class CardCore:
         personalisation goes through it (and SELECTs do not end it) until the lock."""
         return (self.state.life_cycle == LifeCycle.OP_READY
                 and self.sm.bound_aid == Aid.ISSUER_SECURITY_DOMAIN.hex()
-                and self.sm.level == PERSONALISATION_LEVEL)
+                and self.sm.level == SM_LEVEL_FULL)
 
     def _require_personalisable(self) -> None:
         """Only a blank card, and only under SCP03 level 33 (the issuer domain's, or the
         application's own for the resident-registry AP)."""
-        if not self._protected or self.sm.level != PERSONALISATION_LEVEL:
+        if not self._protected or self.sm.level != SM_LEVEL_FULL:
             raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         if self.state.life_cycle != LifeCycle.OP_READY:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)

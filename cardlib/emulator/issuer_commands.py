@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..apdu import CommandApdu
 from ..constants import (
     P1P2_CHANGE_CODE,
+    SM_LEVEL_FULL,
     TAG_CARD_IMAGE_NUMBER,
     TAG_LIFE_CYCLE,
     Aid,
@@ -23,7 +24,7 @@ from ..registry_records import (
 )
 from ..status import SW
 from ..tlv import Tlv
-from .card_core import PERSONALISATION_LEVEL, CardCore, CardStatus
+from .card_core import CardCore, CardStatus
 from .profiles import blank_resident_card
 from .secure import REQUIRED_FOR_PUT_KEY, load_keys
 
@@ -82,7 +83,7 @@ class IssuerCommands(CardCore):
         self._require_isd()
         if apdu.p1 != 0x80 or apdu.p2 not in (LifeCycle.SECURED, LifeCycle.OP_READY):
             raise CardStatus(SW.INCORRECT_P1P2)
-        if not self._protected or self.sm.level != PERSONALISATION_LEVEL:
+        if not self._protected or self.sm.level != SM_LEVEL_FULL:
             raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         if apdu.p2 == LifeCycle.OP_READY:
             self._wipe()

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..apdu import CommandApdu
-from ..apps.issuer import encode_rsa_public_key_template
 from ..constants import P2_SELECTED_KEY
 from ..digestinfo import prehashed_digest_info
+from ..public_key import encode_public_key
 from ..status import SW
 from .card_core import CardCore, CardStatus
 
@@ -71,4 +71,4 @@ class KeyCommands(CardCore):
         fid = self._selected_fid(keys, SW.REFERENCED_DATA_NOT_FOUND)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._store_new_key(keys, fid, key)
-        return encode_rsa_public_key_template(key.public_key())
+        return encode_public_key(key.public_key())

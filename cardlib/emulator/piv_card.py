@@ -38,11 +38,11 @@ from ..piv_objects import (
     data_object_content,
     discovery_object,
     dynamic_auth,
-    encode_public_key,
     parse_dynamic_auth,
     parse_tag_list,
     unpad_pin,
 )
+from ..public_key import encode_public_key
 from ..status import SW, CardStatus
 from .card_core import CardCore, Handler, VolatileState
 from .state import AppState, PinState

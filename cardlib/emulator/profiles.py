@@ -16,8 +16,8 @@ from ..constants import (
     PIV_PIN_MIN,
     PIV_PIN_TRIES,
     PIV_PUK_TRIES,
-    REGISTRY_SM_LEVEL,
     SCP03_KVN,
+    SM_LEVEL_FULL,
     Aid,
     CardInfoFile,
     CommonFile,
@@ -103,7 +103,7 @@ def blank_resident_card(serial: str | None = None,
     registry = AppState(
         files={_fid(RegistryFile.RECORD_CODE): FileState(read=FREE),
                _fid(RegistryFile.CHANGE_HISTORY): FileState(read=FREE)},
-        sm_level=REGISTRY_SM_LEVEL,  # every command but SELECT/IU/EA under SCP03 level 33
+        sm_level=SM_LEVEL_FULL,  # every command but SELECT/IU/EA under SCP03 level 33
     )
     return CardState(
         serial=serial or random_serial(),

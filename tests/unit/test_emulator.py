@@ -7,9 +7,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from cardlib.apdu import CommandApdu
+from cardlib.apps.base import WritableApSession
 from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
-from cardlib.apps.issuer import IssuerSession, PersonalisationSession
+from cardlib.apps.issuer import IssuerSession
 from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
 from cardlib.emulator.profiles import blank_resident_card
 from cardlib.emulator.resident_card_os import ResidentCardOs
@@ -35,10 +36,10 @@ PIN = "2468"
 
 def personalise(plain, *, lock: bool = True):  # type: ignore[no-untyped-def]
     channel = personalising(plain)
-    common = PersonalisationSession(channel, Aid.COMMON)
+    common = WritableApSession(channel, Aid.COMMON)
     common.select()
     public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
-    info = PersonalisationSession(channel, Aid.CARD_INFO)
+    info = WritableApSession(channel, Aid.CARD_INFO)
     info.select()
     info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(SAMPLE_INFO))
     info.set_pin(CardInfoFile.PIN, PIN)
@@ -164,14 +165,14 @@ def test_internal_authenticate_signs_the_challenge(issued) -> None:  # type: ign
 
 def test_locked_card_refuses_personalisation(issued) -> None:  # type: ignore[no-untyped-def]
     _card, plain, _ = issued
-    info = PersonalisationSession(plain, Aid.CARD_INFO)
+    info = WritableApSession(plain, Aid.CARD_INFO)
     info.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):
         info.set_pin(CardInfoFile.PIN, "0000")  # after issuance only after VERIFY
     channel = personalising(plain)  # even with the transport keys: the card is locked
     with pytest.raises(ConditionsNotSatisfiedError):
         IssuerSession(channel).lock()
-    common = PersonalisationSession(channel, Aid.COMMON)
+    common = WritableApSession(channel, Aid.COMMON)
     common.select()  # answered under the session, which it ends: it spans no more
     with pytest.raises(SecurityStatusNotSatisfiedError):
         common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
@@ -179,7 +180,7 @@ def test_locked_card_refuses_personalisation(issued) -> None:  # type: ignore[no
 
 def test_blank_card_refuses_personalisation_outside_scp03() -> None:
     _card, plain = card_channel()
-    common = PersonalisationSession(plain, Aid.COMMON)
+    common = WritableApSession(plain, Aid.COMMON)
     common.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):
         common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
@@ -217,7 +218,7 @@ def test_wipe_returns_a_card_to_blank(issued) -> None:  # type: ignore[no-untype
 
 def test_change_pin_after_verify(issued) -> None:  # type: ignore[no-untyped-def]
     _card, channel, _ = issued
-    session = PersonalisationSession(channel, Aid.CARD_INFO)
+    session = WritableApSession(channel, Aid.CARD_INFO)
     session.select()
     session.verify_pin(PIN, CardInfoFile.PIN)
     session.set_pin(CardInfoFile.PIN, "1357")
@@ -231,7 +232,7 @@ def test_key_generation_response_is_chained_with_61xx() -> None:
     sent: list[bytes] = []
     inner = plain.transport.send_and_receive
     plain.transport.send_and_receive = lambda apdu: (sent.append(apdu), inner(apdu))[1]  # type: ignore[method-assign]
-    common = PersonalisationSession(personalising(plain), Aid.COMMON)
+    common = WritableApSession(personalising(plain), Aid.COMMON)
     common.select()
     key = common.generate_rsa_key(CommonFile.AUTH_KEY)
     assert key.key_size == 2048

@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives import hashes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cardlib.apps.base import WritableApSession
 from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
-from cardlib.apps.issuer import IssuerSession, PersonalisationSession, decode_rsa_public_key_template
+from cardlib.apps.issuer import IssuerSession
 from cardlib.apps.jpki import JpkiApSession, JpkiKey
 from cardlib.apps.piv import PivSession
 from cardlib.apps.resident_registry import ResidentRegistrySession
@@ -26,9 +27,9 @@ from cardlib.piv_objects import (
     data_object_content,
     parse_certificate_object,
     parse_dynamic_auth,
-    parse_public_key,
     parse_tag_list,
 )
+from cardlib.public_key import parse_public_key, parse_rsa_public_key
 from cardlib.scp03.host import InitializeUpdateResponse, open_secure_channel
 from cardlib.scp03.keys import StaticKeyPrfs
 from tests.helpers import ScriptedTransport, SoftwareCipher
@@ -48,7 +49,7 @@ OPERATIONS: dict[str, Callable[[ApduChannel], object]] = {
     "pin_status": lambda ch: CardInfoApSession(ch).pin_status(),
     "verify_pin": lambda ch: CardInfoApSession(ch).verify_pin("1234"),
     "issuer_info": lambda ch: IssuerSession(ch).read_info(),
-    "generate_key": lambda ch: PersonalisationSession(ch, Aid.COMMON).generate_rsa_key(CommonFile.AUTH_KEY),
+    "generate_key": lambda ch: WritableApSession(ch, Aid.COMMON).generate_rsa_key(CommonFile.AUTH_KEY),
     "select": lambda ch: CardInfoApSession(ch).select(),
     "read_tlv_file": lambda ch: CardInfoApSession(ch).read_tlv_file(CardInfoFile.BASIC_INFO),
     "jpki_certificate": lambda ch: JpkiApSession(ch).read_certificate("auth"),
@@ -107,7 +108,7 @@ def test_card_file_and_sm_parsers_fuzz(parser, raw: bytes) -> None:  # type: ign
 @given(st.binary(max_size=300))
 def test_public_key_template_fuzz(raw: bytes) -> None:
     with contextlib.suppress(CardDataError):
-        decode_rsa_public_key_template(raw)
+        parse_rsa_public_key(raw)
 
 
 def test_wrong_signature_length_is_reported() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cardlib.apdu import CommandApdu
-from cardlib.apps.issuer import PersonalisationSession
+from cardlib.apps.base import WritableApSession
 from cardlib.apps.jpki import JpkiApSession, JpkiKey
 from cardlib.constants import Aid, JpkiFile
 from cardlib.digestinfo import PREFIXES, digest_info, prehashed_digest_info
@@ -22,7 +22,7 @@ from tests.helpers import card_channel, personalising
 @pytest.fixture(scope="module")
 def personalised_state():  # type: ignore[no-untyped-def]
     card, plain = card_channel()
-    jpki = PersonalisationSession(personalising(plain), Aid.JPKI)
+    jpki = WritableApSession(personalising(plain), Aid.JPKI)
     jpki.select()
     keys = {JpkiKey.AUTH: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
             JpkiKey.SIGN: jpki.generate_rsa_key(JpkiFile.SIGN_KEY)}

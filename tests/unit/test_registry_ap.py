@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cardlib.apdu import CommandApdu
+from cardlib.apps.base import open_secure
 from cardlib.apps.issuer import IssuerSession
-from cardlib.apps.resident_registry import ResidentRegistrySession, open_registry, open_secure
+from cardlib.apps.resident_registry import ResidentRegistrySession, open_registry
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, LifeCycle, RegistryFile
 from cardlib.emulator.profiles import blank_resident_card
