@@ -28,14 +28,14 @@ from pkcs11 import Mechanism  # noqa: E402
 
 from hsm.keys import current_version, role_key  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
-from hsm.setup import ensure_station_keys  # noqa: E402
+from hsm.station_keys import ensure_station_keys  # noqa: E402
 from tools.audit import log, merkle  # noqa: E402
 from tools.audit.checkpoints import make_checkpoint, verify_log  # noqa: E402
 from tools.audit.disclosure import disclose  # noqa: E402
 from tools.audit.provision import Release, record  # noqa: E402
-from tools.home import StationHome  # noqa: E402
 from tools.registry import Registry  # noqa: E402
-from tools.rig import Rig  # noqa: E402
+from tools.rig.rig import Rig  # noqa: E402
+from tools.station.home import StationHome  # noqa: E402
 
 RELEASE = Release("bench", "Asia/Tokyo", None, "NENKIN", "B1-57")
 RESIDENTS = 100_000
@@ -91,8 +91,8 @@ def concurrent_postgres(home: StationHome, admin_url: str, seconds: float) -> tu
     registry = Registry(url)
     hsm = home.open_token()
     make_checkpoint(registry, hsm)
-    verdict = verify_log(registry.reader(), hsm)
-    indexes = registry.reader().execute("SELECT count(*), min(idx), max(idx) FROM provision_log"
+    verdict = verify_log(registry.connection(), hsm)
+    indexes = registry.connection().execute("SELECT count(*), min(idx), max(idx) FROM provision_log"
                                         ).fetchone()
     registry.close()
     with psycopg.connect(admin_url, autocommit=True) as db:
@@ -156,12 +156,12 @@ def main() -> None:
         make_checkpoint(registry, hsm)
         built = time.perf_counter() - start
         start = time.perf_counter()
-        verdict = verify_log(registry.reader(), hsm)
+        verdict = verify_log(registry.connection(), hsm)
         took = time.perf_counter() - start
         print(f"{size:>9} entries: built in {built:.1f} s; `audit verify` {took:.1f} s "
               f"({size / took:,.0f} entries/s), {'intact' if verdict.ok else verdict.problem}")
         if size >= 1_000_000 or size == max(int(s) for s in args.sizes.split(",")):
-            plan = registry.reader().execute(
+            plan = registry.connection().execute(
                 "EXPLAIN QUERY PLAN SELECT idx, entry FROM provision_log WHERE resident_id = ? "
                 "ORDER BY idx", (4242,)).fetchall()
             start = time.perf_counter()

@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hsm.setup import ensure_station_keys  # noqa: E402
-from tools.cli import Station  # noqa: E402
-from tools.rig import Rig  # noqa: E402
+from hsm.station_keys import ensure_station_keys  # noqa: E402
+from tools.rig.rig import Rig  # noqa: E402
+from tools.station.context import Station  # noqa: E402
 
 
 @contextmanager

@@ -27,12 +27,12 @@ from cardlib.constants import Ins, LifeCycle  # noqa: E402
 from cardlib.errors import CardError  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
 from hsm.token import Hsm  # noqa: E402
-from tools.batch import BatchLine, run_batch  # noqa: E402
-from tools.issuance import issue_resident_card  # noqa: E402
-from tools.pins import Pin, ResidentCardPins  # noqa: E402
+from tools.issuance.batch import BatchLine, run_batch  # noqa: E402
+from tools.issuance.request import load_request  # noqa: E402
+from tools.issuance.resident_card import issue_resident_card  # noqa: E402
 from tools.registry import Registry, new_record_code  # noqa: E402
-from tools.requests import load_request  # noqa: E402
-from tools.rig import Rig, reader_name  # noqa: E402
+from tools.rig.rig import Rig, reader_name  # noqa: E402
+from tools.station.pins import Pin, ResidentCardPins  # noqa: E402
 
 PINS = ResidentCardPins(Pin("1234"), Pin("5678"), Pin("BENCH1234"))
 BASE = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")

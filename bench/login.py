@@ -39,12 +39,12 @@ from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
 from hsm.keys import current_version, role_key  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
-from tools.cli import Station  # noqa: E402
-from tools.operator_enrolment import EnrolmentRequest, enrol_operator  # noqa: E402
-from tools.operator_login import OperatorAuthenticator  # noqa: E402
-from tools.operator_session import start_session  # noqa: E402
-from tools.pins import Pin  # noqa: E402
-from tools.rig import reader_name  # noqa: E402
+from tools.operators.enrolment import EnrolmentRequest, enrol_operator  # noqa: E402
+from tools.operators.login import OperatorAuthenticator  # noqa: E402
+from tools.operators.session import start_session  # noqa: E402
+from tools.rig.rig import reader_name  # noqa: E402
+from tools.station.context import Station  # noqa: E402
+from tools.station.pins import Pin  # noqa: E402
 
 PIN = Pin("135792")
 

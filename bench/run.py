@@ -38,12 +38,12 @@ from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.constants import Aid  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
 from hsm.verify import PublicKeyCache  # noqa: E402
-from tools.cli import Station  # noqa: E402
-from tools.issuance import issue_resident_card  # noqa: E402
-from tools.pins import Pin, ResidentCardPins  # noqa: E402
-from tools.requests import load_request  # noqa: E402
-from tools.rig import reader_name  # noqa: E402
-from tools.verifier import Verifier  # noqa: E402
+from tools.issuance.request import load_request  # noqa: E402
+from tools.issuance.resident_card import issue_resident_card  # noqa: E402
+from tools.resident.verifier import Verifier  # noqa: E402
+from tools.rig.rig import reader_name  # noqa: E402
+from tools.station.context import Station  # noqa: E402
+from tools.station.pins import Pin, ResidentCardPins  # noqa: E402
 
 
 def rate(operation, n: int) -> float:  # type: ignore[no-untyped-def]
@@ -167,9 +167,9 @@ def station_flows(station: Station) -> dict[str, object]:
     from cardlib.apps.card_info import CardInfoApSession
     from cardlib.apps.resident_registry import open_registry
     from hsm.diversify import KeySet, card_keys
-    from tools.card_keys import token_prfs
-    from tools.card_read import IntegrityChecker, What, read_card_info
-    from tools.registry_ap import card_serial
+    from tools.resident.card_info import IntegrityChecker, What, read_card_info
+    from tools.resident.record_code import card_serial
+    from tools.station.card_keys import token_prfs
 
     checker = IntegrityChecker(station.hsm)
     verifier = Verifier.from_token(station.registry, station.hsm)

@@ -112,7 +112,7 @@ def test_card_read_without_a_recipient_releases_nothing(rig_home: Path, tmp_path
     home = operator_station(rig_home, tmp_path / "station")
     result = juki(home, "card", "read", "--reader", READER0, input=f"{PIN}\n", check=2)
     assert "--recipient and --purpose" in result.stderr
-    log = station_registry(home).reader()
+    log = station_registry(home).connection()
     assert log.execute("SELECT count(*) FROM provision_log").fetchone()[0] == 0
 
 

@@ -15,9 +15,9 @@ from cardlib.apps.issuer import IssuerSession
 from cardlib.channel import ApduChannel
 from cardlib.constants import LifeCycle
 from cardlib.errors import CardError
-from tools.home import StationHome
 from tools.registry import new_record_code
-from tools.rig import Rig, reader_name
+from tools.rig.rig import Rig, reader_name
+from tools.station.home import StationHome
 
 from ..conftest import ROOT
 from .test_commands import FIXTURE, pin_file

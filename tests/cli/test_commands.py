@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cardlib.emulator.state import StateFile
-from tools.home import StationHome
 from tools.registry import Registry, new_record_code
-from tools.rig import reader_name
-from tools.softhsm import init_token
+from tools.rig.rig import reader_name
+from tools.rig.softhsm_token import init_token
+from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
 
@@ -268,8 +268,8 @@ def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) ->
 def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> None:
     """SoftHSM rewrites token.object in place at every login; a SIGKILL in that window
     leaves it empty. The station restores it from the copy the rig keeps."""
-    from tools.home import StationHome
-    from tools.rig import Rig
+    from tools.rig.rig import Rig
+    from tools.station.home import StationHome
 
     home = tmp_path / "station"
     Rig(StationHome(home)).ensure_token()

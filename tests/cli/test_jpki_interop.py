@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tools.rig import reader_name
+from tools.rig.rig import reader_name
 
 from ..conftest import juki
 from .test_commands import issue, pin_file

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from cardlib.checkdigits import is_valid_resident_code
-from tools.rig import reader_name
+from tools.rig.rig import reader_name
 
 from ..conftest import juki
 from .test_commands import READ_FOR, insert_blank, issue, pin_file, request_file

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tools.home import StationHome
 from tools.registry import Registry
-from tools.rig import reader_name
+from tools.rig.rig import reader_name
+from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
 from .test_commands import insert_blank, pin_file, request_file

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.home import StationHome
-from tools.rig import Rig, reader_name
+from tools.rig.rig import Rig, reader_name
+from tools.station.home import StationHome
 
 
 @pytest.fixture(scope="session")

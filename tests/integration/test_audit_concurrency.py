@@ -17,7 +17,7 @@ PER_STATION = 40
 
 def station_appends(home: str, target: str, station: str, count: int, ready, go, out) -> None:  # type: ignore[no-untyped-def]
     from tools.audit.provision import Release, record
-    from tools.home import StationHome
+    from tools.station.home import StationHome
 
     hsm = StationHome(Path(home)).open_token()
     registry = Registry(target)
@@ -55,9 +55,9 @@ def test_two_stations_append_one_consistent_log(rig_home: Path, station, tmp_pat
     assert all(a < b for r in results for a, b in itertools.pairwise(r))
     registry = Registry(target)
     make_checkpoint(registry, station.hsm)
-    verdict = verify_log(registry.reader(), station.hsm)
+    verdict = verify_log(registry.connection(), station.hsm)
     assert verdict.ok and verdict.size == 2 * PER_STATION
-    stations = [row[0] for row in registry.reader().execute(
+    stations = [row[0] for row in registry.connection().execute(
         "SELECT entry FROM provision_log ORDER BY idx")]
     assert any('"station":"station-0"' in s for s in stations)
     assert any('"station":"station-1"' in s for s in stations)

@@ -35,7 +35,7 @@ def test_log_proofs_and_checkpoints(registry: Registry, station) -> None:  # typ
     fill(registry, hsm, 8, start=5)
     second = make_checkpoint(registry, hsm)
     assert (first.size, second.size) == (5, 13)
-    db = registry.reader()
+    db = registry.connection()
     raw = [e for (e,) in db.execute("SELECT entry FROM provision_log ORDER BY idx")]
     leaves = [merkle.leaf_hash(e.encode()) for e in raw]
     assert second.root == merkle.root_of(leaves)  # stored nodes agree with a recomputation
@@ -58,7 +58,7 @@ def test_forged_checkpoints_are_rejected(registry: Registry, station) -> None:  
     with registry.transaction() as db:  # a root that fits edited entries, the old signature
         db.execute("UPDATE audit_checkpoints SET root = ? WHERE size = ?",
                    (merkle.leaf_hash(b"forged"), checkpoint.size))
-    verdict = verify_log(registry.reader(), hsm)
+    verdict = verify_log(registry.connection(), hsm)
     assert not verdict.ok and "signature does not verify" in (verdict.problem or "")
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = checkpoint.__class__(checkpoint.size, checkpoint.root, checkpoint.at,
@@ -67,11 +67,11 @@ def test_forged_checkpoints_are_rejected(registry: Registry, station) -> None:  
         db.execute("UPDATE audit_checkpoints SET root = ?, signature = ? WHERE size = ?",
                    (checkpoint.root, other.sign(forged.note(), padding.PKCS1v15(),
                                                 hashes.SHA256()), checkpoint.size))
-    assert not verify_log(registry.reader(), hsm).ok
+    assert not verify_log(registry.connection(), hsm).ok
     with registry.transaction() as db:
         db.execute("UPDATE audit_checkpoints SET signature = ? WHERE size = ?",
                    (checkpoint.signature, checkpoint.size))
-    assert verify_log(registry.reader(), hsm).ok
+    assert verify_log(registry.connection(), hsm).ok
 
 
 def _rows(db) -> list[tuple[int, str, bytes]]:  # type: ignore[no-untyped-def]
@@ -122,9 +122,9 @@ def test_any_tampering_is_detected_at_the_first_bad_index(station, action: str, 
         registry = Registry(Path(directory) / "registry.sqlite")
         fill(registry, station.hsm, size)
         make_checkpoint(registry, station.hsm)
-        assert verify_log(registry.reader(), station.hsm).ok
+        assert verify_log(registry.connection(), station.hsm).ok
         expected = tamper(registry, action, i, j)
-        verdict = verify_log(registry.reader(), station.hsm)
+        verdict = verify_log(registry.connection(), station.hsm)
         assert not verdict.ok
         assert verdict.first_bad_index == expected, verdict.problem
         registry.close()
@@ -141,9 +141,9 @@ def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(stat
             db.execute("UPDATE provision_log SET entry = ? WHERE idx = 3", (raw.decode(),))
             db.execute("UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND position = 3",
                        (merkle.leaf_hash(raw),))
-        verdict = verify_log(registry.reader(), station.hsm)
+        verdict = verify_log(registry.connection(), station.hsm)
         assert verdict.first_bad_index == 3
-        db = registry.reader()
+        db = registry.connection()
         proof = merkle.inclusion_proof(3, checkpoint.size, log.stored_subtree(db))
         assert not merkle.verify_inclusion(3, checkpoint.size, merkle.leaf_hash(raw), proof,
                                            checkpoint.root)
@@ -156,12 +156,12 @@ import json, sys
 from pathlib import Path
 from hsm.keys import generate_mac_key, latest_version
 from hsm.roles import KeyRole
-from hsm.setup import ensure_station_keys
+from hsm.station_keys import ensure_station_keys
 from tools.audit.checkpoints import make_checkpoint, verify_log
 from tools.audit.provision import Release, record
-from tools.home import StationHome
+from tools.station.home import StationHome
 from tools.registry import Registry
-from tools.rig import Rig
+from tools.rig.rig import Rig
 
 home = StationHome(Path(sys.argv[1]))
 Rig(home).ensure_token()
@@ -177,8 +177,8 @@ add(3)
 make_checkpoint(registry, hsm)
 generate_mac_key(hsm, KeyRole.AUDIT_ENTRY_MAC, latest_version(hsm, KeyRole.AUDIT_ENTRY_MAC) + 1)
 add(3)
-verdict = verify_log(registry.reader(), hsm)
-versions = [v for (v,) in registry.reader().execute(
+verdict = verify_log(registry.connection(), hsm)
+versions = [v for (v,) in registry.connection().execute(
     "SELECT mac_version FROM provision_log ORDER BY idx")]
 print(json.dumps({"ok": verdict.ok, "size": verdict.size, "versions": versions}))
 """

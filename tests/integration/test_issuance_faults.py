@@ -11,9 +11,6 @@ import itertools
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from tools.pins import Pin, ResidentCardPins
-from tools.requests import load_request
-from tools.verifier import Verifier
 
 from cardlib.channel import ApduChannel
 from cardlib.constants import LifeCycle
@@ -25,8 +22,11 @@ from hsm.diversify import KeyPurpose, export_for_card_maker
 from hsm.errors import HsmError
 from tests.helpers import FaultyTransport
 from tools.errors import JukiError
-from tools.issuance import issue_resident_card
+from tools.issuance.request import load_request
+from tools.issuance.resident_card import issue_resident_card
 from tools.registry import new_record_code
+from tools.resident.verifier import Verifier
+from tools.station.pins import Pin, ResidentCardPins
 
 from ..conftest import ROOT
 

@@ -15,13 +15,13 @@ from cardlib.constants import Ins, LifeCycle
 from cardlib.emulator.state import StateFile
 from cardlib.errors import CardRemovedError, NoCardError, PinBlockedError, TransportError
 from tests.helpers import exhaust_card_info_pin
-from tools.cards import open_card
-from tools.issuance import issue_resident_card
-from tools.pins import Pin, ResidentCardPins
+from tools.issuance.request import load_request
+from tools.issuance.resident_card import issue_resident_card
 from tools.registry import new_record_code
-from tools.requests import load_request
-from tools.rig import reader_name
-from tools.verifier import Verifier
+from tools.resident.verifier import Verifier
+from tools.rig.rig import reader_name
+from tools.station.pins import Pin, ResidentCardPins
+from tools.station.readers import open_card
 
 from ..conftest import ROOT
 
@@ -174,8 +174,8 @@ def test_record_code_only_with_the_station_master_keys(station, blank_reader: st
     from cardlib.errors import SecureMessagingError
     from cardlib.scp03.keys import StaticKeyPrfs
     from hsm.diversify import KeySet, card_keys
-    from tools.card_keys import token_prfs
-    from tools.registry_ap import read_registry_ap
+    from tools.resident.record_code import read_registry_ap
+    from tools.station.card_keys import token_prfs
 
     request = new_request()
     issued = issue(station, blank_reader, request)
@@ -197,7 +197,7 @@ def test_record_code_only_with_the_station_master_keys(station, blank_reader: st
 
 def test_exclusive_open_waits_out_a_brief_shared_look(blank_reader: str) -> None:
     from cardlib.errors import ReaderBusyError
-    from tools.cards import connect_exclusive
+    from tools.station.readers import connect_exclusive
 
     onlooker = pcsc.PcscTransport(blank_reader)  # another application glancing at the card
     threading.Timer(0.5, onlooker.close).start()

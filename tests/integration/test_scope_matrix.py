@@ -15,10 +15,11 @@ from pathlib import Path
 import click
 import pytest
 
-from tools import cli as cli_module
-from tools.home import StationHome
-from tools.operator_session import end_session, start_session
-from tools.scopes import COMMAND_SCOPES, SCOPES, SESSION_FREE
+from tools.cli import main as cli_module
+from tools.cli.common import ExitCode
+from tools.operators.session import end_session, start_session
+from tools.station.home import StationHome
+from tools.station.scopes import COMMAND_SCOPES, SCOPES, SESSION_FREE
 
 from ..operator_helpers import operator_station, registry_target, station_registry
 
@@ -27,7 +28,6 @@ SERIAL = "000000000000000"
 
 
 def leaf_commands() -> dict[str, click.Command]:
-    cli_module._register_commands()
     found: dict[str, click.Command] = {}
 
     def walk(group: click.Group, prefix: str) -> None:
@@ -128,7 +128,7 @@ def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  
             continue
         before = len(registry.denials())
         code = run(matrix_home, arguments(path, command, files), monkeypatch)
-        denied = code == cli_module.EXIT_DENIED
+        denied = code == ExitCode.DENIED
         recorded = len(registry.denials()) - before
         outcomes[path] = (code, recorded)
         should_deny = scope is None or COMMAND_SCOPES[path] != scope
@@ -139,5 +139,5 @@ def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  
             assert last.command == path and last.scope == COMMAND_SCOPES[path]
             assert last.operator_id == (f"m-{scope}" if scope else None)
     capsys.readouterr()
-    allowed = [p for p, (code, _) in outcomes.items() if code != cli_module.EXIT_DENIED]
+    allowed = [p for p, (code, _) in outcomes.items() if code != ExitCode.DENIED]
     assert sorted(allowed) == sorted(p for p, s in COMMAND_SCOPES.items() if s == scope)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tools.errors import PinInputError
-from tools.pins import CARD_INFO_PIN, Pin, collect_pins
+from tools.station.pins import CARD_INFO_PIN, Pin, collect_pins
 
 
 def _file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tools.errors import RequestError
-from tools.requests import load_request, parse_request
+from tools.issuance.request import load_request, parse_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "requests"
 GOOD = json.loads((FIXTURES / "resident-yamada.json").read_text(encoding="utf-8"))

@@ -83,7 +83,7 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
     record(registry, hsm, release, kind="disclosure", fields=fields, resident_id=resident_id,
            record_code=registry.active_code(resident_id), card_serial=None)
     checkpoint = make_checkpoint(registry, hsm)
-    db = registry.reader()
+    db = registry.connection()
     subtree = log.stored_subtree(db)
     recipients, purposes = _names(registry)
     entries = []

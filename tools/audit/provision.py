@@ -18,8 +18,8 @@ from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from ..errors import PermissionDeniedError, ProvisionNotRecordedError, StationConfigError
-from ..home import StationHome
 from ..registry import Registry
+from ..station.home import StationHome
 from . import log, recipients
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "address")

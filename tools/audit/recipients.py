@@ -70,7 +70,7 @@ def load(registry: Registry, path: Path) -> list[Recipient]:
 
 
 def listed(registry: Registry) -> list[Recipient]:
-    db = registry.reader()
+    db = registry.connection()
     names = dict(db.execute("SELECT recipient_id, name FROM recipients ORDER BY recipient_id"))
     purposes: dict[str, list[Purpose]] = {rid: [] for rid in names}
     for rid, code, description in db.execute(
@@ -81,13 +81,13 @@ def listed(registry: Registry) -> list[Recipient]:
 
 def ensure_loaded(registry: Registry, path: Path | None) -> None:
     """The configured table, loaded the first time a station needs it."""
-    if registry.reader().execute("SELECT 1 FROM recipients LIMIT 1").fetchone() is None:
+    if registry.connection().execute("SELECT 1 FROM recipients LIMIT 1").fetchone() is None:
         load(registry, path or DEFAULT_FILE)
 
 
 def purpose_of(registry: Registry, recipient_id: str, code: str) -> tuple[str, str] | None:
     """(recipient name, purpose description) if ``code`` is permitted to the recipient."""
-    row = registry.reader().execute(
+    row = registry.connection().execute(
         "SELECT r.name, p.description FROM recipients r JOIN recipient_purposes p ON "
         "p.recipient_id = r.recipient_id WHERE r.recipient_id = ? AND p.code = ?",
         (recipient_id, code)).fetchone()

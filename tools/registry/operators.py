@@ -10,9 +10,9 @@ locks anything, so the application must) and cleared only by an administrator.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
 
 from .backend import Backend
+from .records import OPERATOR_COLUMNS, Denial, OperatorRecord, RegistryError, now
 
 OPERATOR_TRANSITIONS = {
     "suspended": {"active"},
@@ -21,61 +21,12 @@ OPERATOR_TRANSITIONS = {
 }
 
 
-@dataclass(frozen=True)
-class OperatorRecord:
-    operator_id: str
-    name: str
-    municipality_code: str
-    scopes: str  # comma-separated, sorted
-    status: str
-    status_reason: str | None
-    unix_user: str | None
-    card_guid: str | None
-    certificate: bytes | None
-    locked_at: str | None
-    created_at: str
-    updated_at: str
-
-    @property
-    def scope_set(self) -> frozenset[str]:
-        return frozenset(s for s in self.scopes.split(",") if s)
-
-    def as_json(self) -> dict[str, object]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["certificate"] = self.certificate is not None
-        data["scopes"] = sorted(self.scope_set)
-        data["locked"] = self.locked_at is not None
-        return data
-
-
-@dataclass(frozen=True)
-class Denial:
-    at: str
-    station: str
-    operator_id: str | None
-    command: str
-    scope: str | None
-    reason: str
-
-    def as_json(self) -> dict[str, object]:
-        return dict(vars(self))
-
-
-OPERATOR_COLUMNS = ", ".join(f.name for f in fields(OperatorRecord))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 class OperatorStore:
     """Mixed into ``Registry``: needs ``_db``, ``transaction()`` and ``RegistryError``."""
 
     _db: Backend
 
     def _error(self, message: str) -> Exception:
-        from . import RegistryError
-
         return RegistryError(message)
 
     # ---- reading ------------------------------------------------------------------------
@@ -114,7 +65,7 @@ class OperatorStore:
     def _operator_event(self, db: Backend, operator_id: str, event: str,
                         detail: str | None = None, actor: str | None = None) -> None:
         db.execute("INSERT INTO operator_events (operator_id, at, event, detail, actor) "
-                   "VALUES (?, ?, ?, ?, ?)", (operator_id, _now(), event, detail, actor))
+                   "VALUES (?, ?, ?, ?, ?)", (operator_id, now(), event, detail, actor))
 
     def begin_enrolment(self, operator_id: str, name: str, municipality_code: str,
                         scopes: frozenset[str], unix_user: str | None, card_guid: str,
@@ -137,7 +88,7 @@ class OperatorStore:
                                       "AND operator_id <> ?", (unix_user, operator_id)).fetchone()
                 if user_row is not None:
                     raise self._error(f"login name {unix_user} is mapped to {user_row[0]}")
-            stamp = _now()
+            stamp = now()
             values = (name, municipality_code, ",".join(sorted(scopes)), unix_user, card_guid)
             if row is None:
                 db.execute("INSERT INTO operators (operator_id, name, municipality_code, scopes, "
@@ -156,7 +107,7 @@ class OperatorStore:
         with self.transaction() as db:  # type: ignore[attr-defined]
             cursor = db.execute("UPDATE operators SET status = 'active', certificate = ?, "
                                 "updated_at = ? WHERE operator_id = ? AND status = 'enrolling'",
-                                (certificate_der, _now(), operator_id))
+                                (certificate_der, now(), operator_id))
             if cursor.rowcount != 1:
                 raise self._error(f"operator {operator_id} is not being enrolled")
             self._operator_event(db, operator_id, "enrolled", None, actor)
@@ -165,7 +116,7 @@ class OperatorStore:
         with self.transaction() as db:  # type: ignore[attr-defined]
             db.execute("UPDATE operators SET status = 'failed', status_reason = ?, updated_at = ? "
                        "WHERE operator_id = ? AND status = 'enrolling'",
-                       (reason, _now(), operator_id))
+                       (reason, now(), operator_id))
             self._operator_event(db, operator_id, "enrolment failed", reason)
 
     def set_operator_status(self, operator_id: str, to: str, reason: str | None,
@@ -179,7 +130,7 @@ class OperatorStore:
             if before not in OPERATOR_TRANSITIONS.get(to, set()):
                 raise self._error(f"operator {operator_id} is {before}: cannot become {to}")
             db.execute("UPDATE operators SET status = ?, status_reason = ?, updated_at = ? "
-                       "WHERE operator_id = ?", (to, reason, _now(), operator_id))
+                       "WHERE operator_id = ?", (to, reason, now(), operator_id))
             self._operator_event(db, operator_id, to, reason, actor)
             return before
 
@@ -190,7 +141,7 @@ class OperatorStore:
         """Count a failed login; lock the operator when ``limit`` failures fall within
         ``window``. Returns True if the operator is (now) locked."""
         with self.transaction() as db:  # type: ignore[attr-defined]
-            stamp = _now()
+            stamp = now()
             db.execute("INSERT INTO login_failures (operator_id, at, reason) VALUES (?, ?, ?)",
                        (operator_id, stamp, reason))
             since = (dt.datetime.now(dt.UTC) - window).isoformat(timespec="seconds")
@@ -218,7 +169,7 @@ class OperatorStore:
                            "started_at) VALUES (?, ?, ?, ?) ON CONFLICT (station) DO UPDATE SET "
                            "session_id = excluded.session_id, operator_id = excluded.operator_id, "
                            "started_at = excluded.started_at",
-                           (station, session_id, operator_id, _now()))
+                           (station, session_id, operator_id, now()))
             self._operator_event(db, operator_id, "login", f"station {station}")
 
     def current_session_id(self, station: str) -> str | None:
@@ -251,4 +202,4 @@ class OperatorStore:
         with self.transaction() as db:  # type: ignore[attr-defined]
             db.execute("INSERT INTO access_denials (at, station, operator_id, command, scope, "
                        "reason) VALUES (?, ?, ?, ?, ?, ?)",
-                       (_now(), station, operator_id, command, scope, reason))
+                       (now(), station, operator_id, command, scope, reason))

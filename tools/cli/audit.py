@@ -1,0 +1,172 @@
+"""`juki audit …`: recipients, checkpoints, verification, proofs and disclosure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from .common import ExitCode, emit, json_option, station
+
+
+@click.group()
+def audit() -> None:
+    """The provision record: who received whose identity information, for what."""
+
+
+def _recipients_file() -> str | None:
+    return station().home.settings().get("audit", {}).get("recipients_file")
+
+
+@audit.command("recipients")
+@click.option("--load", "load_file", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Add the recipients and purposes of this TOML file.")
+@json_option
+def audit_recipients(load_file: Path | None, as_json: bool) -> None:
+    """Recipient agencies and the purposes (with codes) each may use identity data for."""
+    from ..audit import recipients
+
+    registry = station().registry
+    if load_file is not None:
+        recipients.load(registry, load_file)
+    recipients.ensure_loaded(registry, Path(f) if (f := _recipients_file()) else None)
+    found = recipients.listed(registry)
+    emit(as_json, [r.as_json() for r in found], lambda: "\n".join(
+        f"{r.recipient_id} {r.name}\n" + "\n".join(f"  {p.code}  {p.description}"
+                                                  for p in r.purposes) for r in found))
+
+
+@audit.command("checkpoint")
+@json_option
+def audit_checkpoint(as_json: bool) -> None:
+    """Sign (size, root, time) of the log with the token's audit key."""
+    from ..audit.checkpoints import make_checkpoint
+
+    st = station()
+    checkpoint = make_checkpoint(st.registry, st.hsm)
+    emit(as_json, checkpoint.as_json(),
+         f"checkpoint: {checkpoint.size} entries, root {checkpoint.root.hex()}, {checkpoint.at}")
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json: bool) -> ExitCode:
+    """Recompute the whole log: every entry, its MAC and index, every checkpoint's
+    signature and root. Exit 1 (with the first bad index) if anything was changed."""
+    from ..audit.checkpoints import verify_log
+
+    st = station()
+    verdict = verify_log(st.registry.connection(), st.hsm)
+    emit(as_json, verdict.as_json(),
+         f"provision log intact: {verdict.size} entries, {verdict.checkpoints} checkpoints"
+         if verdict.ok else
+         f"provision log NOT intact: first bad index {verdict.first_bad_index}: {verdict.problem}")
+    return ExitCode.OK if verdict.ok else ExitCode.CHECK_FAILED
+
+
+@audit.command("proof")
+@click.option("--index", type=int, required=True, help="Entry index.")
+@json_option
+def audit_proof(index: int, as_json: bool) -> ExitCode:
+    """Inclusion proof of one entry against the latest checkpoint (verified)."""
+    from ..audit import log, merkle
+    from ..audit.checkpoints import latest
+    from ..errors import RequestError
+
+    db = station().registry.connection()
+    checkpoint, entry = latest(db), log.entry_at(db, index)
+    if checkpoint is None or entry is None or index >= checkpoint.size:
+        raise RequestError("index", f"entry {index} is not covered by a checkpoint")
+    proof = merkle.inclusion_proof(index, checkpoint.size, log.stored_subtree(db))
+    ok = merkle.verify_inclusion(index, checkpoint.size, entry.leaf, proof, checkpoint.root)
+    emit(as_json, {"index": index, "size": checkpoint.size, "root": checkpoint.root.hex(),
+                   "leaf": entry.leaf.hex(), "proof": [p.hex() for p in proof], "verified": ok},
+         f"entry {index} in the tree of {checkpoint.size}: {'verified' if ok else 'FAILED'} "
+         f"({len(proof)} hashes)")
+    return ExitCode.OK if ok else ExitCode.CHECK_FAILED
+
+
+@audit.command("consistency")
+@click.option("--old", "old_size", type=int, required=True, help="Size of the older checkpoint.")
+@click.option("--new", "new_size", type=int, default=None, help="Newer checkpoint (latest).")
+@json_option
+def audit_consistency(old_size: int, new_size: int | None, as_json: bool) -> ExitCode:
+    """Consistency proof between two signed checkpoints (the older is a prefix)."""
+    from ..audit import log, merkle
+    from ..audit.checkpoints import checkpoints
+    from ..errors import RequestError
+
+    db = station().registry.connection()
+    by_size = {c.size: c for c in checkpoints(db)}
+    new_size = new_size if new_size is not None else max(by_size, default=0)
+    if old_size not in by_size or new_size not in by_size or not 0 < old_size <= new_size:
+        raise RequestError("old/new", "both must be sizes of signed checkpoints, old <= new")
+    proof = merkle.consistency_proof(old_size, new_size, log.stored_subtree(db))
+    ok = merkle.verify_consistency(old_size, new_size, by_size[old_size].root,
+                                   by_size[new_size].root, proof)
+    emit(as_json, {"old": old_size, "new": new_size, "proof": [p.hex() for p in proof],
+                   "verified": ok},
+         f"checkpoint {old_size} -> {new_size}: {'consistent' if ok else 'NOT consistent'}")
+    return ExitCode.OK if ok else ExitCode.CHECK_FAILED
+
+
+@audit.command("disclose")
+@click.option("--code", default=None, help="Any record code of the resident (old ones too).")
+@click.option("--card", "card_serial", default=None, help="Or the serial of their card.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write to a file.")
+@json_option
+def audit_disclose(code: str | None, card_serial: str | None, output: str, out: Path | None,
+                   as_json: bool) -> None:
+    """The provision status report for one resident, with inclusion proofs."""
+    from ..audit.disclosure import disclose, resident_for, self_release
+    from ..audit.provision import release_for
+    from ..audit.report import as_html, as_text, local_time
+
+    st = station()
+    resident = resident_for(st.registry, code, card_serial)
+    release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
+    report, _ = disclose(st.registry, st.hsm, release, resident, ["provision_record"])
+    output = "json" if as_json else output
+    if output == "json":
+        text = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
+    elif output == "html":
+        from zoneinfo import ZoneInfo
+
+        issued = dt.datetime.now(ZoneInfo(release.zone)).isoformat(timespec="minutes")
+        text = as_html(report, local_time(issued), release.station)
+    else:
+        text = as_text(report)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out} ({len(report.entries)} entries)")
+    else:
+        click.echo(text)
+
+
+@audit.command("self")
+@click.option("--code", required=True, help="Any record code of the resident.")
+@json_option
+def audit_self(code: str, as_json: bool) -> None:
+    """The resident's own identity information held: 4 information, record code and its
+    change history (recorded as a disclosure)."""
+    from ..audit.disclosure import resident_for, self_information, self_release
+    from ..audit.provision import release_for
+
+    st = station()
+    resident = resident_for(st.registry, code, None)
+    release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
+    info = self_information(st.registry, st.hsm, release, resident)
+    identity = info["identity"] or {}
+    emit(as_json, info, lambda: "\n".join(
+        [f"{k}: {v}" for k, v in identity.items()]  # type: ignore[union-attr]
+        + [f"record code: {info['record_code']}"]
+        + [f"  {h['code']} {h['status']} {h['assigned_at']} -> {h['retired_at'] or ''} "
+           f"{h['reason'] or ''}" for h in info["code_history"]]))  # type: ignore[union-attr]
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(audit)

@@ -1,0 +1,222 @@
+"""``juki card``: what a presented resident card holds (read, info, pin, code, certs,
+sign) and, from ``card_lifecycle``, the registry's life cycle of cards (list, show,
+suspend, resume, revoke, reissue, wipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import card_lifecycle
+from .common import (
+    ExitCode,
+    card_options,
+    collect_cli_pins,
+    emit,
+    json_option,
+    pin_file_option,
+    presented,
+    provision_release,
+    purpose_option,
+    recipient_option,
+    record_provision,
+    station,
+)
+
+READ_FIELDS = {"identity": ["name", "birth_date", "sex", "address"],
+               "number": ["individual_number"]}
+PIN_NAMES = ("card_info", "jpki_auth", "jpki_sign")
+
+
+@click.group()
+def card() -> None:
+    """Read presented cards."""
+
+
+for _command in card_lifecycle.COMMANDS:
+    card.add_command(_command)
+
+
+@card.command("read")
+@click.option("--what", type=click.Choice(["identity", "number", "all"]), default="identity",
+              show_default=True, help="The 4 information, the individual number, or both.")
+@recipient_option
+@purpose_option
+@card_options
+@pin_file_option
+@json_option
+def card_read(what: str, recipient: str | None, purpose: str | None, reader: str | None,
+              timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """After the card-info PIN: the 4 information and/or the individual number, released
+    only if the integrity record (EF 0003) verifies, and only after the provision to
+    --recipient for --purpose is recorded."""
+    from cardlib.apps.card_info import CardInfoApSession
+    from cardlib.apps.common import CommonApSession
+
+    from ..resident.card_info import IntegrityChecker, What, read_card_info
+    from ..station.pins import CARD_INFO_PIN
+
+    release = provision_release(recipient, purpose, required=True)
+    pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
+    checker = IntegrityChecker(station().hsm)
+    with presented(reader, timeout) as (_name, channel):
+        reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
+        common = CommonApSession(channel)
+        common.select()
+        serial = common.read_card_info().card_serial
+    fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if what == "all" else READ_FIELDS[what]
+    entry = record_provision(release, fields, serial)
+    payload = reading.as_json() | {"provision_entry": entry}
+    emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "integrity")
+         + "\nintegrity record: verified")
+
+
+@card.command("info")
+@card_options
+@json_option
+def card_info(reader: str | None, timeout: float, as_json: bool) -> None:
+    """Applications, serial, municipality, expiry, token kind and every PIN's tries left,
+    without spending a try."""
+    from ..resident.card_info import overview
+    from ..station.readers import probe
+
+    with presented(reader, timeout) as (name, channel):
+        applications, _ = probe(channel)
+        result = overview(channel, applications)
+    payload = result.as_json() | {"reader": name}
+
+    def text() -> str:
+        lines = [f"reader:       {name}", f"applications: {', '.join(result.applications)}",
+                 f"card serial:  {result.card_serial}", f"municipality: {result.municipality_code}",
+                 f"expiry:       {result.expiry}", f"token:        {result.token}"]
+        for pin, status in result.pins.items():
+            lines.append(f"PIN {pin:10} {status}")
+        return "\n".join(lines)
+
+    emit(as_json, payload, text)
+
+
+@card.group("pin")
+def card_pin() -> None:
+    """PIN status and change."""
+
+
+@card_pin.command("status")
+@card_options
+@json_option
+def card_pin_status(reader: str | None, timeout: float, as_json: bool) -> None:
+    """Tries left for every PIN (empty VERIFY: spends nothing)."""
+    from ..resident.card_info import pin_statuses
+    from ..station.readers import probe
+
+    with presented(reader, timeout) as (_name, channel):
+        applications, _ = probe(channel)
+        statuses = pin_statuses(channel, applications)
+    emit(as_json, statuses, lambda: "\n".join(f"{k}: {v}" for k, v in statuses.items()))
+
+
+@card_pin.command("change")
+@click.argument("pin_name", type=click.Choice(PIN_NAMES))
+@card_options
+@pin_file_option
+@json_option
+def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file: Path | None,
+                    as_json: bool) -> None:
+    """Change a PIN: VERIFY the current one, then CHANGE REFERENCE DATA. From a pin file
+    the current PIN is NAME= and the new one NAME_new=."""
+    from dataclasses import replace
+
+    from ..resident.card_info import change_pin
+    from ..station.pins import ISSUANCE_PINS
+
+    spec = next(s for s in ISSUANCE_PINS if s.name == pin_name)
+    new_spec = replace(spec, name=f"{spec.name}_new", label=f"new {spec.label}")
+    pins = collect_cli_pins([spec, new_spec], pin_file, confirm=False)
+    with presented(reader, timeout) as (_name, channel):
+        change_pin(channel, pin_name, pins[spec.name], pins[new_spec.name])
+    emit(as_json, {"pin": pin_name, "changed": True}, f"{pin_name} PIN changed")
+
+
+@card.command("code")
+@recipient_option
+@purpose_option
+@card_options
+@json_option
+def card_code(recipient: str | None, purpose: str | None, reader: str | None, timeout: float,
+              as_json: bool) -> None:
+    """The resident record code and its change history, over SCP03 (station keys),
+    released only after the provision to --recipient for --purpose is recorded."""
+    from ..resident.record_code import read_registry_ap
+
+    release = provision_release(recipient, purpose, required=True)
+    st = station()
+    with presented(reader, timeout) as (_name, channel):
+        result = read_registry_ap(channel, st.hsm)
+    entry = record_provision(release, ["record_code", "code_history"], result.card_serial)
+    emit(as_json, result.as_json() | {"provision_entry": entry}, lambda: result.as_text())
+
+
+@card.command("certs")
+@card_options
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write each certificate as NAME.pem into this directory.")
+@click.option("--with-sign", is_flag=True,
+              help="Also read the signature certificate (needs the jpki_sign PIN).")
+@pin_file_option
+@json_option
+def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_sign: bool,
+               pin_file: Path | None, as_json: bool) -> ExitCode:
+    """JPKI certificates as PEM, each chain checked against the CA on the card."""
+    from cryptography.hazmat.primitives import serialization
+
+    from cardlib.apps.jpki import JpkiApSession
+
+    from ..resident.jpki import read_certificates
+    from ..station.pins import JPKI_SIGN_PIN
+
+    sign_pin = collect_cli_pins([JPKI_SIGN_PIN], pin_file, confirm=False)["jpki_sign"] if with_sign else None
+    with presented(reader, timeout) as (_name, channel):
+        session = JpkiApSession(channel)
+        session.select()
+        reports = read_certificates(session, sign_pin)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for report in reports:
+            (out_dir / f"{report.name.replace('_', '-')}.pem").write_bytes(
+                report.certificate.public_bytes(serialization.Encoding.PEM))
+    emit(as_json, [r.as_json() for r in reports], lambda: "\n".join(
+        f"{r.name:8} {r.certificate.subject.rfc4514_string()}  [{r.detail}]" for r in reports))
+    return ExitCode.OK if all(r.chain_ok is not False for r in reports) else ExitCode.CHECK_FAILED
+
+
+@card.command("sign")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--key", "key_name", type=click.Choice(["auth", "sign"]), default="sign",
+              show_default=True, help="JPKI key to sign with.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the detached CMS signature (default FILE.p7s).")
+@card_options
+@pin_file_option
+@json_option
+def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | None,
+              timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """A detached CMS (PKCS#7) signature over FILE: digest here, signature on the card."""
+    from cardlib.apps.jpki import JpkiApSession, JpkiKey
+
+    from ..resident.jpki import sign_detached
+    from ..station.pins import JPKI_AUTH_PIN, JPKI_SIGN_PIN
+
+    key = JpkiKey(key_name)
+    spec = JPKI_AUTH_PIN if key is JpkiKey.AUTH else JPKI_SIGN_PIN
+    pin = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
+    content = file.read_bytes()
+    with presented(reader, timeout) as (_name, channel):
+        session = JpkiApSession(channel)
+        session.select()
+        signature, certificate = sign_detached(session, key, pin, content)
+    target = out_file or file.with_name(file.name + ".p7s")
+    target.write_bytes(signature)
+    emit(as_json, {"signature_file": str(target), "key": key.value, "format": "CMS DER, detached",
+                   "signer": certificate.subject.rfc4514_string()},
+         f"{target}: detached CMS signature by the card's {key.value} key")

@@ -1,0 +1,113 @@
+"""``juki issue``: personalise blank cards, alone or in batches, and clean up after
+interrupted issuances."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..station.pins import ISSUANCE_PINS, ResidentCardPins
+from .common import (
+    ExitCode,
+    card_options,
+    collect_cli_pins,
+    emit,
+    json_option,
+    pin_file_option,
+    presented,
+    station,
+)
+
+
+@click.group()
+def issue() -> None:
+    """Issue cards."""
+
+
+@issue.command("resident")
+@click.argument("request_file", type=click.Path(path_type=Path))
+@card_options
+@pin_file_option
+@json_option
+def issue_resident(request_file: Path, reader: str | None, timeout: float,
+                   pin_file: Path | None, as_json: bool) -> None:
+    """Personalise a blank card as a resident card from REQUEST_FILE (JSON)."""
+    from ..issuance.request import load_request
+    from ..issuance.resident_card import issue_resident_card
+
+    request = load_request(request_file)  # validated before any card I/O
+    pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
+    st = station()
+    hsm, registry = st.hsm, st.registry
+    with presented(reader, timeout, kind="blank") as (name, channel):
+        issued = issue_resident_card(channel, hsm, registry, request, pins)
+    emit(as_json, issued.as_json() | {"reader": name},
+         f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
+
+
+@issue.command("batch")
+@click.argument("batch_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--readers", default=None,
+              help="Comma-separated readers to use (default: every reader present).")
+@click.option("--timeout", default=60.0, show_default=True,
+              help="Seconds each reader waits for its next blank card.")
+@pin_file_option
+@json_option
+def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file: Path | None,
+                as_json: bool) -> ExitCode:
+    """Issue every request of a JSON-lines file, one card per reader as blank cards are
+    inserted; bad requests are reported and skipped. Exit 0 only if all were issued."""
+    from cardlib import pcsc
+
+    from ..issuance.batch import parse_batch, run_batch
+
+    lines = parse_batch(batch_file)
+    pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
+    st = station()
+    names = ([r for wanted in readers.split(",") for r in pcsc.resolve_reader(wanted, pcsc.list_readers())]
+             if readers else pcsc.list_readers())
+    st.registry.migrate()
+    todo = sum(1 for line in lines if line.status == "not-issued")
+    with click.progressbar(length=todo, label="issuing", file=sys.stderr) as bar:
+        run_batch(lines, names, st.hsm, st.registry.location, pins, timeout,
+                  progress=lambda _line: bar.update(1))
+    summary = {s: sum(1 for line in lines if line.status == s)
+               for s in ("issued", "rejected", "failed", "not-issued")}
+    emit(as_json, {"summary": summary, "lines": [line.as_json() for line in lines]}, lambda: "\n".join(
+        [f"{'line':>5}  {'status':10} {'card':15}  detail"]
+        + [f"{line.line:>5}  {line.status:10} {line.card_serial or '-':15}  {line.detail}"
+           for line in lines]
+        + [", ".join(f"{k}: {v}" for k, v in summary.items())]))
+    if summary["issued"] == len(lines):
+        return ExitCode.OK
+    return ExitCode.USAGE if summary["rejected"] and not summary["failed"] else ExitCode.CARD
+
+
+@issue.command("unfinished")
+@json_option
+def issue_unfinished(as_json: bool) -> ExitCode:
+    """Issuances still recorded ``issuing``, and which of them were interrupted (their
+    process is gone). Exit 1 if any was interrupted."""
+    from ..issuance.recovery import owner_alive
+
+    rows = station().registry.unfinished()
+    report = [c.as_json() | {"interrupted": not owner_alive(c.owner)} for c in rows]
+    emit(as_json, report, lambda: "\n".join(
+        f"card {r['serial']}: issuing by {r['owner']}"
+        + (" (INTERRUPTED)" if r["interrupted"] else "") for r in report) or "none")
+    return ExitCode.CHECK_FAILED if any(r["interrupted"] for r in report) else ExitCode.OK
+
+
+@issue.command("recover")
+@json_option
+def issue_recover(as_json: bool) -> None:
+    """Mark every interrupted issuance ``failed`` (its card can then be issued again)."""
+    from ..issuance.recovery import fail_if_interrupted, interrupted
+
+    registry = station().registry
+    serials = [c.serial for c in interrupted(registry)]
+    for serial in serials:
+        fail_if_interrupted(registry, serial)
+    emit(as_json, {"marked_failed": serials}, f"{len(serials)} interrupted issuance(s) marked failed")

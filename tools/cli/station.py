@@ -1,0 +1,128 @@
+"""``juki station`` (mode and status), ``juki hsm`` (the token's key inventory),
+``juki db`` (the registry's schema) and ``juki readers``: the station's own resources."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import PermissionDeniedError
+from .common import emit, json_option, station
+
+
+@click.group("station")
+def station_group() -> None:
+    """The station's mode (open or operator) and status."""
+
+
+@station_group.command("mode")
+@click.argument("mode", type=click.Choice(["open", "operator"]))
+@json_option
+def station_mode(mode: str, as_json: bool) -> None:
+    """Switch the station to MODE; operator mode needs an active operator-admin first."""
+    st = station()
+    if mode == "operator" and not st.registry.has_active_admin():
+        raise PermissionDeniedError("enrol an active operator with the operator-admin scope "
+                                    "before switching to operator mode")
+    settings = st.home.settings()
+    settings.setdefault("station", {})["mode"] = mode
+    st.home.write_settings(settings)
+    emit(as_json, {"mode": mode}, f"station mode: {mode}")
+
+
+@station_group.command("status")
+@json_option
+def station_status(as_json: bool) -> None:
+    """Mode and station ID."""
+    home = station().home
+    info = {"mode": home.mode(), "station": home.station_id(),
+            "session_file": home.session_file.exists()}
+    emit(as_json, info, f"station {info['station']}: {info['mode']} mode")
+
+
+@click.group()
+def hsm() -> None:
+    """The PKCS#11 token: key inventory by role."""
+
+
+@hsm.command("init")
+@json_option
+def hsm_init(as_json: bool) -> None:
+    """Create the issuing CA and the card master keys in the token (idempotent)."""
+    from cryptography.hazmat.primitives import serialization
+    from hsm.setup import ensure_station_keys
+
+    result = ensure_station_keys(station().hsm)
+    keys = [{"label": label, "created": created} for label, created in result.keys]
+    payload = {
+        "created": result.created,
+        "keys": keys,
+        "ca_certificate": result.ca_certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    emit(as_json, payload,
+         "\n".join(f"{k['label']}: {'created' if k['created'] else 'already present'}" for k in keys)
+         + f"\nCA subject: {result.ca_certificate.subject.rfc4514_string()}")
+
+
+@hsm.command("status")
+@json_option
+def hsm_status(as_json: bool) -> None:
+    """List the project's keys in the token with their protection attributes."""
+    from hsm.keys import inventory
+
+    st = station()
+    keys = inventory(st.hsm)
+    config = st.hsm.config
+    payload = {"module": config.module, "token_label": config.token_label,
+               "keys": [k.as_json() for k in keys]}
+
+    def text() -> str:
+        lines = [f"token {config.token_label} in {config.module}"]
+        if not keys:
+            lines.append("no keys: run `juki hsm init`")
+        for k in keys:
+            lines.append(
+                f"{k.role:24} v{k.version} {k.key_type}-{k.bits} "
+                f"sensitive={k.sensitive} extractable={k.extractable} "
+                f"certificate={'yes' if k.has_certificate else 'no'}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, payload, text)
+
+
+@click.group()
+def db() -> None:
+    """The registry database."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Apply pending schema migrations (also done automatically on first use)."""
+    registry = station().registry
+    emit(as_json, {"schema_version": registry.schema_version(), "backend": registry.dialect},
+         f"registry ({registry.dialect}): schema version {registry.schema_version()}")
+
+
+@click.command()
+@json_option
+def readers(as_json: bool) -> None:
+    """Readers, card presence and the profile each card answers to (by AID)."""
+    from ..station.readers import describe_readers
+
+    reports = describe_readers()
+
+    def text() -> str:
+        if not reports:
+            return "no readers"
+        lines = []
+        for r in reports:
+            what = "empty"
+            if r.card_present:
+                what = f"{r.profile or 'unknown card'}"
+                if r.card_serial:
+                    what += f", serial {r.card_serial}, {r.life_cycle}"
+            lines.append(f"{r.name}: {what}")
+        return "\n".join(lines)
+
+    emit(as_json, [r.as_json() for r in reports], text)

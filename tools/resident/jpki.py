@@ -1,0 +1,101 @@
+"""Holder-side JPKI operations (no station keys needed): certificates with their chain
+checked, and detached CMS signatures made by the card. Work on real cards too."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from hsm.remote_key import RemoteRsaPrivateKey
+
+from cardlib.apps.jpki import JpkiApSession, JpkiKey
+from cardlib.errors import CardDataError
+
+from ..station.pins import Pin
+
+CHAINS = {"auth": "auth_ca", "sign": "sign_ca"}
+
+
+@dataclass(frozen=True)
+class CertReport:
+    name: str
+    certificate: x509.Certificate
+    chain_ok: bool | None  # None for the CA certificates themselves
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        cert = self.certificate
+        return {"name": self.name, "subject": cert.subject.rfc4514_string(),
+                "issuer": cert.issuer.rfc4514_string(),
+                "not_after": cert.not_valid_after_utc.isoformat(), "chain_ok": self.chain_ok,
+                "detail": self.detail}
+
+
+def check_issued_by(cert: x509.Certificate, ca: x509.Certificate) -> tuple[bool, str]:
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return False, "outside its validity period"
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False, "not signed by the CA certificate on the card"
+    return True, "signed by the CA certificate on the card, within validity"
+
+
+def read_certificates(session: JpkiApSession, sign_pin: Pin | None) -> list[CertReport]:
+    """auth, auth_ca, sign_ca (and sign, after the sign PIN), each chain checked."""
+    names = ["auth", "auth_ca", "sign_ca"]
+    if sign_pin is not None:
+        session.verify_key_pin(JpkiKey.SIGN, sign_pin.reveal())
+        names.insert(2, "sign")
+    certs = {name: session.read_certificate(name) for name in names}
+    reports = []
+    for name, cert in certs.items():
+        if name in CHAINS:
+            ok, detail = check_issued_by(cert, certs[CHAINS[name]])
+            reports.append(CertReport(name, cert, ok, detail))
+        else:
+            reports.append(CertReport(name, cert, None, "CA certificate"))
+    return reports
+
+
+class CardRsaSigner(RemoteRsaPrivateKey):
+    """A private key whose signatures the card makes: the digest is computed here, the
+    DigestInfo padded and signed on the card."""
+
+    def __init__(self, session: JpkiApSession, key: JpkiKey, public_key: rsa.RSAPublicKey) -> None:
+        super().__init__(public_key)
+        self._session, self._key = session, key
+
+    def __repr__(self) -> str:
+        return f"CardRsaSigner({self._key.value})"
+
+    def sign(self, data: bytes, padding_: Any, algorithm: Any) -> bytes:  # type: ignore[override]
+        if not isinstance(padding_, padding.PKCS1v15) or not isinstance(algorithm, hashes.HashAlgorithm):
+            raise CardDataError("the card signs PKCS#1 v1.5 only")
+        digest = hashes.Hash(algorithm)
+        digest.update(data)
+        return self._session.sign_digest(self._key, algorithm, digest.finalize())
+
+
+def sign_detached(session: JpkiApSession, key: JpkiKey, pin: Pin,
+                  content: bytes) -> tuple[bytes, x509.Certificate]:
+    """A detached CMS SignedData (DER) over ``content``, signed by the card's ``key``."""
+    session.verify_key_pin(key, pin.reveal())
+    certificate = session.read_certificate(key.value)
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise CardDataError("JPKI certificate does not hold an RSA key")
+    signer = CardRsaSigner(session, key, public_key)
+    # Binary: the content is signed byte for byte (no S/MIME CRLF canonicalisation).
+    signature = (pkcs7.PKCS7SignatureBuilder().set_data(content)
+                 .add_signer(certificate, signer, hashes.SHA256())
+                 .sign(serialization.Encoding.DER,
+                       [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]))
+    return signature, certificate

@@ -1,0 +1,194 @@
+"""``juki demo``: the station end to end, through the real CLI.
+
+Each step runs the ``juki`` command a user would type (shown with ``$``) against a
+fresh station home: rig up -> hsm init -> issue -> verify -> full profile read ->
+counterfeit rejected -> suspend/resume -> record-code change -> reissue -> operators
+(enrol on PIV cards, operator mode, login, a scope denial) -> the provision record
+(disclosure report; a database edit caught by `juki audit verify`) -> rig down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "resident-yamada.json"
+DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026",  # mode-600 file
+             "operator_pin": "672839", "operator_puk": "90817263"}
+
+
+@dataclass
+class Narrator:
+    home: Path
+    to_stderr: bool
+
+    def say(self, text: str, *, fg: str | None = None, bold: bool | None = None) -> None:
+        click.secho(text, err=self.to_stderr, fg=fg, bold=bold)
+
+    def step(self, text: str) -> None:
+        self.say(f"\n== {text}", bold=True)
+
+    def juki(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        shown = " ".join(args)
+        self.say(f"$ juki {shown}", fg="cyan")
+        result = subprocess.run([sys.executable, "-m", "tools", "--home", str(self.home), *args],
+                                capture_output=True, text=True, check=False)
+        self.say(result.stdout.rstrip())
+        if result.stderr.strip():
+            click.echo(result.stderr.rstrip(), err=True)
+        if result.returncode != expect:
+            raise click.ClickException(
+                f"step `juki {shown}` exited {result.returncode}, expected {expect}")
+        return result
+
+
+def _write_pin_file(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines(f"{name}={value}\n" for name, value in DEMO_PINS.items())
+
+
+def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = False) -> dict:
+    """Run the narrated demo; returns a summary (raises ClickException on a failed step)."""
+    home = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="juki-demo-"))
+    home.mkdir(parents=True, exist_ok=True)
+    pin_file = home / "demo-pins.txt"
+    _write_pin_file(pin_file)
+    cards = home / "cards"
+    n = Narrator(home, narrate_to_stderr)
+    n.say(f"station home: {home}")
+    try:
+        n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
+        n.juki("rig", "up", "--blank", "1")
+        n.step("2. the issuing CA and card master keys inside the token (they never leave it)")
+        n.juki("hsm", "init")
+        n.juki("hsm", "status")
+        n.step("3. which reader holds what (detected by AID, not ATR)")
+        n.juki("readers")
+        n.step("4. issue the blank card from a request; key pair generated on the card")
+        issued = n.juki("issue", "resident", str(FIXTURE), "--pin-file", str(pin_file), "--json")
+        serial = json.loads(issued.stdout)["card_serial"]
+        n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
+        n.juki("verify")
+        n.step("6. the full profile: applications, token, PIN tries (no try spent)")
+        n.juki("card", "info")
+        n.juki("card", "read", "--what", "all", "--recipient", "NENKIN", "--purpose", "B1-57",
+               "--pin-file", str(pin_file))
+        n.juki("card", "certs", "--out", str(home / "certs"))
+        document = home / "request.txt"
+        document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
+        n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
+        n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
+        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+        n.step("7. a counterfeit: same data, different key -> must be rejected")
+        n.juki("rig", "remove", "--slot", "0")
+        n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
+               "--to", str(cards / "counterfeit.json"))
+        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
+        counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
+        n.step("8. the genuine card again")
+        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
+        n.juki("verify")
+        n.step("9. suspend: the card stops verifying; resume: it verifies again")
+        n.juki("card", "suspend", serial, "--reason", "reported missing at the counter")
+        n.juki("verify", expect=1)
+        n.juki("card", "resume", serial)
+        n.juki("verify")
+        n.step("10. the resident asks for a new record code: card and registry, over SCP03")
+        old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
+        changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
+                                    "本人の請求", "--json").stdout)
+        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+        n.step("11. reissue: a new card for the same resident; the old one is superseded")
+        request = home / "reissue-request.json"
+        request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
+                                      | {"resident_code": changed["new_code"]},
+                                      ensure_ascii=False), encoding="utf-8")
+        n.juki("rig", "insert", "--slot", "1")
+        reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
+                                     str(pin_file), "--json").stdout)
+        n.juki("verify", "--reader", reissued["reader"])
+        n.juki("card", "show", serial)
+        denied = _operators(n, cards, pin_file)
+        tampered = _audit(n, pin_file, cards, old_code)
+    finally:
+        if not keep_rig:
+            n.step("bring the rig down (only the processes it started)")
+            n.juki("rig", "down")
+    return {
+        "workdir": str(home),
+        "card_serial": serial,
+        "new_record_code": changed["new_code"],
+        "reissued_card_serial": reissued["card_serial"],
+        "genuine_card_verified": True,
+        "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
+        "operators_enrolled": ["admin01", "clerk01"],
+        "scope_denial": denied,
+        "disclosure_report": tampered["report"],
+        "tampered_entry_detected": tampered["first_bad_index"],
+        "rig_left_running": keep_rig,
+    }
+
+
+def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
+    """Operators on PIV cards, operator mode, login, a scope denial, logout."""
+    n.step("12. enrol two operators on blank PIV cards (keys made on the card, certified by "
+           "the operator CA in the token)")
+    for operator_id, name, scopes in (("admin01", "佐藤 花子",
+                                       "operator-admin,issue,revoke,verify,audit-read"),
+                                      ("clerk01", "田中 太郎", "verify")):
+        n.juki("rig", "insert", "--slot", "1", "--kind", "operator",
+               "--state", str(cards / f"{operator_id}.json"))
+        n.juki("operator", "enroll", "--id", operator_id, "--name", name, "--municipality",
+               "131016", "--scopes", scopes, "--reader", "1", "--pin-file", str(pin_file))
+    n.step("13. operator mode: from now on every command needs a session with its scope")
+    n.juki("station", "mode", "operator")
+    n.juki("verify", expect=7)
+    n.step("14. the clerk logs in: PIN on the card, token challenge signed by key 9A")
+    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "clerk01.json"))
+    n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
+    n.juki("whoami")
+    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
+    n.juki("verify", "--reader", "0")
+    n.step("15. the clerk has no read-code scope: denied, and the denial is recorded")
+    denied = n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--reader",
+                    "0", expect=7).stderr.strip()
+    n.juki("logout")
+    n.juki("whoami", expect=7)
+    n.step("16. the administrator reviews the denials")
+    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "admin01.json"))
+    n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
+    n.juki("operator", "denials")
+    n.juki("operator", "list")
+    return denied
+
+
+def _audit(n: Narrator, pin_file: Path, cards: Path, old_code: str) -> dict:
+    """The provision record: a disclosure report, then a database edit caught."""
+    n.step("17. the resident asks what was provided about them (under their old code too)")
+    n.juki("audit", "recipients")
+    n.juki("audit", "disclose", "--code", old_code)
+    report = n.home / "disclosure.html"
+    n.juki("audit", "disclose", "--code", old_code, "--format", "html", "--out", str(report))
+    n.juki("audit", "verify")
+    n.step("18. someone edits one row of the provision log in the database ...")
+    from ..registry import Registry
+    from ..station.home import StationHome
+
+    registry = Registry(StationHome(n.home).registry_target())
+    with registry.transaction() as db:
+        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') "
+                   "WHERE idx = 0")
+    registry.close()
+    n.say("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') WHERE idx = 0")
+    n.step("19. ... and `juki audit verify` names that entry")
+    verdict = json.loads(n.juki("audit", "verify", "--json", expect=1).stdout)
+    n.juki("logout")
+    return {"report": str(report), "first_bad_index": verdict["first_bad_index"]}

@@ -1,0 +1,106 @@
+"""The station as one command sees it: its home, and the registry and token opened only
+when the command has been authorised.
+
+This is where operator mode is enforced: ``authorize`` checks the session and the scope
+of the command about to run, records a denial, and only then lets ``registry`` and
+``hsm`` open. The CLI creates one ``Station`` per invocation; it never prompts or prints
+(warnings go to the ``warn`` callback the caller supplies).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import PermissionDeniedError
+from .home import StationHome
+
+if TYPE_CHECKING:
+    from hsm.token import Hsm
+
+    from ..operators.session import OperatorSession
+    from ..registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class Station:
+    """Lazily opened resources of the station home for one command (imports are lazy
+    so that `juki --help` and `juki rig` do not load PKCS#11 or SQLite)."""
+
+    def __init__(self, home: Path, db: str | None = None,
+                 warn: Callable[[str], None] = log.warning) -> None:
+        self.home = StationHome(home)
+        self.db = db
+        self._warn = warn
+        self._registry: Registry | None = None
+        self._hsm: Hsm | None = None
+        self._authorized = False
+        self.session: OperatorSession | None = None
+
+    @property
+    def actor(self) -> str | None:
+        """Who is acting, for event logs: the logged-in operator, if any."""
+        return self.session.operator_id if self.session else None
+
+    def authorize(self, command: str) -> None:
+        """Decide whether ``command`` may run; in operator mode a denial is recorded and
+        raises ``PermissionDeniedError``. Registry and token stay closed until this passed."""
+        from ..operators.session import current_session
+        from .scopes import COMMAND_SCOPES, SESSION_FREE
+
+        if command in SESSION_FREE or self.home.mode() == "open":
+            self._authorized = True
+            return
+        scope = COMMAND_SCOPES.get(command)
+        operator = None
+        try:
+            if scope is None:
+                raise PermissionDeniedError(f"`juki {command}` has no scope assigned: "
+                                            "denied by default")
+            session = current_session(self.home, self._open_hsm(), self._open_registry())
+            operator = session.operator_id
+            if scope not in session.scopes:
+                raise PermissionDeniedError(f"operator {operator} lacks the scope {scope!r} "
+                                            f"that `juki {command}` needs")
+        except PermissionDeniedError as exc:
+            self._open_registry().record_denial(self.home.station_id(), operator, command,
+                                                scope, str(exc))
+            raise
+        self.session = session
+        self._authorized = True
+
+    def _require_authorized(self) -> None:
+        if not self._authorized and self.home.mode() != "open":
+            raise PermissionDeniedError("this station is in operator mode and the command "
+                                        "was not authorised")
+
+    @property
+    def registry(self) -> Registry:
+        self._require_authorized()
+        return self._open_registry()
+
+    @property
+    def hsm(self) -> Hsm:
+        self._require_authorized()
+        return self._open_hsm()
+
+    def _open_registry(self) -> Registry:
+        if self._registry is None:
+            from ..issuance.recovery import interrupted
+            from ..registry import Registry
+
+            self.home.ensure()
+            self._registry = Registry(self.db or self.home.registry_target())
+            for card in interrupted(self._registry):
+                self._warn(f"the issuance of card {card.serial} (by {card.owner}, started "
+                           f"{card.created_at}) was interrupted; it is marked failed when the "
+                           "card is presented again, or run `juki issue recover`")
+        return self._registry
+
+    def _open_hsm(self) -> Hsm:
+        if self._hsm is None:
+            self._hsm = self.home.open_token()
+        return self._hsm

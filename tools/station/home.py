@@ -1,0 +1,156 @@
+"""The station home: configuration, token, registry and rig state in one directory.
+
+Selected by ``--home``, else ``JUKI_HOME``, else ``~/.local/share/juki``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hsm.config import SOFTHSM_MODULE, TokenConfig
+from hsm.token import Hsm, open_token
+
+from ..errors import StationConfigError
+
+DEFAULT_HOME = Path("~/.local/share/juki")
+DEFAULT_TOKEN_LABEL = "juki-station"
+MODES = ("open", "operator")
+
+
+@dataclass(frozen=True)
+class OperatorPolicy:
+    """``[operator]`` settings: lock-out after failed logins, session lifetime."""
+
+    max_failed_logins: int = 5
+    failed_login_window: dt.timedelta = dt.timedelta(minutes=15)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+
+
+def softhsm_token_dir(conf: Path) -> Path:
+    """``directories.tokendir`` of a SoftHSM configuration file."""
+    for line in conf.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "directories.tokendir":
+            return Path(value.strip())
+    raise StationConfigError(f"{conf} names no directories.tokendir")
+
+
+def resolve_home(option: str | None) -> Path:
+    raw = option or os.environ.get("JUKI_HOME") or str(DEFAULT_HOME)
+    return Path(raw).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class StationHome:
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def registry_file(self) -> Path:
+        return self.root / "registry.sqlite"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def softhsm_dir(self) -> Path:
+        return self.root / "softhsm"
+
+    @property
+    def rig_dir(self) -> Path:
+        return self.root / "rig"
+
+    @property
+    def cards_dir(self) -> Path:
+        return self.root / "cards"
+
+    @property
+    def session_file(self) -> Path:
+        return self.root / "session.json"
+
+    def mode(self) -> str:
+        """``[station] mode``: ``open`` (default; no login) or ``operator``."""
+        mode = str(self.settings().get("station", {}).get("mode", "open"))
+        if mode not in MODES:
+            raise StationConfigError(f"{self.config_file}: [station] mode must be one of {MODES}")
+        return mode
+
+    def station_id(self) -> str:
+        """``[station] id``, else host name and home directory."""
+        configured = self.settings().get("station", {}).get("id")
+        return str(configured) if configured else f"{socket.gethostname()}:{self.root}"
+
+    def operator_policy(self) -> OperatorPolicy:
+        raw = self.settings().get("operator", {})
+        try:
+            policy = OperatorPolicy(
+                max_failed_logins=int(raw.get("max_failed_logins", 5)),
+                failed_login_window=dt.timedelta(minutes=float(raw.get("failed_login_window_minutes", 15))),
+                session_lifetime=dt.timedelta(minutes=float(raw.get("session_minutes", 480))),
+            )
+        except (TypeError, ValueError) as exc:
+            raise StationConfigError(f"{self.config_file}: [operator] {exc}") from None
+        if policy.max_failed_logins < 1 or policy.session_lifetime <= dt.timedelta(0):
+            raise StationConfigError(f"{self.config_file}: [operator] limits must be positive")
+        return policy
+
+    def registry_target(self) -> Path | str:
+        """``JUKI_DB``, else ``[registry] url`` in the config, else the SQLite file here."""
+        url = os.environ.get("JUKI_DB") or self.settings().get("registry", {}).get("url")
+        return url or self.registry_file
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.secrets_dir.mkdir(exist_ok=True, mode=0o700)
+
+    def settings(self) -> dict[str, dict[str, str]]:
+        if not self.config_file.exists():
+            return {}
+        try:
+            return tomllib.loads(self.config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise StationConfigError(f"{self.config_file}: {exc}") from exc
+
+    def write_settings(self, settings: dict[str, dict[str, str]]) -> None:
+        lines = []
+        for section, values in settings.items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+            lines.append("")
+        self.ensure()
+        self.config_file.write_text("\n".join(lines), encoding="utf-8")
+
+    def open_token(self) -> Hsm:
+        """The station token; a SoftHSM token damaged by a killed login is repaired first."""
+        from hsm.softhsm_files import repair_token_files
+
+        config = self.token_config()
+        if config.softhsm2_conf is not None:
+            repair_token_files(softhsm_token_dir(config.softhsm2_conf))
+        return open_token(config)
+
+    def token_config(self) -> TokenConfig:
+        settings = self.settings().get("hsm", {})
+        if not settings and not os.environ.get("PKCS11_MODULE"):
+            raise StationConfigError(
+                f"no [hsm] section in {self.config_file}: run `juki rig up` or configure the token"
+            )
+        return TokenConfig.from_settings(settings, self.root)
+
+    def default_hsm_settings(self) -> dict[str, str]:
+        return {
+            "module": SOFTHSM_MODULE,
+            "token_label": DEFAULT_TOKEN_LABEL,
+            "pin_file": "secrets/token.pin",
+            "softhsm2_conf": "softhsm/softhsm2.conf",
+        }

@@ -1,0 +1,79 @@
+"""Operator scopes and which command needs which: the station's authorisation table.
+
+Deny by default: in operator mode a command not in ``COMMAND_SCOPES`` and not in
+``SESSION_FREE`` is refused, so a new command is unusable until someone decides its
+scope (a test walks the CLI and fails on any command in neither table).
+"""
+
+from __future__ import annotations
+
+SCOPES = ("issue", "revoke", "verify", "read-identity", "read-code", "change-code",
+          "audit-read", "operator-admin")
+
+COMMAND_SCOPES: dict[str, str] = {
+    "issue resident": "issue",
+    "issue batch": "issue",
+    "issue unfinished": "issue",
+    "issue recover": "issue",
+    "card reissue": "issue",
+    "card wipe": "issue",
+    "card suspend": "revoke",
+    "card resume": "revoke",
+    "card revoke": "revoke",
+    "verify": "verify",
+    "readers": "verify",  # probes the cards (SELECT, the issuer domain's serial)
+    "card list": "verify",
+    "card show": "verify",
+    "card certs": "verify",
+    "card pin status": "verify",
+    "card pin change": "verify",
+    "card sign": "verify",
+    "card read": "read-identity",
+    "card info": "read-identity",
+    "card code": "read-code",
+    "resident change-code": "change-code",
+    "operator enroll": "operator-admin",
+    "operator list": "operator-admin",
+    "operator show": "operator-admin",
+    "operator suspend": "operator-admin",
+    "operator resume": "operator-admin",
+    "operator revoke": "operator-admin",
+    "operator unblock": "operator-admin",
+    "operator unlock": "operator-admin",
+    "operator denials": "operator-admin",
+    "hsm init": "operator-admin",
+    "hsm status": "operator-admin",
+    "db upgrade": "operator-admin",
+    "station mode": "operator-admin",
+    "audit recipients": "audit-read",
+    "audit verify": "audit-read",
+    "audit proof": "audit-read",
+    "audit consistency": "audit-read",
+    "audit disclose": "audit-read",
+    "audit self": "audit-read",
+    "audit checkpoint": "operator-admin",
+}
+
+# Commands that authenticate by themselves (login, the PAM hook), show or end the
+# caller's own session, or stand for the physical world on a test rig: inserting and
+# pulling cards, and the card maker making blank ones (`rig`, `emulator`, `demo` exist
+# for the embedded test set-up; a production station has real readers and no rig).
+SESSION_FREE = frozenset({
+    "login", "logout", "whoami", "pam-auth", "station status",
+    "rig up", "rig status", "rig down", "rig insert", "rig remove",
+    "emulator run", "emulator counterfeit", "demo",
+})
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    """``S1,S2`` → a set of known scopes; an unknown or empty list is refused."""
+    from ..errors import RequestError
+
+    scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown:
+        raise RequestError("scopes", f"unknown scope(s) {', '.join(unknown)}; "
+                                     f"known: {', '.join(SCOPES)}")
+    if not scopes:
+        raise RequestError("scopes", "at least one scope is required")
+    return scopes
