@@ -55,10 +55,7 @@ def encode_integrity_record(number_hash: bytes, attributes_hash: bytes, signatur
 
 
 def decode_integrity_record(raw: bytes) -> IntegrityRecord:
-    outer, _ = tlv.parse_one(raw)
-    if outer.tag != TAG_RECORD:
-        raise CardDataError(f"integrity record: expected tag FF30, found {outer.tag:X}")
-    fields = {item.tag: item.value for item in outer.children()}
+    fields = tlv.parse_template(raw, TAG_RECORD, "integrity record")
     for tag, name in ((TAG_NUMBER_HASH, "DF31"), (TAG_ATTRIBUTES_HASH, "DF32"),
                       (TAG_SIGNATURE, "DF33")):
         if tag not in fields:

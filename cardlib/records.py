@@ -94,10 +94,7 @@ def encode_four_info(info: FourInfo) -> bytes:
 
 
 def decode_four_info(raw: bytes) -> FourInfo:
-    outer, _ = tlv.parse_one(raw)
-    if outer.tag != TAG_ATTRIBUTES:
-        raise CardDataError(f"attributes file: expected tag FF20, found {outer.tag:X}")
-    children = {item.tag: item.value for item in outer.children()}
+    children = tlv.parse_template(raw, TAG_ATTRIBUTES, "attributes file")
     for tag, field in ((TAG_OFFSETS, "offsets DF21"), (TAG_NAME, "name DF22"),
                        (TAG_ADDRESS, "address DF23"), (TAG_BIRTH_DATE, "birth date DF24"),
                        (TAG_SEX, "sex DF25")):
@@ -123,9 +120,7 @@ def encode_individual_number(number: str) -> bytes:
 
 
 def decode_individual_number(raw: bytes) -> str:
-    item, _ = tlv.parse_one(raw)
-    if item.tag != TAG_INDIVIDUAL_NUMBER:
-        raise CardDataError(f"individual number file: expected tag FF10, found {item.tag:X}")
+    item = tlv.parse_expected(raw, TAG_INDIVIDUAL_NUMBER, "individual number file")
     number = item.value.decode("ascii", "replace")
     if not is_valid_individual_number(number):
         raise CardDataError("individual number file: not 12 digits with a valid check digit")
@@ -163,8 +158,8 @@ def encode_card_info_record(record: CardInfoRecord) -> bytes:
 
 
 def decode_card_info_record(raw: bytes) -> CardInfoRecord:
-    item, _ = tlv.parse_one(raw)
-    if item.tag != TAG_CARD_INFO_RECORD or len(item.value) != 28:
+    item = tlv.parse_expected(raw, TAG_CARD_INFO_RECORD, "card info record")
+    if len(item.value) != 28:
         raise CardDataError("card info record: expected tag 01 with 28 bytes")
     text = item.value.decode("ascii", "replace")
     if not text.isascii() or not text.isdigit():

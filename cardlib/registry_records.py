@@ -50,10 +50,7 @@ def encode_code(code: str) -> bytes:
 
 
 def decode_code(raw: bytes) -> str:
-    item, _ = tlv.parse_one(raw)
-    if item.tag != TAG_CODE:
-        raise CardDataError(f"record code file: expected tag C0, found {item.tag:X}")
-    return _code(item.value, "record code file")
+    return _code(tlv.parse_expected(raw, TAG_CODE, "record code file").value, "record code file")
 
 
 def _check_reason(reason: str) -> bytes:
@@ -69,7 +66,7 @@ def encode_change_request(new_code: str, date: dt.date, reason: str) -> bytes:
 
 
 def decode_change_request(raw: bytes) -> tuple[str, dt.date, str]:
-    items = {item.tag: item.value for item in tlv.parse_all(raw)}
+    items = tlv.children_by_tag(raw, "change request")
     for tag, name in ((TAG_CODE, "new code C0"), (TAG_DATE, "date C1"), (TAG_REASON, "reason C2")):
         if tag not in items:
             raise CardDataError(f"change request: {name} missing")
@@ -88,14 +85,11 @@ def encode_history(changes: list[CodeChange]) -> bytes:
 
 
 def decode_history(raw: bytes) -> list[CodeChange]:
-    outer, _ = tlv.parse_one(raw)
-    if outer.tag != TAG_HISTORY:
-        raise CardDataError(f"history file: expected tag E0, found {outer.tag:X}")
+    outer = tlv.parse_expected(raw, TAG_HISTORY, "history file")
     changes = []
     for index, entry in enumerate(outer.children()):
-        if entry.tag != TAG_ENTRY:
-            raise CardDataError(f"history entry {index}: expected tag E1, found {entry.tag:X}")
-        fields = {item.tag: item.value for item in entry.children()}
+        what = f"history entry {index}"
+        fields = tlv.children_by_tag(tlv.check_tag(entry, TAG_ENTRY, what).value, what)
         if not {TAG_DATE, TAG_REASON, TAG_PREVIOUS} <= set(fields):
             raise CardDataError(f"history entry {index}: date C1, reason C2 or code C3 missing")
         try:

@@ -139,7 +139,6 @@ def header_length(data: bytes) -> int:
     return pos + length
 
 
-
 # ---- card data: one template of an expected tag and its children by tag ------------------
 
 def parse_expected(data: bytes, tag: int, what: str, *, alone: bool = False) -> Tlv:
@@ -151,10 +150,14 @@ def parse_expected(data: bytes, tag: int, what: str, *, alone: bool = False) -> 
         raise CardDataError(f"{what}: malformed BER-TLV ({exc})") from None
     if len(objects) != 1:
         raise CardDataError(f"{what}: expected one data object, found {len(objects)}")
-    found = objects[0]
-    if found.tag != tag:
-        raise CardDataError(f"{what}: expected tag {tag:X}, found {found.tag:X}")
-    return found
+    return check_tag(objects[0], tag, what)
+
+
+def check_tag(obj: Tlv, tag: int, what: str) -> Tlv:
+    """``obj`` if it carries ``tag``; else ``CardDataError`` starting with ``what``."""
+    if obj.tag != tag:
+        raise CardDataError(f"{what}: expected tag {tag:X}, found {obj.tag:X}")
+    return obj
 
 
 def children_by_tag(value: bytes, what: str) -> dict[int, bytes]:
