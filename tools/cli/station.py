@@ -49,7 +49,7 @@ def hsm() -> None:
 def hsm_init(as_json: bool) -> None:
     """Create the issuing CA and the card master keys in the token (idempotent)."""
     from cryptography.hazmat.primitives import serialization
-    from hsm.setup import ensure_station_keys
+    from hsm.station_keys import ensure_station_keys
 
     result = ensure_station_keys(station().hsm)
     keys = [{"label": label, "created": created} for label, created in result.keys]
