@@ -39,8 +39,12 @@ venv: deps $(STAMP)
 demo: venv
 	$(VENV)/bin/juki demo
 
+# ruff; the import directions of docs/architecture.md (import-linter contracts in
+# pyproject.toml); no module over 400 lines, no function over 60.
 lint: venv
-	$(VENV)/bin/ruff check cardlib hsm tools tests bench
+	$(VENV)/bin/ruff check cardlib hsm tools tests bench .ci
+	$(VENV)/bin/lint-imports
+	$(PY) .ci/sizes.py
 
 # The whole suite on SQLite (registry rules on PostgreSQL too), then the integration
 # and CLI tiers again with the station's registry on PostgreSQL.
@@ -59,6 +63,7 @@ bench: venv
 	$(PY) bench/issuance.py
 	$(PY) bench/login.py
 	$(PY) bench/audit.py
+	$(PY) bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -42,7 +42,7 @@ from tools.issuance.request import load_request  # noqa: E402
 from tools.issuance.resident_card import issue_resident_card  # noqa: E402
 from tools.resident.verifier import Verifier  # noqa: E402
 from tools.rig.rig import reader_name  # noqa: E402
-from tools.station.context import Station  # noqa: E402
+from tools.service.context import Station  # noqa: E402
 from tools.station.pins import Pin, ResidentCardPins  # noqa: E402
 
 
@@ -92,6 +92,44 @@ def flow_figures(reader: str, name: str, flow, repeat: int) -> tuple[str, int, f
     return name, len(apdus), bare / ours
 
 
+def select_figures(reader: str, n: int, figures: list) -> tuple[float, float]:
+    """SELECT through our stack against bare pyscard ``transmit`` on the same card."""
+    select = [0x00, 0xA4, 0x04, 0x0C, len(Aid.COMMON), *Aid.COMMON]
+    connection = next(r for r in readers() if str(r) == reader).createConnection()
+    connection.connect()
+    bare_apdu = rate(lambda: connection.transmit(select), n)
+    connection.disconnect()
+    connection.release()
+    with PcscTransport(reader, exclusive=True) as transport:
+        session = CommonApSession(ApduChannel(transport))
+        ours_apdu = rate(session.select, n)
+    figures.append(("SELECT via pyscard transmit (floor)", bare_apdu, "APDU/s"))
+    figures.append(("SELECT via cardlib session", ours_apdu, "APDU/s"))
+    return ours_apdu, bare_apdu
+
+
+def verify_figures(station: Station, n: int, figures: list) -> tuple[float, float]:
+    """RSA-2048 signature checks through ``hsm`` against bare python-pkcs11 ``verify``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    challenge = os.urandom(32)
+    signature = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
+    numbers = key.public_key().public_numbers()
+    with station.hsm.locked() as p11:
+        bare_key = p11.create_object({
+            Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
+            Attribute.TOKEN: False, Attribute.VERIFY: True,
+            Attribute.MODULUS: numbers.n.to_bytes(256, "big"),
+            Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big")})
+        bare_verify = rate(lambda: bare_key.verify(challenge, signature,
+                                                   mechanism=Mechanism.SHA256_RSA_PKCS), n)
+    cache = PublicKeyCache(station.hsm)
+    ours_verify = rate(lambda: cache.verify_rsa_sha256(key.public_key(), challenge, signature),
+                       n)
+    figures.append(("RSA-2048 verify, bare python-pkcs11 (floor)", bare_verify, "checks/s"))
+    figures.append(("RSA-2048 verify via hsm.PublicKeyCache", ours_verify, "checks/s"))
+    return ours_verify, bare_verify
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
@@ -104,35 +142,8 @@ def main() -> None:
                                 ResidentCardPins(Pin("1234"), Pin("5678"), Pin("BENCH1234")))
         figures = []
 
-        select = [0x00, 0xA4, 0x04, 0x0C, len(Aid.COMMON), *Aid.COMMON]
-        connection = next(r for r in readers() if str(r) == reader).createConnection()
-        connection.connect()
-        bare_apdu = rate(lambda: connection.transmit(select), args.n)
-        connection.disconnect()
-        connection.release()
-        with PcscTransport(reader, exclusive=True) as transport:
-            session = CommonApSession(ApduChannel(transport))
-            ours_apdu = rate(session.select, args.n)
-        figures.append(("SELECT via pyscard transmit (floor)", bare_apdu, "APDU/s"))
-        figures.append(("SELECT via cardlib session", ours_apdu, "APDU/s"))
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        challenge = os.urandom(32)
-        signature = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
-        numbers = key.public_key().public_numbers()
-        with station.hsm.locked() as p11:
-            bare_key = p11.create_object({
-                Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
-                Attribute.TOKEN: False, Attribute.VERIFY: True,
-                Attribute.MODULUS: numbers.n.to_bytes(256, "big"),
-                Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big")})
-            bare_verify = rate(lambda: bare_key.verify(challenge, signature,
-                                                       mechanism=Mechanism.SHA256_RSA_PKCS), args.n)
-        cache = PublicKeyCache(station.hsm)
-        ours_verify = rate(lambda: cache.verify_rsa_sha256(key.public_key(), challenge, signature),
-                           args.n)
-        figures.append(("RSA-2048 verify, bare python-pkcs11 (floor)", bare_verify, "checks/s"))
-        figures.append(("RSA-2048 verify via hsm.PublicKeyCache", ours_verify, "checks/s"))
+        ours_apdu, bare_apdu = select_figures(reader, args.n, figures)
+        ours_verify, bare_verify = verify_figures(station, args.n, figures)
 
         verifier = Verifier.from_token(station.registry, station.hsm)
         with PcscTransport(reader, exclusive=True) as transport:

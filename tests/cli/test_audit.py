@@ -42,6 +42,27 @@ def print_to_pdf(html_file: Path, pdf: Path) -> str:
                           capture_output=True, text=True).stdout
 
 
+def checkpoints_prove_and_catch_an_edit(home: Path) -> None:
+    """The tail of the test above: signed checkpoints, an inclusion and a consistency
+    proof, then an edited row that `audit verify` catches."""
+    first = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
+    proof = json.loads(juki(home, "audit", "proof", "--index", "0", "--json").stdout)
+    assert proof["verified"] and proof["size"] == first["size"] and proof["proof"]
+    juki(home, "verify", *NENKIN, "--reader", READER0)
+    second = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
+    assert second["size"] == first["size"] + 1
+    consistent = json.loads(juki(home, "audit", "consistency", "--old", str(first["size"]),
+                                 "--json").stdout)
+    assert consistent["verified"] and consistent["new"] == second["size"]
+    assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
+    registry = station_registry(home)
+    with registry.transaction() as db:
+        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'NENKIM') "
+                   "WHERE idx = 0")
+    broken = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
+    assert broken["first_bad_index"] == 0 and "MAC" in broken["problem"]
+
+
 def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
                                                               tmp_path: Path) -> None:
     home = operator_station(rig_home, tmp_path / "station")
@@ -90,22 +111,7 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
     assert own["identity"]["name"] and own["record_code"] == changed["new_code"]
     assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
 
-    first = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
-    proof = json.loads(juki(home, "audit", "proof", "--index", "0", "--json").stdout)
-    assert proof["verified"] and proof["size"] == first["size"] and proof["proof"]
-    juki(home, "verify", *NENKIN, "--reader", READER0)
-    second = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
-    assert second["size"] == first["size"] + 1
-    consistent = json.loads(juki(home, "audit", "consistency", "--old", str(first["size"]),
-                                 "--json").stdout)
-    assert consistent["verified"] and consistent["new"] == second["size"]
-    assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
-    registry = station_registry(home)
-    with registry.transaction() as db:
-        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'NENKIM') "
-                   "WHERE idx = 0")
-    broken = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
-    assert broken["first_bad_index"] == 0 and "MAC" in broken["problem"]
+    checkpoints_prove_and_catch_an_edit(home)
 
 
 def test_card_read_without_a_recipient_releases_nothing(rig_home: Path, tmp_path: Path) -> None:

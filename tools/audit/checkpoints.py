@@ -119,14 +119,20 @@ def _entry_problem(index: int, raw: str) -> str | None:
     return None
 
 
-def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
-    """Recompute and check everything (see the module docstring)."""
-    certificates = audit_certificates(hsm)
-    signed = checkpoints(db)
+def _unsigned_checkpoint(signed: list[Checkpoint],
+                         certificates: dict[str, x509.Certificate]) -> str | None:
+    """The first checkpoint whose signature does not verify, named; else None."""
     for checkpoint in signed:
         if not signature_ok(checkpoint, certificates):
-            return LogVerdict(False, log.size(db), len(signed), None,
-                              f"checkpoint at size {checkpoint.size}: signature does not verify")
+            return f"checkpoint at size {checkpoint.size}: signature does not verify"
+    return None
+
+
+def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
+    """Recompute and check everything (see the module docstring)."""
+    signed = checkpoints(db)
+    if (problem := _unsigned_checkpoint(signed, audit_certificates(hsm))) is not None:
+        return LogVerdict(False, log.size(db), len(signed), None, problem)
     pending = iter(signed)
     next_checkpoint = next(pending, None)
     stack: list[tuple[int, bytes]] = []

@@ -22,7 +22,7 @@ from ..station.pins import PinSpec, collect_pins
 if TYPE_CHECKING:
     from cardlib.channel import ApduChannel
 
-    from ..station.context import Station
+    from ..service.context import Station
 
 
 class ExitCode(IntEnum):

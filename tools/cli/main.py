@@ -76,7 +76,7 @@ def cli(ctx: click.Context, home: str | None, db: str | None, verbose: int) -> N
     """Resident-card issuance, verification and operator authentication."""
     from cardlib.channel import APDU_LOG_LEVEL
 
-    from ..station.context import Station
+    from ..service.context import Station
     from ..station.home import resolve_home
 
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, APDU_LOG_LEVEL)

@@ -12,10 +12,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from hsm.remote_key import RemoteRsaPrivateKey
 
 from cardlib.apps.jpki import JpkiApSession, JpkiKey
 from cardlib.errors import CardDataError
+from cardlib.remote_key import RemoteRsaPrivateKey
 
 from ..station.pins import Pin
 

@@ -65,57 +65,9 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
     n = Narrator(home, narrate_to_stderr)
     n.say(f"station home: {home}")
     try:
-        n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
-        n.juki("rig", "up", "--blank", "1")
-        n.step("2. the issuing CA and card master keys inside the token (they never leave it)")
-        n.juki("hsm", "init")
-        n.juki("hsm", "status")
-        n.step("3. which reader holds what (detected by AID, not ATR)")
-        n.juki("readers")
-        n.step("4. issue the blank card from a request; key pair generated on the card")
-        issued = n.juki("issue", "resident", str(FIXTURE), "--pin-file", str(pin_file), "--json")
-        serial = json.loads(issued.stdout)["card_serial"]
-        n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
-        n.juki("verify")
-        n.step("6. the full profile: applications, token, PIN tries (no try spent)")
-        n.juki("card", "info")
-        n.juki("card", "read", "--what", "all", "--recipient", "NENKIN", "--purpose", "B1-57",
-               "--pin-file", str(pin_file))
-        n.juki("card", "certs", "--out", str(home / "certs"))
-        document = home / "request.txt"
-        document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
-        n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
-        n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
-        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
-        n.step("7. a counterfeit: same data, different key -> must be rejected")
-        n.juki("rig", "remove", "--slot", "0")
-        n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
-               "--to", str(cards / "counterfeit.json"))
-        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
-        counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
-        n.step("8. the genuine card again")
-        n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
-        n.juki("verify")
-        n.step("9. suspend: the card stops verifying; resume: it verifies again")
-        n.juki("card", "suspend", serial, "--reason", "reported missing at the counter")
-        n.juki("verify", expect=1)
-        n.juki("card", "resume", serial)
-        n.juki("verify")
-        n.step("10. the resident asks for a new record code: card and registry, over SCP03")
-        old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
-        changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
-                                    "本人の請求", "--json").stdout)
-        n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
-        n.step("11. reissue: a new card for the same resident; the old one is superseded")
-        request = home / "reissue-request.json"
-        request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
-                                      | {"resident_code": changed["new_code"]},
-                                      ensure_ascii=False), encoding="utf-8")
-        n.juki("rig", "insert", "--slot", "1")
-        reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
-                                     str(pin_file), "--json").stdout)
-        n.juki("verify", "--reader", reissued["reader"])
-        n.juki("card", "show", serial)
+        serial = _issue_and_read(n, home, pin_file)
+        counterfeit = _counterfeit(n, cards)
+        old_code, changed, reissued = _life_cycle(n, home, serial, pin_file)
         denied = _operators(n, cards, pin_file)
         tampered = _audit(n, pin_file, cards, old_code)
     finally:
@@ -135,6 +87,72 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         "tampered_entry_detected": tampered["first_bad_index"],
         "rig_left_running": keep_rig,
     }
+
+
+def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
+    """Steps 1-6b: rig, token keys, readers, issuance, verification, every read; the serial."""
+    n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
+    n.juki("rig", "up", "--blank", "1")
+    n.step("2. the issuing CA and card master keys inside the token (they never leave it)")
+    n.juki("hsm", "init")
+    n.juki("hsm", "status")
+    n.step("3. which reader holds what (detected by AID, not ATR)")
+    n.juki("readers")
+    n.step("4. issue the blank card from a request; key pair generated on the card")
+    issued = n.juki("issue", "resident", str(FIXTURE), "--pin-file", str(pin_file), "--json")
+    serial = json.loads(issued.stdout)["card_serial"]
+    n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
+    n.juki("verify")
+    n.step("6. the full profile: applications, token, PIN tries (no try spent)")
+    n.juki("card", "info")
+    n.juki("card", "read", "--what", "all", "--recipient", "NENKIN", "--purpose", "B1-57",
+           "--pin-file", str(pin_file))
+    n.juki("card", "certs", "--out", str(home / "certs"))
+    document = home / "request.txt"
+    document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
+    n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
+    n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
+    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+    return serial
+
+
+def _counterfeit(n: Narrator, cards: Path) -> dict:
+    """Steps 7-8: a forged clone is rejected, the genuine card verifies again."""
+    n.step("7. a counterfeit: same data, different key -> must be rejected")
+    n.juki("rig", "remove", "--slot", "0")
+    n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
+           "--to", str(cards / "counterfeit.json"))
+    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
+    counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
+    n.step("8. the genuine card again")
+    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
+    n.juki("verify")
+    return counterfeit
+
+
+def _life_cycle(n: Narrator, home: Path, serial: str, pin_file: Path) -> tuple[str, dict, dict]:
+    """Steps 9-11: suspend and resume, a new record code, reissue onto a new card."""
+    n.step("9. suspend: the card stops verifying; resume: it verifies again")
+    n.juki("card", "suspend", serial, "--reason", "reported missing at the counter")
+    n.juki("verify", expect=1)
+    n.juki("card", "resume", serial)
+    n.juki("verify")
+    n.step("10. the resident asks for a new record code: card and registry, over SCP03")
+    old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
+    changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
+                                "本人の請求", "--json").stdout)
+    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+    n.step("11. reissue: a new card for the same resident; the old one is superseded")
+    request = home / "reissue-request.json"
+    request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
+                                  | {"resident_code": changed["new_code"]},
+                                  ensure_ascii=False), encoding="utf-8")
+    n.juki("rig", "insert", "--slot", "1")
+    reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
+                                 str(pin_file), "--json").stdout)
+    n.juki("verify", "--reader", reissued["reader"])
+    n.juki("card", "show", serial)
+    return old_code, changed, reissued
 
 
 def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PermissionDeniedError
-from .home import StationHome
+from ..station.home import StationHome
 
 if TYPE_CHECKING:
     from hsm.token import Hsm
@@ -49,7 +49,7 @@ class Station:
         """Decide whether ``command`` may run; in operator mode a denial is recorded and
         raises ``PermissionDeniedError``. Registry and token stay closed until this passed."""
         from ..operators.session import current_session
-        from .scopes import COMMAND_SCOPES, SESSION_FREE
+        from ..station.scopes import COMMAND_SCOPES, SESSION_FREE
 
         if command in SESSION_FREE or self.home.mode() == "open":
             self._authorized = True
