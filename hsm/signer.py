@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
+from cardlib.remote_key import RemoteRsaPrivateKey
+
 from .errors import HsmError
 from .keys import role_key
-from .remote_key import RemoteRsaPrivateKey
 from .roles import KeyRole, label_for
 from .token import Hsm
 
