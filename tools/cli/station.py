@@ -49,6 +49,7 @@ def hsm() -> None:
 def hsm_init(as_json: bool) -> None:
     """Create the issuing CA and the card master keys in the token (idempotent)."""
     from cryptography.hazmat.primitives import serialization
+
     from hsm.station_keys import ensure_station_keys
 
     result = ensure_station_keys(station().hsm)
