@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pkcs11
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -140,26 +139,6 @@ def current_certificate(hsm: Hsm, role: KeyRole) -> tuple[int, x509.Certificate]
     if version is None or cert is None:
         raise KeyNotFoundError(f"no {role.value} in the token (run `juki hsm init`)")
     return version, cert
-
-
-def within_validity(certificate: x509.Certificate) -> bool:
-    now = dt.datetime.now(dt.UTC)
-    return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
-
-
-def issuing_ca(certificate: x509.Certificate,
-               ca_certs: list[x509.Certificate]) -> x509.Certificate | None:
-    """The CA among ``ca_certs`` (every version of a role: old cards keep verifying)
-    that directly issued ``certificate``, checked by its signature; else None."""
-    for ca in ca_certs:
-        if ca.subject != certificate.issuer:
-            continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return ca
-    return None
 
 
 @dataclass(frozen=True)

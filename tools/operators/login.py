@@ -25,7 +25,8 @@ from cardlib.channel import ApduChannel
 from cardlib.constants import PivKeyRef
 from cardlib.errors import ApduError, CardDataError, InvalidPinError, PinBlockedError
 from cardlib.piv_objects import algorithm_of
-from hsm.ca import ca_certificates, issuing_ca, within_validity
+from hsm.ca import ca_certificates
+from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 from hsm.verify import ChallengeBook, PublicKeyCache

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from cardlib.apps.common import CommonApSession
 from cardlib.channel import ApduChannel
 from cardlib.errors import ApduError, CardDataError
-from hsm.ca import ca_certificates, issuing_ca, within_validity
+from hsm.ca import ca_certificates
+from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 from hsm.verify import ChallengeBook, PublicKeyCache
