@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .constants import SHORT_MAX_LC
 from .errors import CardDataError
 
-SHORT_MAX_LC = 255
 SHORT_MAX_NE = 256
 EXTENDED_MAX_LC = 65535
 EXTENDED_MAX_NE = 65536

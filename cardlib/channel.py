@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from .apdu import CommandApdu
+from .constants import CLA_CHAINING, SHORT_MAX_LC, Ins
 from .errors import ChainingError
 from .status import SW, raise_for_status
 from .transport import Transport
@@ -19,9 +20,6 @@ APDU_LOG_LEVEL = 5
 logging.addLevelName(APDU_LOG_LEVEL, "APDU")
 log = logging.getLogger(__name__)
 
-INS_GET_RESPONSE = 0xC0
-CLA_CHAINING = 0x10  # ISO 7816-4 command chaining: "more segments follow"
-SHORT_LC_MAX = 255
 MAX_GET_RESPONSE_ROUNDS = 256  # 256 x 256 bytes = 64 KiB, the largest extended Ne
 
 
@@ -58,20 +56,20 @@ class ApduChannel:
         """Send all but the last 255-byte segment of ``apdu`` with the chaining bit (cards
         such as YubiKeys take no extended APDUs); return the last segment and the SW."""
         data = apdu.data
-        while len(data) > SHORT_LC_MAX:
+        while len(data) > SHORT_MAX_LC:
             segment = CommandApdu(apdu.cla | CLA_CHAINING, apdu.ins, apdu.p1, apdu.p2,
-                                  data[:SHORT_LC_MAX])
+                                  data[:SHORT_MAX_LC])
             _, sw = self._exchange(segment, sensitive)
             if sw != SW.OK:
                 return apdu, sw
-            data = data[SHORT_LC_MAX:]
+            data = data[SHORT_MAX_LC:]
         return CommandApdu(apdu.cla, apdu.ins, apdu.p1, apdu.p2, data, apdu.ne), SW.OK
 
     def transceive(self, apdu: CommandApdu, *, sensitive: bool = False,
                    chained: bool = False) -> tuple[bytes, int]:
         """Send ``apdu`` (in short segments if ``chained``); follow 61xx and 6Cxx; return
         (all data, final SW) without raising."""
-        if chained and len(apdu.data) > SHORT_LC_MAX:
+        if chained and len(apdu.data) > SHORT_MAX_LC:
             apdu, sw = self._send_chain_head(apdu, sensitive)
             if sw != SW.OK:
                 return b"", sw
@@ -88,7 +86,7 @@ class ApduChannel:
                 raise ChainingError(
                     f"card kept answering 61xx after {self.max_get_response_rounds} GET RESPONSE"
                 )
-            get_response = CommandApdu(apdu.cla & 0x03, INS_GET_RESPONSE, 0, 0, ne=(sw & 0xFF) or 256)
+            get_response = CommandApdu(apdu.cla & 0x03, Ins.GET_RESPONSE, 0, 0, ne=(sw & 0xFF) or 256)
             data, sw = self._exchange(get_response, sensitive)
             collected += data
         return bytes(collected), sw

@@ -1,4 +1,11 @@
-"""Byte-level constants of the card profiles, in one place.
+"""Byte-level constants of the card protocols.
+
+The rule: every protocol number (ISO 7816-4, GlobalPlatform and SCP03, PIV, the AES and
+RSA sizes they use, our card profile) is defined exactly once. It is defined here when
+more than one module uses it, or when it belongs to a table of the card profiles (AIDs,
+INS codes, file IDs, GET DATA tags, P1/P2 values, PIV references and objects, PIN sizes
+and tries); a number that only one codec or module uses (the tags of a file format, an
+SCP03 derivation constant, a chunk size or limit of ours) is defined in that module.
 
 Sources: ../shared/reference/card-profiles.md. Values marked "ours" are project
 definitions documented in docs/protocol.md.
@@ -40,6 +47,24 @@ class Ins(IntEnum):
     SET_STATUS = 0xF0  # GlobalPlatform
 
 
+# ---- ISO 7816-4 -------------------------------------------------------------------------
+
+CLA_CHAINING = 0x10  # command chaining: "more segments follow"
+CLA_SECURE_MESSAGING = 0x04  # GP SCP03: the command carries a C-MAC
+SHORT_MAX_LC = 255  # the largest Lc of a short APDU
+TAG_AID = 0x4F  # application identifier (PUT KEY target, PIV discovery and SELECT answer)
+
+# ---- GlobalPlatform SCP03 ------------------------------------------------------------------
+
+SCP03_ID = 0x03  # the protocol byte of the INITIALIZE UPDATE answer
+KEY_TYPE_AES = 0x88  # PUT KEY key component type
+SCP03_KVN = 0x30  # ours: the key version of the issuer domain's and the registry AP's keys
+SM_LEVEL_FULL = 0x33  # C-MAC, C-DEC, R-MAC, R-ENC: personalisation and the registry AP
+KCV_INPUT = b"\x01" * 16  # Amendment D: the KCV of an AES key is E(K, 01..01)[:3]
+AES_BLOCK = 16
+RSA_2048_BYTES = 256  # an RSA-2048 modulus, and so every signature of the card keys
+
+
 class CommonFile(IntEnum):
     CARD_INFO_RECORD = 0x0001
     AUTH_KEY = 0x0019
@@ -79,8 +104,6 @@ class RegistryFile(IntEnum):
 
 
 P1P2_CHANGE_CODE = 0x0001  # PUT DATA in the resident-registry AP (ours)
-SCP03_KVN = 0x30
-SM_LEVEL_FULL = 0x33  # SCP03 C-MAC, C-DEC, R-MAC, R-ENC: personalisation, the registry AP
 
 
 class LifeCycle(IntEnum):

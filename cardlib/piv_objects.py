@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from . import tlv
-from .constants import PIV_PIN_LENGTH, PIV_PIN_MAX, PIV_PIN_MIN, PIV_PIX, PIV_RID, PivAlgorithm
+from .constants import PIV_PIN_LENGTH, PIV_PIN_MAX, PIV_PIN_MIN, PIV_PIX, PIV_RID, TAG_AID, PivAlgorithm
 from .errors import CardDataError
 from .public_key import CURVES, PublicKey
 from .tlv import Tlv
@@ -140,7 +140,7 @@ def parse_certificate_object(content: bytes) -> x509.Certificate:
 
 def discovery_object() -> bytes:
     """7E { 4F AID, 5F2F PIN usage policy 40 00 (PIV PIN only) }."""
-    return Tlv.build(0x7E, Tlv(0x4F, PIV_RID + PIV_PIX), Tlv(0x5F2F, b"\x40\x00")).encode()
+    return Tlv.build(0x7E, Tlv(TAG_AID, PIV_RID + PIV_PIX), Tlv(0x5F2F, b"\x40\x00")).encode()
 
 
 def application_property_template(label: str, algorithms: tuple[int, ...]) -> bytes:
@@ -148,8 +148,8 @@ def application_property_template(label: str, algorithms: tuple[int, ...]) -> by
     algorithm_ids = b"".join(Tlv(TAG_ALGORITHM, bytes((a,))).encode() for a in algorithms)
     return Tlv.build(
         TAG_APT,
-        Tlv(0x4F, PIV_PIX),
-        Tlv.build(0x79, Tlv(0x4F, PIV_RID)),
+        Tlv(TAG_AID, PIV_PIX),
+        Tlv.build(0x79, Tlv(TAG_AID, PIV_RID)),
         Tlv(0x50, label.encode("ascii")),
         Tlv(TAG_KEY_ALGORITHM_TEMPLATE, algorithm_ids + Tlv(0x06, b"\x00").encode()),
     ).encode()

@@ -5,10 +5,10 @@ command chains."""
 from __future__ import annotations
 
 from cardlib.apdu import CommandApdu, join_response
+from cardlib.constants import CLA_CHAINING
 from cardlib.errors import CardDataError
 from cardlib.scp03.card import CardSecureChannel
 from cardlib.scp03.keys import StaticKeyPrfs
-from cardlib.scp03.wrapping import CHAINING_CLA_BIT
 from cardlib.status import CardStatus
 
 KEYS = (bytes(range(16)), bytes(range(16, 32)))
@@ -38,7 +38,7 @@ class EchoScpCard:
         plain = session.unwrap_command(apdu) if session else None
         if session is None or plain is None:
             return join_response(b"", 0x6982)
-        if plain.cla & CHAINING_CLA_BIT:
+        if plain.cla & CLA_CHAINING:
             self.chained += plain.data
             return session.wrap_response(b"", 0x9000)
         data, self.chained = self.chained + plain.data, b""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from ..apdu import CommandApdu
-from ..constants import P2_SELECTED_KEY, Aid, CommonFile, Ins
+from ..constants import P2_SELECTED_KEY, RSA_2048_BYTES, Aid, CommonFile, Ins
 from ..errors import CardDataError
 from ..records import CardInfoRecord, decode_card_info_record
 from .base import ApplicationSession
 
 MAX_CHALLENGE = 255
-RSA2048_SIGNATURE_BYTES = 256
 
 
 class CommonApSession(ApplicationSession):
@@ -26,9 +25,9 @@ class CommonApSession(ApplicationSession):
         self.select_ef(CommonFile.AUTH_KEY)
         apdu = CommandApdu(0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, P2_SELECTED_KEY, challenge, 256)
         signature = self.channel.send(apdu)
-        if len(signature) != RSA2048_SIGNATURE_BYTES:
+        if len(signature) != RSA_2048_BYTES:
             raise CardDataError(
-                f"INTERNAL AUTHENTICATE: expected a {RSA2048_SIGNATURE_BYTES}-byte signature, "
+                f"INTERNAL AUTHENTICATE: expected a {RSA_2048_BYTES}-byte signature, "
                 f"got {len(signature)}"
             )
         return signature

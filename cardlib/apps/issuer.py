@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from .. import tlv
 from ..apdu import CommandApdu
 from ..constants import (
+    KEY_TYPE_AES,
     P2_RETURN_FCI,
     SELECT_BY_DF_NAME,
+    TAG_AID,
     TAG_CARD_IMAGE_NUMBER,
     TAG_LIFE_CYCLE,
     Aid,
@@ -67,11 +69,11 @@ class IssuerSession(ApplicationSession):
                 components: list[tuple[bytes, bytes]]) -> None:
         """PUT KEY (through this domain's secure channel): ENC, MAC, DEK of the target
         application, each already encrypted under this domain's DEK, with its KCV."""
-        data = tlv.Tlv(0x4F, target_aid).encode() + bytes((key_version,))
+        data = tlv.Tlv(TAG_AID, target_aid).encode() + bytes((key_version,))
         for wrapped, kcv in components:
             if len(wrapped) != 16 or len(kcv) != 3:
                 raise ValueError("PUT KEY components are 16-byte wrapped keys with 3-byte KCVs")
-            data += bytes((0x88, 0x11, 0x10)) + wrapped + b"\x03" + kcv
+            data += bytes((KEY_TYPE_AES, 0x11, 0x10)) + wrapped + b"\x03" + kcv
         answer = self.channel.send(CommandApdu(0x80, Ins.PUT_KEY, 0x00, 0x81, data, 256))
         expected = bytes((key_version,)) + b"".join(kcv for _, kcv in components)
         if answer != expected:

@@ -11,12 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ..apdu import CommandApdu
-from ..constants import JPKI_TOKEN_INFO_LENGTH, P2_SELECTED_KEY, Aid, Ins, JpkiFile
+from ..constants import JPKI_TOKEN_INFO_LENGTH, P2_SELECTED_KEY, RSA_2048_BYTES, Aid, Ins, JpkiFile
 from ..digestinfo import digest_info
 from ..errors import CardDataError
 from .base import ApplicationSession, PinStatus
-
-RSA2048_SIGNATURE_BYTES = 256
 
 
 class JpkiKey(StrEnum):
@@ -62,6 +60,6 @@ class JpkiApSession(ApplicationSession):
         apdu = CommandApdu(0x80, Ins.COMPUTE_DIGITAL_SIGNATURE, 0x00, P2_SELECTED_KEY,
                            digest_info(algorithm, digest), 256)
         signature = self.channel.send(apdu)
-        if len(signature) != RSA2048_SIGNATURE_BYTES:
+        if len(signature) != RSA_2048_BYTES:
             raise CardDataError(f"COMPUTE DIGITAL SIGNATURE: {len(signature)} bytes, expected 256")
         return signature

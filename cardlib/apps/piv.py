@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import hashes
 
 from ..apdu import CommandApdu
 from ..constants import (
+    AES_BLOCK,
     PIV_CERT_OF_KEY,
     PIV_GET_DATA_P1P2,
+    RSA_2048_BYTES,
     Aid,
     PivAlgorithm,
     PivIns,
@@ -46,9 +48,6 @@ from ..piv_objects import (
 from ..public_key import PublicKey, parse_public_key
 from ..tlv import Tlv
 from .base import ApplicationSession, PinStatus, pin_status_of
-
-RSA_2048_BYTES = 256
-AES_BLOCK = 16
 
 
 class BlockCipher(Protocol):

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..apdu import CommandApdu, join_response
 from ..constants import (
+    CLA_CHAINING,
     PIV_GET_DATA_P1P2,
     PIV_RID,
     Aid,
@@ -47,7 +48,6 @@ from ..status import SW, CardStatus
 from .card_core import CardCore, Handler, VolatileState
 from .state import AppState, PinState
 
-CHAINING = 0x10
 MAX_CHAINED_DATA = 4096
 MAX_OBJECT = 3072
 SIGNING_KEYS = (PivKeyRef.AUTHENTICATION, PivKeyRef.CARD_AUTHENTICATION)
@@ -121,7 +121,7 @@ class PivCard(CardCore):
         if len(data) > MAX_CHAINED_DATA:
             self.ram.chain = None
             return SW.WRONG_LENGTH
-        if apdu.cla & CHAINING:
+        if apdu.cla & CLA_CHAINING:
             self.ram.chain = (header, data)
             return SW.OK
         self.ram.chain = None

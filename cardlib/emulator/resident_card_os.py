@@ -13,13 +13,13 @@ import hmac
 
 from ..apdu import CommandApdu, join_response, split_response
 from ..constants import (
+    CLA_SECURE_MESSAGING,
     P2_SELECTED_KEY,
     SELECT_BY_DF_NAME,
     SELECT_EF_UNDER_DF,
     Ins,
     LifeCycle,
 )
-from ..scp03.wrapping import SM_CLA_BIT
 from ..status import SW
 from ..tlv import Tlv
 from .card_core import CardStatus, Handler
@@ -66,7 +66,7 @@ class ResidentCardOs(KeyCommands, IssuerCommands):
             return join_response(b"", self.sm.external_authenticate(self.ram.selected_aid, apdu))
         self.sm.note_other_command()
         required = app.sm_level if app and apdu.ins != Ins.SELECT else 0
-        if not apdu.cla & SM_CLA_BIT and not required:
+        if not apdu.cla & CLA_SECURE_MESSAGING and not required:
             self._protected = False
             return self._respond(*self._execute(apdu), apdu.ne)
         bound = self.sm.bound_aid if self._personalisation_session() else self.ram.selected_aid

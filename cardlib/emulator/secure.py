@@ -7,17 +7,14 @@ from __future__ import annotations
 import hmac
 
 from ..apdu import CommandApdu
+from ..constants import CLA_CHAINING, KCV_INPUT, KEY_TYPE_AES, TAG_AID
 from ..scp03.card import CardSecureChannel
 from ..scp03.crypto import aes_cbc_decrypt, aes_ecb_block
 from ..scp03.keys import StaticKeyPrfs
-from ..scp03.wrapping import CHAINING_CLA_BIT, SecureSession, SecurityLevel
+from ..scp03.wrapping import SecureSession, SecurityLevel
 from ..status import SW, CardStatus
 from ..tlv import parse_one
 from .state import AppState, ScpKeys
-
-KEY_TYPE_AES = 0x88
-KCV_INPUT = b"\x01" * 16
-TAG_TARGET_AID = 0x4F
 
 
 class CardSecureMessaging:
@@ -76,7 +73,7 @@ class CardSecureMessaging:
         if plain is None:
             self._chained = b""
             return SW.SECURITY_STATUS_NOT_SATISFIED
-        if plain.cla & CHAINING_CLA_BIT:
+        if plain.cla & CLA_CHAINING:
             self._chained += plain.data
             return None
         data, self._chained = self._chained + plain.data, b""
@@ -94,7 +91,7 @@ def load_keys(isd: AppState, data: bytes, apps: dict[str, AppState]) -> tuple[by
         target, end = parse_one(data)
     except Exception:
         return b"", SW.WRONG_DATA
-    if target.tag != TAG_TARGET_AID or target.value.hex() not in apps:
+    if target.tag != TAG_AID or target.value.hex() not in apps:
         return b"", SW.REFERENCED_DATA_NOT_FOUND
     body = data[end:]
     if len(body) != 1 + 3 * 23:

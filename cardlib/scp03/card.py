@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..apdu import CommandApdu
+from ..constants import SCP03_ID
 from ..status import CardStatus
 from .keys import CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, SessionKeys, StaticKeyPrfs, cryptogram, session_keys
 from .wrapping import VALID_LEVELS, SecureSession, SecurityLevel
 
-SCP03_ID = 0x03
 I_RANDOM_CHALLENGE_RMAC_RENC = 0x60  # b6 R-MAC, b7 R-ENC supported; random challenge
 
 ChallengeSource = Callable[[], tuple[bytes, bytes | None]]  # (card challenge, counter)

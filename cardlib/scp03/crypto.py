@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
-BLOCK = 16
+from ..constants import AES_BLOCK
 
 
 def aes_cmac(key: bytes, data: bytes) -> bytes:
@@ -33,14 +33,14 @@ def aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
 def pad(data: bytes) -> bytes:
     """ISO/IEC 7816-4 padding: 80 then zeros to a block boundary (always adds a byte)."""
     padded = data + b"\x80"
-    return padded + bytes(-len(padded) % BLOCK)
+    return padded + bytes(-len(padded) % AES_BLOCK)
 
 
 def unpad(data: bytes) -> bytes | None:
     """Remove 80 00… padding; None if it is malformed (the caller reports one error)."""
-    if not data or len(data) % BLOCK:
+    if not data or len(data) % AES_BLOCK:
         return None
     stripped = data.rstrip(b"\x00")
-    if not stripped or stripped[-1] != 0x80 or len(data) - len(stripped) >= BLOCK:
+    if not stripped or stripped[-1] != 0x80 or len(data) - len(stripped) >= AES_BLOCK:
         return None
     return stripped[:-1]

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 from ..apdu import CommandApdu
 from ..channel import ApduChannel
+from ..constants import CLA_CHAINING, SCP03_ID, Ins
 from ..errors import CardDataError, SecureMessagingError
 from .keys import CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, StaticKeyPrfs, cryptogram, session_keys
-from .wrapping import CHAINING_CLA_BIT, SecureSession, check_level
+from .wrapping import SecureSession, check_level
 
-INS_INITIALIZE_UPDATE = 0x50
-INS_EXTERNAL_AUTHENTICATE = 0x82
-SCP03_ID = 0x03
 HOST_CHALLENGE_LENGTH = 8
 # 239 plain bytes pad to 240, + 8 MAC = 248: the most that stays a short APDU.
 MAX_PLAIN_PER_LINK = 239
@@ -62,7 +60,7 @@ class Scp03Transport:
         links = [plain.data[i:i + MAX_PLAIN_PER_LINK]
                  for i in range(0, len(plain.data), MAX_PLAIN_PER_LINK)] or [b""]
         for link in links[:-1]:
-            chained = CommandApdu(plain.cla | CHAINING_CLA_BIT, plain.ins, plain.p1, plain.p2, link)
+            chained = CommandApdu(plain.cla | CLA_CHAINING, plain.ins, plain.p1, plain.p2, link)
             data, sw = self._exchange(chained)
             if sw != 0x9000:
                 return data, sw
@@ -93,7 +91,7 @@ def open_secure_channel(
     if len(challenge) != HOST_CHALLENGE_LENGTH:
         raise ValueError("host challenge must be 8 bytes")
     response = InitializeUpdateResponse.parse(channel.send(
-        CommandApdu(0x80, INS_INITIALIZE_UPDATE, key_version, 0x00, challenge, 256)))
+        CommandApdu(0x80, Ins.INITIALIZE_UPDATE, key_version, 0x00, challenge, 256)))
     if key_version and response.key_version != key_version:
         raise SecureMessagingError(
             f"card answered with key version {response.key_version:02X}, not {key_version:02X}")
@@ -104,7 +102,7 @@ def open_secure_channel(
             "card cryptogram does not verify: the card does not hold the expected keys")
     session = SecureSession(keys, security)
     authenticate = session.mac_command(
-        CommandApdu(0x80, INS_EXTERNAL_AUTHENTICATE, int(security), 0x00),
+        CommandApdu(0x80, Ins.EXTERNAL_AUTHENTICATE, int(security), 0x00),
         cryptogram(keys, HOST_CRYPTOGRAM, context))
     channel.send(authenticate)
     return Scp03Transport(channel, session)

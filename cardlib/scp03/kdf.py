@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..constants import AES_BLOCK
+
 Prf = Callable[[bytes], bytes]  # data -> 16-byte AES-CMAC under some static key
 
-BLOCK = 16
 
 
 def counter_kdf(prf: Prf, before: bytes, after: bytes, length: int) -> bytes:
     """``length`` bytes of PRF(before ‖ i ‖ after) for i = 1, 2, … (8-bit counter)."""
-    if not 1 <= length <= 255 * BLOCK:
+    if not 1 <= length <= 255 * AES_BLOCK:
         raise ValueError("KDF output length out of range")
-    blocks = (length + BLOCK - 1) // BLOCK
+    blocks = (length + AES_BLOCK - 1) // AES_BLOCK
     return b"".join(prf(before + bytes((i,)) + after) for i in range(1, blocks + 1))[:length]
 
 

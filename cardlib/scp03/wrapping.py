@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from enum import IntFlag
 
 from ..apdu import CommandApdu
+from ..constants import AES_BLOCK, CLA_SECURE_MESSAGING
 from ..errors import SecureMessagingError
-from .crypto import BLOCK, aes_cbc_decrypt, aes_cbc_encrypt, aes_cmac, aes_ecb_block, pad, unpad
+from .crypto import aes_cbc_decrypt, aes_cbc_encrypt, aes_cmac, aes_ecb_block, pad, unpad
 from .keys import SessionKeys
 
 MAC_LENGTH = 8
-SM_CLA_BIT = 0x04
-CHAINING_CLA_BIT = 0x10
 INTEGRITY_ERROR = "secure messaging: response failed its integrity check"
 
 
@@ -52,7 +51,7 @@ def _mac_header(cla: int, apdu: CommandApdu, protected_length: int) -> bytes:
 
 
 def _counter_block(counter: int, response: bool) -> bytes:
-    block = bytearray(counter.to_bytes(BLOCK, "big"))
+    block = bytearray(counter.to_bytes(AES_BLOCK, "big"))
     if response:
         block[0] = 0x80
     return bytes(block)
@@ -64,7 +63,7 @@ class SecureSession:
 
     keys: SessionKeys
     level: SecurityLevel
-    chain: bytes = bytes(BLOCK)
+    chain: bytes = bytes(AES_BLOCK)
     counter: int = 1
     last_counter: int = 0
     open: bool = True
@@ -82,7 +81,7 @@ class SecureSession:
     # ---- host: protect a command, check a response --------------------------------
 
     def mac_command(self, apdu: CommandApdu, data: bytes) -> CommandApdu:
-        cla = apdu.cla | SM_CLA_BIT
+        cla = apdu.cla | CLA_SECURE_MESSAGING
         mac_input = self.chain + _mac_header(cla, apdu, len(data) + MAC_LENGTH) + data
         self.chain = aes_cmac(self.keys.mac, mac_input)
         return CommandApdu(cla, apdu.ins, apdu.p1, apdu.p2, data + self.chain[:MAC_LENGTH], apdu.ne)
@@ -119,7 +118,7 @@ class SecureSession:
         return body, sw
 
     def _decrypt(self, data: bytes, counter: int, response: bool) -> bytes | None:
-        if len(data) % BLOCK:
+        if len(data) % AES_BLOCK:
             return None
         icv = aes_ecb_block(self.keys.enc, _counter_block(counter, response))
         return unpad(aes_cbc_decrypt(self.keys.enc, icv, data))
@@ -129,7 +128,7 @@ class SecureSession:
     def check_command_mac(self, apdu: CommandApdu) -> bytes | None:
         """The command's data without its C-MAC if the MAC is right (the chain moves
         on); else None and the session is killed. EXTERNAL AUTHENTICATE uses only this."""
-        if not self.open or not apdu.cla & SM_CLA_BIT or len(apdu.data) < MAC_LENGTH:
+        if not self.open or not apdu.cla & CLA_SECURE_MESSAGING or len(apdu.data) < MAC_LENGTH:
             self.kill()
             return None
         data, received = apdu.data[:-MAC_LENGTH], apdu.data[-MAC_LENGTH:]
@@ -152,7 +151,7 @@ class SecureSession:
                 self.kill()
                 return None
             data = plain
-        return CommandApdu(apdu.cla & ~SM_CLA_BIT, apdu.ins, apdu.p1, apdu.p2, data, apdu.ne)
+        return CommandApdu(apdu.cla & ~CLA_SECURE_MESSAGING, apdu.ins, apdu.p1, apdu.p2, data, apdu.ne)
 
     def wrap_response(self, data: bytes, sw: int) -> bytes:
         if not _carries_rmac(sw) and not data:
