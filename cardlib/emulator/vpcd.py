@@ -16,8 +16,10 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .card_core import CardOs
+if TYPE_CHECKING:  # the rig's CLI reads FIRST_VPCD_PORT at start-up: keep this import light
+    from .card_core import CardOs
 
 log = logging.getLogger(__name__)
 
