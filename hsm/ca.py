@@ -85,7 +85,7 @@ def certificates_by_version(hsm: Hsm, role: KeyRole) -> dict[int, x509.Certifica
     return {v: c for v, c in found.items() if c is not None}
 
 
-def ca_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
+def role_certificates(hsm: Hsm, role: KeyRole) -> list[x509.Certificate]:
     """Every version's certificate, oldest first (old cards keep verifying)."""
     return list(certificates_by_version(hsm, role).values())
 

@@ -25,7 +25,7 @@ from cardlib.channel import ApduChannel
 from cardlib.constants import PivKeyRef
 from cardlib.errors import ApduError, CardDataError, InvalidPinError, PinBlockedError
 from cardlib.piv_objects import algorithm_of
-from hsm.ca import ca_certificates
+from hsm.ca import role_certificates
 from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
@@ -66,7 +66,7 @@ class OperatorAuthenticator:
         self.policy = policy
         self.keys = PublicKeyCache(hsm)
         self.challenges = ChallengeBook(hsm)
-        self.ca_certs = ca_certificates(hsm, KeyRole.OPERATOR_CA)
+        self.ca_certs = role_certificates(hsm, KeyRole.OPERATOR_CA)
 
     def _fail(self, operator_id: str, reason: str) -> None:
         locked = self.registry.record_login_failure(

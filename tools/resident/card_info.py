@@ -19,7 +19,7 @@ from cardlib.constants import Aid, CardInfoFile, JpkiFile
 from cardlib.errors import ApduError, CardDataError, EndOfFileError
 from cardlib.integrity import IntegrityRecord, decode_integrity_record
 from cardlib.records import FourInfo, decode_four_info, decode_individual_number
-from hsm.ca import ca_certificates
+from hsm.ca import role_certificates
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 from hsm.verify import PublicKeyCache
@@ -54,7 +54,7 @@ class IntegrityChecker:
 
     def __init__(self, hsm: Hsm) -> None:
         self._keys = PublicKeyCache(hsm)
-        self._certs = ca_certificates(hsm, KeyRole.INTEGRITY_SIGNER)
+        self._certs = role_certificates(hsm, KeyRole.INTEGRITY_SIGNER)
 
     def signer_of(self, record: IntegrityRecord) -> str | None:
         for cert in self._certs:

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from cardlib.apps.common import CommonApSession
 from cardlib.channel import ApduChannel
 from cardlib.errors import ApduError, CardDataError
-from hsm.ca import ca_certificates
+from hsm.ca import role_certificates
 from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
@@ -62,7 +62,7 @@ class Verifier:
     @classmethod
     def from_token(cls, registry: Registry, hsm: Hsm) -> Verifier:
         return cls(registry, PublicKeyCache(hsm), ChallengeBook(hsm),
-                   ca_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
+                   role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
 
     def verify(self, channel: ApduChannel) -> Verdict:
         checks: list[Check] = []
