@@ -51,17 +51,16 @@ def _fid(value: int) -> str:
     return f"{value:04X}"
 
 
-def blank_resident_card(serial: str | None = None,
-                        transport_keys: dict[str, bytes] | None = None) -> CardState:
-    """A blank resident card: issuer domain (with the card maker's transport keys
-    ``enc``/``mac``/``dek``, if given), common AP, card-info AP and resident-registry AP
-    with their files but no data, no keys, no PINs."""
-    pin_read = f"pin:{_fid(CardInfoFile.PIN)}"
-    common = AppState(
+def _common_ap() -> AppState:
+    return AppState(
         files={_fid(CommonFile.CARD_INFO_RECORD): FileState(read=FREE)},
         keys={_fid(CommonFile.AUTH_KEY): None},
     )
-    card_info = AppState(
+
+
+def _card_info_ap() -> AppState:
+    pin_read = f"pin:{_fid(CardInfoFile.PIN)}"
+    return AppState(
         files={
             _fid(CardInfoFile.INDIVIDUAL_NUMBER): FileState(read=pin_read),
             _fid(CardInfoFile.ATTRIBUTES): FileState(read=pin_read),
@@ -78,8 +77,11 @@ def blank_resident_card(serial: str | None = None,
             )
         },
     )
+
+
+def _jpki_ap() -> AppState:
     auth_pin, sign_pin = _fid(JpkiFile.AUTH_PIN), _fid(JpkiFile.SIGN_PIN)
-    jpki = AppState(
+    return AppState(
         files={
             _fid(JpkiFile.AUTH_CERT): FileState(read=FREE),
             _fid(JpkiFile.AUTH_CA_CERT): FileState(read=FREE),
@@ -97,23 +99,33 @@ def blank_resident_card(serial: str | None = None,
         keys={_fid(JpkiFile.AUTH_KEY): None, _fid(JpkiFile.SIGN_KEY): None},
         key_pins={_fid(JpkiFile.AUTH_KEY): auth_pin, _fid(JpkiFile.SIGN_KEY): sign_pin},
     )
-    isd = AppState()
-    if transport_keys is not None:
-        isd.scp = ScpKeys(SCP03_KVN, *(transport_keys[k].hex() for k in ("enc", "mac", "dek")))
-    registry = AppState(
+
+
+def _registry_ap() -> AppState:
+    return AppState(
         files={_fid(RegistryFile.RECORD_CODE): FileState(read=FREE),
                _fid(RegistryFile.CHANGE_HISTORY): FileState(read=FREE)},
         sm_level=SM_LEVEL_FULL,  # every command but SELECT/IU/EA under SCP03 level 33
     )
+
+
+def blank_resident_card(serial: str | None = None,
+                        transport_keys: dict[str, bytes] | None = None) -> CardState:
+    """A blank resident card: issuer domain (with the card maker's transport keys
+    ``enc``/``mac``/``dek``, if given), common AP, card-info AP, JPKI AP and resident-registry AP
+    with their files but no data, no keys, no PINs."""
+    isd = AppState()
+    if transport_keys is not None:
+        isd.scp = ScpKeys(SCP03_KVN, *(transport_keys[k].hex() for k in ("enc", "mac", "dek")))
     return CardState(
         serial=serial or random_serial(),
         atr=t1_atr(HISTORICAL_BYTES).hex(),
         apps={
             Aid.ISSUER_SECURITY_DOMAIN.hex(): isd,
-            Aid.COMMON.hex(): common,
-            Aid.CARD_INFO.hex(): card_info,
-            Aid.JPKI.hex(): jpki,
-            Aid.RESIDENT_REGISTRY.hex(): registry,
+            Aid.COMMON.hex(): _common_ap(),
+            Aid.CARD_INFO.hex(): _card_info_ap(),
+            Aid.JPKI.hex(): _jpki_ap(),
+            Aid.RESIDENT_REGISTRY.hex(): _registry_ap(),
         },
     )
 
