@@ -18,13 +18,14 @@ from enum import IntEnum
 import pkcs11
 from pkcs11 import Attribute, Mechanism
 
+from cardlib.constants import KCV_INPUT
+
 from . import derivation
 from .derivation import DERIVED_KEY_BITS, Derivation, DeriveKeys, current_master
 from .roles import KeyRole
 from .token import Hsm
 
 CARD_KEY_BITS = DERIVED_KEY_BITS
-KCV_INPUT = b"\x01" * 16  # GP Amendment D: KCV of an AES key = first 3 bytes of E(K, 01…01)
 
 
 class KeySet(IntEnum):
