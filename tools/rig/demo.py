@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "resident-yamada.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "requests" / "resident-yamada.json"
 DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026",  # mode-600 file
              "operator_pin": "672839", "operator_puk": "90817263"}
 
