@@ -36,6 +36,7 @@ class ExitCode(IntEnum):
     STATION = 5  # station, rig, configuration, pcscd, a provision that cannot be recorded
     NO_CARD = 6  # no reader or no card
     DENIED = 7  # operator mode: no valid session, a missing scope; a refused login
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell's convention)
 
 
 def station() -> Station:

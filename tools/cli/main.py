@@ -143,5 +143,5 @@ def main(argv: list[str] | None = None) -> None:
     except (JukiError, CardError, HsmError) as exc:
         sys.exit(int(_report(exc, as_json)))
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     sys.exit(int(result) if isinstance(result, int) else ExitCode.OK)
