@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 from hsm.station_keys import ensure_station_keys  # noqa: E402
 from tools.rig.rig import Rig  # noqa: E402
-from tools.station.context import Station  # noqa: E402
+from tools.service.context import Station  # noqa: E402
 
 
 @contextmanager

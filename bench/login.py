@@ -43,7 +43,7 @@ from tools.operators.enrolment import EnrolmentRequest, enrol_operator  # noqa: 
 from tools.operators.login import OperatorAuthenticator  # noqa: E402
 from tools.operators.session import start_session  # noqa: E402
 from tools.rig.rig import reader_name  # noqa: E402
-from tools.station.context import Station  # noqa: E402
+from tools.service.context import Station  # noqa: E402
 from tools.station.pins import Pin  # noqa: E402
 
 PIN = Pin("135792")

@@ -75,7 +75,7 @@ def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 @pytest.fixture(scope="session")
 def station(rig_home: Path):  # type: ignore[no-untyped-def]
     """The shared rig's station resources, opened in this process."""
-    from tools.station.context import Station
+    from tools.service.context import Station
 
     return Station(rig_home)
 
