@@ -175,6 +175,7 @@ class PivObject(IntEnum):
 PIV_CERT_OF_KEY = {PivKeyRef.AUTHENTICATION: PivObject.AUTH_CERT,
                    PivKeyRef.CARD_AUTHENTICATION: PivObject.CARD_AUTH_CERT}
 PIV_GET_DATA_P1P2 = 0x3FFF
+PIV_VERIFY_RESET = 0xFF  # VERIFY P1 (no data): reset the key reference's security status
 PIV_PIN_LENGTH = 8  # PIN and PUK travel FF-padded to 8 bytes
 PIV_PIN_MIN, PIV_PIN_MAX = 6, 8
 PIV_PIN_TRIES = 3

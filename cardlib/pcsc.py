@@ -1,8 +1,10 @@
 """The PC/SC adapter: the only module that imports pyscard.
 
-One ``PcscTransport`` is one card connection for a whole flow (pyscard powers the card
-off on disconnect, which would lose the card's security state mid-flow). A flow that
-must not be interleaved with other hosts' APDUs connects exclusively.
+One ``PcscTransport`` is one card connection for a whole flow: closing it powers the
+card off (``SCardDisconnect`` with ``SCARD_UNPOWER_CARD``), because a verified PIN
+survives a plain close and a warm reset (``SCARD_LEAVE_CARD``, ``SCARD_RESET_CARD``) and
+would be there for the next program (real-card.md §2.1). A flow that must not be
+interleaved with other hosts' APDUs connects exclusively.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class PcscTransport:
         self._connection = matches[0].createConnection()
         mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
         try:
-            self._connection.connect(mode=mode, disposition=scard.SCARD_LEAVE_CARD)
+            # pyscard keeps the disposition given here for disconnect(): power off
+            self._connection.connect(mode=mode, disposition=scard.SCARD_UNPOWER_CARD)
         except NoCardException as exc:
             raise NoCardError(f"no card in reader {reader_name!r}") from exc
         except CardConnectionException as exc:
@@ -134,9 +137,13 @@ class PcscTransport:
             return
         self._closed = True
         try:
-            self._connection.disconnect()
-        except CardConnectionException:
-            log.debug("disconnect after card removal", exc_info=True)
+            self._connection.disconnect()  # with SCARD_UNPOWER_CARD (see connect)
+        except CardConnectionException as exc:
+            if getattr(exc, "hresult", None) in (scard.SCARD_W_REMOVED_CARD,
+                                                 scard.SCARD_E_NO_SMARTCARD):
+                log.debug("disconnect after card removal", exc_info=True)
+            else:
+                log.warning("could not power off the card in %r: %s", self.reader_name, exc)
         try:
             self._connection.release()
         except Exception:  # pyscard raises a variety of types when the context is gone

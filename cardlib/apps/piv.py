@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +25,7 @@ from ..constants import (
     AES_BLOCK,
     PIV_CERT_OF_KEY,
     PIV_GET_DATA_P1P2,
+    PIV_VERIFY_RESET,
     RSA_2048_BYTES,
     Aid,
     PivAlgorithm,
@@ -30,7 +34,7 @@ from ..constants import (
     PivObject,
 )
 from ..digestinfo import digest_info
-from ..errors import CardDataError, FileNotFoundOnCardError, SecureMessagingError
+from ..errors import CardDataError, CardError, FileNotFoundOnCardError, SecureMessagingError
 from ..piv_objects import (
     TAG_KEY_ALGORITHM_TEMPLATE,
     TAG_RESPONSE,
@@ -48,6 +52,8 @@ from ..piv_objects import (
 from ..public_key import PublicKey, parse_public_key
 from ..tlv import Tlv
 from .base import ApplicationSession, PinStatus, pin_status_of
+
+log = logging.getLogger(__name__)
 
 
 class BlockCipher(Protocol):
@@ -125,6 +131,25 @@ class PivSession(ApplicationSession):
     def verify_pin(self, pin: str, pin_fid: int | None = None) -> None:
         apdu = CommandApdu(0x00, PivIns.VERIFY, 0x00, PivKeyRef.PIN, pad_pin(pin))
         self.channel.send(apdu, sensitive=True)
+
+    def forget_pin(self) -> None:
+        """VERIFY ``00 20 FF 80`` (no data; SP 800-73-4 3.2.1): the card resets the PIN's
+        security status, spending no try."""
+        self.channel.send(CommandApdu(0x00, PivIns.VERIFY, PIV_VERIFY_RESET, PivKeyRef.PIN))
+
+    @contextmanager
+    def pin_forgotten(self) -> Iterator[None]:
+        """The PIN's security status is reset when the block ends, also when it raises.
+        Best effort: a card that cannot be reached or refuses is logged, never masks the
+        block's own error; the power-off at the end of the connection clears it anyway."""
+        try:
+            yield
+        finally:
+            try:
+                self.forget_pin()
+            except CardError as exc:
+                log.warning("PIV: the card did not forget the PIN (%s); it is powered off "
+                            "when the connection closes", exc)
 
     def change_reference(self, reference: PivKeyRef, old: str, new: str) -> None:
         """CHANGE REFERENCE DATA for the PIN (80) or the PUK (81): old ‖ new, padded."""

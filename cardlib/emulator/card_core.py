@@ -36,11 +36,13 @@ class CardOs(Protocol):
 
 @dataclass
 class VolatileState:
-    """RAM of the card: lost on power-off and reset."""
+    """RAM of the card: all lost on power-off; a warm reset keeps the security status
+    (``verified``, ``status_aid``, ``admin``), as the real card does (real-card.md §2.1)."""
 
     selected_aid: str | None = None
     selected_fid: str | None = None
-    verified: set[str] = field(default_factory=set)
+    verified: set[str] = field(default_factory=set)  # key references verified in status_aid
+    status_aid: str | None = None  # the application the security status belongs to
     pending_response: bytes = b""
     challenge: bytes | None = None
     chain: tuple[tuple[int, int, int], bytes] | None = None  # (INS, P1, P2), data so far
@@ -66,11 +68,20 @@ class CardCore:
         return bytes.fromhex(self.state.atr)
 
     def power_on(self) -> None:
+        """Power on (and off): the RAM is gone, every security status with it."""
         self.ram = VolatileState()
         self.sm.reset()
 
-    reset = power_on
     power_off = power_on
+
+    def reset(self) -> None:
+        """Warm reset: back to the MF with no application selected and no secure channel,
+        but verified PINs (and a PIV management authentication) stay in force, as on the
+        real card; only a power-off clears them."""
+        kept = self.ram
+        self.ram = VolatileState(verified=kept.verified, status_aid=kept.status_aid,
+                                 admin=kept.admin)
+        self.sm.reset()
 
     # ---- dispatch -------------------------------------------------------------------
 

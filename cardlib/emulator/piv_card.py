@@ -4,7 +4,8 @@ Rules it enforces (the tests check them): PIN and PUK counters are decremented a
 persisted before the comparison and block at zero; key 9A signs only after the PIN;
 9E signs without it; key generation and PUT DATA only after management-key mutual
 authentication, whose witness is single-use; long commands arrive by ISO chaining
-(or as extended APDUs); PIN state and the management authentication die with a reset.
+(or as extended APDUs); PIN state and the management authentication survive a warm
+reset and a re-SELECT and die with a power-off; VERIFY ``00 20 FF 80`` forgets the PIN.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..constants import (
     CLA_CHAINING,
     PIV_GET_DATA_P1P2,
     PIV_RID,
+    PIV_VERIFY_RESET,
     Aid,
     Ins,
     PivAlgorithm,
@@ -135,7 +137,10 @@ class PivCard(CardCore):
             raise CardStatus(SW.INCORRECT_P1P2)
         if len(apdu.data) < len(PIV_RID) or not full.startswith(apdu.data):
             raise CardStatus(SW.FILE_NOT_FOUND)
-        self.ram = VolatileState(selected_aid=PIV_AID_HEX)
+        # SP 800-73-4 3.1.1: selecting the PIV application again leaves its security
+        # status unchanged (the card has no other application whose selection would clear it)
+        self.ram = VolatileState(selected_aid=PIV_AID_HEX, status_aid=PIV_AID_HEX,
+                                 verified=self.ram.verified, admin=self.ram.admin)
         return application_property_template(LABEL, (*KEY_ALGORITHMS, PivAlgorithm.AES_128))
 
     def _require_p1p2_3fff(self, apdu: CommandApdu) -> None:
@@ -182,7 +187,7 @@ class PivCard(CardCore):
         if apdu.p2 != PivKeyRef.PIN:
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
         key = f"{PivKeyRef.PIN:02X}"
-        if apdu.p1 == 0xFF and not apdu.data:  # reset the PIN's security status
+        if apdu.p1 == PIV_VERIFY_RESET and not apdu.data:  # forget: no try spent
             self.ram.verified.discard(key)
             return b""
         if apdu.p1 != 0x00:

@@ -4,7 +4,8 @@ Security rules it enforces (and the tests check): PIN retry counters are decreme
 and persisted *before* the comparison; a blocked PIN stays blocked; an empty VERIFY
 answers the counter and spends nothing; a GET CHALLENGE value is single-use (the
 next command, whatever it is, discards it); personalisation commands work only in
-life-cycle OP_READY; security status is lost on reset and when another DF is selected.
+life-cycle OP_READY; security status is lost on power-off and when another AP is selected,
+not on a warm reset or when the same AP is selected again (real-card.md §2.1).
 """
 
 from __future__ import annotations
@@ -94,10 +95,11 @@ class ResidentCardOs(KeyCommands, IssuerCommands):
             aid = apdu.data.hex()
             if aid not in self.state.apps:
                 raise CardStatus(SW.FILE_NOT_FOUND)
-            if aid != self.ram.selected_aid:
+            if aid != self.ram.status_aid:  # leaving an AP drops its security status
                 self.ram.verified.clear()
-                if not self._personalisation_session():
-                    self.sm.reset()  # a secure channel belongs to the application it opened on
+                self.ram.status_aid = aid
+            if aid != self.ram.selected_aid and not self._personalisation_session():
+                self.sm.reset()  # a secure channel belongs to the application it opened on
             self.ram.selected_aid, self.ram.selected_fid = aid, None
             if apdu.p2 & 0x0C == 0x0C:
                 return b""

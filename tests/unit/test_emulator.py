@@ -109,7 +109,9 @@ def test_retry_counter_is_persisted_before_the_comparison(issued) -> None:  # ty
     assert saved == [2]
 
 
-def test_protected_files_need_the_pin_and_lose_it_on_reset(issued) -> None:  # type: ignore[no-untyped-def]
+def test_protected_files_need_the_pin_kept_by_reset_lost_by_power_off(issued) -> None:  # type: ignore[no-untyped-def]
+    """real-card.md §2.1: a verified PIN survives a warm reset and a re-SELECT of its AP;
+    a power-off or selecting another AP clears it."""
     card, channel, _ = issued
     session = CardInfoApSession(channel)
     session.select()
@@ -117,15 +119,29 @@ def test_protected_files_need_the_pin_and_lose_it_on_reset(issued) -> None:  # t
         session.read_four_info()
     session.verify_pin(PIN)
     assert session.read_four_info() == SAMPLE_INFO
-    card.reset()
+    card.reset()  # warm reset (SCARD_RESET_CARD): still verified
+    session.select()
+    assert session.read_four_info() == SAMPLE_INFO
+    session.select()  # the same AP again: still verified
+    assert session.pin_status().verified and session.read_four_info() == SAMPLE_INFO
+    card.power_off()  # SCARD_UNPOWER_CARD
+    card.power_on()
+    session.select()
+    with pytest.raises(SecurityStatusNotSatisfiedError):
+        session.read_four_info()
+    assert not session.pin_status().verified
+    session.verify_pin(PIN)
+    CommonApSession(channel).select()  # leaving the AP drops its security status
     session.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):
         session.read_four_info()
     session.verify_pin(PIN)
-    CommonApSession(channel).select()  # leaving the DF drops its security status
+    card.reset()
+    CommonApSession(channel).select()  # ... also across a reset
     session.select()
     with pytest.raises(SecurityStatusNotSatisfiedError):
         session.read_four_info()
+    assert card.state.apps[Aid.CARD_INFO.hex()].pins["0011"].tries_left == 3
 
 
 def test_read_binary_past_end_is_6b00(issued) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from cardlib.apps.jpki import JpkiApSession, JpkiKey
 from cardlib.constants import Aid, JpkiFile
 from cardlib.digestinfo import PREFIXES, digest_info, prehashed_digest_info
 from cardlib.errors import ApduError, InvalidPinError, SecurityStatusNotSatisfiedError
-from tests.helpers import card_channel, personalising
+from tests.helpers import card_channel, personalising, raw
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,31 @@ def test_digest_info_parser_never_misreads(raw: bytes) -> None:
     parsed = prehashed_digest_info(raw)
     if parsed is not None:
         assert digest_info(parsed[0], parsed[1]) == raw
+
+
+def test_raw_signature_apdu_after_reset_and_after_power_off(personalised_state) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11 defect 2 on the card side: after VERIFY of the sign PIN, a warm reset
+    leaves ``80 2A 00 80`` working (as on the real card, real-card.md §2.1); after a
+    power-off the same raw bytes, with no VERIFY, get 6982."""
+    from cardlib.emulator.resident_card_os import ResidentCardOs
+    from cardlib.emulator.state import CardState
+
+    text, _keys = personalised_state
+    card, channel = card_channel(ResidentCardOs(CardState.from_json(text)))
+    session = JpkiApSession(channel)
+    session.select()
+    session.verify_key_pin(JpkiKey.SIGN, "ABC123")
+    sign = ("80 2A 00 80 33" + digest_info(hashes.SHA256(), bytes(32)).hex() + "00")
+
+    def attack() -> int:
+        assert raw(card, "00 A4 04 0C 0A" + Aid.JPKI.hex())[1] == 0x9000
+        assert raw(card, "00 A4 02 0C 02 001A")[1] == 0x9000
+        data, sw = raw(card, sign)
+        assert (len(data) == 256) == (sw == 0x9000)
+        return sw
+
+    card.reset()
+    assert attack() == 0x9000
+    card.power_off()
+    card.power_on()
+    assert attack() == 0x6982

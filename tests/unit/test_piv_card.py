@@ -194,9 +194,10 @@ def test_9a_signs_only_after_pin_and_9e_without(algorithm: int) -> None:
         auth_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
     else:
         auth_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-    card.reset()
+    card.power_off()
+    card.power_on()
     piv.select()
-    with pytest.raises(SecurityStatusNotSatisfiedError):  # the reset forgot the PIN
+    with pytest.raises(SecurityStatusNotSatisfiedError):  # the power-off forgot the PIN
         piv.sign_sha256(PivKeyRef.AUTHENTICATION, algorithm, message)
     assert isinstance(card_key, ec.EllipticCurvePublicKey)
     card_key.verify(piv.sign_sha256(PivKeyRef.CARD_AUTHENTICATION, PivAlgorithm.ECC_P256,

@@ -139,7 +139,8 @@ def operator_unblock(operator_id: str, reader: str | None, timeout: float,
         card = read_operator_card(piv)
         if card.operator_id != operator_id or card.guid != record.card_guid:
             raise LoginError(f"the card in the reader is not {operator_id}'s enrolled card")
-        piv.unblock_pin(pins["operator_puk"].reveal(), pins["operator_pin"].reveal())
+        with piv.pin_forgotten():
+            piv.unblock_pin(pins["operator_puk"].reveal(), pins["operator_pin"].reveal())
     st.registry.note_operator_event(operator_id, "PIN reset with PUK", None, st.actor)
     emit(as_json, {"operator_id": operator_id, "pin_reset": True},
          f"operator {operator_id}: PIN reset, 3 tries")

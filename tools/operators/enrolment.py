@@ -102,7 +102,8 @@ def enrol_operator(channel: ApduChannel, hsm: Hsm, registry: Registry, request: 
                 unit=request.municipality_code))
             piv.put_certificate(PivKeyRef.AUTHENTICATION, auth_cert)
             piv.put_certificate(PivKeyRef.CARD_AUTHENTICATION, card_cert)
-        _set_pin_and_puk(piv, pin, puk)
+        with piv.pin_forgotten():
+            _set_pin_and_puk(piv, pin, puk)
         registry.complete_enrolment(request.operator_id,
                                     auth_cert.public_bytes(serialization.Encoding.DER), actor)
     except BaseException as exc:

@@ -7,7 +7,8 @@ Order (each step only after the previous passed):
 3. the certificate chains to the operator CA in the token and is within its validity;
 4. VERIFY the PIN on the card (the card counts tries and blocks after three);
 5. GENERAL AUTHENTICATE with key 9A over a single-use challenge from the token's RNG,
-   the signature checked in the token against the certified key.
+   the signature checked in the token against the certified key;
+6. VERIFY ``00 20 FF 80`` makes the card forget the PIN (also when 4 or 5 failed).
 Failures at 4 and 5 count towards the application lock-out; nothing here ever names
 the PIN.
 """
@@ -106,19 +107,23 @@ class OperatorAuthenticator:
         if issuing_ca(card.certificate, self.ca_certs) is None:
             raise LoginError("the operator certificate is not issued by the operator CA "
                              "in the token")
+        with piv.pin_forgotten():  # the PIN is not left verified for the next program
+            self._verify_pin(piv, pin, operator.operator_id)
+            self._challenge_response(piv, card, operator.operator_id)
+        return operator
+
+    def _verify_pin(self, piv: PivSession, pin: Pin, operator_id: str) -> None:
         try:
             piv.verify_pin(pin.reveal())
         except InvalidPinError as exc:
-            self._fail(operator.operator_id, "wrong PIN")
+            self._fail(operator_id, "wrong PIN")
             raise LoginError(f"wrong PIN ({exc.tries_left} tries left on the card)") from None
         except PinBlockedError:
-            self._fail(operator.operator_id, "PIN blocked")
+            self._fail(operator_id, "PIN blocked")
             raise LoginError("the card's PIN is blocked: an operator-admin can reset it with "
                              "the PUK (`juki operator unblock`)") from None
         except ValueError:
             raise LoginError("a PIV PIN is 6 to 8 digits") from None
-        self._challenge_response(piv, card, operator.operator_id)
-        return operator
 
     def _challenge_response(self, piv: PivSession, card: OperatorCard, operator_id: str) -> None:
         public_key = card.certificate.public_key()
