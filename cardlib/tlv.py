@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .errors import CardDataError
 
 MAX_LENGTH_OCTETS = 3  # up to 16 MiB values; card files are far smaller
+MAX_TAG_BYTES = 3  # ISO/IEC 7816-4 §6.3: a tag field has one, two or three bytes
 
 
 def encode_tag(tag: int) -> bytes:
@@ -35,6 +36,9 @@ def _check_tag_bytes(raw: bytes) -> None:
             raise ValueError(f"tag {raw.hex()} ends early")
     if raw[-1] & 0x80:
         raise ValueError(f"tag {raw.hex()} does not end")
+    if len(raw) > MAX_TAG_BYTES:
+        raise ValueError(f"tag {raw.hex()} has {len(raw)} bytes (ISO 7816-4 allows at most "
+                         f"{MAX_TAG_BYTES})")
 
 
 def encode_length(length: int) -> bytes:
@@ -85,9 +89,21 @@ def _read_tag(data: bytes, pos: int) -> tuple[int, int]:
             pos += 1
             if not b & 0x80:
                 break
-            if pos - start > 4:
-                raise CardDataError(f"TLV tag at offset {start} longer than 4 bytes")
+            if pos - start >= MAX_TAG_BYTES:
+                raise CardDataError(f"TLV tag {_tag_prefix(data, start).upper()} at offset "
+                                    f"{start} is longer than {MAX_TAG_BYTES} bytes (ISO 7816-4)")
     return int.from_bytes(data[start:pos], "big"), pos
+
+
+def _tag_prefix(data: bytes, start: int, shown: int = 8) -> str:
+    """The bytes of an over-long tag, up to where it ends (at most ``shown``), in hex."""
+    end = start + 1
+    while end < min(len(data), start + shown):
+        end += 1
+        if not data[end - 1] & 0x80:
+            break
+    more = "…" if data[end - 1] & 0x80 else ""
+    return data[start:end].hex() + more
 
 
 def _read_length(data: bytes, pos: int) -> tuple[int, int]:
