@@ -1,12 +1,15 @@
 """Signature checks inside the token, and single-use challenges from its RNG.
 
 A public key to check against is imported once as a session object and cached by
-its modulus, so repeated checks against the same card cost one C_Verify each.
+its modulus, so repeated checks against the same card cost one C_Verify each. An RSA
+key whose public exponent is not an odd 2^16 < e < 2^256 (FIPS 186-5 §5.4) is not
+imported: a check against it fails (and says why in the log), it never raises.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 
@@ -17,10 +20,35 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import decode_ec_public_key
 
+from .errors import HsmError
 from .token import Hsm
+
+log = logging.getLogger(__name__)
 
 CACHE_SIZE = 64
 CHALLENGE_BYTES = 32
+RSA_EXPONENT_MIN = 1 << 16  # exclusive bounds, FIPS 186-5 §5.4 (e)
+RSA_EXPONENT_LIMIT = 1 << 256
+
+
+class UnsupportedKeyError(HsmError):
+    """A public key the token is not asked to check signatures against (names why)."""
+
+
+def rsa_public_template(key: rsa.RSAPublicKey) -> dict[Attribute, object]:
+    """CKA_MODULUS and CKA_PUBLIC_EXPONENT (big-endian, minimal) of ``key``."""
+    numbers = key.public_numbers()
+    e = numbers.e
+    if not (RSA_EXPONENT_MIN < e < RSA_EXPONENT_LIMIT and e & 1):
+        shown = f"{e}" if e.bit_length() <= 64 else f"of {e.bit_length()} bits"
+        raise UnsupportedKeyError(f"RSA public exponent {shown} is not an odd "
+                                  "2^16 < e < 2^256 (FIPS 186-5)")
+    return {
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+        Attribute.KEY_TYPE: KeyType.RSA,
+        Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+        Attribute.PUBLIC_EXPONENT: e.to_bytes((e.bit_length() + 7) // 8, "big"),
+    }
 
 
 class PublicKeyCache:
@@ -38,13 +66,7 @@ class PublicKeyCache:
         obj = self._objects.get(fingerprint)
         if obj is None:
             if isinstance(key, rsa.RSAPublicKey):
-                numbers = key.public_numbers()
-                template = {
-                    Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                    Attribute.KEY_TYPE: KeyType.RSA,
-                    Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
-                    Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big"),
-                }
+                template = rsa_public_template(key)
             else:
                 template = dict(decode_ec_public_key(spki))
             obj = session.create_object({**template, Attribute.TOKEN: False, Attribute.VERIFY: True})
@@ -57,7 +79,14 @@ class PublicKeyCache:
         return obj
 
     def verify_rsa_sha256(self, key: rsa.RSAPublicKey, data: bytes, signature: bytes) -> bool:
-        """True only if ``signature`` is a valid sha256WithRSAEncryption over ``data``."""
+        """True only if ``signature`` is a valid sha256WithRSAEncryption over ``data``
+        (False, logged, for a key with an exponent the token is not asked to use)."""
+        try:
+            rsa_public_template(key)
+        except UnsupportedKeyError as exc:
+            log.warning("signature check refused: %s", exc)
+            return False
+
         def check(session: pkcs11.Session) -> bool:
             obj = self._object(session, key)
             try:
@@ -70,7 +99,6 @@ class PublicKeyCache:
         except Exception:
             self._objects.clear()  # the session may have been replaced
             raise
-
 
     def verify_ecdsa_sha256(self, key: ec.EllipticCurvePublicKey, data: bytes,
                             der_signature: bytes) -> bool:
