@@ -174,6 +174,7 @@ def inventory(hsm: Hsm) -> list[KeyInfo]:
                 continue
             key_type = obj[Attribute.KEY_TYPE]
             bits = (len(obj[Attribute.MODULUS]) * 8 if key_type == KeyType.RSA
+                    else 255 if key_type == KeyType.EC_EDWARDS
                     else obj[Attribute.VALUE_LEN] * 8)
             result.append(KeyInfo(
                 role=parsed[0],

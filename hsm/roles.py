@@ -24,6 +24,7 @@ class KeyRole(StrEnum):
     OPERATOR_SESSION_MAC = "operator-session-mac"  # MACs the station's login sessions
     AUDIT_SIGNER = "audit-checkpoint-signer"  # signs the provision log's checkpoints
     AUDIT_ENTRY_MAC = "audit-entry-mac"  # MACs every provision log entry (with its index)
+    AUDIT_NOTE_SIGNER = "audit-checkpoint-note-signer"  # Ed25519: C2SP checkpoint notes
 
 
 CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)
