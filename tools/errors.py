@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit status of ``juki`` (stable: other systems branch on it)."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a check failed: card not genuine, chain, log, proof or consistency
+    USAGE = 2  # bad input, usage, or a request the registry's rules refuse
+    CARD = 3  # wrong PIN, unexpected status word, malformed card data, card not issuable
+    HSM = 4
+    STATION = 5  # station, rig, configuration, pcscd, a provision that cannot be recorded
+    NO_CARD = 6  # no reader or no card
+    DENIED = 7  # operator mode: no valid session, a missing scope; a refused login
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell's convention)
+
 
 class JukiError(Exception):
     """Base of the tools' own errors; the CLI maps each subclass to an exit code."""
@@ -43,3 +59,20 @@ class LoginError(JukiError):
 
 class ProvisionNotRecordedError(JukiError):
     """The provision log could not be written, so nothing was released."""
+
+
+class LogTamperedError(JukiError):
+    """The provision log, a checkpoint or a proof's stored nodes are not what was signed
+    (named in the message); nothing was reported as verified."""
+
+
+class CardNotGenuineError(JukiError):
+    """A card that had to prove itself before a read did not: counterfeit, suspended,
+    revoked, expired or unknown. Names every failed check; nothing was read or released."""
+
+    def __init__(self, claimed_serial: str | None, failed: list[tuple[str, str]]) -> None:
+        self.claimed_serial = claimed_serial
+        self.failed = failed
+        checks = "; ".join(f"{name}: {detail}" for name, detail in failed)
+        super().__init__(f"card {claimed_serial or '?'} is not genuine (failed {checks}); "
+                         "nothing was read or released")

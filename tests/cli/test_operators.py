@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,11 @@ from ..operator_helpers import (
     station_registry,
 )
 from .test_commands import READ_FOR
+
+
+def session_path(home: Path) -> Path:
+    """Where the station keeps this uid's operator session."""
+    return home / "sessions" / f"uid-{os.getuid()}.json"
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def test_enrol_login_whoami_logout(rig_home: Path, tmp_path: Path, algorithm: st
     assert session["operator_id"] == "op-1" and session["scopes"] == ["issue", "verify"]
     who = json.loads(juki(home, "whoami", "--json").stdout)
     assert who["operator_id"] == "op-1"
-    assert (home / "session.json").stat().st_mode & 0o077 == 0
+    assert session_path(home).stat().st_mode & 0o077 == 0
     events = [e["event"] for e in registry.operator_events("op-1")]
     assert events[-1] == "login"
     juki(home, "logout")
@@ -175,7 +181,7 @@ def test_session_expires_and_tampering_is_detected(rig_home: Path, tmp_path: Pat
     operator_mode(home)
     expires = dt.datetime.fromisoformat(json.loads(login(home, rig_home, card).stdout)["expires_at"])
     juki(home, "card", "list")
-    session_file = home / "session.json"
+    session_file = session_path(home)
     original = session_file.read_text()
     forged = json.loads(original) | {"scopes": ["operator-admin", "verify"]}
     session_file.write_text(json.dumps(forged))
@@ -193,7 +199,8 @@ def test_session_of_another_station_is_refused(rig_home: Path, tmp_path: Path) -
     enroll(home, rig_home, card, "op-6", "verify")
     operator_mode(home)
     login(home, rig_home, card)
-    (other / "session.json").write_text((home / "session.json").read_text())
+    session_path(other).parent.mkdir(mode=0o700, exist_ok=True)
+    session_path(other).write_text(session_path(home).read_text())
     operator_mode(other)
     result = juki(other, "whoami", check=7)
     assert "the session belongs to station" in result.stderr
@@ -221,12 +228,12 @@ def test_session_file_copied_back_after_logout_or_a_newer_login_is_refused(
     enroll(home, rig_home, second, "op-b", "verify")
     operator_mode(home)
     login(home, rig_home, first)
-    kept = (home / "session.json").read_text()
+    kept = (session_path(home)).read_text()
     juki(home, "logout")
-    (home / "session.json").write_text(kept)
+    (session_path(home)).write_text(kept)
     assert "the session was ended" in juki(home, "whoami", check=7).stderr
     login(home, rig_home, first)
-    kept = (home / "session.json").read_text()
+    kept = (session_path(home)).read_text()
     login(home, rig_home, second)
-    (home / "session.json").write_text(kept)  # op-a's wider session back over op-b's
+    (session_path(home)).write_text(kept)  # op-a's wider session back over op-b's
     assert "the session was ended" in juki(home, "card", "list", check=7).stderr

@@ -7,16 +7,18 @@ Command modules import this and nothing of each other; ``main`` imports them all
 from __future__ import annotations
 
 import functools
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from ..errors import ExitCode as ExitCode  # re-exported: the command modules take it from here
+from ..station.caller import CURRENT_TERMINAL, ClientFile, Terminal
 from ..station.pins import PinSpec, collect_pins
 
 if TYPE_CHECKING:
@@ -25,18 +27,7 @@ if TYPE_CHECKING:
     from ..service.context import Station
 
 
-class ExitCode(IntEnum):
-    """The exit status of ``juki`` (stable: other systems branch on it)."""
-
-    OK = 0
-    CHECK_FAILED = 1  # a check failed: card not genuine, chain, log, proof or consistency
-    USAGE = 2  # bad input, usage, or a request the registry's rules refuse
-    CARD = 3  # wrong PIN, unexpected status word, malformed card data, card not issuable
-    HSM = 4
-    STATION = 5  # station, rig, configuration, pcscd, a provision that cannot be recorded
-    NO_CARD = 6  # no reader or no card
-    DENIED = 7  # operator mode: no valid session, a missing scope; a refused login
-    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell's convention)
+RUN_KEY = "juki.run"  # ctx.meta: main.run, the whole command line runner (see station serve)
 
 
 def station() -> Station:
@@ -88,19 +79,70 @@ def presented(reader: str | None, timeout: float,
         yield found
 
 
+def client_path() -> click.Path:
+    """A path on the caller's side: the caller opens it (the client, when the station
+    service runs the command), so click must not stat or open it in this process."""
+    return click.Path(path_type=Path, readable=False)
+
+
 pin_file_option = click.option(
-    "--pin-file", type=click.Path(path_type=Path), default=None,
+    "--pin-file", type=client_path(), default=None,
     help="File of name=value PIN lines (card_info, jpki_auth, jpki_sign), mode 600.")
+
+
+class LocalTerminal:
+    """This process's own terminal and files (no station service in between)."""
+
+    def stdin_is_tty(self) -> bool:
+        return sys.stdin.isatty()
+
+    def stdin(self) -> TextIO:
+        return sys.stdin
+
+    def ask_secret(self, label: str, confirm: bool) -> str:
+        return str(click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True))
+
+    def read_file(self, path: Path) -> ClientFile:
+        return ClientFile(path.read_bytes(), path.stat().st_mode)
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        path.write_bytes(data)
+
+    def make_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
+
+LOCAL_TERMINAL = LocalTerminal()
+
+
+def terminal() -> Terminal:
+    """The caller's terminal: the client's when the station service runs the command."""
+    return CURRENT_TERMINAL.get() or LOCAL_TERMINAL
+
+
+class _FirstUseStdin(io.TextIOBase):
+    """The caller's stdin, fetched only when a PIN is actually read from it."""
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return terminal().stdin().readline(size if size is not None else -1)
+
+
+def read_client_file(path: Path) -> bytes:
+    """A file named on the command line, read with the caller's own permissions."""
+    return terminal().read_file(path).data
 
 
 def collect_cli_pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool) -> dict:
     """PINs from ``--pin-file``, else stdin when it is not a terminal, else a hidden prompt."""
-    def prompt(spec: PinSpec) -> str:
-        return click.prompt(spec.label, hide_input=True, confirmation_prompt=confirm,
-                            err=True)
+    term = terminal()
 
-    return collect_pins(specs, pin_file=pin_file, stdin=sys.stdin,
-                        stdin_is_tty=sys.stdin.isatty(), prompt=prompt)
+    def read(path: Path) -> tuple[bytes, int]:
+        found = term.read_file(path)
+        return found.data, found.mode
+
+    return collect_pins(specs, pin_file=pin_file, stdin=_FirstUseStdin(),
+                        stdin_is_tty=term.stdin_is_tty(),
+                        prompt=lambda spec: term.ask_secret(spec.label, confirm), read=read)
 
 
 recipient_option = click.option("--recipient", default=None,
@@ -134,3 +176,27 @@ def record_provision(release, fields: list[str], card_serial: str | None) -> int
     resident_id, code = resident_of_card(st.registry, card_serial)
     return record(st.registry, st.hsm, release, kind="provision", fields=fields,
                   resident_id=resident_id, record_code=code, card_serial=card_serial)
+
+
+def authenticated_card(channel: ApduChannel, release) -> str:  # type: ignore[no-untyped-def]
+    """The registry serial of the card on ``channel`` once it has proven itself with every
+    check of `juki verify` (token challenge, chain, registry status). A card that fails any
+    check is refused before anything is read: the refusal is recorded (with no resident and
+    no serial, since the card's claim is unproven) and ``CardNotGenuineError`` names the
+    failed checks."""
+    from ..audit.provision import record
+    from ..errors import CardNotGenuineError
+    from ..resident.verifier import Verifier
+
+    st = station()
+    st.registry.expire_due()
+    verdict = Verifier.from_token(st.registry, st.hsm).verify(channel)
+    if verdict.genuine and verdict.card_serial is not None:
+        return verdict.card_serial
+    failed = [(c.name, c.detail) for c in verdict.checks if not c.ok] or [
+        ("checks", "the card's checks did not complete")]
+    record(st.registry, st.hsm, release, kind="refusal", fields=[], resident_id=None,
+           record_code=None, card_serial=None,
+           detail=f"card not genuine (failed {', '.join(name for name, _ in failed)}); "
+                  f"it claimed serial {verdict.card_serial or '?'}")
+    raise CardNotGenuineError(verdict.card_serial, failed)

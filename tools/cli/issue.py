@@ -12,11 +12,13 @@ from ..station.pins import ISSUANCE_PINS, ResidentCardPins
 from .common import (
     ExitCode,
     card_options,
+    client_path,
     collect_cli_pins,
     emit,
     json_option,
     pin_file_option,
     presented,
+    read_client_file,
     station,
 )
 
@@ -27,7 +29,7 @@ def issue() -> None:
 
 
 @issue.command("resident")
-@click.argument("request_file", type=click.Path(path_type=Path))
+@click.argument("request_file", type=client_path())
 @card_options
 @pin_file_option
 @json_option
@@ -37,7 +39,7 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
     from ..issuance.request import load_request
     from ..issuance.resident_card import issue_resident_card
 
-    request = load_request(request_file)  # validated before any card I/O
+    request = load_request(request_file, read_client_file)  # validated before any card I/O
     pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     hsm, registry = st.hsm, st.registry
@@ -48,7 +50,7 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
 
 
 @issue.command("batch")
-@click.argument("batch_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("batch_file", type=client_path())
 @click.option("--readers", default=None,
               help="Comma-separated readers to use (default: every reader present).")
 @click.option("--timeout", default=60.0, show_default=True,
@@ -63,7 +65,7 @@ def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file:
 
     from ..issuance.batch import parse_batch, run_batch
 
-    lines = parse_batch(batch_file)
+    lines = parse_batch(batch_file, read_client_file)
     pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     names = ([r for wanted in readers.split(",") for r in pcsc.resolve_reader(wanted, pcsc.list_readers())]

@@ -28,16 +28,18 @@ from cardlib.errors import (
 from hsm.errors import HsmError
 
 from ..errors import (
+    CardNotGenuineError,
     IssuanceError,
     JukiError,
     LoginError,
+    LogTamperedError,
     PermissionDeniedError,
     PinInputError,
     RequestError,
 )
 from ..registry.records import RegistryError
 from . import audit, card, issue, operator, resident, rig, station, verify
-from .common import ExitCode
+from .common import RUN_KEY, ExitCode
 
 COMMANDS: tuple[click.Command, ...] = (
     issue.issue, verify.verify, card.card, resident.resident,
@@ -50,6 +52,8 @@ COMMANDS: tuple[click.Command, ...] = (
 # First match wins, so a subclass comes before its base. Anything else is a station fault.
 EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (PermissionDeniedError, ExitCode.DENIED),
+    (CardNotGenuineError, ExitCode.CHECK_FAILED),
+    (LogTamperedError, ExitCode.CHECK_FAILED),
     (LoginError, ExitCode.DENIED),
     (RequestError, ExitCode.USAGE),
     (PinInputError, ExitCode.USAGE),
@@ -84,6 +88,7 @@ def cli(ctx: click.Context, home: str | None, db: str | None, verbose: int) -> N
                         format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = Station(resolve_home(home), db,
                       warn=lambda message: click.echo(f"juki: warning: {message}", err=True))
+    ctx.meta[RUN_KEY] = run  # for `juki station serve`, which runs every request through it
 
 
 def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -126,22 +131,30 @@ def _report(exc: BaseException, as_json: bool) -> ExitCode:
             detail["tries_left"] = exc.tries_left
         if isinstance(exc, RequestError):
             detail["field"] = exc.field
+        if isinstance(exc, CardNotGenuineError):
+            detail["failed_checks"] = [name for name, _ in exc.failed]
         click.echo(json.dumps({"error": detail}, ensure_ascii=False, indent=2))
     return code
 
 
-def main(argv: list[str] | None = None) -> None:
-    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+def run(argv: list[str]) -> int:
+    """Run one ``juki`` command line and return its exit status (the station service
+    runs each client's request through here too)."""
+    as_json = "--json" in argv
     try:
         result = cli.main(args=argv, prog_name="juki", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("juki: aborted", err=True)
-        sys.exit(ExitCode.USAGE)
+        return ExitCode.USAGE
     except click.ClickException as exc:
         exc.show()
-        sys.exit(ExitCode.USAGE)
+        return ExitCode.USAGE
     except (JukiError, CardError, HsmError) as exc:
-        sys.exit(int(_report(exc, as_json)))
+        return _report(exc, as_json)
     except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
-    sys.exit(int(result) if isinstance(result, int) else ExitCode.OK)
+        return ExitCode.INTERRUPTED
+    return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(int(run(argv if argv is not None else sys.argv[1:])))

@@ -4,12 +4,12 @@ the operator's own ``juki login``, ``logout``, ``whoami`` and ``pam-auth``."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import LoginError, PinInputError
+from ..station.caller import caller
 from ..station.pins import OPERATOR_PIN, OPERATOR_PUK, Pin
 from .common import (
     card_options,
@@ -20,6 +20,7 @@ from .common import (
     presented,
     reader_option,
     station,
+    terminal,
 )
 
 id_option = click.option("--id", "operator_id", required=True, help="Operator ID.")
@@ -212,7 +213,7 @@ def whoami(as_json: bool) -> None:
 
 def _pam_pin() -> Pin:
     """pam_exec ``expose_authtok`` writes the token and a NUL to stdin."""
-    raw = sys.stdin.buffer.read(PAM_PIN_LIMIT + 2)
+    raw = terminal().stdin().buffer.read(PAM_PIN_LIMIT + 2)
     text = raw.split(b"\x00", 1)[0].decode("ascii", "replace").strip("\r\n")
     try:
         return OPERATOR_PIN.check(text)
@@ -226,6 +227,9 @@ def _pam_pin() -> Pin:
 def pam_auth(reader: str | None, timeout: float) -> None:
     """PAM hook (pam_exec expose_authtok): PIN on stdin, user in PAM_USER; succeeds only
     for the card of the operator mapped to that user."""
+    if caller().via_service and caller().uid != 0:
+        raise LoginError("only root (the PAM stack) may ask the station service for a PAM "
+                         f"authentication, not {caller().label}")
     user = os.environ.get("PAM_USER")
     if not user:
         raise LoginError("PAM_USER is not set (run from pam_exec)")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..errors import PermissionDeniedError
-from .common import emit, json_option, station
+from .common import RUN_KEY, emit, json_option, station
 
 
 @click.group("station")
@@ -29,13 +31,32 @@ def station_mode(mode: str, as_json: bool) -> None:
     emit(as_json, {"mode": mode}, f"station mode: {mode}")
 
 
+@station_group.command("serve")
+@click.option("--socket", "socket_path", type=click.Path(path_type=Path), default=None,
+              help="Unix socket to listen on (default /run/juki/juki.sock).")
+@click.option("--group", default=None,
+              help="Group whose members may connect (e.g. juki-operators); else the owner only.")
+def station_serve(socket_path: Path | None, group: str | None) -> None:
+    """Run the station service in the foreground: clients (`juki`, the PAM hook) send
+    their commands over the socket; the caller is taken from the kernel (SO_PEERCRED)."""
+    from ..service.protocol import DEFAULT_SOCKET
+    from ..service.server import serve
+
+    run = click.get_current_context().find_root().meta[RUN_KEY]
+    serve(station().home, socket_path or Path(DEFAULT_SOCKET), group, run,
+          ready=lambda message: click.echo(message, err=True))
+
+
 @station_group.command("status")
 @json_option
 def station_status(as_json: bool) -> None:
     """Mode and station ID."""
+    from ..operators.session import session_file
+    from ..station.caller import caller
+
     home = station().home
     info = {"mode": home.mode(), "station": home.station_id(),
-            "session_file": home.session_file.exists()}
+            "session_file": session_file(home, caller().uid).exists()}
     emit(as_json, info, f"station {info['station']}: {info['mode']} mode")
 
 

@@ -45,9 +45,16 @@ class BatchLine:
                 "reader": self.reader, "detail": self.detail}
 
 
-def parse_batch(path: Path) -> list[BatchLine]:
+def parse_batch(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> list[BatchLine]:
+    """One line per request; a line that is not a valid request is ``rejected``."""
+    try:
+        content = read(path).decode("utf-8")
+    except OSError as exc:
+        raise RequestError("(file)", f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RequestError("(file)", f"{path} is not UTF-8") from None
     lines = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, text in enumerate(content.splitlines(), start=1):
         if not text.strip():
             continue
         try:

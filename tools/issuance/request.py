@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,13 @@ def parse_request(raw: Any) -> IdentityRequest:
     )
 
 
-def load_request(path: Path) -> IdentityRequest:
+def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> IdentityRequest:
+    """The request in ``path``; ``read`` fetches its bytes (through the client when the
+    station service runs the command: the service never opens a client's path)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read(path).decode("utf-8")
     except OSError as exc:
-        raise RequestError("(file)", f"cannot read {path}: {exc.strerror}") from None
+        raise RequestError("(file)", f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise RequestError("(file)", f"{path} is not UTF-8") from None
     try:

@@ -72,16 +72,24 @@ class ResidentCardPins:
         return cls(pins["card_info"], pins["jpki_auth"], pins["jpki_sign"])
 
 
-def read_pin_file(path: Path) -> dict[str, str]:
-    """``name=value`` lines; refused if group or others may read the file."""
+def _local_file(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mode
+
+
+def read_pin_file(path: Path,
+                  read: Callable[[Path], tuple[bytes, int]] = _local_file) -> dict[str, str]:
+    """``name=value`` lines; refused if group or others may read the file. ``read``
+    gives the bytes and mode (through the client, when the station service asks)."""
     try:
-        mode = path.stat().st_mode
+        data, mode = read(path)
     except FileNotFoundError:
         raise PinInputError(f"PIN file {path} does not exist") from None
+    except OSError as exc:
+        raise PinInputError(f"PIN file {path} cannot be read: {exc}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise PinInputError(f"PIN file {path} is readable by others; chmod 600 it")
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -99,10 +107,11 @@ def collect_pins(
     stdin: TextIO,
     stdin_is_tty: bool,
     prompt: Callable[[PinSpec], str],
+    read: Callable[[Path], tuple[bytes, int]] = _local_file,
 ) -> dict[str, Pin]:
     """Each PIN of ``specs``: from the file if given, else stdin lines, else the prompt."""
     if pin_file is not None:
-        values = read_pin_file(pin_file)
+        values = read_pin_file(pin_file, read)
         missing = [s.name for s in specs if s.name not in values]
         if missing:
             raise PinInputError(f"PIN file {pin_file} lacks: {', '.join(missing)}")

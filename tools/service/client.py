@@ -1,0 +1,117 @@
+"""``juki`` as a client of the station service: send the command line, relay output,
+answer the service's asks (PIN prompts, stdin, the files named on the command line).
+
+Kept small and free of the command code, so that a client starts in a few
+milliseconds. It holds no key, no PIN file and no database credential, and it only ever
+reads or writes the paths its own command line names (or a file beside a named one,
+such as ``FILE.p7s`` for ``FILE``), whatever the service asks.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from .protocol import ANSWER, PROTOCOL_VERSION, RUN, Channel, ProtocolError
+
+EXIT_STATION = 5  # tools.errors.ExitCode.STATION, without importing the command code
+MAX_STDIN = 1024 * 1024
+
+
+def _absolute(text: str) -> Path:
+    return Path(os.path.abspath(text))
+
+
+def named_paths(argv: list[str]) -> set[Path]:
+    """Every argument (and every ``--option=value`` value) taken as a path."""
+    return {_absolute(arg.partition("=")[2] if arg.startswith("--") else arg)
+            for arg in argv if arg and not (arg.startswith("--") and "=" not in arg)}
+
+
+def may_touch(path: Path, named: set[Path]) -> bool:
+    """A path the command line named, a file in a named directory, or ``NAMED.<ext>``."""
+    return any(path == n or path.parent == n
+               or (path.parent == n.parent and path.name.startswith(n.name + "."))
+               for n in named)
+
+
+class Client:
+    def __init__(self, channel: Channel, argv: list[str]) -> None:
+        self.channel = channel
+        self.named = named_paths(argv)
+
+    def answer(self, ask: dict[str, Any]) -> dict[str, Any]:
+        kind = ask.get("kind")
+        if kind == "stdin":
+            data = b"" if sys.stdin.isatty() else sys.stdin.buffer.read(MAX_STDIN)
+            return {"data": base64.b64encode(data).decode("ascii")}
+        if kind == "secret":
+            return {"value": self._secret(str(ask.get("label")), bool(ask.get("confirm")))}
+        path = _absolute(str(ask.get("path", "")))
+        if not may_touch(path, self.named):
+            return {"error": f"the client refuses to touch {path}: not on its command line"}
+        try:
+            if kind == "read":
+                return {"data": base64.b64encode(path.read_bytes()).decode("ascii"),
+                        "mode": path.stat().st_mode}
+            if kind == "write":
+                path.write_bytes(base64.b64decode(str(ask.get("data", ""))))
+                return {}
+            if kind == "mkdir":
+                path.mkdir(parents=True, exist_ok=True)
+                return {}
+        except OSError as exc:
+            return {"error": f"{path}: {exc.strerror}"}
+        return {"error": f"unknown ask {kind!r}"}
+
+    @staticmethod
+    def _secret(label: str, confirm: bool) -> str:
+        while True:
+            value = getpass.getpass(f"{label}: ", stream=sys.stderr)
+            if not confirm or getpass.getpass("Repeat for confirmation: ", stream=sys.stderr) == value:
+                return value
+            print("Error: The two entered values do not match.", file=sys.stderr)
+
+    def call(self, argv: list[str]) -> int:
+        environment = {k: os.environ[k] for k in ("PAM_USER",) if k in os.environ}
+        self.channel.send({"method": RUN, "parameters": {
+            "version": PROTOCOL_VERSION, "argv": argv, "stdin_tty": sys.stdin.isatty(),
+            "environment": environment}})
+        while True:
+            message = self.channel.receive()
+            if "error" in message:
+                detail = (message.get("parameters") or {}).get("message", message["error"])
+                print(f"juki: error: the station service refused the call: {detail}",
+                      file=sys.stderr)
+                return EXIT_STATION
+            parameters = message.get("parameters") or {}
+            for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+                if name in parameters:
+                    stream.write(str(parameters[name]))
+                    stream.flush()
+            if "ask" in parameters:
+                self.channel.send({"method": ANSWER, "parameters": self.answer(parameters["ask"])})
+            if not message.get("continues"):
+                return int(parameters.get("exit", EXIT_STATION))
+
+
+def run(socket_path: str, argv: list[str]) -> int:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+    except OSError as exc:
+        print(f"juki: error: cannot reach the station service at {socket_path}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_STATION
+    try:
+        return Client(Channel(sock), argv).call(argv)
+    except (ProtocolError, OSError) as exc:
+        print(f"juki: error: the station service connection failed: {exc}", file=sys.stderr)
+        return EXIT_STATION
+    finally:
+        sock.close()
