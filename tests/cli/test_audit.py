@@ -107,8 +107,11 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
     assert "日本年金機構" in text and "外務省" in text and "検証済" in text
     assert text.count("検証済") == 5  # three provisions and two disclosures, all proven
 
-    own = json.loads(juki(home, "audit", "self", "--code", changed["new_code"], "--json").stdout)
+    own = json.loads(juki(home, "audit", "self", "--code", changed["new_code"], "--reader",
+                          READER0, "--json", input="2468\n").stdout)  # their card, auth PIN
     assert own["identity"]["name"] and own["record_code"] == changed["new_code"]
+    assert own["requester"] == {"kind": "resident", "card_serial": serial, "proof":
+                                "JPKI user-authentication signature over a token challenge"}
     assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
 
     checkpoints_prove_and_catch_an_edit(home)

@@ -19,7 +19,7 @@ from tools.cli import main as cli_module
 from tools.cli.common import ExitCode
 from tools.operators.session import end_session, start_session
 from tools.station.home import StationHome
-from tools.station.scopes import COMMAND_SCOPES, SCOPES, SESSION_FREE
+from tools.station.scopes import COMMAND_FIELDS, COMMAND_SCOPES, FIELD_SCOPES, SCOPES, SESSION_FREE
 
 from ..operator_helpers import operator_station, registry_target, station_registry
 
@@ -55,7 +55,7 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "issue resident": [str(files["request"])],
         "issue batch": [str(files["batch"])],
         "card pin change": ["card_info"],
-        "card sign": [str(files["request"])],
+        "card sign": [str(files["request"]), "--key", "auth"],  # sign key: see FIELD_CASES
         "card show": [SERIAL],
         "card suspend": [SERIAL, "--reason", "test"],
         "card resume": [SERIAL],
@@ -141,3 +141,61 @@ def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  
     capsys.readouterr()
     allowed = [p for p, (code, _) in outcomes.items() if code != ExitCode.DENIED]
     assert sorted(allowed) == sorted(p for p, s in COMMAND_SCOPES.items() if s == scope)
+
+
+# Arguments that ask for a field guarded beyond the command scope and refused without it
+# (tools/station/scopes.py FIELD_SCOPES, docs/scopes.md): each case needs both scopes.
+FIELD_CASES = {
+    ("card certs", "signature_certificate"): ["--with-sign"],
+    ("card sign", "signature_certificate"): ["{request}"],  # --key sign is the default
+    ("audit recipients", "recipient_table"): ["--load", "{request}"],
+    ("audit self", "representative_request"): ["--code", "12345678901", "--representative",
+                                               "R", "--basis", "B"],
+}
+
+
+def test_every_refused_field_has_a_case() -> None:
+    refused = {(c, f) for c, fields in COMMAND_FIELDS.items() for f in fields
+               if FIELD_SCOPES[f][1] == "refuse"}
+    assert refused == set(FIELD_CASES)
+
+
+def scope_sets() -> list[frozenset[str]]:
+    pairs = {frozenset({COMMAND_SCOPES[c], FIELD_SCOPES[f][0]}) for c, f in FIELD_CASES}
+    return [frozenset(), *(frozenset({s}) for s in SCOPES), *sorted(pairs, key=sorted)]
+
+
+@pytest.mark.parametrize("scopes", scope_sets(), ids=lambda s: "+".join(sorted(s)) or "none")
+def test_field_by_scope_matrix(matrix_home: Path, station, scopes: frozenset[str],  # type: ignore[no-untyped-def]
+                               monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Each refused field × each single scope, no session, and the pair it needs: denied
+    (exit 7, one denial naming the first missing scope) unless both are held."""
+    home = StationHome(matrix_home)
+    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))
+    registry = station_registry(matrix_home)
+    end_session(home, registry)
+    operator_id = "mf-" + "-".join(sorted(scopes))
+    if scopes:
+        if registry.operator(operator_id) is None:
+            registry.begin_enrolment(operator_id, operator_id, "131016", scopes, None,
+                                     f"GUID-{operator_id}", None)
+            registry.complete_enrolment(operator_id, b"not checked by the guard", None)
+        start_session(home, station.hsm, registry, registry.operator(operator_id))
+    request = str(matrix_home / "request.json")
+    for (path, field), extra in FIELD_CASES.items():
+        argv = [*path.split(), *(a.format(request=request) for a in extra)]
+        names = {p.name for p in leaf_commands()[path].params}
+        argv += (["--reader", NO_READER] if "reader" in names else []) + (
+            ["--timeout", "0.1"] if "timeout" in names else [])
+        before = len(registry.denials())
+        code = run(matrix_home, argv, monkeypatch)
+        needed = [COMMAND_SCOPES[path], FIELD_SCOPES[field][0]]
+        missing = [s for s in needed if s not in scopes]
+        assert (code == ExitCode.DENIED) == bool(missing), f"{path} {field} with {scopes}: {code}"
+        assert len(registry.denials()) - before == (1 if missing else 0), path
+        if missing:
+            last = registry.denials()[-1]
+            assert (last.command, last.scope) == (path, missing[0])
+            assert last.operator_id == (operator_id if scopes else None)
+    capsys.readouterr()

@@ -15,7 +15,16 @@ from ..errors import RequestError
 from ..registry import Registry
 from . import log, merkle
 from .checkpoints import Checkpoint, audit_certificates, make_checkpoint, signature_ok
-from .provision import DISCLOSURE_PURPOSE, IDENTITY_FIELDS, SELF, Release, record
+from .provision import (
+    DISCLOSURE_PURPOSE,
+    IDENTITY_FIELDS,
+    REPRESENTATIVE,
+    SELF,
+    STATION,
+    STATION_PURPOSES,
+    Release,
+    record,
+)
 from .recipients import listed
 
 SHOWN_KINDS = ("provision", "disclosure")
@@ -38,6 +47,7 @@ class DisclosedEntry:
     station: str
     inclusion_proof: list[str]
     proof_verified: bool
+    requester: dict[str, str] | None = None  # who asked for a disclosure, and how shown
 
 
 @dataclass(frozen=True)
@@ -72,15 +82,21 @@ def _names(registry: Registry) -> tuple[dict[str, str], dict[tuple[str, str], st
     purposes = {(r.recipient_id, p.code): p.description for r in table for p in r.purposes}
     recipients[SELF] = "本人（開示請求）"
     purposes[(SELF, DISCLOSURE_PURPOSE)] = "住民基本台帳法に基づく本人の開示請求"
+    recipients[REPRESENTATIVE] = "法定代理人（開示請求）"
+    purposes[(REPRESENTATIVE, DISCLOSURE_PURPOSE)] = "住民基本台帳法に基づく法定代理人による開示請求"
+    recipients[STATION] = "本端末（内部閲覧）"
+    purposes.update({(STATION, code): text for code, text in STATION_PURPOSES.items()})
     return recipients, purposes
 
 
 def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
-             fields: list[str]) -> tuple[DisclosureReport, Checkpoint]:
-    """Record the disclosure, sign a checkpoint over the log including it, then report."""
+             fields: list[str], show_codes: bool = True) -> tuple[DisclosureReport, Checkpoint]:
+    """Record the disclosure, sign a checkpoint over the log including it, then report
+    (without ``show_codes`` every record code is left out: the caller lacks read-code)."""
     codes = [str(c["code"]) for c in registry.code_history(resident_id)
-             if c["status"] in ("active", "retired")]
-    record(registry, hsm, release, kind="disclosure", fields=fields, resident_id=resident_id,
+             if c["status"] in ("active", "retired")] if show_codes else []
+    record(registry, hsm, release, kind="disclosure",
+           fields=[*fields, *(["record_code"] if show_codes else [])], resident_id=resident_id,
            record_code=registry.active_code(resident_id), card_serial=None)
     checkpoint = make_checkpoint(registry, hsm)
     db = registry.connection()
@@ -100,26 +116,38 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
             time_local=str(fields_of["time_local"]), recipient=recipient,
             recipient_name=recipients.get(recipient, recipient), purpose=purpose,
             purpose_description=purposes.get((recipient, purpose), purpose),
-            fields=list(fields_of["fields"]), record_code=fields_of.get("record_code"),
+            fields=list(fields_of["fields"]),
+            record_code=fields_of.get("record_code") if show_codes else None,
             card_serial=fields_of.get("card_serial"), operator=fields_of.get("operator"),
             station=str(fields_of["station"]), inclusion_proof=[p.hex() for p in proof],
-            proof_verified=ok))
+            proof_verified=ok, requester=fields_of.get("requester")))
     signed_ok = signature_ok(checkpoint, audit_certificates(hsm))
     report = DisclosureReport(resident_id, codes, checkpoint.as_json(), signed_ok, entries)
     return report, checkpoint
 
 
-def self_information(registry: Registry, hsm: Hsm, release: Release,
-                     resident_id: int) -> dict[str, object]:
-    """The resident's identity information held, recorded as a disclosure first."""
+def self_information(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
+                     requester: dict[str, str], show_codes: bool) -> dict[str, object]:
+    """The resident's identity information held, recorded as a disclosure (with who
+    asked) first; record codes only ``show_codes``."""
     identity = registry.identity_of(resident_id)
-    history = registry.code_history(resident_id)
+    code = registry.active_code(resident_id)
+    history = registry.code_history(resident_id) if show_codes else None
     record(registry, hsm, release, kind="disclosure",
-           fields=[*IDENTITY_FIELDS, "record_code", "code_history"], resident_id=resident_id,
-           record_code=registry.active_code(resident_id), card_serial=None)
+           fields=[*IDENTITY_FIELDS, *(["record_code", "code_history"] if show_codes else [])],
+           resident_id=resident_id, record_code=code, card_serial=requester.get("card_serial"),
+           requester=requester)
     return {"resident_id": resident_id, "identity": identity,
-            "record_code": registry.active_code(resident_id), "code_history": history}
+            "record_code": code if show_codes else None, "code_history": history,
+            "requester": requester,
+            "redacted": [] if show_codes else ["record_code", "code_history"]}
+
+
+def disclosure_release(release: Release, representative: bool) -> Release:
+    """The same station and operator; the resident (or their representative) receives."""
+    return Release(release.station, release.zone, release.operator,
+                   REPRESENTATIVE if representative else SELF, DISCLOSURE_PURPOSE)
 
 
 def self_release(release: Release) -> Release:
-    return Release(release.station, release.zone, release.operator, SELF, DISCLOSURE_PURPOSE)
+    return disclosure_release(release, representative=False)

@@ -8,6 +8,7 @@ callers print or return identity information only after it returned, so a failed
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,8 +25,17 @@ from . import log, recipients
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "address")
 DEFAULT_ZONE = "Asia/Tokyo"
-SELF = "SELF"  # a resident's own disclosure request
+SELF = "SELF"  # a resident's own disclosure request, proven by their card
+REPRESENTATIVE = "REPRESENTATIVE"  # their legal representative (法定代理人)
 DISCLOSURE_PURPOSE = "DISCLOSURE"
+# The station itself as a recipient: what its operators see at the station (record codes
+# in `card list/show`, a holder's signature certificate); never in the recipient table.
+STATION = "STATION"
+STATION_PURPOSES = {
+    "REGISTRY-ADMIN": "登録簿の管理事務（端末での閲覧）",
+    "HOLDER-SERVICE": "本人の求めによる署名・署名用証明書の読出し",
+    "RECIPIENT-TABLE": "提供先・利用事務の表の変更",
+}
 
 
 @dataclass(frozen=True)
@@ -55,14 +65,17 @@ def _stamp(zone: str) -> tuple[str, str]:
 
 def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields: list[str],
            resident_id: int | None, record_code: str | None, card_serial: str | None,
-           detail: str | None = None) -> int:
-    """Append one entry (committed when this returns); its index."""
+           detail: str | None = None, requester: dict[str, str] | None = None) -> int:
+    """Append one entry (committed when this returns); its index. ``requester`` says
+    who asked for a disclosure and how that was established."""
     utc, local = _stamp(release.zone)
     version = current_version(hsm, KeyRole.AUDIT_ENTRY_MAC)
     body = {"time_utc": utc, "time_local": local, "station": release.station,
             "operator": release.operator, "recipient": release.recipient,
             "purpose": release.purpose, "fields": sorted(fields), "resident_id": resident_id,
             "record_code": record_code, "card_serial": card_serial, "detail": detail}
+    if requester is not None:
+        body["requester"] = dict(requester)
     try:
         with registry.transaction() as db:
             return log.append(db, body, kind, resident_id,
@@ -93,3 +106,19 @@ def resident_of_card(registry: Registry, card_serial: str | None) -> tuple[int |
     if entry is None or entry.resident_id is None:
         return None, None
     return entry.resident_id, registry.active_code(entry.resident_id)
+
+
+def load_recipients(registry: Registry, hsm: Hsm, release: Release, path: Path) -> list[str]:
+    """Add the recipients and purposes of ``path`` to the table, recorded first in the
+    provision log (kind ``recipient-table``: the file's SHA-256 and every pair it adds);
+    a file that does not parse changes and records nothing. Returns the added pairs."""
+    found = recipients.parse_file(path)
+    held = {(r.recipient_id, p.code) for r in recipients.listed(registry) for p in r.purposes}
+    added = sorted(f"{r.recipient_id}/{p.code}" for r in found for p in r.purposes
+                   if (r.recipient_id, p.code) not in held)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    record(registry, hsm, release, kind="recipient-table", fields=[], resident_id=None,
+           record_code=None, card_serial=None,
+           detail=f"loaded {path.name} sha256:{digest}; added: {', '.join(added) or 'nothing'}")
+    recipients.load(registry, path)
+    return added

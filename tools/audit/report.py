@@ -12,6 +12,7 @@ FIELD_LABELS = {
     "individual_number": "個人番号", "verification": "カードの真正性確認",
     "record_code": "住民票コード", "code_history": "住民票コードの変更履歴",
     "provision_record": "本人確認情報の提供状況",
+    "signature_certificate": "署名用電子証明書（基本4情報を含む）",
 }
 KIND_LABELS = {"provision": "提供", "disclosure": "開示"}
 
@@ -25,6 +26,25 @@ def field_names(fields: list[str]) -> str:
     return "、".join(FIELD_LABELS.get(f, f) for f in fields)
 
 
+def requester_text(requester: dict[str, str] | None) -> str:
+    """Who asked for a disclosure, as the report says it (English, for the text form)."""
+    if not requester:
+        return ""
+    if requester.get("kind") == "representative":
+        return (f"; requested by legal representative {requester.get('name')} "
+                f"(basis: {requester.get('basis')})")
+    return f"; requested by the resident in person (card {requester.get('card_serial')})"
+
+
+def requester_label(requester: dict[str, str] | None) -> str:
+    """The same in Japanese, for the printed page."""
+    if not requester:
+        return ""
+    if requester.get("kind") == "representative":
+        return f"法定代理人 {requester.get('name')}（根拠: {requester.get('basis')}）"
+    return f"本人（カード {requester.get('card_serial')} による本人確認）"
+
+
 def as_text(report: DisclosureReport) -> str:
     lines = [f"provision status report: resident {report.resident_id}, record codes "
              f"{', '.join(report.record_codes)}",
@@ -34,7 +54,7 @@ def as_text(report: DisclosureReport) -> str:
     for e in report.entries:
         lines.append(f"#{e.index} {e.time_local} {e.kind}: to {e.recipient} ({e.recipient_name}) "
                      f"for {e.purpose} ({e.purpose_description}): {', '.join(e.fields)}; "
-                     f"code {e.record_code or '-'}; inclusion proof "
+                     f"code {e.record_code or '-'}{requester_text(e.requester)}; inclusion proof "
                      f"{'verified' if e.proof_verified else 'FAILED'}")
     if not report.entries:
         lines.append("no provisions recorded")
@@ -63,7 +83,9 @@ def as_html(report: DisclosureReport, issued_at: str, station: str) -> str:
         rows.append(
             "<tr>"
             f"<td>{entry.index}</td><td class=\"nowrap\">{e(local_time(entry.time_local))}</td>"
-            f"<td>{e(KIND_LABELS.get(entry.kind, entry.kind))}</td>"
+            f"<td>{e(KIND_LABELS.get(entry.kind, entry.kind))}"
+            + (f"<br><small>{e(requester_label(entry.requester))}</small>"
+               if entry.requester else "") + "</td>"
             f"<td class=\"nowrap\">{e(entry.recipient_name)}<br><small>{e(entry.recipient)}</small></td>"
             f"<td>{e(entry.purpose_description)}<br><small>{e(entry.purpose)}</small></td>"
             f"<td>{e(field_names(entry.fields))}</td>"

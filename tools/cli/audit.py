@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, emit, json_option, station
+from .common import (
+    ExitCode,
+    card_options,
+    collect_cli_pins,
+    emit,
+    json_option,
+    pin_file_option,
+    presented,
+    station,
+)
 
 
 @click.group()
@@ -27,10 +36,12 @@ def _recipients_file() -> str | None:
 def audit_recipients(load_file: Path | None, as_json: bool) -> None:
     """Recipient agencies and the purposes (with codes) each may use identity data for."""
     from ..audit import recipients
+    from ..audit.provision import load_recipients
 
-    registry = station().registry
-    if load_file is not None:
-        recipients.load(registry, load_file)
+    st = station()
+    registry = st.registry
+    if load_file is not None and st.reveal("recipient_table"):  # else denied and recorded
+        load_recipients(registry, st.hsm, _station_release(st), load_file)
     recipients.ensure_loaded(registry, Path(f) if (f := _recipients_file()) else None)
     found = recipients.listed(registry)
     emit(as_json, [r.as_json() for r in found], lambda: "\n".join(
@@ -129,7 +140,8 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     st = station()
     resident = resident_for(st.registry, code, card_serial)
     release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
-    report, _ = disclose(st.registry, st.hsm, release, resident, ["provision_record"])
+    report, _ = disclose(st.registry, st.hsm, release, resident, ["provision_record"],
+                         show_codes=st.reveal("record_code"))
     output = "json" if as_json else output
     if output == "json":
         text = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
@@ -147,25 +159,96 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
         click.echo(text)
 
 
+def _station_release(st):  # type: ignore[no-untyped-def]
+    from ..audit.provision import STATION, release_for
+
+    return release_for(st.home, st.actor, STATION, "RECIPIENT-TABLE")
+
+
+def _requester(st, code: str, representative: str | None, basis: str | None,  # type: ignore[no-untyped-def]
+               reader: str | None, timeout: float, pin_file: Path | None) -> tuple[int, dict]:
+    """(resident, who asked): the resident in person, proven by their own card's JPKI
+    user-authentication signature over a fresh token challenge, or a legal
+    representative (read-identity) named with the documentary basis."""
+    from cardlib.errors import InvalidPinError, PinBlockedError
+
+    from ..audit.disclosure import resident_for
+    from ..errors import PermissionDeniedError, RequestError
+
+    if (representative is None) != (basis is None):
+        raise RequestError("representative", "give both --representative and --basis")
+    if representative is not None and basis is not None:
+        st.reveal("representative_request")  # read-identity, else denied and recorded
+        for name, value in (("representative", representative), ("basis", basis)):
+            if not value.strip() or len(value) > 200 or not value.isprintable():
+                raise RequestError(name, f"--{name} must be 1-200 printable characters")
+        return resident_for(st.registry, code, None), {
+            "kind": "representative", "name": representative.strip(), "basis": basis.strip()}
+    resident = resident_for(st.registry, code, None)
+    try:
+        serial = _prove_holder(st, reader, timeout, pin_file)
+        card = st.registry.get(serial)
+        if card is None or card.status != "active" or card.resident_id != resident:
+            raise PermissionDeniedError(f"card {serial} is not an active card of the resident "
+                                        f"with record code {code}")
+    except (PermissionDeniedError, InvalidPinError, PinBlockedError) as exc:
+        st.registry.record_denial(st.home.station_id(), st.actor, "audit self", None,
+                                  f"holder proof refused: {exc}")
+        raise
+    return resident, {"kind": "resident", "card_serial": serial,
+                      "proof": "JPKI user-authentication signature over a token challenge"}
+
+
+def _prove_holder(st, reader: str | None, timeout: float, pin_file: Path | None) -> str:  # type: ignore[no-untyped-def]
+    from cardlib.apps.jpki import JpkiApSession
+    from hsm.ca import role_certificates
+    from hsm.roles import KeyRole
+    from hsm.verify import ChallengeBook, PublicKeyCache
+
+    from ..resident.jpki import prove_holder
+    from ..station.pins import JPKI_AUTH_PIN
+
+    pin = collect_cli_pins([JPKI_AUTH_PIN], pin_file, confirm=False)[JPKI_AUTH_PIN.name]
+    cas = role_certificates(st.hsm, KeyRole.RESIDENT_ISSUING_CA)
+    with presented(reader, timeout) as (_name, channel):
+        session = JpkiApSession(channel)
+        session.select()
+        return prove_holder(session, pin, ChallengeBook(st.hsm), PublicKeyCache(st.hsm), cas,
+                            purpose="audit self", station=st.home.station_id())
+
+
 @audit.command("self")
 @click.option("--code", required=True, help="Any record code of the resident.")
+@click.option("--representative", default=None,
+              help="A legal representative (法定代理人) asks instead (needs read-identity).")
+@click.option("--basis", default=None,
+              help="The document establishing the representation (with --representative).")
+@card_options
+@pin_file_option
 @json_option
-def audit_self(code: str, as_json: bool) -> None:
+def audit_self(code: str, representative: str | None, basis: str | None, reader: str | None,
+               timeout: float, pin_file: Path | None, as_json: bool) -> None:
     """The resident's own identity information held: 4 information, record code and its
-    change history (recorded as a disclosure)."""
-    from ..audit.disclosure import resident_for, self_information, self_release
+    change history (with read-code), recorded as a disclosure. Served to the resident in
+    person (their card's JPKI authentication key and PIN) or to a legal representative."""
+    from ..audit.disclosure import disclosure_release, self_information
     from ..audit.provision import release_for
 
     st = station()
-    resident = resident_for(st.registry, code, None)
-    release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
-    info = self_information(st.registry, st.hsm, release, resident)
+    resident, requester = _requester(st, code, representative, basis, reader, timeout, pin_file)
+    release = disclosure_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"),
+                                 representative=representative is not None)
+    info = self_information(st.registry, st.hsm, release, resident, requester,
+                            show_codes=st.reveal("record_code"))
     identity = info["identity"] or {}
     emit(as_json, info, lambda: "\n".join(
         [f"{k}: {v}" for k, v in identity.items()]  # type: ignore[union-attr]
-        + [f"record code: {info['record_code']}"]
+        + [f"record code: {info['record_code'] or '(not shown: needs read-code)'}"]
         + [f"  {h['code']} {h['status']} {h['assigned_at']} -> {h['retired_at'] or ''} "
-           f"{h['reason'] or ''}" for h in info["code_history"]]))  # type: ignore[union-attr]
+           f"{h['reason'] or ''}" for h in info["code_history"] or []]  # type: ignore[union-attr]
+        + [f"requested by: {requester.get('name') or 'the resident in person'}"
+           + (f" (legal representative; basis: {requester['basis']})"
+              if requester["kind"] == "representative" else f" (card {requester['card_serial']})")]))
 
 
 def register(cli: click.Group) -> None:

@@ -175,11 +175,15 @@ def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_si
     from ..resident.jpki import read_certificates
     from ..station.pins import JPKI_SIGN_PIN
 
+    if with_sign:
+        station().reveal("signature_certificate")  # read-identity, else denied and recorded
     sign_pin = collect_cli_pins([JPKI_SIGN_PIN], pin_file, confirm=False)["jpki_sign"] if with_sign else None
     with presented(reader, timeout) as (_name, channel):
         session = JpkiApSession(channel)
         session.select()
         reports = read_certificates(session, sign_pin)
+    if with_sign:
+        _record_signature_certificate(next(r.certificate for r in reports if r.name == "sign"))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for report in reports:
@@ -188,6 +192,21 @@ def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_si
     emit(as_json, [r.as_json() for r in reports], lambda: "\n".join(
         f"{r.name:8} {r.certificate.subject.rfc4514_string()}  [{r.detail}]" for r in reports))
     return ExitCode.OK if all(r.chain_ok is not False for r in reports) else ExitCode.CHECK_FAILED
+
+
+def _record_signature_certificate(certificate) -> int:  # type: ignore[no-untyped-def]
+    """Record the release of a signature certificate (it carries the 4 information) to the
+    station for the holder's service, before anything is written or printed. It is
+    attributed to the card (and resident) it names only if this station's issuing CA
+    issued it; a certificate from elsewhere is recorded as no resident's."""
+    from hsm.ca import role_certificates
+    from hsm.roles import KeyRole
+
+    from ..resident.jpki import certified_serial
+
+    cas = role_certificates(station().hsm, KeyRole.RESIDENT_ISSUING_CA)
+    return record_provision(card_lifecycle.station_release("HOLDER-SERVICE"),
+                            ["signature_certificate"], certified_serial(certificate, cas))
 
 
 @card.command("sign")
@@ -208,6 +227,8 @@ def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | No
     from ..station.pins import JPKI_AUTH_PIN, JPKI_SIGN_PIN
 
     key = JpkiKey(key_name)
+    if key is JpkiKey.SIGN:  # the CMS carries the signature certificate: the 4 information
+        station().reveal("signature_certificate")
     spec = JPKI_AUTH_PIN if key is JpkiKey.AUTH else JPKI_SIGN_PIN
     pin = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
     content = file.read_bytes()
@@ -215,6 +236,8 @@ def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | No
         session = JpkiApSession(channel)
         session.select()
         signature, certificate = sign_detached(session, key, pin, content)
+    if key is JpkiKey.SIGN:
+        _record_signature_certificate(certificate)
     target = out_file or file.with_name(file.name + ".p7s")
     target.write_bytes(signature)
     emit(as_json, {"signature_file": str(target), "key": key.value, "format": "CMS DER, detached",

@@ -16,8 +16,20 @@ from .common import (
     json_option,
     pin_file_option,
     presented,
+    record_provision,
     station,
 )
+
+REDACTED = "(needs read-code)"
+
+
+def station_release(purpose: str):  # type: ignore[no-untyped-def]
+    """A view at the station itself (recipient ``STATION``, a station purpose such as
+    ``REGISTRY-ADMIN``): recorded like any provision, never in the recipient table."""
+    from ..audit.provision import STATION, release_for
+
+    st = station()
+    return release_for(st.home, st.actor, STATION, purpose)
 
 
 @click.command("list")
@@ -25,27 +37,44 @@ from .common import (
 @json_option
 def card_list(status: str | None, as_json: bool) -> None:
     """Cards in the registry (expired ones are marked first)."""
-    registry = station().registry
+    st = station()
+    registry = st.registry
     registry.expire_due()
     cards = registry.list(status)
-    emit(as_json, [c.as_json() for c in cards], lambda: "\n".join(
-        f"{c.serial}  {c.status:9} {c.status_reason or '':10} expiry {c.expiry}  code {c.resident_code}"
-        for c in cards) or "no cards")
+    show_codes = st.reveal("record_code")
+    if show_codes:  # each resident's code shown is a provision, recorded before it is
+        release = station_release("REGISTRY-ADMIN")
+        for c in cards:
+            if c.resident_code is not None:
+                record_provision(release, ["record_code"], c.serial)
+    rows = [c.as_json() | ({} if show_codes else {"resident_code": None,
+                                                  "redacted": ["resident_code"]})
+            for c in cards]
+    emit(as_json, rows, lambda: "\n".join(
+        f"{c.serial}  {c.status:9} {c.status_reason or '':10} expiry {c.expiry}  code "
+        f"{c.resident_code if show_codes else REDACTED}" for c in cards) or "no cards")
 
 
 @click.command("show")
 @click.argument("serial")
 @json_option
 def card_show(serial: str, as_json: bool) -> None:
-    """One card: its registry row, its life-cycle events, its resident's codes."""
-    registry = station().registry
+    """One card: its registry row, its life-cycle events, its resident's codes (with
+    read-code, recorded as a provision to the station)."""
+    st = station()
+    registry = st.registry
     card = registry.get(serial)
     if card is None:
         raise RegistryError(f"card {serial} is not in the registry")
-    payload = card.as_json() | {
-        "events": [e.as_json() for e in registry.events(serial)],
-        "record_codes": registry.code_history(card.resident_id) if card.resident_id else [],
-    }
+    payload = card.as_json() | {"events": [e.as_json() for e in registry.events(serial)]}
+    if st.reveal("record_code") and st.reveal("code_history"):
+        if card.resident_id is not None:
+            record_provision(station_release("REGISTRY-ADMIN"), ["record_code", "code_history"],
+                             serial)
+        payload["record_codes"] = registry.code_history(card.resident_id) if card.resident_id else []
+    else:
+        payload |= {"resident_code": None, "record_codes": None,
+                    "redacted": ["resident_code", "record_codes"]}
     emit(as_json, payload, lambda: "\n".join(
         [f"{card.serial}: {card.status} {card.status_reason or ''}".rstrip()]
         + [f"  {e.at} {e.from_status or '-'} -> {e.to_status} {e.reason or ''}".rstrip()

@@ -39,6 +39,7 @@ class Station:
         self._hsm: Hsm | None = None
         self._authorized = False
         self.session: OperatorSession | None = None
+        self.command: str | None = None
 
     @property
     def actor(self) -> str | None:
@@ -51,6 +52,7 @@ class Station:
         from ..operators.session import current_session
         from ..station.scopes import COMMAND_SCOPES, SESSION_FREE
 
+        self.command = command
         if command in SESSION_FREE or self.home.mode() == "open":
             self._authorized = True
             return
@@ -71,6 +73,33 @@ class Station:
             raise
         self.session = session
         self._authorized = True
+
+    def holds(self, scope: str) -> bool:
+        """Does this command's caller hold ``scope``? (An open station has no scopes.)"""
+        self._require_authorized()
+        if self.home.mode() == "open":
+            return True
+        return self.session is not None and scope in self.session.scopes
+
+    def reveal(self, field: str) -> bool:
+        """May this command reveal (or change) ``field``? By ``scopes.FIELD_SCOPES``: True
+        if the caller holds its scope; else False for a field that is redacted, and for a
+        field that cannot be left out a recorded denial and ``PermissionDeniedError``."""
+        from ..station.scopes import field_scope
+
+        if self.command is None:
+            raise PermissionDeniedError("the command was not authorised")
+        scope, policy = field_scope(self.command, field)
+        if self.holds(scope):
+            return True
+        if policy == "redact":
+            return False
+        operator = self.actor
+        message = (f"operator {operator} lacks the scope {scope!r} that {field.replace('_', ' ')} "
+                   f"of `juki {self.command}` needs")
+        self._open_registry().record_denial(self.home.station_id(), operator, self.command,
+                                            scope, message)
+        raise PermissionDeniedError(message)
 
     def _require_authorized(self) -> None:
         if not self._authorized and self.home.mode() != "open":

@@ -65,6 +65,38 @@ SESSION_FREE = frozenset({
 })
 
 
+# What a command can reveal or change beyond what its command scope covers, and the scope
+# that guards each (docs/scopes.md is this table in prose; a test keeps the two equal).
+# "redact": without the scope the field is left out of the output (and not recorded);
+# "refuse": without the scope the command is denied (exit 7, the denial recorded), because
+# the field cannot be separated from what the command produces.
+FIELD_SCOPES: dict[str, tuple[str, str]] = {
+    "record_code": ("read-code", "redact"),
+    "code_history": ("read-code", "redact"),
+    "signature_certificate": ("read-identity", "refuse"),  # carries the 4 information
+    "representative_request": ("read-identity", "refuse"),  # a 法定代理人 asks for a resident
+    "recipient_table": ("operator-admin", "refuse"),
+}
+
+COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
+    "card list": ("record_code",),
+    "card show": ("record_code", "code_history"),
+    "card certs": ("signature_certificate",),  # with --with-sign
+    "card sign": ("signature_certificate",),  # with --key sign (the default)
+    "audit recipients": ("recipient_table",),  # with --load
+    "audit disclose": ("record_code",),
+    "audit self": ("record_code", "code_history", "representative_request"),
+}
+
+
+def field_scope(command: str, field: str) -> tuple[str, str]:
+    """(scope, "redact" | "refuse") guarding ``field`` of ``command``; a field the table
+    does not list for that command is a programming error, never silently allowed."""
+    if field not in COMMAND_FIELDS.get(command, ()):
+        raise KeyError(f"`juki {command}` has no field {field!r} in COMMAND_FIELDS")
+    return FIELD_SCOPES[field]
+
+
 def parse_scopes(text: str) -> frozenset[str]:
     """``S1,S2`` → a set of known scopes; an unknown or empty list is refused."""
     from ..errors import RequestError
