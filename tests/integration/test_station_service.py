@@ -1,0 +1,150 @@
+"""The station service end to end: `juki station serve` as the service user, the `juki`
+client as an unprivileged operator uid, over the real socket, pcscd and SoftHSM.
+
+What an operator's account can and cannot do: run commands through the service (issue,
+verify, read, login), never read the token PIN or the registry, never choose the
+station (--home, --db, environment), never borrow another uid's session, never ask for a
+PAM authentication; and the service refuses to run on a home others could change."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.registry import new_record_code
+
+from ..conftest import ROOT, juki
+from ..operator_helpers import ADMIN_PIN, ADMIN_PUK, READER, insert_operator_card
+from ..service_rig import OPERATOR_USER, Service, as_user, operator_file, start_service
+
+FIXTURE = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
+CARD_PINS = "card_info=7319\njpki_auth=2468\njpki_sign=SIGN2026\n"
+
+
+@pytest.fixture(scope="module")
+def service(rig_home: Path) -> Iterator[Service]:
+    running = start_service(rig_home)
+    yield running
+    log = running.stop()
+    assert "Traceback" not in log, log
+
+
+def issue_through(service: Service, rig_home: Path, tmp_path: Path) -> str:
+    """A blank card in slot 0, issued by the operator uid through the service."""
+    juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(tmp_path / "card.json"))
+    request = json.loads(FIXTURE.read_text(encoding="utf-8")) | {"resident_code": new_record_code()}
+    operator_file(service, "request.json", json.dumps(request, ensure_ascii=False), 0o644)
+    operator_file(service, "pins.txt", CARD_PINS)
+    issued = json.loads(service.client("issue", "resident", "request.json", "--reader", READER,
+                                       "--pin-file", "pins.txt", "--json").stdout)
+    return str(issued["card_serial"])
+
+
+def test_an_operator_uid_works_through_the_service(service: Service, rig_home: Path,
+                                                   tmp_path: Path) -> None:
+    serial = issue_through(service, rig_home, tmp_path)
+    verdict = json.loads(service.client("verify", "--reader", READER, "--json").stdout)
+    assert verdict["genuine"] and verdict["card_serial"] == serial
+    read = json.loads(service.client("card", "read", "--recipient", "NENKIN", "--purpose", "B1-57",
+                                     "--reader", READER, "--json", input="7319\n").stdout)
+    assert read["name"] and read["provision_entry"] >= 0
+    document = operator_file(service, "letter.txt", "申請書\n", 0o644)
+    service.client("card", "sign", "letter.txt", "--key", "auth", "--reader", READER,
+                   "--pin-file", "pins.txt")
+    signature = document.with_name("letter.txt.p7s")
+    assert signature.stat().st_uid == os.stat(service.work).st_uid  # written by the client
+    assert signature.read_bytes()[:2] == b"\x30\x82"  # a DER SignedData
+
+
+def test_the_operator_uid_cannot_reach_the_station_secrets(service: Service) -> None:
+    for secret in (service.home.secrets_dir / "token.pin", service.home.registry_file,
+                   service.home.config_file):
+        result = subprocess.run([*as_user(OPERATOR_USER), "cat", str(secret)],
+                                capture_output=True, check=False)
+        assert result.returncode != 0 and b"Permission denied" in result.stderr
+    local = service.client("--home", str(service.home.root), "verify", check=None,
+                           env={"JUKI_SOCKET": "none"})  # the same command, run locally
+    assert local.returncode != 0 and "GENUINE" not in local.stdout
+    probe = subprocess.run(
+        [*as_user(OPERATOR_USER), sys.executable, "-c",
+         f"import sqlite3; sqlite3.connect('file:{service.home.registry_file}?mode=ro', uri=True)"
+         ".execute('select 1')"], capture_output=True, text=True, check=False)
+    assert probe.returncode != 0 and "unable to open" in probe.stderr
+
+
+@pytest.mark.parametrize("argv", [["--home", "/tmp", "verify"], ["--db", "fake.sqlite", "verify"],
+                                  ["--db=postgresql://elsewhere/x", "whoami"]])
+def test_the_client_cannot_choose_the_station(service: Service, argv: list[str]) -> None:
+    result = service.client(*argv, check=2)
+    assert "is the station service's to choose" in result.stderr and "GENUINE" not in result.stdout
+
+
+def test_the_client_environment_does_not_pick_the_registry(service: Service, tmp_path: Path) -> None:
+    fake = service.work / "fake.sqlite"
+    sqlite3.connect(fake).close()
+    os.chown(fake, os.stat(service.work).st_uid, -1)
+    service.client("card", "list", env={"JUKI_DB": str(fake), "JUKI_HOME": "/tmp",
+                                        "PKCS11_MODULE": "/tmp/evil.so"})
+    assert fake.stat().st_size == 0  # the service never opened the client's database
+
+
+def test_sessions_belong_to_the_uid_that_logged_in(service: Service, rig_home: Path,
+                                                    tmp_path: Path) -> None:
+    card = tmp_path / "admin-card.json"
+    insert_operator_card(rig_home, card)
+    operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
+    service.client("operator", "enroll", "--id", "svc-admin", "--name", "Service Admin",
+                   "--municipality", "131016", "--scopes", "operator-admin,verify",
+                   "--reader", READER, "--pin-file", "op-pins.txt")
+    service.client("station", "mode", "operator")
+    try:
+        service.client("whoami", check=7)
+        insert_operator_card(rig_home, card)
+        service.client("login", "--reader", READER, input=f"{ADMIN_PIN}\n")
+        mine = json.loads(service.client("whoami", "--json").stdout)
+        assert mine["operator_id"] == "svc-admin" and mine["uid"] == os.stat(service.work).st_uid
+        other = service.client("whoami", user="root", check=7)  # another uid: no session
+        assert "no operator is logged in" in other.stderr
+        service.client("verify", "--reader", READER, user="root", check=7)
+    finally:
+        settings = service.home.settings()
+        settings["station"]["mode"] = "open"
+        service.home.write_settings(settings)  # the test (root) stands for the administrator
+        os.chown(service.home.config_file, os.stat(service.home.root).st_uid, -1)
+
+
+def test_only_root_may_ask_for_a_pam_authentication(service: Service) -> None:
+    result = service.client("pam-auth", input=f"{ADMIN_PIN}\0", env={"PAM_USER": "root"}, check=7)
+    assert "only root (the PAM stack)" in result.stderr
+
+
+def test_the_service_refuses_a_home_others_can_change(rig_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "unsafe"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text('[station]\nid = "unsafe"\n')
+    os.chmod(home / "config.toml", 0o666)
+    result = juki(home, "station", "serve", "--socket", str(tmp_path / "s.sock"), check=5)
+    assert "config.toml is open to group or others" in result.stderr
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_the_service_refuses_a_module_anyone_can_replace(rig_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "module"
+    home.mkdir(mode=0o700)
+    module = Path("/tmp") / f"juki-evil-{os.getpid()}.so"
+    module.write_bytes(b"")
+    try:
+        (home / "config.toml").write_text(
+            f'[hsm]\nmodule = "{module}"\ntoken_label = "x"\npin_file = "secrets/none"\n')
+        os.chmod(home / "config.toml", 0o600)
+        result = juki(home, "station", "serve", "--socket", str(tmp_path / "s.sock"), check=5)
+        assert "/tmp is writable by group or others" in result.stderr
+    finally:
+        module.unlink()
