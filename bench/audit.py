@@ -30,9 +30,11 @@ from hsm.keys import current_version, role_key  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
 from hsm.station_keys import ensure_station_keys  # noqa: E402
 from tools.audit import log, merkle  # noqa: E402
-from tools.audit.checkpoints import make_checkpoint, verify_log  # noqa: E402
+from tools.audit.anchors import checkpoints_path  # noqa: E402
+from tools.audit.checkpoints import make_checkpoint  # noqa: E402
 from tools.audit.disclosure import disclose  # noqa: E402
 from tools.audit.provision import Release, record  # noqa: E402
+from tools.audit.verify import verify_log  # noqa: E402
 from tools.registry import Registry  # noqa: E402
 from tools.rig.rig import Rig  # noqa: E402
 from tools.station.home import StationHome  # noqa: E402
@@ -90,8 +92,8 @@ def concurrent_postgres(home: StationHome, admin_url: str, seconds: float) -> tu
         w.join()
     registry = Registry(url)
     hsm = home.open_token()
-    make_checkpoint(registry, hsm)
-    verdict = verify_log(registry.connection(), hsm)
+    make_checkpoint(registry, hsm, checkpoints_path(home.root))
+    verdict = verify_log(registry.connection(), hsm, checkpoints_path(home.root))
     indexes = registry.connection().execute("SELECT count(*), min(idx), max(idx) FROM provision_log"
                                         ).fetchone()
     registry.close()
@@ -153,10 +155,10 @@ def main() -> None:
         registry = Registry(home.root / f"log-{size}.sqlite")
         start = time.perf_counter()
         bulk_log(registry, hsm, size)
-        make_checkpoint(registry, hsm)
+        make_checkpoint(registry, hsm, checkpoints_path(home.root))
         built = time.perf_counter() - start
         start = time.perf_counter()
-        verdict = verify_log(registry.connection(), hsm)
+        verdict = verify_log(registry.connection(), hsm, checkpoints_path(home.root))
         took = time.perf_counter() - start
         print(f"{size:>9} entries: built in {built:.1f} s; `audit verify` {took:.1f} s "
               f"({size / took:,.0f} entries/s), {'intact' if verdict.ok else verdict.problem}")
@@ -165,7 +167,8 @@ def main() -> None:
                 "EXPLAIN QUERY PLAN SELECT idx, entry FROM provision_log WHERE resident_id = ? "
                 "ORDER BY idx", (4242,)).fetchall()
             start = time.perf_counter()
-            report, _ = disclose(registry, hsm, RELEASE, 4242, ["provision_record"])
+            report, _ = disclose(registry, hsm, RELEASE, 4242, ["provision_record"],
+                                 checkpoints_file=checkpoints_path(home.root))
             took = time.perf_counter() - start
             print(f"disclosure of one resident ({len(report.entries)} entries, each with its "
                   f"inclusion proof) in the {size}-entry log: {1000 * took:.1f} ms; plan: "

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.audit.checkpoints import make_checkpoint, verify_log
+from tools.audit.checkpoints import make_checkpoint
+from tools.audit.verify import verify_log
 from tools.registry import Registry
 
 PER_STATION = 40
@@ -54,8 +55,9 @@ def test_two_stations_append_one_consistent_log(rig_home: Path, station, tmp_pat
     assert sorted(results[0] + results[1]) == list(range(2 * PER_STATION))
     assert all(a < b for r in results for a, b in itertools.pairwise(r))
     registry = Registry(target)
-    make_checkpoint(registry, station.hsm)
-    verdict = verify_log(registry.connection(), station.hsm)
+    notes = tmp_path / "audit" / "checkpoints"
+    make_checkpoint(registry, station.hsm, notes)
+    verdict = verify_log(registry.connection(), station.hsm, notes)
     assert verdict.ok and verdict.size == 2 * PER_STATION
     stations = [row[0] for row in registry.connection().execute(
         "SELECT entry FROM provision_log ORDER BY idx")]

@@ -7,14 +7,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.audit import log, merkle
-from tools.audit.checkpoints import checkpoints, make_checkpoint, verify_log
+from tools.audit import anchors, log, merkle
+from tools.audit.checkpoints import checkpoints, make_checkpoint
 from tools.audit.provision import Release, record
+from tools.audit.verify import verify_log
 from tools.registry import Registry
 
 RELEASE = Release("station-t", "Asia/Tokyo", "op-1", "NENKIN", "B1-57")
@@ -27,13 +27,13 @@ def fill(registry: Registry, hsm, count: int, start: int = 0) -> None:  # type: 
                resident_id=i % 3, record_code=f"1234567890{i % 3}", card_serial=f"{i:015d}")
 
 
-def test_log_proofs_and_checkpoints(registry: Registry, station) -> None:  # type: ignore[no-untyped-def]
-    hsm = station.hsm
+def test_log_proofs_and_checkpoints(registry: Registry, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hsm, notes = station.hsm, tmp_path / "checkpoints"
     fill(registry, hsm, 5)
-    first = make_checkpoint(registry, hsm)
-    assert make_checkpoint(registry, hsm) == first  # nothing new: the same checkpoint
+    first = make_checkpoint(registry, hsm, notes)
+    assert make_checkpoint(registry, hsm, notes) == first  # nothing new: the same checkpoint
     fill(registry, hsm, 8, start=5)
-    second = make_checkpoint(registry, hsm)
+    second = make_checkpoint(registry, hsm, notes)
     assert (first.size, second.size) == (5, 13)
     db = registry.connection()
     raw = [e for (e,) in db.execute("SELECT entry FROM provision_log ORDER BY idx")]
@@ -45,33 +45,31 @@ def test_log_proofs_and_checkpoints(registry: Registry, station) -> None:  # typ
         assert merkle.verify_inclusion(index, 13, leaves[index], proof, second.root)
     proof = merkle.consistency_proof(5, 13, subtree)
     assert merkle.verify_consistency(5, 13, first.root, second.root, proof)
-    verdict = verify_log(db, hsm)
+    verdict = verify_log(db, hsm, notes)
     assert verdict.ok and verdict.size == 13 and verdict.checkpoints == 2
     assert [e.index for e in log.entries_of_resident(db, 1)] == [1, 4, 7, 10]
     assert json.loads(raw[0])["time_local"].endswith("+09:00")
 
 
-def test_forged_checkpoints_are_rejected(registry: Registry, station) -> None:  # type: ignore[no-untyped-def]
-    hsm = station.hsm
+def test_forged_checkpoints_are_rejected(registry: Registry, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hsm, notes = station.hsm, tmp_path / "checkpoints"
     fill(registry, hsm, 4)
-    checkpoint = make_checkpoint(registry, hsm)
+    checkpoint = make_checkpoint(registry, hsm, notes)
     with registry.transaction() as db:  # a root that fits edited entries, the old signature
         db.execute("UPDATE audit_checkpoints SET root = ? WHERE size = ?",
                    (merkle.leaf_hash(b"forged"), checkpoint.size))
-    verdict = verify_log(registry.connection(), hsm)
+    verdict = verify_log(registry.connection(), hsm, notes)
     assert not verdict.ok and "signature does not verify" in (verdict.problem or "")
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = checkpoint.__class__(checkpoint.size, checkpoint.root, checkpoint.at,
-                                  checkpoint.key_label, b"")
-    with registry.transaction() as db:  # signed, but by a key that is not the token's
+    other = Ed25519PrivateKey.generate()  # signed, but by a key that is not the token's
+    text = checkpoint.note_text(anchors.origin(registry.connection()))
+    with registry.transaction() as db:
         db.execute("UPDATE audit_checkpoints SET root = ?, signature = ? WHERE size = ?",
-                   (checkpoint.root, other.sign(forged.note(), padding.PKCS1v15(),
-                                                hashes.SHA256()), checkpoint.size))
-    assert not verify_log(registry.connection(), hsm).ok
+                   (checkpoint.root, other.sign(text.encode()), checkpoint.size))
+    assert not verify_log(registry.connection(), hsm, notes).ok
     with registry.transaction() as db:
         db.execute("UPDATE audit_checkpoints SET signature = ? WHERE size = ?",
                    (checkpoint.signature, checkpoint.size))
-    assert verify_log(registry.connection(), hsm).ok
+    assert verify_log(registry.connection(), hsm, notes).ok
 
 
 def _rows(db) -> list[tuple[int, str, bytes]]:  # type: ignore[no-untyped-def]
@@ -120,11 +118,12 @@ def test_any_tampering_is_detected_at_the_first_bad_index(station, action: str, 
     j = data.draw(st.integers(i + 1, size - 1), label="j")
     with tempfile.TemporaryDirectory() as directory:
         registry = Registry(Path(directory) / "registry.sqlite")
+        notes = Path(directory) / "checkpoints"
         fill(registry, station.hsm, size)
-        make_checkpoint(registry, station.hsm)
-        assert verify_log(registry.connection(), station.hsm).ok
+        make_checkpoint(registry, station.hsm, notes)
+        assert verify_log(registry.connection(), station.hsm, notes).ok
         expected = tamper(registry, action, i, j)
-        verdict = verify_log(registry.connection(), station.hsm)
+        verdict = verify_log(registry.connection(), station.hsm, notes)
         assert not verdict.ok
         assert verdict.first_bad_index == expected, verdict.problem
         registry.close()
@@ -133,15 +132,16 @@ def test_any_tampering_is_detected_at_the_first_bad_index(station, action: str, 
 def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(station) -> None:  # type: ignore[no-untyped-def]
     with tempfile.TemporaryDirectory() as directory:
         registry = Registry(Path(directory) / "registry.sqlite")
+        notes = Path(directory) / "checkpoints"
         fill(registry, station.hsm, 6)
-        checkpoint = make_checkpoint(registry, station.hsm)
+        checkpoint = make_checkpoint(registry, station.hsm, notes)
         with registry.transaction() as db:
             entry = json.loads(_rows(db)[3][1]) | {"purpose": "B4-3"}
             raw = log.canonical(entry)
             db.execute("UPDATE provision_log SET entry = ? WHERE idx = 3", (raw.decode(),))
             db.execute("UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND position = 3",
                        (merkle.leaf_hash(raw),))
-        verdict = verify_log(registry.connection(), station.hsm)
+        verdict = verify_log(registry.connection(), station.hsm, notes)
         assert verdict.first_bad_index == 3
         db = registry.connection()
         proof = merkle.inclusion_proof(3, checkpoint.size, log.stored_subtree(db))
@@ -157,7 +157,8 @@ from pathlib import Path
 from hsm.keys import generate_mac_key, latest_version
 from hsm.roles import KeyRole
 from hsm.station_keys import ensure_station_keys
-from tools.audit.checkpoints import make_checkpoint, verify_log
+from tools.audit.checkpoints import make_checkpoint
+from tools.audit.verify import verify_log
 from tools.audit.provision import Release, record
 from tools.station.home import StationHome
 from tools.registry import Registry
@@ -168,16 +169,17 @@ Rig(home).ensure_token()
 hsm = home.open_token()
 ensure_station_keys(hsm)
 registry = Registry(home.root / "registry.sqlite")
+notes = home.root / "audit" / "checkpoints"
 release = Release("s", "Asia/Tokyo", None, "NENKIN", "B1-57")
 def add(n):
     for _ in range(n):
         record(registry, hsm, release, kind="provision", fields=["name"], resident_id=1,
                record_code=None, card_serial=None)
 add(3)
-make_checkpoint(registry, hsm)
+make_checkpoint(registry, hsm, notes)
 generate_mac_key(hsm, KeyRole.AUDIT_ENTRY_MAC, latest_version(hsm, KeyRole.AUDIT_ENTRY_MAC) + 1)
 add(3)
-verdict = verify_log(registry.connection(), hsm)
+verdict = verify_log(registry.connection(), hsm, notes)
 versions = [v for (v,) in registry.connection().execute(
     "SELECT mac_version FROM provision_log ORDER BY idx")]
 print(json.dumps({"ok": verdict.ok, "size": verdict.size, "versions": versions}))

@@ -1,35 +1,37 @@
-"""Signed checkpoints of the provision log and the full verification of the log.
+"""Signed checkpoints of the provision log.
 
-A checkpoint is a note in the C2SP tlog-checkpoint shape (origin, size, base64 root,
-then our time line) signed with sha256WithRSAEncryption by the token's audit key.
-`verify_log` recomputes every leaf, checks every entry's MAC (which covers its index),
-the index sequence and every checkpoint's signature and root; it names the first bad
-index (modified, deleted, inserted, moved entries; a truncated log).
+A checkpoint is a C2SP signed note (``note.py``) over the tlog-checkpoint body of the
+log (origin, size, base64 root, then our time line), signed with Ed25519 by the token's
+``audit-checkpoint-note-signer`` key. Making one stores it three ways, in the database's
+write transaction: a row in ``audit_checkpoints``, the token head (``anchors.py``) and a
+note appended to the checkpoint file outside the database. Rows made before the notes
+(sha256WithRSAEncryption by ``audit-checkpoint-signer``) keep verifying.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from hsm.ca import TokenKey, certificates_by_version
-from hsm.mac import first_bad_mac
+from hsm import eddsa
+from hsm.ca import certificates_by_version
+from hsm.keys import current_version
 from hsm.roles import KeyRole, label_for
 from hsm.token import Hsm
 
+from ..errors import LogTamperedError
 from ..registry import Registry
 from ..registry.backend import Backend
-from . import log, merkle
+from . import anchors, log, note
 
-ORIGIN = "juki provision log"
-VERIFY_BATCH = 4096
+LEGACY_ORIGIN = "juki provision log"
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,11 @@ class Checkpoint:
     key_label: str
     signature: bytes
 
-    def note(self) -> bytes:
-        return (f"{ORIGIN}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+    def note_text(self, origin: str) -> str:
+        return note.body(origin, self.size, self.root, (self.at,))
+
+    def legacy_note(self) -> bytes:
+        return (f"{LEGACY_ORIGIN}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
                 f"{self.at}\n").encode()
 
     def as_json(self) -> dict[str, object]:
@@ -60,129 +65,79 @@ def latest(db: Backend) -> Checkpoint | None:
     return found[-1] if found else None
 
 
-def make_checkpoint(registry: Registry, hsm: Hsm) -> Checkpoint:
-    """Sign (size, root, time) of the log as it is now; the log unchanged since the last
-    checkpoint gives that one back."""
-    signer = TokenKey.current(hsm, KeyRole.AUDIT_SIGNER)
-    label = signer.signer.label
+@dataclass(frozen=True)
+class Verifier:
+    """Checks checkpoint signatures of one log with the token's public keys."""
+
+    origin: str
+    note_keys: dict[str, bytes]  # Ed25519 key label -> 32-byte public key
+    rsa_certificates: dict[str, x509.Certificate]  # legacy signer label -> certificate
+
+    def signed_note(self, checkpoint: Checkpoint) -> note.SignedNote:
+        public = self.note_keys.get(checkpoint.key_label, b"")
+        return note.SignedNote(checkpoint.note_text(self.origin), (note.Signature(
+            self.origin, note.key_id(self.origin, public), checkpoint.signature),))
+
+    def ok(self, checkpoint: Checkpoint) -> bool:
+        if checkpoint.key_label in self.note_keys:
+            return self.signed_note(checkpoint).verified_by(
+                self.origin, self.note_keys[checkpoint.key_label])
+        cert = self.rsa_certificates.get(checkpoint.key_label)
+        key = cert.public_key() if cert else None
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
+        try:
+            key.verify(checkpoint.signature, checkpoint.legacy_note(), padding.PKCS1v15(),
+                       hashes.SHA256())
+        except InvalidSignature:
+            return False
+        return True
+
+    def note_ok(self, signed: note.SignedNote) -> bool:
+        """A note from the checkpoint file, signed by one of this token's note keys."""
+        return any(signed.verified_by(self.origin, key) for key in self.note_keys.values())
+
+
+def verifier(db: Backend, hsm: Hsm) -> Verifier:
+    keys = {label_for(KeyRole.AUDIT_NOTE_SIGNER, v): k
+            for v, k in eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER).items()}
+    legacy = {label_for(KeyRole.AUDIT_SIGNER, v): c for v, c in
+              certificates_by_version(hsm, KeyRole.AUDIT_SIGNER).items()}
+    return Verifier(anchors.origin(db), keys, legacy)
+
+
+def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path) -> Checkpoint:
+    """Sign (size, root, time) of the log as it is now, and keep it in the database, the
+    token head and the checkpoint file; the log unchanged since the last checkpoint
+    gives that one back."""
+    version = current_version(hsm, KeyRole.AUDIT_NOTE_SIGNER)
+    label = label_for(KeyRole.AUDIT_NOTE_SIGNER, version)
+    public = eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER)[version]
     with registry.transaction() as db:
         size = log.size(db)
         previous = latest(db)
         if previous is not None and previous.size == size:
             return previous
+        origin = anchors.origin(db)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         unsigned = Checkpoint(size, log.root(db, size), at, label, b"")
-        signature = signer.signer.sign(unsigned.note(), padding.PKCS1v15(), hashes.SHA256())
+        text = unsigned.note_text(origin)
+        signature = eddsa.sign(hsm, KeyRole.AUDIT_NOTE_SIGNER, version, text.encode("utf-8"))
         db.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature) "
                    "VALUES (?, ?, ?, ?, ?)", (size, unsigned.root, at, label, signature))
+        anchors.write_head(hsm, db, size, unsigned.root)
+    # after the commit: the file never holds a checkpoint the database could lack
+    anchors.append_note(checkpoints_file, note.SignedNote(text, (note.Signature(
+        origin, note.key_id(origin, public), signature),)))
     return Checkpoint(size, unsigned.root, at, label, signature)
 
 
-def audit_certificates(hsm: Hsm) -> dict[str, x509.Certificate]:
-    return {label_for(KeyRole.AUDIT_SIGNER, version): cert for version, cert in
-            certificates_by_version(hsm, KeyRole.AUDIT_SIGNER).items()}
-
-
-def signature_ok(checkpoint: Checkpoint, certificates: dict[str, x509.Certificate]) -> bool:
-    cert = certificates.get(checkpoint.key_label)
-    key = cert.public_key() if cert else None
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    try:
-        key.verify(checkpoint.signature, checkpoint.note(), padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class LogVerdict:
-    ok: bool
-    size: int  # entries in the log (also when it is not intact)
-    checkpoints: int
-    first_bad_index: int | None
-    problem: str | None
-
-    def as_json(self) -> dict[str, object]:
-        return dict(vars(self))
-
-
-def _entry_problem(index: int, raw: str) -> str | None:
-    try:
-        fields = json.loads(raw)
-    except ValueError:
-        return "not JSON"
-    if not isinstance(fields, dict) or fields.get("index") != index:
-        return f"names index {fields.get('index') if isinstance(fields, dict) else '?'}"
-    if log.canonical(fields).decode("utf-8") != raw:
-        return "not in canonical form"
-    return None
-
-
-def _unsigned_checkpoint(signed: list[Checkpoint],
-                         certificates: dict[str, x509.Certificate]) -> str | None:
-    """The first checkpoint whose signature does not verify, named; else None."""
-    for checkpoint in signed:
-        if not signature_ok(checkpoint, certificates):
-            return f"checkpoint at size {checkpoint.size}: signature does not verify"
-    return None
-
-
-def verify_log(db: Backend, hsm: Hsm) -> LogVerdict:
-    """Recompute and check everything (see the module docstring)."""
-    signed = checkpoints(db)
-    if (problem := _unsigned_checkpoint(signed, audit_certificates(hsm))) is not None:
-        return LogVerdict(False, log.size(db), len(signed), None, problem)
-    pending = iter(signed)
-    next_checkpoint = next(pending, None)
-    stack: list[tuple[int, bytes]] = []
-    expected = 0
-    batch: list[tuple[int, bytes, bytes]] = []
-    batch_version = 0  # the MAC key version of every entry in ``batch``
-
-    def flush() -> LogVerdict | None:
-        if not batch:
-            return None
-        bad = first_bad_mac(hsm, batch_version, [(leaf, tag) for _, leaf, tag in batch],
-                            KeyRole.AUDIT_ENTRY_MAC)
-        if bad is not None:
-            index = batch[bad][0]
-            return LogVerdict(False, log.size(db), len(signed), index,
-                              f"entry {index}: MAC does not verify (altered or not ours)")
-        batch.clear()
-        return None
-
-    def fail(index: int, problem: str) -> LogVerdict:
-        return LogVerdict(False, log.size(db), len(signed), index, problem)
-
-    while next_checkpoint is not None and next_checkpoint.size == 0:
-        if next_checkpoint.root != merkle.EMPTY_ROOT:
-            return fail(0, "the checkpoint of the empty log has a wrong root")
-        next_checkpoint = next(pending, None)
-    rows = db.execute("SELECT idx, entry, mac, mac_version FROM provision_log ORDER BY idx")
-    for index, raw, tag, version in rows:
-        if index != expected:
-            return flush() or fail(expected, f"entry {expected} is missing (next is {index})")
-        problem = _entry_problem(index, raw)
-        if problem:
-            return flush() or fail(index, f"entry {index}: {problem}")
-        leaf = merkle.leaf_hash(raw.encode("utf-8"))
-        if version != batch_version and (result := flush()):
-            return result
-        batch_version = int(version)
-        batch.append((index, leaf, bytes(tag)))
-        if len(batch) >= VERIFY_BATCH and (result := flush()):
-            return result
-        merkle.push(stack, leaf)
-        expected += 1
-        while next_checkpoint is not None and next_checkpoint.size == expected:
-            if merkle.fold(stack) != next_checkpoint.root:
-                return flush() or fail(expected - 1, f"root at checkpoint size {expected} "
-                                                     "differs from the signed root")
-            next_checkpoint = next(pending, None)
-    if (result := flush()):
-        return result
-    if next_checkpoint is not None:
-        return fail(expected, f"log truncated: {expected} entries, but a checkpoint signed "
-                              f"{next_checkpoint.size}")
-    return LogVerdict(True, expected, len(signed), None, None)
+def require_signed(db: Backend, hsm: Hsm, *found: Checkpoint) -> None:
+    """Raise ``LogTamperedError`` unless every checkpoint's signature verifies: nothing is
+    proven against a checkpoint the token did not sign."""
+    check = verifier(db, hsm)
+    for checkpoint in found:
+        if not check.ok(checkpoint):
+            raise LogTamperedError(f"the checkpoint of size {checkpoint.size} is not signed by "
+                                   "this token's checkpoint key (forged or altered): nothing "
+                                   "was proven against it")

@@ -8,13 +8,14 @@ Both requests are provisions themselves and are recorded first.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from hsm.token import Hsm
 
 from ..errors import RequestError
 from ..registry import Registry
 from . import log, merkle
-from .checkpoints import Checkpoint, audit_certificates, make_checkpoint, signature_ok
+from .checkpoints import Checkpoint, make_checkpoint, verifier
 from .provision import (
     DISCLOSURE_PURPOSE,
     IDENTITY_FIELDS,
@@ -90,15 +91,17 @@ def _names(registry: Registry) -> tuple[dict[str, str], dict[tuple[str, str], st
 
 
 def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
-             fields: list[str], show_codes: bool = True) -> tuple[DisclosureReport, Checkpoint]:
+             fields: list[str], show_codes: bool = True, *,
+             checkpoints_file: Path) -> tuple[DisclosureReport, Checkpoint]:
     """Record the disclosure, sign a checkpoint over the log including it, then report
-    (without ``show_codes`` every record code is left out: the caller lacks read-code)."""
+    (without ``show_codes`` every record code is left out: the caller lacks read-code).
+    The entries are the ones whose authenticated content names the resident."""
     codes = [str(c["code"]) for c in registry.code_history(resident_id)
              if c["status"] in ("active", "retired")] if show_codes else []
     record(registry, hsm, release, kind="disclosure",
            fields=[*fields, *(["record_code"] if show_codes else [])], resident_id=resident_id,
            record_code=registry.active_code(resident_id), card_serial=None)
-    checkpoint = make_checkpoint(registry, hsm)
+    checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
     db = registry.connection()
     subtree = log.stored_subtree(db)
     recipients, purposes = _names(registry)
@@ -121,7 +124,7 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
             card_serial=fields_of.get("card_serial"), operator=fields_of.get("operator"),
             station=str(fields_of["station"]), inclusion_proof=[p.hex() for p in proof],
             proof_verified=ok, requester=fields_of.get("requester")))
-    signed_ok = signature_ok(checkpoint, audit_certificates(hsm))
+    signed_ok = verifier(db, hsm).ok(checkpoint)
     report = DisclosureReport(resident_id, codes, checkpoint.as_json(), signed_ok, entries)
     return report, checkpoint
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import LogTamperedError
 from ..registry.backend import Backend
 from . import merkle
 
@@ -28,11 +29,17 @@ def size(db: Backend) -> int:
     return int(row[0])
 
 
+class MissingNodeError(LogTamperedError):
+    """A stored Merkle node that a proof or an append needs is not in the database."""
+
+
 def _node(db: Backend, level: int, position: int) -> bytes:
     row = db.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND position = ?",
                      (level, position)).fetchone()
     if row is None:
-        raise LookupError(f"Merkle node ({level}, {position}) is missing")
+        raise MissingNodeError(f"the provision log's Merkle node (level {level}, position "
+                               f"{position}) is missing from the database: the stored tree "
+                               "was altered (see `juki audit verify`)")
     return bytes(row[0])
 
 
@@ -91,10 +98,25 @@ class Entry:
 
 
 def entries_of_resident(db: Backend, resident_id: int) -> list[Entry]:
-    """A resident's entries, by the index on (resident_id, idx): no scan of the log."""
-    rows = db.execute("SELECT idx, entry FROM provision_log WHERE resident_id = ? ORDER BY idx",
-                      (resident_id,))
-    return [Entry(int(i), str(e)) for i, e in rows]
+    """A resident's entries as the entries themselves say (the ``resident_id`` column is
+    only an index): a row whose column and entry disagree (an entry moved to NULL or to
+    another resident) raises ``LogTamperedError`` naming its index. (Canonical JSON
+    writes ``"resident_id":N,``: the key after it is ``station``.)"""
+    pattern = f'%"resident_id":{int(resident_id)},%'
+    rows = db.execute("SELECT idx, entry, resident_id FROM provision_log "
+                      "WHERE resident_id = ? OR entry LIKE ? ORDER BY idx",
+                      (resident_id, pattern))
+    found = []
+    for index, raw, column in rows:
+        entry = Entry(int(index), str(raw))
+        said = entry.fields.get("resident_id")
+        if said != column:
+            raise LogTamperedError(f"provision log entry {index} names resident {said} but "
+                                   f"its resident_id column says {column}: the log was "
+                                   "re-attributed (see `juki audit verify`)")
+        if said == resident_id:
+            found.append(entry)
+    return found
 
 
 def entry_at(db: Backend, index: int) -> Entry | None:

@@ -21,7 +21,7 @@ from hsm.token import Hsm
 from ..errors import PermissionDeniedError, ProvisionNotRecordedError, StationConfigError
 from ..registry import Registry
 from ..station.home import StationHome
-from . import log, recipients
+from . import anchors, log, recipients
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "address")
 DEFAULT_ZONE = "Asia/Tokyo"
@@ -78,9 +78,11 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
         body["requester"] = dict(requester)
     try:
         with registry.transaction() as db:
-            return log.append(db, body, kind, resident_id,
-                              lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC),
-                              version)
+            index = log.append(db, body, kind, resident_id,
+                               lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC),
+                               version)
+            anchors.write_head(hsm, db, index + 1, log.root(db, index + 1))
+            return index
     except Exception as exc:  # a database or token failure: the release must not happen
         raise ProvisionNotRecordedError(
             f"the provision could not be recorded ({type(exc).__name__}: {exc}); "

@@ -11,12 +11,14 @@ import click
 from .common import (
     ExitCode,
     card_options,
+    client_path,
     collect_cli_pins,
     emit,
     json_option,
     pin_file_option,
     presented,
     station,
+    terminal,
 )
 
 
@@ -30,7 +32,7 @@ def _recipients_file() -> str | None:
 
 
 @audit.command("recipients")
-@click.option("--load", "load_file", type=click.Path(path_type=Path, exists=True), default=None,
+@click.option("--load", "load_file", type=client_path(), default=None,
               help="Add the recipients and purposes of this TOML file.")
 @json_option
 def audit_recipients(load_file: Path | None, as_json: bool) -> None:
@@ -53,10 +55,11 @@ def audit_recipients(load_file: Path | None, as_json: bool) -> None:
 @json_option
 def audit_checkpoint(as_json: bool) -> None:
     """Sign (size, root, time) of the log with the token's audit key."""
+    from ..audit.anchors import checkpoints_path
     from ..audit.checkpoints import make_checkpoint
 
     st = station()
-    checkpoint = make_checkpoint(st.registry, st.hsm)
+    checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root))
     emit(as_json, checkpoint.as_json(),
          f"checkpoint: {checkpoint.size} entries, root {checkpoint.root.hex()}, {checkpoint.at}")
 
@@ -64,12 +67,14 @@ def audit_checkpoint(as_json: bool) -> None:
 @audit.command("verify")
 @json_option
 def audit_verify(as_json: bool) -> ExitCode:
-    """Recompute the whole log: every entry, its MAC and index, every checkpoint's
-    signature and root. Exit 1 (with the first bad index) if anything was changed."""
-    from ..audit.checkpoints import verify_log
+    """Recompute the whole log: every entry, its MAC, index and columns, every
+    checkpoint's signature and root, against the token head and the checkpoint file.
+    Exit 1 (with the first bad index, or what is missing) if anything was changed."""
+    from ..audit.anchors import checkpoints_path
+    from ..audit.verify import verify_log
 
     st = station()
-    verdict = verify_log(st.registry.connection(), st.hsm)
+    verdict = verify_log(st.registry.connection(), st.hsm, checkpoints_path(st.home.root))
     emit(as_json, verdict.as_json(),
          f"provision log intact: {verdict.size} entries, {verdict.checkpoints} checkpoints"
          if verdict.ok else
@@ -83,13 +88,15 @@ def audit_verify(as_json: bool) -> ExitCode:
 def audit_proof(index: int, as_json: bool) -> ExitCode:
     """Inclusion proof of one entry against the latest checkpoint (verified)."""
     from ..audit import log, merkle
-    from ..audit.checkpoints import latest
+    from ..audit.checkpoints import latest, require_signed
     from ..errors import RequestError
 
-    db = station().registry.connection()
+    st = station()
+    db = st.registry.connection()
     checkpoint, entry = latest(db), log.entry_at(db, index)
     if checkpoint is None or entry is None or index >= checkpoint.size:
         raise RequestError("index", f"entry {index} is not covered by a checkpoint")
+    require_signed(db, st.hsm, checkpoint)
     proof = merkle.inclusion_proof(index, checkpoint.size, log.stored_subtree(db))
     ok = merkle.verify_inclusion(index, checkpoint.size, entry.leaf, proof, checkpoint.root)
     emit(as_json, {"index": index, "size": checkpoint.size, "root": checkpoint.root.hex(),
@@ -106,14 +113,16 @@ def audit_proof(index: int, as_json: bool) -> ExitCode:
 def audit_consistency(old_size: int, new_size: int | None, as_json: bool) -> ExitCode:
     """Consistency proof between two signed checkpoints (the older is a prefix)."""
     from ..audit import log, merkle
-    from ..audit.checkpoints import checkpoints
+    from ..audit.checkpoints import checkpoints, require_signed
     from ..errors import RequestError
 
-    db = station().registry.connection()
+    st = station()
+    db = st.registry.connection()
     by_size = {c.size: c for c in checkpoints(db)}
     new_size = new_size if new_size is not None else max(by_size, default=0)
     if old_size not in by_size or new_size not in by_size or not 0 < old_size <= new_size:
         raise RequestError("old/new", "both must be sizes of signed checkpoints, old <= new")
+    require_signed(db, st.hsm, by_size[old_size], by_size[new_size])
     proof = merkle.consistency_proof(old_size, new_size, log.stored_subtree(db))
     ok = merkle.verify_consistency(old_size, new_size, by_size[old_size].root,
                                    by_size[new_size].root, proof)
@@ -128,11 +137,12 @@ def audit_consistency(old_size: int, new_size: int | None, as_json: bool) -> Exi
 @click.option("--card", "card_serial", default=None, help="Or the serial of their card.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "html"]), default="text",
               show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write to a file.")
+@click.option("--out", type=client_path(), default=None, help="Write to a file.")
 @json_option
 def audit_disclose(code: str | None, card_serial: str | None, output: str, out: Path | None,
                    as_json: bool) -> None:
     """The provision status report for one resident, with inclusion proofs."""
+    from ..audit.anchors import checkpoints_path
     from ..audit.disclosure import disclose, resident_for, self_release
     from ..audit.provision import release_for
     from ..audit.report import as_html, as_text, local_time
@@ -141,7 +151,8 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     resident = resident_for(st.registry, code, card_serial)
     release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
     report, _ = disclose(st.registry, st.hsm, release, resident, ["provision_record"],
-                         show_codes=st.reveal("record_code"))
+                         show_codes=st.reveal("record_code"),
+                         checkpoints_file=checkpoints_path(st.home.root))
     output = "json" if as_json else output
     if output == "json":
         text = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
@@ -153,7 +164,7 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     else:
         text = as_text(report)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        terminal().write_file(out, text.encode("utf-8"))
         click.echo(f"wrote {out} ({len(report.entries)} entries)")
     else:
         click.echo(text)

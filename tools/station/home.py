@@ -41,6 +41,25 @@ def softhsm_token_dir(conf: Path) -> Path:
     raise StationConfigError(f"{conf} names no directories.tokendir")
 
 
+def _prove_repair(hsm: Hsm, tokens: Path, repaired: list[str]) -> None:
+    import pkcs11
+
+    from hsm.errors import HsmError
+    from hsm.softhsm_files import undo_repair
+
+    hsm.reset()
+    try:
+        hsm.call(lambda session: None)  # logs in with the station PIN
+    except HsmError as exc:
+        if not isinstance(exc.__cause__, pkcs11.PinIncorrect):
+            raise
+        undo_repair(tokens, repaired)
+        raise HsmError(f"SoftHSM token.object of {', '.join(repaired)} was left empty by a "
+                       "killed process and its copy predates a PIN change (the station PIN "
+                       "does not open it); not restored: restore the token from a backup") \
+            from None
+
+
 def resolve_home(option: str | None) -> Path:
     raw = option or os.environ.get("JUKI_HOME") or str(DEFAULT_HOME)
     return Path(raw).expanduser().resolve()
@@ -131,13 +150,43 @@ class StationHome:
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
 
     def open_token(self) -> Hsm:
-        """The station token; a SoftHSM token damaged by a killed login is repaired first."""
-        from hsm.softhsm_files import repair_token_files
+        """The station token. On SoftHSM, a ``token.object`` left empty by a killed login
+        is restored from its copy and the restore proven by logging in with the station
+        PIN (a copy older than a PIN change is taken out again: an old PIN never comes
+        back); then the copies are refreshed from the whole files."""
+        from hsm.softhsm_files import backup_token_files, repair_token_files
+        from hsm.token import PKCS11_LOCK
 
         config = self.token_config()
-        if config.softhsm2_conf is not None:
-            repair_token_files(softhsm_token_dir(config.softhsm2_conf))
-        return open_token(config)
+        if config.softhsm2_conf is None:
+            return open_token(config)
+        tokens = softhsm_token_dir(config.softhsm2_conf)
+        with PKCS11_LOCK:
+            repaired = repair_token_files(tokens)
+            hsm = open_token(config)
+            if repaired:
+                _prove_repair(hsm, tokens, repaired)
+            backup_token_files(tokens)
+        return hsm
+
+    def change_token_pin(self, new_pin: str) -> None:
+        """Change the token's user PIN (C_SetPIN) and the station's PIN file, then refresh
+        SoftHSM's ``token.object`` copy at once: a later repair restores the new PIN."""
+        from hsm.softhsm_files import backup_token_files
+        from hsm.token import PKCS11_LOCK
+
+        config = self.token_config()
+        hsm = self.open_token()
+        with PKCS11_LOCK:
+            hsm.call(lambda session: session.set_pin(config.read_pin(), new_pin))
+            pin_file = Path(config.pin_file)
+            tmp = pin_file.with_name(pin_file.name + ".new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(new_pin + "\n")
+            os.replace(tmp, pin_file)
+            if config.softhsm2_conf is not None:
+                backup_token_files(softhsm_token_dir(config.softhsm2_conf))
 
     def token_config(self) -> TokenConfig:
         settings = self.settings().get("hsm", {})
