@@ -223,3 +223,37 @@ def test_operator_enroll_leaves_no_management_authentication(rig_home: Path,
         assert send(card, apdu("00 A4 04 00 09 A0 00 00 03 08 00 00 10 00 00")) == 0x9000
         put_chuid = apdu("00 DB 3F FF 0A 5C 03 5F C1 02 53 03 30 01 00")
         assert send(card, put_chuid) == SECURITY_STATUS_NOT_SATISFIED
+
+
+def test_through_pcscd_a_warm_reset_keeps_the_pin_and_a_power_off_clears_it(
+        rig_home: Path, tmp_path: Path) -> None:
+    """The emulator behind pcscd and vpcd is as unforgiving as the real card (real-card.md
+    §2.1): a close with SCARD_LEAVE_CARD or SCARD_RESET_CARD leaves the PIN verified, so
+    only the power-off the host now does locks it (else the tests above would prove
+    nothing a real card would honour)."""
+    from smartcard import scard
+    from smartcard.System import readers
+
+    issue(rig_home, tmp_path)
+    read = apdu("00 B0 00 00 00")
+
+    def session(disposition: int, *, verify: bool) -> int:
+        connection = next(r for r in readers() if str(r) == READER).createConnection()
+        connection.connect(disposition=disposition)
+        try:
+            for command in (select_aid(Aid.CARD_INFO), select_ef(CardInfoFile.PIN),
+                            *([verify_selected(PIN)] if verify else [])):
+                _data, sw1, sw2 = connection.transmit(list(command))
+                assert (sw1, sw2) == (0x90, 0x00)
+            connection.transmit(list(select_ef(CardInfoFile.ATTRIBUTES)))
+            _data, sw1, sw2 = connection.transmit(list(read))
+            return sw1 << 8 | sw2
+        finally:
+            connection.disconnect()
+            connection.release()
+
+    assert session(scard.SCARD_RESET_CARD, verify=True) == 0x9000
+    assert session(scard.SCARD_RESET_CARD, verify=False) == 0x9000  # survived a warm reset
+    assert session(scard.SCARD_LEAVE_CARD, verify=False) == 0x9000  # and a plain close
+    assert session(scard.SCARD_UNPOWER_CARD, verify=False) == 0x9000  # the close powers off
+    assert session(scard.SCARD_LEAVE_CARD, verify=False) == SECURITY_STATUS_NOT_SATISFIED
