@@ -74,5 +74,5 @@ class CardNotGenuineError(JukiError):
         self.claimed_serial = claimed_serial
         self.failed = failed
         checks = "; ".join(f"{name}: {detail}" for name, detail in failed)
-        super().__init__(f"card {claimed_serial or '?'} is not genuine (failed {checks}); "
-                         "nothing was read or released")
+        card = f"card {claimed_serial}" if claimed_serial else "the card"
+        super().__init__(f"{card} is not genuine (failed {checks}); nothing was read or released")

@@ -128,7 +128,9 @@ def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Pa
     assert "municipality_code" in result.stderr
     readers = json.loads(juki(rig_home, "readers", "--json").stdout)
     assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
-    assert juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=3).returncode == 3
+    # a blank card cannot prove itself, so it is refused before any PIN (issue 11, defect 7)
+    refused = juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=1)
+    assert json.loads(refused.stdout)["error"]["failed_checks"] == ["card_info"]
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"name": "x"}'])

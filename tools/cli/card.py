@@ -11,7 +11,9 @@ import click
 from . import card_lifecycle
 from .common import (
     ExitCode,
+    authenticated_card,
     card_options,
+    client_path,
     collect_cli_pins,
     emit,
     json_option,
@@ -19,9 +21,11 @@ from .common import (
     presented,
     provision_release,
     purpose_option,
+    read_client_file,
     recipient_option,
     record_provision,
     station,
+    terminal,
 )
 
 READ_FIELDS = {"identity": ["name", "birth_date", "sex", "address"],
@@ -48,11 +52,12 @@ for _command in card_lifecycle.COMMANDS:
 @json_option
 def card_read(what: str, recipient: str | None, purpose: str | None, reader: str | None,
               timeout: float, pin_file: Path | None, as_json: bool) -> None:
-    """After the card-info PIN: the 4 information and/or the individual number, released
-    only if the integrity record (EF 0003) verifies, and only after the provision to
-    --recipient for --purpose is recorded."""
+    """The card first proves itself (every check of `juki verify`; a card that fails one is
+    refused before its PIN is asked of it); then, after the card-info PIN, the 4
+    information and/or the individual number, released only if the integrity record
+    (EF 0003) verifies, and only after the provision to --recipient for --purpose is
+    recorded under the serial the card proved."""
     from cardlib.apps.card_info import CardInfoApSession
-    from cardlib.apps.common import CommonApSession
 
     from ..resident.card_info import IntegrityChecker, What, read_card_info
     from ..station.pins import CARD_INFO_PIN
@@ -61,10 +66,8 @@ def card_read(what: str, recipient: str | None, purpose: str | None, reader: str
     pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
     checker = IntegrityChecker(station().hsm)
     with presented(reader, timeout) as (_name, channel):
+        serial = authenticated_card(channel, release)
         reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
-        common = CommonApSession(channel)
-        common.select()
-        serial = common.read_card_info().card_serial
     fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if what == "all" else READ_FIELDS[what]
     entry = record_provision(release, fields, serial)
     payload = reading.as_json() | {"provision_entry": entry}
@@ -145,21 +148,23 @@ def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file:
 @json_option
 def card_code(recipient: str | None, purpose: str | None, reader: str | None, timeout: float,
               as_json: bool) -> None:
-    """The resident record code and its change history, over SCP03 (station keys),
+    """The card first proves itself (every check of `juki verify`); then the resident
+    record code and its change history, over SCP03 with the keys of the serial it proved,
     released only after the provision to --recipient for --purpose is recorded."""
     from ..resident.record_code import read_registry_ap
 
     release = provision_release(recipient, purpose, required=True)
     st = station()
     with presented(reader, timeout) as (_name, channel):
-        result = read_registry_ap(channel, st.hsm)
+        serial = authenticated_card(channel, release)
+        result = read_registry_ap(channel, st.hsm, serial)
     entry = record_provision(release, ["record_code", "code_history"], result.card_serial)
     emit(as_json, result.as_json() | {"provision_entry": entry}, lambda: result.as_text())
 
 
 @card.command("certs")
 @card_options
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", "out_dir", type=client_path(), default=None,
               help="Write each certificate as NAME.pem into this directory.")
 @click.option("--with-sign", is_flag=True,
               help="Also read the signature certificate (needs the jpki_sign PIN).")
@@ -185,10 +190,10 @@ def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_si
     if with_sign:
         _record_signature_certificate(next(r.certificate for r in reports if r.name == "sign"))
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        terminal().make_dir(out_dir)
         for report in reports:
-            (out_dir / f"{report.name.replace('_', '-')}.pem").write_bytes(
-                report.certificate.public_bytes(serialization.Encoding.PEM))
+            terminal().write_file(out_dir / f"{report.name.replace('_', '-')}.pem",
+                                  report.certificate.public_bytes(serialization.Encoding.PEM))
     emit(as_json, [r.as_json() for r in reports], lambda: "\n".join(
         f"{r.name:8} {r.certificate.subject.rfc4514_string()}  [{r.detail}]" for r in reports))
     return ExitCode.OK if all(r.chain_ok is not False for r in reports) else ExitCode.CHECK_FAILED
@@ -210,10 +215,10 @@ def _record_signature_certificate(certificate) -> int:  # type: ignore[no-untype
 
 
 @card.command("sign")
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("file", type=client_path())
 @click.option("--key", "key_name", type=click.Choice(["auth", "sign"]), default="sign",
               show_default=True, help="JPKI key to sign with.")
-@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--out", "out_file", type=client_path(), default=None,
               help="Where to write the detached CMS signature (default FILE.p7s).")
 @card_options
 @pin_file_option
@@ -231,7 +236,7 @@ def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | No
         station().reveal("signature_certificate")
     spec = JPKI_AUTH_PIN if key is JpkiKey.AUTH else JPKI_SIGN_PIN
     pin = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
-    content = file.read_bytes()
+    content = read_client_file(file)
     with presented(reader, timeout) as (_name, channel):
         session = JpkiApSession(channel)
         session.select()
@@ -239,7 +244,7 @@ def card_sign(file: Path, key_name: str, out_file: Path | None, reader: str | No
     if key is JpkiKey.SIGN:
         _record_signature_certificate(certificate)
     target = out_file or file.with_name(file.name + ".p7s")
-    target.write_bytes(signature)
+    terminal().write_file(target, signature)
     emit(as_json, {"signature_file": str(target), "key": key.value, "format": "CMS DER, detached",
                    "signer": certificate.subject.rfc4514_string()},
          f"{target}: detached CMS signature by the card's {key.value} key")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cardlib.apps.issuer import IssuerSession
 from cardlib.apps.resident_registry import open_registry
 from cardlib.channel import ApduChannel
+from cardlib.errors import CardDataError
 from cardlib.registry_records import CodeChange
 from hsm.diversify import KeySet, card_keys
 from hsm.token import Hsm
@@ -37,8 +38,15 @@ def card_serial(channel: ApduChannel) -> str:
     return issuer.read_serial()
 
 
-def read_registry_ap(channel: ApduChannel, hsm: Hsm) -> RegistryApContents:
+def read_registry_ap(channel: ApduChannel, hsm: Hsm,
+                     proven_serial: str | None = None) -> RegistryApContents:
+    """The record code and its history. With ``proven_serial`` (the serial the card proved
+    by challenge-response) the issuer domain must report that same serial, and only its
+    keys open the channel."""
     serial = card_serial(channel)
+    if proven_serial is not None and serial != proven_serial:
+        raise CardDataError(f"the issuer domain reports serial {serial}, but the card proved "
+                            f"itself as {proven_serial}")
     with card_keys(hsm, serial, KeySet.RESIDENT_REGISTRY) as keys:
         registry = open_registry(channel, token_prfs(keys))
         return RegistryApContents(serial, registry.read_code(), registry.read_history())
