@@ -18,6 +18,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism
 
 from .keys import current_version, role_key
+from .rig_mark import require_test_token
 from .roles import KeyRole
 from .token import Hsm
 
@@ -65,7 +66,9 @@ def derived_keys(hsm: Hsm, derive: DeriveKeys[K]) -> Iterator[dict[K, pkcs11.Sec
 
 def export_for_card_maker(hsm: Hsm, derive: DeriveKeys[K]) -> dict[K, bytes]:
     """The values of the keys ``derive`` makes, as a card maker loads them into a new
-    blank card (rig only); the readable keys are destroyed at once."""
+    blank card (rig only: refused unless the token is a rig's marked test token); the
+    readable keys are destroyed at once."""
+    require_test_token(hsm)
     with hsm.locked() as session:
         keys = derive(session, True)
         try:

@@ -17,9 +17,18 @@ import pytest
 
 from tools.cli import main as cli_module
 from tools.cli.common import ExitCode
-from tools.operators.session import end_session, start_session
+from tools.errors import PermissionDeniedError
+from tools.operators.session import current_session, end_session, start_session
 from tools.station.home import StationHome
-from tools.station.scopes import COMMAND_FIELDS, COMMAND_SCOPES, FIELD_SCOPES, SCOPES, SESSION_FREE
+from tools.station.scopes import (
+    ANY_SCOPE,
+    COMMAND_FIELDS,
+    COMMAND_SCOPES,
+    FIELD_SCOPES,
+    RIG_COMMANDS,
+    SCOPES,
+    SESSION_FREE,
+)
 
 from ..operator_helpers import operator_station, registry_target, station_registry
 
@@ -45,7 +54,9 @@ def test_every_command_has_a_scope_decision() -> None:
     """A new command is denied in operator mode until it is given a scope (or declared
     session-free); this test makes the decision explicit."""
     commands = set(leaf_commands())
-    assert commands == set(COMMAND_SCOPES) | SESSION_FREE
+    assert commands == set(COMMAND_SCOPES) | SESSION_FREE | ANY_SCOPE | RIG_COMMANDS
+    tables = [set(COMMAND_SCOPES), SESSION_FREE, ANY_SCOPE, RIG_COMMANDS]
+    assert sum(len(t) for t in tables) == len(commands)  # each command in exactly one
     assert set(COMMAND_SCOPES.values()) <= set(SCOPES)
     assert not set(COMMAND_SCOPES) & SESSION_FREE
 
@@ -124,8 +135,8 @@ def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  
     files = {"request": matrix_home / "request.json", "batch": matrix_home / "batch.json"}
     outcomes = {}
     for path, command in sorted(leaf_commands().items()):
-        if path in SESSION_FREE:
-            continue
+        if path in SESSION_FREE | ANY_SCOPE | RIG_COMMANDS:
+            continue  # see test_logout_needs_a_session, test_rig_commands_are_always_denied
         before = len(registry.denials())
         code = run(matrix_home, arguments(path, command, files), monkeypatch)
         denied = code == ExitCode.DENIED
@@ -198,4 +209,58 @@ def test_field_by_scope_matrix(matrix_home: Path, station, scopes: frozenset[str
             last = registry.denials()[-1]
             assert (last.command, last.scope) == (path, missing[0])
             assert last.operator_id == (operator_id if scopes else None)
+    capsys.readouterr()
+
+
+def test_logout_needs_a_session(matrix_home: Path, station,  # type: ignore[no-untyped-def]
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11 §11: `logout` without a valid session is denied (exit 7) and recorded;
+    with any session (whatever its scopes) it ends that session."""
+    home = StationHome(matrix_home)
+    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))
+    registry = station_registry(matrix_home)
+    end_session(home, registry)
+    before = len(registry.denials())
+    assert run(matrix_home, ["logout"], monkeypatch) == ExitCode.DENIED
+    assert len(registry.denials()) == before + 1
+    last = registry.denials()[-1]
+    assert (last.command, last.operator_id, last.scope) == ("logout", None, None)
+    for scope in ("verify", "audit-read"):
+        operator = registry.operator(f"m-{scope}")
+        assert operator is not None
+        start_session(home, station.hsm, registry, operator)
+        assert run(matrix_home, ["logout"], monkeypatch) == ExitCode.OK
+        with pytest.raises(PermissionDeniedError, match="no operator is logged in"):
+            current_session(home, station.hsm, registry)
+    assert len(registry.denials()) == before + 1
+
+
+@pytest.mark.parametrize("scope", [None, "operator-admin"])
+def test_rig_commands_are_always_denied(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11 defect 8: on a station in operator mode every rig, emulator and demo
+    command is denied and recorded, with no session and with an operator-admin's."""
+    home = StationHome(matrix_home)
+    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))
+    registry = station_registry(matrix_home)
+    end_session(home, registry)
+    if scope is not None:
+        operator = registry.operator(f"m-{scope}")
+        assert operator is not None
+        start_session(home, station.hsm, registry, operator)
+    argv = {"rig insert": ["--slot", "0"], "rig remove": ["--slot", "0"],
+            "emulator run": ["--state", str(matrix_home / "x.json"), "--port", "1"],
+            "emulator counterfeit": ["--from", str(matrix_home / "request.json"), "--to",
+                                     str(matrix_home / "y.json")]}
+    for path in sorted(RIG_COMMANDS):
+        before = len(registry.denials())
+        code = run(matrix_home, [*path.split(), *argv.get(path, [])], monkeypatch)
+        assert code == ExitCode.DENIED, path
+        last = registry.denials()[-1]
+        assert len(registry.denials()) == before + 1
+        assert (last.command, last.operator_id) == (path, f"m-{scope}" if scope else None)
+        assert "test-rig command" in last.reason
+    assert not (matrix_home / "x.json").exists() and not (matrix_home / "y.json").exists()
+    assert not (matrix_home / "rig").exists()
     capsys.readouterr()

@@ -54,11 +54,14 @@ def rig_down(as_json: bool) -> None:
 @click.option("--slot", type=int, required=True, help="Rig reader slot (0-based).")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="Card state file (a new blank card if absent).")
-@click.option("--kind", type=click.Choice(["resident", "operator"]), default="resident",
-              show_default=True, help="What a new blank card is: resident or PIV operator card.")
+@click.option("--kind", type=click.Choice(["resident", "operator"]), default=None,
+              help="What the card is: resident (default for a new card) or PIV operator "
+                   "card. An existing --state of another kind is refused.")
 @json_option
-def rig_insert(slot: int, state_path: Path | None, kind: str, as_json: bool) -> None:
-    """Insert an emulated card into a rig reader (replacing what is there)."""
+def rig_insert(slot: int, state_path: Path | None, kind: str | None, as_json: bool) -> None:
+    """Insert an emulated card into a rig reader (replacing what is there). Without
+    --state: the slot's own card of --kind (cards/card-NN.json resident,
+    cards/operator-NN.json operator), made blank if absent."""
     from ..rig.rig import Rig
 
     card = Rig(station().home).insert_card(slot, state_path, kind)
@@ -101,14 +104,16 @@ def emulator() -> None:
 @click.option("--port", type=int, required=True, help="vpcd port of the reader.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--netns", default=None, help="Network namespace to join (rig isolation).")
-@click.option("--kind", type=click.Choice(["resident", "operator"]), default="resident",
-              show_default=True, help="What a new blank card is.")
+@click.option("--kind", type=click.Choice(["resident", "operator"]), default=None,
+              help="What the card is: resident (default for a new card) or PIV operator "
+                   "card. An existing --state of another kind is refused.")
 @json_option
-def emulator_run(state_path: Path, port: int, host: str, netns: str | None, kind: str,
+def emulator_run(state_path: Path, port: int, host: str, netns: str | None, kind: str | None,
                  as_json: bool) -> None:
     """Run one card attached to vpcd until it is removed (Ctrl-C or SIGTERM).
 
-    A missing state file becomes a new blank card, made with the station's token."""
+    A missing state file becomes a new blank card, made with the keys of the rig's test
+    token (never a production token; never on a station in operator mode)."""
     from ..rig.emulators import run_emulated_card
 
     def inserted(serial: str) -> None:

@@ -1,7 +1,11 @@
 """``juki demo``: the station end to end, through the real CLI.
 
 Each step runs the ``juki`` command a user would type (shown with ``$``) against a
-fresh station home: rig up -> hsm init -> issue -> verify -> full profile read ->
+fresh station home (``WORKDIR/station``) beside a test rig with a home and test token of
+its own (``WORKDIR``; rig commands are shown with ``--home $RIG``): the station's config
+names the rig's token as a production station names its HSM, and the rig never touches
+the station home, which goes to operator mode at step 13.
+rig up -> hsm init -> issue -> verify -> full profile read ->
 counterfeit rejected -> suspend/resume -> record-code change -> reissue -> operators
 (enrol on PIV cards, operator mode, login, a scope denial) -> the provision record
 (disclosure report; a database edit caught by `juki audit verify`) -> rig down.
@@ -26,7 +30,8 @@ DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026", 
 
 @dataclass
 class Narrator:
-    home: Path
+    home: Path  # the station
+    rig_home: Path  # the test rig: its own home and test token
     to_stderr: bool
 
     def say(self, text: str, *, fg: str | None = None, bold: bool | None = None) -> None:
@@ -36,9 +41,17 @@ class Narrator:
         self.say(f"\n== {text}", bold=True)
 
     def juki(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        shown = " ".join(args)
+        """A station command."""
+        return self._run(self.home, " ".join(args), args, expect)
+
+    def rig(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        """A command of the test rig, on the rig's own home."""
+        return self._run(self.rig_home, "--home $RIG " + " ".join(args), args, expect)
+
+    def _run(self, home: Path, shown: str, args: tuple[str, ...],
+             expect: int) -> subprocess.CompletedProcess[str]:
         self.say(f"$ juki {shown}", fg="cyan")
-        result = subprocess.run([sys.executable, "-m", "tools", "--home", str(self.home), *args],
+        result = subprocess.run([sys.executable, "-m", "tools", "--home", str(home), *args],
                                 capture_output=True, text=True, check=False)
         self.say(result.stdout.rstrip())
         if result.stderr.strip():
@@ -62,18 +75,18 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
     pin_file = home / "demo-pins.txt"
     _write_pin_file(pin_file)
     cards = home / "cards"
-    n = Narrator(home, narrate_to_stderr)
-    n.say(f"station home: {home}")
+    n = Narrator(home / "station", home, narrate_to_stderr)
+    n.say(f"station home: {n.home}\nrig home ($RIG): {home}")
     try:
         serial = _issue_and_read(n, home, pin_file)
-        counterfeit = _counterfeit(n, cards)
+        counterfeit = _counterfeit(n, cards, pin_file)
         old_code, changed, reissued = _life_cycle(n, home, serial, pin_file)
         denied = _operators(n, cards, pin_file)
         tampered = _audit(n, pin_file, cards, old_code)
     finally:
         if not keep_rig:
             n.step("bring the rig down (only the processes it started)")
-            n.juki("rig", "down")
+            n.rig("rig", "down")
     return {
         "workdir": str(home),
         "card_serial": serial,
@@ -91,8 +104,10 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
 
 def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
     """Steps 1-6b: rig, token keys, readers, issuance, verification, every read; the serial."""
-    n.step("1. bring up the rig: SoftHSM token, pcscd with vpcd, one blank emulated card")
-    n.juki("rig", "up", "--blank", "1")
+    n.step("1. bring up the rig: its own SoftHSM test token, pcscd with vpcd, one blank "
+           "emulated card; the station's config names the rig's token")
+    n.rig("rig", "up", "--blank", "1")
+    _attach_station(n)
     n.step("2. the issuing CA and card master keys inside the token (they never leave it)")
     n.juki("hsm", "init")
     n.juki("hsm", "status")
@@ -116,16 +131,30 @@ def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
     return serial
 
 
-def _counterfeit(n: Narrator, cards: Path) -> dict:
+def _attach_station(n: Narrator) -> None:
+    """The station's config names the rig's test token (as a production station's names
+    its HSM); nothing else of the rig's home is the station's."""
+    from ..station.home import StationHome
+    from .rig import Rig
+
+    station = StationHome(n.home)
+    station.write_settings({"hsm": Rig(StationHome(n.rig_home)).token_settings()})
+    n.say(f"({station.config_file}: [hsm] names the rig's test token)")
+
+
+def _counterfeit(n: Narrator, cards: Path, pin_file: Path) -> dict:
     """Steps 7-8: a forged clone is rejected, the genuine card verifies again."""
     n.step("7. a counterfeit: same data, different key -> must be rejected")
-    n.juki("rig", "remove", "--slot", "0")
-    n.juki("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
-           "--to", str(cards / "counterfeit.json"))
-    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
+    n.rig("rig", "remove", "--slot", "0")
+    n.rig("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
+          "--to", str(cards / "counterfeit.json"))
+    n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
     counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
+    n.step("7b. reading it is refused before any PIN: the card must prove itself first")
+    n.juki("card", "read", "--recipient", "NENKIN", "--purpose", "B1-57", "--pin-file",
+           str(pin_file), expect=1)
     n.step("8. the genuine card again")
-    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
+    n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
     n.juki("verify")
     return counterfeit
 
@@ -147,7 +176,7 @@ def _life_cycle(n: Narrator, home: Path, serial: str, pin_file: Path) -> tuple[s
     request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
                                   | {"resident_code": changed["new_code"]},
                                   ensure_ascii=False), encoding="utf-8")
-    n.juki("rig", "insert", "--slot", "1")
+    n.rig("rig", "insert", "--slot", "1")
     reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
                                  str(pin_file), "--json").stdout)
     n.juki("verify", "--reader", reissued["reader"])
@@ -162,18 +191,18 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     for operator_id, name, scopes in (("admin01", "佐藤 花子",
                                        "operator-admin,issue,revoke,verify,audit-read"),
                                       ("clerk01", "田中 太郎", "verify")):
-        n.juki("rig", "insert", "--slot", "1", "--kind", "operator",
-               "--state", str(cards / f"{operator_id}.json"))
+        n.rig("rig", "insert", "--slot", "1", "--kind", "operator",
+              "--state", str(cards / f"{operator_id}.json"))
         n.juki("operator", "enroll", "--id", operator_id, "--name", name, "--municipality",
                "131016", "--scopes", scopes, "--reader", "1", "--pin-file", str(pin_file))
     n.step("13. operator mode: from now on every command needs a session with its scope")
     n.juki("station", "mode", "operator")
     n.juki("verify", expect=7)
     n.step("14. the clerk logs in: PIN on the card, token challenge signed by key 9A")
-    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "clerk01.json"))
+    n.rig("rig", "insert", "--slot", "1", "--state", str(cards / "clerk01.json"))
     n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
     n.juki("whoami")
-    n.juki("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
+    n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
     n.juki("verify", "--reader", "0")
     n.step("15. the clerk has no read-code scope: denied, and the denial is recorded")
     denied = n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--reader",
@@ -181,7 +210,7 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     n.juki("logout")
     n.juki("whoami", expect=7)
     n.step("16. the administrator reviews the denials")
-    n.juki("rig", "insert", "--slot", "1", "--state", str(cards / "admin01.json"))
+    n.rig("rig", "insert", "--slot", "1", "--state", str(cards / "admin01.json"))
     n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
     n.juki("operator", "denials")
     n.juki("operator", "list")

@@ -23,6 +23,7 @@ from pathlib import Path
 from cardlib.atomic_file import write_atomically
 from cardlib.emulator.vpcd import FIRST_VPCD_PORT
 from hsm.keys import ensure_secret_keys
+from hsm.rig_mark import is_test_token, mark_test_token
 from hsm.roles import CARD_MASTER_ROLES, KeyRole
 from hsm.softhsm_files import backup_token_files
 from hsm.token import Hsm
@@ -30,7 +31,7 @@ from hsm.token import Hsm
 from ..errors import RigError
 from ..station.home import StationHome
 from ..station.processes import pid_alive
-from .card_maker import manufacture
+from .card_maker import card_kind, manufacture
 from .softhsm_token import init_token
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -89,15 +90,25 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def refuse_operator_mode(home: StationHome) -> None:
+    """The rig never touches a station home in operator mode (issue 11: rig and
+    production are separate; a rig has a home and a test token of its own)."""
+    if home.mode() == "operator":
+        raise RigError(f"{home.root} is a station home in operator mode: the test rig never "
+                       "touches it (a rig has its own home and test token)")
+
+
 class Rig:
     def __init__(self, home: StationHome) -> None:
+        refuse_operator_mode(home)
         self.home = home
         self.state_file = home.rig_dir / "state.json"
         self._hsm: Hsm | None = None
 
     @property
     def hsm(self) -> Hsm:
-        """The station token; the rig also plays card maker with it."""
+        """The rig's test token (made and marked by ``ensure_token``); the rig plays
+        card maker with it, which only a marked test token allows."""
         if self._hsm is None:
             self._hsm = self.home.open_token()
         return self._hsm
@@ -114,19 +125,35 @@ class Rig:
 
     # ---- SoftHSM ---------------------------------------------------------------------
 
+    def _refuse_foreign_token(self, hsm: dict[str, str]) -> None:
+        """The rig makes, marks and uses only a SoftHSM token of its own home: a home whose
+        [hsm] names another module, PIN file or SoftHSM configuration, or an environment
+        that overrides them, is a station's, not a rig's."""
+        defaults = self.home.default_hsm_settings()
+        foreign = sorted(k for k in ("module", "pin_file", "softhsm2_conf")
+                         if k in hsm and hsm[k] != defaults[k])
+        foreign += sorted(v for v in ("PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "PKCS11_PIN_FILE")
+                          if os.environ.get(v))
+        if foreign:
+            raise RigError(f"{self.home.root} names a token the rig did not make "
+                           f"({', '.join(foreign)}): a rig runs on a home and test token of "
+                           "its own (a new --home)")
+
     def ensure_token(self) -> bool:
         """Create the SoftHSM config, PINs and token if absent; True if created."""
         self.home.ensure()
         settings = self.home.settings()
         hsm = settings.setdefault("hsm", {})
+        self._refuse_foreign_token(hsm)
         for key, value in self.home.default_hsm_settings().items():
             hsm.setdefault(key, value)
         self.home.write_settings(settings)
         conf = self.home.softhsm_dir / "softhsm2.conf"
         tokens = self.home.softhsm_dir / "tokens"
-        tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n"
-                        "log.level = ERROR\nslots.removable = false\n")
+        self.home.softhsm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tokens.mkdir(exist_ok=True, mode=0o700)
+        write_atomically(conf, f"directories.tokendir = {tokens}\nobjectstore.backend = file\n"
+                               "log.level = ERROR\nslots.removable = false\n")
         pin_file = self.home.secrets_dir / "token.pin"
         so_pin_file = self.home.secrets_dir / "token.so-pin"
         for path in (pin_file, so_pin_file):
@@ -141,6 +168,13 @@ class Rig:
                    pin_file.read_text().strip())
         backup_token_files(tokens)
         return True
+
+    def token_settings(self) -> dict[str, str]:
+        """The ``[hsm]`` settings by which a test station's config names this rig's test
+        token (absolute paths), as a production station's config names its HSM."""
+        hsm = self.home.settings().get("hsm", {})
+        return {key: str(self.home.root / value) if key in ("pin_file", "softhsm2_conf")
+                else value for key, value in hsm.items()}
 
     # ---- pcscd -------------------------------------------------------------------------
 
@@ -205,8 +239,9 @@ class Rig:
 
     # ---- cards -------------------------------------------------------------------------
 
-    def _start_card(self, state: dict, slot: int, state_path: Path, kind: str = "resident") -> int:
+    def _start_card(self, state: dict, slot: int, state_path: Path, kind: str | None = None) -> int:
         port = state["base_port"] + slot
+        kind = card_kind(state_path, kind)
         if not state_path.exists():
             manufacture(kind, self.hsm, state_path)
         command = [sys.executable, "-m", "cardlib.emulator", "--state", str(state_path),
@@ -216,13 +251,18 @@ class Rig:
         return _spawn(command, self.home.rig_dir / f"card-{slot:02d}.log").pid
 
     def insert_card(self, slot: int, state_path: Path | None = None,
-                    kind: str = "resident") -> CardSlot:
-        """Put a card (its state file; a new blank ``kind`` card if absent) into ``slot``."""
+                    kind: str | None = None) -> CardSlot:
+        """Put a card (its state file; a new blank ``kind`` card if absent) into ``slot``.
+        Without a state file the slot's own card of that kind is used (``card-NN.json``
+        resident, ``operator-NN.json`` operator); a state file holding a card of another
+        kind than ``kind`` is refused before anything is pulled out."""
         state = self._require_running()
         if not 0 <= slot < state["readers"]:
             raise RigError(f"slot {slot} out of range 0..{state['readers'] - 1}")
+        prefix = "operator" if kind == "operator" else "card"
+        path = state_path or self.home.cards_dir / f"{prefix}-{slot:02d}.json"
+        card_kind(path, kind)
         self.remove_card(slot)
-        path = state_path or self.home.cards_dir / f"card-{slot:02d}.json"
         pid = self._start_card(state, slot, path, kind)
         state["cards"][str(slot)] = {"pid": pid, "state": str(path)}
         self._save(state)
@@ -268,7 +308,11 @@ class Rig:
     def up(self, blank: int, base_port: int = FIRST_VPCD_PORT) -> dict:
         if not 0 <= blank <= MAX_READERS:
             raise RigError(f"--blank must be 0..{MAX_READERS}")
-        self.ensure_token()
+        if self.ensure_token():
+            mark_test_token(self.hsm)  # the card maker's export works on this token only
+        elif not is_test_token(self.hsm):
+            raise RigError(f"the token of {self.home.root} is not a test rig's token: the rig "
+                           "runs only on a home and token of its own (a new --home)")
         # Blank cards are born with keys derived from these masters.
         ensure_secret_keys(self.hsm, (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT))
         self.home.rig_dir.mkdir(parents=True, exist_ok=True)

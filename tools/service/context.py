@@ -50,7 +50,7 @@ class Station:
         """Decide whether ``command`` may run; in operator mode a denial is recorded and
         raises ``PermissionDeniedError``. Registry and token stay closed until this passed."""
         from ..operators.session import current_session
-        from ..station.scopes import COMMAND_SCOPES, SESSION_FREE
+        from ..station.scopes import ANY_SCOPE, COMMAND_SCOPES, RIG_COMMANDS, SESSION_FREE
 
         self.command = command
         if command in SESSION_FREE or self.home.mode() == "open":
@@ -59,12 +59,17 @@ class Station:
         scope = COMMAND_SCOPES.get(command)
         operator = None
         try:
-            if scope is None:
+            if command in RIG_COMMANDS:
+                operator = self._operator_if_any()
+                raise PermissionDeniedError(
+                    f"`juki {command}` is a test-rig command: refused on a station in operator "
+                    "mode (a rig has a home and a test token of its own)")
+            if scope is None and command not in ANY_SCOPE:
                 raise PermissionDeniedError(f"`juki {command}` has no scope assigned: "
                                             "denied by default")
             session = current_session(self.home, self._open_hsm(), self._open_registry())
             operator = session.operator_id
-            if scope not in session.scopes:
+            if scope is not None and scope not in session.scopes:
                 raise PermissionDeniedError(f"operator {operator} lacks the scope {scope!r} "
                                             f"that `juki {command}` needs")
         except PermissionDeniedError as exc:
@@ -100,6 +105,15 @@ class Station:
         self._open_registry().record_denial(self.home.station_id(), operator, self.command,
                                             scope, message)
         raise PermissionDeniedError(message)
+
+    def _operator_if_any(self) -> str | None:
+        """The logged-in operator, for the record of a denial that no session can lift."""
+        from ..operators.session import current_session
+
+        try:
+            return current_session(self.home, self._open_hsm(), self._open_registry()).operator_id
+        except PermissionDeniedError:
+            return None
 
     def _require_authorized(self) -> None:
         if not self._authorized and self.home.mode() != "open":

@@ -1,8 +1,9 @@
 """Operator scopes and which command needs which: the station's authorisation table.
 
-Deny by default: in operator mode a command not in ``COMMAND_SCOPES`` and not in
-``SESSION_FREE`` is refused, so a new command is unusable until someone decides its
-scope (a test walks the CLI and fails on any command in neither table).
+Deny by default: in operator mode a command not in ``COMMAND_SCOPES``, ``SESSION_FREE`` or
+``ANY_SCOPE`` is refused, so a new command is unusable until someone decides its scope (a
+test walks the CLI and fails on any command in no table); ``RIG_COMMANDS`` are refused
+in operator mode whatever the session.
 """
 
 from __future__ import annotations
@@ -54,12 +55,22 @@ COMMAND_SCOPES: dict[str, str] = {
     "audit checkpoint": "operator-admin",
 }
 
-# Commands that authenticate by themselves (login, the PAM hook), show or end the
-# caller's own session, or stand for the physical world on a test rig: inserting and
-# pulling cards, and the card maker making blank ones (`rig`, `emulator`, `demo` exist
-# for the embedded test set-up; a production station has real readers and no rig).
+# Commands that authenticate by themselves (login, the PAM hook) or show the caller's own
+# session.
 SESSION_FREE = frozenset({
-    "login", "logout", "whoami", "pam-auth", "station status",
+    "login", "whoami", "pam-auth", "station status",
+    "station serve",  # the service itself: run locally by the station's own user
+})
+
+# Commands that need a valid session but no particular scope: ending one's own session
+# (without a session, `logout` is denied and recorded like any other denial).
+ANY_SCOPE = frozenset({"logout"})
+
+# The test rig: it stands for the physical world (inserting and pulling cards) and the
+# card maker (making blank ones). It runs on a home and test token of its own, open mode
+# only: on a station in operator mode every one of these is denied (exit 7, recorded),
+# whatever the session (issue 11: rig and production are separate).
+RIG_COMMANDS = frozenset({
     "rig up", "rig status", "rig down", "rig insert", "rig remove",
     "emulator run", "emulator counterfeit", "demo",
 })
