@@ -5,7 +5,9 @@
 # tests run on SQLite and on PostgreSQL.
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# The system Python: the station service runs as its own user, and operators' clients as
+# theirs, so the interpreter must not live in root's home (pyenv does).
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,7 +16,7 @@ APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
                 chromium poppler-utils fonts-ipafont-gothic
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv demo test unit lint bench clean
+.PHONY: all deps venv users demo test unit lint bench clean
 
 all: test
 
@@ -29,6 +31,8 @@ deps:
 	fi
 
 $(STAMP): pyproject.toml | deps
+	@if [ -x $(PY) ] && [ "$$(readlink -f $(PY))" != "$$(readlink -f $(PYTHON))" ]; then \
+	  echo "rebuilding $(VENV) on $(PYTHON)"; rm -rf $(VENV); fi
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,postgres]'
@@ -36,7 +40,12 @@ $(STAMP): pyproject.toml | deps
 
 venv: deps $(STAMP)
 
-demo: venv
+# The station service's user `juki` and the operators' group (and, for the tests, an
+# unprivileged operator `juki-op`).
+users:
+	bash .ci/station-users --test-operator
+
+demo: venv users
 	$(VENV)/bin/juki demo
 
 # ruff; the import directions of docs/architecture.md (import-linter contracts in
@@ -48,7 +57,7 @@ lint: venv
 
 # The whole suite on SQLite (registry rules on PostgreSQL too), then the integration
 # and CLI tiers again with the station's registry on PostgreSQL.
-test: venv lint
+test: venv lint users
 	url="$$(bash .ci/postgres-up)" && \
 	JUKI_TEST_POSTGRES="$$url" $(PY) -m pytest -q -p no:cacheprovider && \
 	dropdb --if-exists juki_suite && createdb juki_suite && \

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tools.registry import new_record_code
+from tools.rig.service import OPERATOR_USER, Service, as_user, operator_file, start_service
 
 from ..conftest import ROOT, juki
 from ..operator_helpers import ADMIN_PIN, ADMIN_PUK, READER, insert_operator_card
-from ..service_rig import OPERATOR_USER, Service, as_user, operator_file, start_service
 
 FIXTURE = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
 CARD_PINS = "card_info=7319\njpki_auth=2468\njpki_sign=SIGN2026\n"
@@ -148,3 +150,19 @@ def test_the_service_refuses_a_module_anyone_can_replace(rig_home: Path, tmp_pat
         assert "/tmp is writable by group or others" in result.stderr
     finally:
         module.unlink()
+
+
+def test_a_home_open_to_others_is_closed_before_the_registry_is_used() -> None:
+    base = Path(tempfile.mkdtemp(prefix="juki-open-home-"))
+    try:
+        os.chmod(base, 0o755)  # others can reach what is inside, if its modes let them
+        home = base / "home"
+        home.mkdir()
+        os.chmod(home, 0o755)  # as a pre-existing home made with the default umask
+        juki(home, "card", "list")  # opens (creates) the registry
+        assert home.stat().st_mode & 0o077 == 0
+        probe = subprocess.run([*as_user(OPERATOR_USER), "cat", str(home / "registry.sqlite")],
+                               capture_output=True, check=False)
+        assert probe.returncode != 0 and b"Permission denied" in probe.stderr
+    finally:
+        shutil.rmtree(base)

@@ -36,7 +36,9 @@ def station_mode(mode: str, as_json: bool) -> None:
               help="Unix socket to listen on (default /run/juki/juki.sock).")
 @click.option("--group", default=None,
               help="Group whose members may connect (e.g. juki-operators); else the owner only.")
-def station_serve(socket_path: Path | None, group: str | None) -> None:
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Requests served at once (each worker keeps one token session).")
+def station_serve(socket_path: Path | None, group: str | None, workers: int) -> None:
     """Run the station service in the foreground: clients (`juki`, the PAM hook) send
     their commands over the socket; the caller is taken from the kernel (SO_PEERCRED)."""
     from ..service.protocol import DEFAULT_SOCKET
@@ -44,7 +46,7 @@ def station_serve(socket_path: Path | None, group: str | None) -> None:
 
     run = click.get_current_context().find_root().meta[RUN_KEY]
     serve(station().home, socket_path or Path(DEFAULT_SOCKET), group, run,
-          ready=lambda message: click.echo(message, err=True))
+          ready=lambda message: click.echo(message, err=True), pool=workers)
 
 
 @station_group.command("status")

@@ -2,11 +2,14 @@
 
 One long-running process, as the station's own system user, holding the station home
 (token PIN, registry, readers). Clients connect to a Unix stream socket (mode 0660, group
-of the operators; no TCP). Each connection is served in a forked child: the caller is
-read from the kernel (``SO_PEERCRED``), the request runs the same command code as a
-local ``juki`` (``remote.serve_request``), and the child exits. A crash in one request
-takes nothing else down, and no request sees another's state. The parent never opens
-the token itself, so every child initialises PKCS#11 afresh after the fork.
+of the operators; no TCP). A fixed pool of worker processes, forked at start, accept the
+connections: each serves one request at a time, with the caller read from the kernel
+(``SO_PEERCRED``) and the same command code as a local ``juki`` (``remote.serve_request``).
+A worker keeps its token session between requests (logging in once, not per request),
+but nothing of a request's own: caller, terminal, output, environment and the station
+context are made anew for each. A worker that dies is replaced; a worker retires after
+``MAX_REQUESTS`` so that nothing accumulates. The parent never opens the token, so each
+worker initialises PKCS#11 afresh after the fork.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from .remote import serve_request
 
 log = logging.getLogger("juki.service")
 
-MAX_CHILDREN = 32  # requests served at once; more wait in the listen queue
+DEFAULT_WORKERS = 4  # requests served at once; more wait in the listen queue
+MAX_REQUESTS = 1000  # then a worker retires and a fresh one takes its place
 PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -92,33 +96,43 @@ def _give_to_group(path: Path, group: str) -> None:
     os.chmod(path, 0o660)
 
 
-def _reap(children: set[int], block: bool = False) -> None:
-    while children:
-        try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            children.clear()
-            return
-        if pid == 0:
-            return
-        children.discard(pid)
-
-
-def _serve_child(conn: socket.socket, home: Path, run: Callable[[list[str]], int]) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _serve_connection(conn: socket.socket, home: Path, run: Callable[[list[str]], int]) -> None:
+    os.environ.pop("PAM_USER", None)  # set again only for a root caller's own request
+    streams = sys.stdout, sys.stderr
     try:
         serve_request(Channel(conn), peer_of(conn), home, run)
     except OSError as exc:  # the client went away
         log.info("client connection lost: %s", exc)
     finally:
-        with contextlib.suppress(OSError):
-            sys.stdout.flush()
+        sys.stdout, sys.stderr = streams
         conn.close()
 
 
+def _worker(sock: socket.socket, home: Path, run: Callable[[list[str]], int]) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
+    for _ in range(MAX_REQUESTS):
+        conn, _ = sock.accept()
+        _serve_connection(conn, home, run)
+
+
+def _spawn(sock: socket.socket, home: Path, run: Callable[[list[str]], int]) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _worker(sock, home, run)
+        except BaseException:
+            log.exception("worker failed")
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 def serve(home: StationHome, socket_path: Path, group: str | None,
-          run: Callable[[list[str]], int], ready: Callable[[str], None]) -> None:
+          run: Callable[[list[str]], int], ready: Callable[[str], None],
+          pool: int = DEFAULT_WORKERS) -> None:
     """Serve until SIGTERM or SIGINT; refuses to start on an unsafe home."""
     problems = home_problems(home, os.getuid())
     if problems:
@@ -131,25 +145,25 @@ def serve(home: StationHome, socket_path: Path, group: str | None,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children: set[int] = set()
-    ready(f"station service for {home.root} listening on {socket_path}")
+    workers = {_spawn(sock, home.root, run) for _ in range(pool)}
+    ready(f"station service for {home.root} listening on {socket_path} ({pool} workers)")
     try:
         while True:
-            _reap(children)
-            while len(children) >= MAX_CHILDREN:
-                _reap(children, block=True)
-            conn, _ = sock.accept()
-            pid = os.fork()
-            if pid == 0:
-                sock.close()
-                _serve_child(conn, home.root, run)
-                os._exit(0)
-            children.add(pid)
-            conn.close()
+            pid, status = os.wait()
+            workers.discard(pid)
+            if os.waitstatus_to_exitcode(status) != 0:
+                log.warning("worker %d ended with status %d; replaced", pid,
+                            os.waitstatus_to_exitcode(status))
+            workers.add(_spawn(sock, home.root, run))
     except _Stop:
         log.info("station service stopping")
     finally:
         sock.close()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
-        _reap(children, block=True)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)

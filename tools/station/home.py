@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import socket
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cardlib.atomic_file import write_atomically
 from hsm.config import SOFTHSM_MODULE, TokenConfig
 from hsm.token import Hsm, open_token
 
 from ..errors import StationConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOME = Path("~/.local/share/juki")
 DEFAULT_TOKEN_LABEL = "juki-station"
@@ -93,10 +98,6 @@ class StationHome:
     def cards_dir(self) -> Path:
         return self.root / "cards"
 
-    @property
-    def session_file(self) -> Path:
-        return self.root / "session.json"
-
     def mode(self) -> str:
         """``[station] mode``: ``open`` (default; no login) or ``operator``."""
         mode = str(self.settings().get("station", {}).get("mode", "open"))
@@ -129,8 +130,16 @@ class StationHome:
         return url or self.registry_file
 
     def ensure(self) -> None:
+        """The home and its secrets directory, private: created 0700, and a home of ours
+        that others may enter is closed (its registry holds identity data)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets_dir.mkdir(exist_ok=True, mode=0o700)
+        for directory in (self.root, self.secrets_dir):
+            info = directory.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                log.warning("%s was open to group or others (mode %04o): closed to 0700",
+                            directory, stat.S_IMODE(info.st_mode))
+                directory.chmod(0o700)
 
     def settings(self) -> dict[str, dict[str, str]]:
         if not self.config_file.exists():
@@ -147,7 +156,7 @@ class StationHome:
             lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
             lines.append("")
         self.ensure()
-        self.config_file.write_text("\n".join(lines), encoding="utf-8")
+        write_atomically(self.config_file, "\n".join(lines))
 
     def open_token(self) -> Hsm:
         """The station token. On SoftHSM, a ``token.object`` left empty by a killed login

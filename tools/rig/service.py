@@ -1,9 +1,9 @@
-"""A station service for the tests: a home of its own owned by the service user
+"""A station service on the test rig (tests and bench): a home of its own owned by the service user
 (``juki``, 0700), a copy of the session rig's token, the real `juki station serve` as
 that user, and clients run as an unprivileged operator uid (``juki-op``, member of
 ``juki-operators``). Users come from `.ci/station-users --test-operator` (make test).
 
-The service's home lives outside pytest's root-only temporary directory, because the
+The service's home lives outside root's private temporary directories, because the
 service user must reach it; the interpreter must be runnable by both users (the venv is
 made with the system Python for that reason)."""
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tools.station.home import StationHome
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVICE_USER, OPERATOR_USER, OPERATORS_GROUP = "juki", "juki-op", "juki-operators"
 
 
@@ -92,12 +92,14 @@ class Service:
         return result
 
     def stop(self) -> str:
+        """Stop the service, remove its home; its log."""
         self.process.terminate()
         try:
             _, log = self.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             _, log = self.process.communicate()
+        shutil.rmtree(self.base, ignore_errors=True)
         return log
 
 
