@@ -80,7 +80,8 @@ def bare_hsm_rate(station: Station, n: int) -> float:
 def worker(home: str, reader: str, seconds: float, start_at: float, out) -> None:  # type: ignore[no-untyped-def]
     station = Station(Path(home))
     authenticator = OperatorAuthenticator(station.registry, station.hsm,
-                                          station.home.operator_policy())
+                                          station.home.operator_policy(),
+                                          station_id=station.home.station_id())
     while time.time() < start_at:
         time.sleep(0.001)
     count, end = 0, time.perf_counter() + seconds
@@ -119,7 +120,8 @@ def main() -> None:
                                                 frozenset({"verify"}), None, 0x11),
                                PIN, Pin("24682468"), None)
         authenticator = OperatorAuthenticator(station.registry, station.hsm,
-                                              station.home.operator_policy())
+                                              station.home.operator_policy(),
+                                              station_id=station.home.station_id())
         reader = reader_name(0)
         with PcscTransport(reader, exclusive=True) as transport:
             recorder = Recorder(transport)

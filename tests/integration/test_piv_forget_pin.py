@@ -52,7 +52,8 @@ def test_enrolment_and_login_end_with_forget_pin(rig_home: Path, tmp_path: Path)
     assert recorder.sent[-1] == FORGET_PIN
 
     authenticator = OperatorAuthenticator(station.registry, station.hsm,
-                                          station.home.operator_policy())
+                                          station.home.operator_policy(),
+                                          station_id=station.home.station_id())
     recorder.sent.clear()
     authenticator.authenticate(channel, PIN)
     verify = next(i for i, apdu in enumerate(recorder.sent) if apdu[:4] == bytes.fromhex("00200080"))
@@ -61,7 +62,7 @@ def test_enrolment_and_login_end_with_forget_pin(rig_home: Path, tmp_path: Path)
     assert sign_9a_without_pin(card) == 0x6982  # same card session, no power-off: forgotten
 
     recorder.sent.clear()  # a login that fails after the PIN was verified
-    authenticator.keys.verify_sha256 = lambda *args: False  # type: ignore[method-assign]
+    authenticator.challenges.signed_here = lambda *args: False  # type: ignore[method-assign]
     with pytest.raises(LoginError, match="does not verify"):
         authenticator.authenticate(channel, PIN)
     assert recorder.sent[-1] == FORGET_PIN

@@ -161,12 +161,15 @@ def operator_denials(as_json: bool) -> None:
 
 def _authenticate(reader: str | None, timeout: float, pin: Pin,
                   expected: str | None = None):  # type: ignore[no-untyped-def]
+    from ..operators.challenge import LoginPurpose
     from ..operators.login import OperatorAuthenticator
 
     st = station()
-    authenticator = OperatorAuthenticator(st.registry, st.hsm, st.home.operator_policy())
+    authenticator = OperatorAuthenticator(st.registry, st.hsm, st.home.operator_policy(),
+                                          station_id=st.home.station_id())
+    purpose = LoginPurpose.SESSION if expected is None else LoginPurpose.PAM
     with presented(reader, timeout, kind="operator") as (_name, channel):
-        return authenticator.authenticate(channel, pin, expected)
+        return authenticator.authenticate(channel, pin, expected, purpose)
 
 
 @click.command("login")

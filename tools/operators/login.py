@@ -7,7 +7,8 @@ Order (each step only after the previous passed):
 3. the certificate chains to the operator CA in the token and is within its validity;
 4. VERIFY the PIN on the card (the card counts tries and blocks after three);
 5. GENERAL AUTHENTICATE with key 9A over a single-use challenge from the token's RNG,
-   the signature checked in the token against the certified key;
+   bound to this station and the login's purpose (``challenge``), the signature checked
+   in the token against the certified key;
 6. VERIFY ``00 20 FF 80`` makes the card forget the PIN (also when 4 or 5 failed).
 Failures at 4 and 5 count towards the application lock-out; nothing here ever names
 the PIN.
@@ -30,12 +31,12 @@ from hsm.ca import role_certificates
 from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
-from hsm.verify import ChallengeBook, PublicKeyCache
 
 from ..errors import LoginError
 from ..registry import OperatorRecord, Registry
 from ..station.home import OperatorPolicy
 from ..station.pins import Pin
+from .challenge import LoginChallenges, LoginPurpose
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,11 @@ def read_operator_card(piv: PivSession) -> OperatorCard:
 class OperatorAuthenticator:
     """Authenticates operator cards for one station (login, the PAM hook)."""
 
-    def __init__(self, registry: Registry, hsm: Hsm, policy: OperatorPolicy) -> None:
+    def __init__(self, registry: Registry, hsm: Hsm, policy: OperatorPolicy, *,
+                 station_id: str) -> None:
         self.registry = registry
         self.policy = policy
-        self.keys = PublicKeyCache(hsm)
-        self.challenges = ChallengeBook(hsm)
+        self.challenges = LoginChallenges(hsm, station_id)
         self.ca_certs = role_certificates(hsm, KeyRole.OPERATOR_CA)
 
     def _fail(self, operator_id: str, reason: str) -> None:
@@ -94,8 +95,8 @@ class OperatorAuthenticator:
             raise LoginError(f"this card is not the card enrolled for {card.operator_id}")
         return operator
 
-    def authenticate(self, channel: ApduChannel, pin: Pin,
-                     expected_operator: str | None = None) -> OperatorRecord:
+    def authenticate(self, channel: ApduChannel, pin: Pin, expected_operator: str | None = None,
+                     purpose: LoginPurpose = LoginPurpose.SESSION) -> OperatorRecord:
         piv = PivSession(channel)
         try:
             card = read_operator_card(piv)
@@ -109,7 +110,7 @@ class OperatorAuthenticator:
                              "in the token")
         with piv.pin_forgotten():  # the PIN is not left verified for the next program
             self._verify_pin(piv, pin, operator.operator_id)
-            self._challenge_response(piv, card, operator.operator_id)
+            self._challenge_response(piv, card, operator.operator_id, purpose)
         return operator
 
     def _verify_pin(self, piv: PivSession, pin: Pin, operator_id: str) -> None:
@@ -125,21 +126,23 @@ class OperatorAuthenticator:
         except ValueError:
             raise LoginError("a PIV PIN is 6 to 8 digits") from None
 
-    def _challenge_response(self, piv: PivSession, card: OperatorCard, operator_id: str) -> None:
+    def _challenge_response(self, piv: PivSession, card: OperatorCard, operator_id: str,
+                            purpose: LoginPurpose) -> None:
         public_key = card.certificate.public_key()
         try:
             algorithm = algorithm_of(public_key)  # type: ignore[arg-type]
         except CardDataError as exc:
             raise LoginError(f"certified key: {exc}") from None
-        challenge = self.challenges.issue()
+        nonce, message = self.challenges.mint(purpose)
         try:
-            signature = piv.sign_sha256(PivKeyRef.AUTHENTICATION, algorithm, challenge)
+            signature = piv.sign_sha256(PivKeyRef.AUTHENTICATION, algorithm, message)
         except (ApduError, CardDataError) as exc:
-            self.challenges.redeem(challenge)
+            self.challenges.redeem(nonce)
             self._fail(operator_id, "card did not answer the challenge")
             raise LoginError(f"GENERAL AUTHENTICATE failed: {exc}") from None
-        if not self.challenges.redeem(challenge):
+        if not self.challenges.redeem(nonce):
             raise LoginError("challenge already used")
-        if not self.keys.verify_sha256(public_key, challenge, signature):
+        if not self.challenges.signed_here(nonce, purpose, public_key, signature):
             self._fail(operator_id, "bad challenge signature")
-            raise LoginError("the card's signature over the token's challenge does not verify")
+            raise LoginError("the card's signature over the token's challenge (bound to this "
+                             f"station and purpose {purpose.value}) does not verify")
