@@ -166,3 +166,33 @@ def test_a_home_open_to_others_is_closed_before_the_registry_is_used() -> None:
         assert probe.returncode != 0 and b"Permission denied" in probe.stderr
     finally:
         shutil.rmtree(base)
+
+
+def test_pamtester_authenticates_through_the_service(service: Service, rig_home: Path,
+                                                     tmp_path: Path) -> None:
+    """pam_exec runs the client as root with no --home: the hook reads no configuration,
+    loads no module and opens no registry of its own; the service decides."""
+    assert shutil.which("pamtester"), "pamtester is not installed (make deps)"
+    card = tmp_path / "pam-card.json"
+    insert_operator_card(rig_home, card)
+    operator_file(service, "pam-pins.txt", "operator_pin=818181\noperator_puk=24682468\n")
+    service.client("operator", "enroll", "--id", "svc-pam", "--name", "PAM Operator",
+                   "--municipality", "131016", "--scopes", "verify", "--unix-user", OPERATOR_USER,
+                   "--reader", READER, "--pin-file", "pam-pins.txt")
+    juki_script = Path(sys.executable).parent / "juki"
+    name = f"juki-service-test-{os.getpid()}"
+    pam_file = Path("/etc/pam.d") / name
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet /usr/bin/env "
+                        f"JUKI_SOCKET={service.socket} {juki_script} pam-auth --reader 0 "
+                        "--timeout 1\naccount required pam_permit.so\n")
+    try:
+        def pamtester(user: str, pin: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["pamtester", name, user, "authenticate"], input=pin + "\n",
+                                  capture_output=True, text=True, timeout=60, check=False)
+
+        ok = pamtester(OPERATOR_USER, "818181")
+        assert ok.returncode == 0 and "successfully authenticated" in ok.stdout + ok.stderr
+        assert pamtester(OPERATOR_USER, "000000").returncode != 0  # wrong PIN
+        assert pamtester("root", "818181").returncode != 0  # root is mapped to no operator
+    finally:
+        pam_file.unlink()
