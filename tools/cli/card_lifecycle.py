@@ -11,11 +11,13 @@ from ..registry.records import RegistryError
 from ..registry.schema import REVOKE_REASONS
 from .common import (
     card_options,
+    client_path,
     collect_cli_pins,
     emit,
     json_option,
     pin_file_option,
     presented,
+    read_client_file,
     record_provision,
     station,
 )
@@ -116,7 +118,7 @@ def card_revoke(serial: str, reason: str, as_json: bool) -> None:
 
 @click.command("reissue")
 @click.argument("old_serial")
-@click.argument("request_file", type=click.Path(path_type=Path))
+@click.argument("request_file", type=client_path())
 @card_options
 @pin_file_option
 @json_option
@@ -128,7 +130,7 @@ def card_reissue(old_serial: str, request_file: Path, reader: str | None, timeou
     from ..issuance.resident_card import issue_resident_card
     from ..station.pins import ISSUANCE_PINS, ResidentCardPins
 
-    request = load_request(request_file)
+    request = load_request(request_file, read_client_file)
     pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     with presented(reader, timeout, kind="blank") as (name, channel):
