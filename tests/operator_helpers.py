@@ -29,7 +29,10 @@ def operator_station(rig_home: Path, root: Path, **operator_policy: object) -> P
                 for k, v in hsm.items()}
     home = StationHome(root)
     station_id = f"{root.parent.name}-{root.name}-{secrets.token_hex(3)}"
-    settings: dict[str, dict[str, object]] = {"hsm": absolute, "station": {"id": station_id}}
+    # open by root's word (the tests run as root): a station with an operator-admin is
+    # otherwise in operator mode (tests switch with operator_mode)
+    settings: dict[str, dict[str, object]] = {"hsm": absolute,
+                                              "station": {"id": station_id, "mode": "open"}}
     if os.environ.get("JUKI_DB"):
         settings["registry"] = {"url": create_database("juki_op")}
     if operator_policy:

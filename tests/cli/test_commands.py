@@ -74,10 +74,11 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
     assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
-    assert [k["created"] for k in again["keys"]] == [False] * 10
+    assert [k["created"] for k in again["keys"]] == [False] * 11
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
     by_role = {k["role"]: k for k in status["keys"]}
-    assert sorted(by_role) == ["audit-checkpoint-signer", "audit-entry-mac",
+    assert sorted(by_role) == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
+        "audit-entry-mac",
                                "card-info-integrity-signer", "card-master-dek", "card-master-enc",
                                "card-master-mac", "operator-ca", "operator-card-management-master",
                                "operator-session-mac", "resident-issuing-ca"]
@@ -281,4 +282,4 @@ def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> 
     token_file.write_bytes(b"")
     status = juki(home, "hsm", "status", "--json")
     assert "restored from its copy" in status.stderr
-    assert len(json.loads(status.stdout)["keys"]) == 10
+    assert len(json.loads(status.stdout)["keys"]) == 11

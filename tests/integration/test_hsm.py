@@ -23,7 +23,8 @@ def test_ca_creation_is_idempotent(station) -> None:  # type: ignore[no-untyped-
 
 def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # type: ignore[no-untyped-def]
     keys = inventory(station.hsm)
-    assert [k.role for k in keys] == ["audit-checkpoint-signer", "audit-entry-mac",
+    assert [k.role for k in keys] == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
+        "audit-entry-mac",
                                       "card-info-integrity-signer", "card-master-dek",
                                       "card-master-enc", "card-master-mac", "operator-ca",
                                       "operator-card-management-master", "operator-session-mac",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -97,17 +98,20 @@ def test_the_client_environment_does_not_pick_the_registry(service: Service, tmp
     assert fake.stat().st_size == 0  # the service never opened the client's database
 
 
-def test_sessions_belong_to_the_uid_that_logged_in(service: Service, rig_home: Path,
-                                                    tmp_path: Path) -> None:
-    card = tmp_path / "admin-card.json"
-    insert_operator_card(rig_home, card)
-    operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
-    service.client("operator", "enroll", "--id", "svc-admin", "--name", "Service Admin",
-                   "--municipality", "131016", "--scopes", "operator-admin,verify",
-                   "--reader", READER, "--pin-file", "op-pins.txt")
-    service.client("station", "mode", "operator")
+def test_sessions_belong_to_the_uid_that_logged_in(rig_home: Path, tmp_path: Path) -> None:
+    """On a service of its own: once an operator-admin exists the station is in operator
+    mode for good (its config is not root's), which the other tests must not inherit."""
+    service = start_service(rig_home)
     try:
+        card = tmp_path / "admin-card.json"
+        insert_operator_card(rig_home, card)
+        operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
+        service.client("operator", "enroll", "--id", "svc-admin", "--name", "Service Admin",
+                       "--municipality", "131016", "--scopes", "operator-admin,verify",
+                       "--reader", READER, "--pin-file", "op-pins.txt")
+        assert json.loads(service.client("station", "status", "--json").stdout)["mode"] == "operator"
         service.client("whoami", check=7)
+        service.client("operator", "list", check=7)  # no session: denied
         insert_operator_card(rig_home, card)
         service.client("login", "--reader", READER, input=f"{ADMIN_PIN}\n")
         mine = json.loads(service.client("whoami", "--json").stdout)
@@ -115,11 +119,10 @@ def test_sessions_belong_to_the_uid_that_logged_in(service: Service, rig_home: P
         other = service.client("whoami", user="root", check=7)  # another uid: no session
         assert "no operator is logged in" in other.stderr
         service.client("verify", "--reader", READER, user="root", check=7)
+        reopened = service.client("station", "mode", "open", check=7)  # only root's word opens it
+        assert "needs root's word" in reopened.stderr
     finally:
-        settings = service.home.settings()
-        settings["station"]["mode"] = "open"
-        service.home.write_settings(settings)  # the test (root) stands for the administrator
-        os.chown(service.home.config_file, os.stat(service.home.root).st_uid, -1)
+        service.stop()
 
 
 def test_only_root_may_ask_for_a_pam_authentication(service: Service) -> None:
@@ -196,3 +199,24 @@ def test_pamtester_authenticates_through_the_service(service: Service, rig_home:
         assert pamtester("root", "818181").returncode != 0  # root is mapped to no operator
     finally:
         pam_file.unlink()
+
+
+def test_the_pam_hook_run_as_root_refuses_a_home_an_operator_can_write(tmp_path: Path) -> None:
+    """The attack of issue 11 defect 1: an operator who can write the home points its
+    [hsm] module at code of their own; the hook, run by root, must not load it."""
+    home = tmp_path / "station"
+    home.mkdir(mode=0o700)
+    evil = Path("/tmp") / f"juki-operator-module-{os.getpid()}.so"
+    evil.write_bytes(b"\x7fELF not really")
+    try:
+        config = home / "config.toml"
+        config.write_text(f'[hsm]\nmodule = "{evil}"\ntoken_label = "juki-station"\n'
+                          'pin_file = "secrets/token.pin"\n')
+        os.chmod(config, 0o600)
+        os.chown(config, pwd.getpwnam(OPERATOR_USER).pw_uid, -1)  # an operator can write it
+        result = juki(home, "pam-auth", input="135792\0", env={"PAM_USER": "root"}, check=7)
+        assert "will not use this station home" in result.stderr
+        assert "config.toml is owned by uid" in result.stderr and str(evil.parent) in result.stderr
+    finally:
+        evil.unlink()
+

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -20,8 +21,14 @@ def station_group() -> None:
 @click.argument("mode", type=click.Choice(["open", "operator"]))
 @json_option
 def station_mode(mode: str, as_json: bool) -> None:
-    """Switch the station to MODE; operator mode needs an active operator-admin first."""
+    """Switch the station to MODE; operator mode needs an active operator-admin first,
+    open mode needs root (a station with an operator-admin is in operator mode unless a
+    root-owned config says open)."""
     st = station()
+    if mode == "open" and os.geteuid() != 0:
+        raise PermissionDeniedError(
+            "an open station needs root's word once it has an operator-admin: as root, run "
+            f"`juki --home {st.home.root} station mode open` (the config then belongs to root)")
     if mode == "operator" and not st.registry.has_active_admin():
         raise PermissionDeniedError("enrol an active operator with the operator-admin scope "
                                     "before switching to operator mode")
@@ -57,7 +64,7 @@ def station_status(as_json: bool) -> None:
     from ..station.caller import caller
 
     home = station().home
-    info = {"mode": home.mode(), "station": home.station_id(),
+    info = {"mode": station().mode(), "station": home.station_id(),
             "session_file": session_file(home, caller().uid).exists()}
     emit(as_json, info, f"station {info['station']}: {info['mode']} mode")
 

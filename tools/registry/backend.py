@@ -9,6 +9,8 @@ advisory lock on PostgreSQL, so two stations never hand out the same code or ser
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +37,8 @@ class SqliteBackend:
 
     def __init__(self, path: Path) -> None:
         self.location = str(path)
+        with contextlib.suppress(FileExistsError):  # created private: identity data lives
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # here
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30,
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -38,6 +38,7 @@ class Station:
         self._registry: Registry | None = None
         self._hsm: Hsm | None = None
         self._authorized = False
+        self._mode: str | None = None
         self.session: OperatorSession | None = None
         self.command: str | None = None
 
@@ -53,7 +54,7 @@ class Station:
         from ..station.scopes import ANY_SCOPE, COMMAND_SCOPES, RIG_COMMANDS, SESSION_FREE
 
         self.command = command
-        if command in SESSION_FREE or self.home.mode() == "open":
+        if command in SESSION_FREE or self.mode() == "open":
             self._authorized = True
             return
         scope = COMMAND_SCOPES.get(command)
@@ -82,7 +83,7 @@ class Station:
     def holds(self, scope: str) -> bool:
         """Does this command's caller hold ``scope``? (An open station has no scopes.)"""
         self._require_authorized()
-        if self.home.mode() == "open":
+        if self.mode() == "open":
             return True
         return self.session is not None and scope in self.session.scopes
 
@@ -115,8 +116,22 @@ class Station:
         except PermissionDeniedError:
             return None
 
+    def mode(self) -> str:
+        """What this station is in: ``operator`` when its config says so; ``open`` when a
+        root-owned config says so; otherwise ``operator`` as soon as it has an active
+        operator-admin (until then there is nobody to log in, and the first admin is
+        enrolled on an open station)."""
+        if self._mode is None:
+            if self.home.configured_mode() == "operator":
+                self._mode = "operator"
+            elif self.home.open_by_root():
+                self._mode = "open"
+            else:
+                self._mode = "operator" if self._open_registry().has_active_admin() else "open"
+        return self._mode
+
     def _require_authorized(self) -> None:
-        if not self._authorized and self.home.mode() != "open":
+        if not self._authorized and self.mode() != "open":
             raise PermissionDeniedError("this station is in operator mode and the command "
                                         "was not authorised")
 

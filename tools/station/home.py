@@ -98,12 +98,26 @@ class StationHome:
     def cards_dir(self) -> Path:
         return self.root / "cards"
 
-    def mode(self) -> str:
-        """``[station] mode``: ``open`` (default; no login) or ``operator``."""
-        mode = str(self.settings().get("station", {}).get("mode", "open"))
-        if mode not in MODES:
+    def configured_mode(self) -> str | None:
+        """``[station] mode`` as written: ``open``, ``operator`` or None (not set). What a
+        station is in also depends on who wrote it and on its operators:
+        ``tools.service.context.Station.mode``."""
+        mode = self.settings().get("station", {}).get("mode")
+        if mode is not None and mode not in MODES:
             raise StationConfigError(f"{self.config_file}: [station] mode must be one of {MODES}")
-        return mode
+        return None if mode is None else str(mode)
+
+    def mode(self) -> str:
+        """The configured mode, ``open`` when not set (the rig's view of a home)."""
+        return self.configured_mode() or "open"
+
+    def open_by_root(self) -> bool:
+        """``mode = "open"`` in a config file that root owns: the one way to keep a station
+        open once it has an operator-admin (issue 11)."""
+        if self.configured_mode() != "open":
+            return False
+        info = self.config_file.lstat()
+        return info.st_uid == 0 and stat.S_ISREG(info.st_mode)
 
     def station_id(self) -> str:
         """``[station] id``, else host name and home directory."""
