@@ -25,7 +25,7 @@ from ..errors import JukiError, RequestError
 from ..registry import Registry
 from ..station.pins import ResidentCardPins
 from ..station.readers import blank_serial, open_card
-from .request import IdentityRequest, parse_request
+from .request import IdentityRequest, parse_request, read_text_file
 from .resident_card import issue_resident_card
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,8 @@ class BatchLine:
 
 def parse_batch(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> list[BatchLine]:
     """One line per request; a line that is not a valid request is ``rejected``."""
-    try:
-        content = read(path).decode("utf-8")
-    except OSError as exc:
-        raise RequestError("(file)", f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise RequestError("(file)", f"{path} is not UTF-8") from None
     lines = []
-    for number, text in enumerate(content.splitlines(), start=1):
+    for number, text in enumerate(read_text_file(path, read).splitlines(), start=1):
         if not text.strip():
             continue
         try:

@@ -103,15 +103,21 @@ def parse_request(raw: Any) -> IdentityRequest:
     )
 
 
-def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> IdentityRequest:
-    """The request in ``path``; ``read`` fetches its bytes (through the client when the
-    station service runs the command: the service never opens a client's path)."""
+def read_text_file(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> str:
+    """The UTF-8 text of a request or batch file; ``read`` fetches its bytes (through the
+    client when the station service runs the command: the service never opens a client's
+    path). A file that cannot be read or decoded is a ``RequestError`` naming it."""
     try:
-        text = read(path).decode("utf-8")
+        return read(path).decode("utf-8")
     except OSError as exc:
         raise RequestError("(file)", f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise RequestError("(file)", f"{path} is not UTF-8") from None
+
+
+def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> IdentityRequest:
+    """The request in ``path`` (see ``read_text_file``), validated."""
+    text = read_text_file(path, read)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
