@@ -152,4 +152,5 @@ def demo(workdir: Path | None, keep_rig: bool, as_json: bool) -> None:
     emit(as_json, summary, "demo finished: issue -> verify -> full profile read -> counterfeit "
          "rejected -> suspend/resume -> record-code change -> reissue -> operators (enrol, "
          "login, scope denial) -> disclosure report -> edited log row caught at entry "
-         f"{summary['tampered_entry_detected']}")
+         f"{summary['tampered_entry_detected']} -> the station service (an operator account "
+         "is its client: no token PIN, no --home)")

@@ -83,6 +83,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         old_code, changed, reissued = _life_cycle(n, home, serial, pin_file)
         denied = _operators(n, cards, pin_file)
         tampered = _audit(n, pin_file, cards, old_code)
+        served = _service(n)
     finally:
         if not keep_rig:
             n.step("bring the rig down (only the processes it started)")
@@ -98,6 +99,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         "scope_denial": denied,
         "disclosure_report": tampered["report"],
         "tampered_entry_detected": tampered["first_bad_index"],
+        "station_service": served,
         "rig_left_running": keep_rig,
     }
 
@@ -188,15 +190,16 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     """Operators on PIV cards, operator mode, login, a scope denial, logout."""
     n.step("12. enrol two operators on blank PIV cards (keys made on the card, certified by "
            "the operator CA in the token)")
-    for operator_id, name, scopes in (("admin01", "佐藤 花子",
-                                       "operator-admin,issue,revoke,verify,audit-read"),
-                                      ("clerk01", "田中 太郎", "verify")):
+    for operator_id, name, scopes in (("clerk01", "田中 太郎", "verify"),
+                                      ("admin01", "佐藤 花子",
+                                       "operator-admin,issue,revoke,verify,audit-read")):
         n.rig("rig", "insert", "--slot", "1", "--kind", "operator",
               "--state", str(cards / f"{operator_id}.json"))
         n.juki("operator", "enroll", "--id", operator_id, "--name", name, "--municipality",
                "131016", "--scopes", scopes, "--reader", "1", "--pin-file", str(pin_file))
-    n.step("13. operator mode: from now on every command needs a session with its scope")
-    n.juki("station", "mode", "operator")
+    n.step("13. operator mode: with an operator-admin enrolled, every command needs a session "
+           "with its scope (only root's word keeps a station open)")
+    n.juki("station", "status")
     n.juki("verify", expect=7)
     n.step("14. the clerk logs in: PIN on the card, token challenge signed by key 9A")
     n.rig("rig", "insert", "--slot", "1", "--state", str(cards / "clerk01.json"))
@@ -239,3 +242,41 @@ def _audit(n: Narrator, pin_file: Path, cards: Path, old_code: str) -> dict:
     verdict = json.loads(n.juki("audit", "verify", "--json", expect=1).stdout)
     n.juki("logout")
     return {"report": str(report), "first_bad_index": verdict["first_bad_index"]}
+
+
+def _service(n: Narrator) -> dict:
+    """The station service: the station's secrets belong to the service user `juki`; an
+    operator's account (`juki-op`) is only its client."""
+    from .service import OPERATOR_USER, SERVICE_USER, start_service
+
+    n.step(f"20. the station service: `juki station serve` as user {SERVICE_USER} holds a "
+           "station home (a copy of the rig's token); the operator account "
+           f"{OPERATOR_USER} is its client over a Unix socket")
+    try:
+        service = start_service(n.rig_home)
+    except AssertionError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        outcomes = {}
+        for shown, args, expect in (
+                ("juki hsm status", ("hsm", "status"), 0),
+                (f"cat {service.home.secrets_dir / 'token.pin'}", None, 1),
+                ("juki --home /tmp hsm status", ("--home", "/tmp", "hsm", "status"), 2)):
+            n.say(f"{OPERATOR_USER}$ {shown}", fg="cyan")
+            if args is None:
+                result = subprocess.run(["setpriv", f"--reuid={OPERATOR_USER}",
+                                         f"--regid={OPERATOR_USER}", "--init-groups", "cat",
+                                         str(service.home.secrets_dir / "token.pin")],
+                                        capture_output=True, text=True, check=False)
+            else:
+                result = service.client(*args, check=None)
+            n.say((result.stdout + result.stderr).rstrip())
+            if result.returncode != expect:
+                raise click.ClickException(f"`{shown}` as {OPERATOR_USER} exited "
+                                           f"{result.returncode}, expected {expect}")
+            outcomes[shown.split(" ", 1)[0] + (" --home" if "--home" in shown else "")] = \
+                result.returncode
+    finally:
+        service.stop()
+    return outcomes
+

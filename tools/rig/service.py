@@ -91,6 +91,11 @@ class Service:
                                  f"stderr: {result.stderr}")
         return result
 
+    def give_home_back(self) -> None:
+        """After root (a test standing for the administrator) wrote in the home: every
+        file the service's again (root's new files would be unreadable to the service)."""
+        _chown_tree(self.home.root, SERVICE_USER)
+
     def stop(self) -> str:
         """Stop the service, remove its home; its log."""
         self.process.terminate()
