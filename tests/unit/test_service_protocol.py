@@ -165,3 +165,51 @@ def test_the_client_touches_only_what_its_command_line_names(tmp_path: Path,
     assert "refuses" in written["error"] and not Path("/etc/juki-test").exists()
     read = client.answer({"kind": "read", "path": "doc.txt"})
     assert base64.b64decode(read["data"]) == b"content"
+
+
+def test_a_deeply_nested_message_is_a_protocol_error_not_a_crash() -> None:
+    client, service = pair()
+    sender = threading.Thread(target=client.sock.sendall,
+                              args=(b"[" * 200_000 + b"]" * 200_000 + b"\0",))
+    sender.start()  # more than a socket buffer: it is read while it is sent
+    with pytest.raises(ProtocolError, match="sane depth"):
+        service.receive()
+    sender.join()
+
+
+def test_a_silent_peer_times_out() -> None:
+    _client, service = pair()
+    with pytest.raises(ProtocolError, match="no message within"):
+        service.receive(timeout=0.2)
+
+
+@pytest.mark.parametrize(("argv", "refused"), [
+    (["-vvv", "card", "read"], "-vvv"), (["-v", "-vv", "verify"], "-vvv"),
+    (["--verbose", "-vv", "verify"], "-vvv"), (["-vv", "verify"], None), (["verify"], None)])
+def test_the_apdu_trace_is_not_served_to_clients(argv: list[str], refused: str | None) -> None:
+    assert refused_option(argv) == refused
+
+
+def test_a_malformed_answer_ends_the_call_without_a_traceback_to_the_client() -> None:
+    def run(argv: list[str]) -> int:
+        CURRENT_TERMINAL.get().read_file(Path("pins.txt"))  # type: ignore[union-attr]
+        return 0
+
+    client, thread = serve_in_thread(run)
+    client.send({"method": RUN, "parameters": {"version": 1, "argv": ["login"]}})
+    ask = client.receive()
+    assert ask["parameters"]["ask"]["kind"] == "read"
+    client.send({"method": ANSWER, "parameters": {"data": ""}})  # no mode
+    thread.join()
+    client.sock.settimeout(2)
+    rest = client.sock.recv(65536)
+    assert b"Traceback" not in rest and b"exit" not in rest  # the call is abandoned
+    CURRENT_CALLER.set(Caller(0, 0, False))
+
+
+def test_the_pam_client_and_command_words_name_no_file(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert named_paths(["pam-auth", "--reader", "0", "--timeout", "5"]) == set()
+    named = named_paths(["card", "sign", "doc.txt"])
+    assert named == {tmp_path / "doc.txt"}  # not ./card, not ./sign

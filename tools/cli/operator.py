@@ -224,19 +224,6 @@ def _pam_pin() -> Pin:
         raise LoginError("the PIN from PAM is not 6 to 8 digits") from None
 
 
-def _refuse_unsafe_home_as_root() -> None:
-    """Run locally by root, the hook would load the module and read the PIN and registry
-    its home names: a home anyone but root could change is refused (issue 11, defect 1).
-    Through the station service the service makes the same check when it starts."""
-    from ..service.home_check import home_problems
-
-    if os.getuid() == 0:
-        problems = home_problems(station().home, 0)
-        if problems:
-            raise LoginError("the PAM hook runs as root and will not use this station home: "
-                             + "; ".join(problems))
-
-
 @click.command("pam-auth")
 @reader_option
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for a card.")
@@ -246,8 +233,6 @@ def pam_auth(reader: str | None, timeout: float) -> None:
     if caller().via_service and caller().uid != 0:
         raise LoginError("only root (the PAM stack) may ask the station service for a PAM "
                          f"authentication, not {caller().label}")
-    if not caller().via_service:
-        _refuse_unsafe_home_as_root()
     user = os.environ.get("PAM_USER")
     if not user:
         raise LoginError("PAM_USER is not set (run from pam_exec)")

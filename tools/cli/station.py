@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import PermissionDeniedError
+from ..station.caller import caller
 from .common import RUN_KEY, emit, json_option, station
 
 
@@ -25,6 +26,9 @@ def station_mode(mode: str, as_json: bool) -> None:
     open mode needs root (a station with an operator-admin is in operator mode unless a
     root-owned config says open)."""
     st = station()
+    if mode == "open" and caller().via_service:
+        raise PermissionDeniedError("an open station needs root's word: root starts the station "
+                                    "service with --open (its unit file)")
     if mode == "open" and os.geteuid() != 0:
         raise PermissionDeniedError(
             "an open station needs root's word once it has an operator-admin: as root, run "
@@ -45,15 +49,21 @@ def station_mode(mode: str, as_json: bool) -> None:
               help="Group whose members may connect (e.g. juki-operators); else the owner only.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Requests served at once (each worker keeps one token session).")
-def station_serve(socket_path: Path | None, group: str | None, workers: int) -> None:
+@click.option("--open", "allow_open", is_flag=True,
+              help="Keep the station open (no operator login) even once it has an "
+                   "operator-admin: root's word, given in the service's unit file.")
+def station_serve(socket_path: Path | None, group: str | None, workers: int,
+                  allow_open: bool) -> None:
     """Run the station service in the foreground: clients (`juki`, the PAM hook) send
     their commands over the socket; the caller is taken from the kernel (SO_PEERCRED)."""
     from ..service.protocol import DEFAULT_SOCKET
     from ..service.server import serve
+    from ..station.caller import ServicePolicy
 
     run = click.get_current_context().find_root().meta[RUN_KEY]
     serve(station().home, socket_path or Path(DEFAULT_SOCKET), group, run,
-          ready=lambda message: click.echo(message, err=True), pool=workers)
+          ready=lambda message: click.echo(message, err=True), pool=workers,
+          policy=ServicePolicy(allows_open=allow_open))
 
 
 @station_group.command("status")

@@ -11,6 +11,7 @@ registry row becomes ``active`` with the certificate. A failure marks the row
 from __future__ import annotations
 
 import datetime as dt
+import pwd
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,14 @@ CERTIFICATE_VALIDITY = dt.timedelta(days=3 * 365)
 ALGORITHMS = {"p256": PivAlgorithm.ECC_P256, "rsa2048": PivAlgorithm.RSA_2048}
 
 
+def _is_superuser(login: str) -> bool:
+    """``root``, or any account of this machine with uid 0."""
+    try:
+        return login == "root" or pwd.getpwnam(login).pw_uid == 0
+    except KeyError:
+        return False
+
+
 @dataclass(frozen=True)
 class EnrolmentRequest:
     operator_id: str
@@ -54,6 +63,9 @@ class EnrolmentRequest:
             raise RequestError("municipality", "6 digits with a valid check digit")
         if self.unix_user is not None and not UNIX_USER.match(self.unix_user):
             raise RequestError("unix-user", "a login name (a-z 0-9 _ -, up to 32)")
+        if self.unix_user is not None and _is_superuser(self.unix_user):
+            raise RequestError("unix-user", f"{self.unix_user} is a superuser (uid 0): the PAM "
+                                            "hook never lets an operator card log in as root")
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,20 @@ def _absolute(text: str) -> Path:
 
 
 def named_paths(argv: list[str]) -> set[Path]:
-    """Every argument (and every ``--option=value`` value) taken as a path."""
-    return {_absolute(arg.partition("=")[2] if arg.startswith("--") else arg)
-            for arg in argv if arg and not (arg.startswith("--") and "=" not in arg)}
+    """Every argument (and every ``--option=value`` value) taken as a path, but the
+    command's own words (the first two; no command names a file before its third word)
+    and nothing at all for ``pam-auth`` (run by root, it never needs a file)."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    if words[:1] == ["pam-auth"]:
+        return set()
+    command = words[:2]
+    named = set()
+    for arg in argv:
+        if arg in command:
+            command.remove(arg)
+        elif arg and not (arg.startswith("--") and "=" not in arg):
+            named.add(_absolute(arg.partition("=")[2] if arg.startswith("--") else arg))
+    return named
 
 
 def may_touch(path: Path, named: set[Path]) -> bool:

@@ -10,11 +10,13 @@ of the command about to run, records a denial, and only then lets ``registry`` a
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import PermissionDeniedError
+from ..errors import PermissionDeniedError, StationConfigError
+from ..station.caller import CURRENT_POLICY, caller
 from ..station.home import StationHome
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class Station:
         self._hsm: Hsm | None = None
         self._authorized = False
         self._mode: str | None = None
+        self._root_checked = False
         self.session: OperatorSession | None = None
         self.command: str | None = None
 
@@ -117,18 +120,46 @@ class Station:
             return None
 
     def mode(self) -> str:
-        """What this station is in: ``operator`` when its config says so; ``open`` when a
-        root-owned config says so; otherwise ``operator`` as soon as it has an active
-        operator-admin (until then there is nobody to log in, and the first admin is
-        enrolled on an open station)."""
+        """What this station is in: ``operator`` when its config says so; ``open`` when
+        root said so (a root-owned config, run locally; ``station serve --open`` in the
+        service's unit); otherwise ``open`` only until it has an active operator-admin,
+        from when on ``operator`` is written to its config (it never falls open again,
+        not even when the last admin is suspended)."""
         if self._mode is None:
-            if self.home.configured_mode() == "operator":
-                self._mode = "operator"
-            elif self.home.open_by_root():
-                self._mode = "open"
-            else:
-                self._mode = "operator" if self._open_registry().has_active_admin() else "open"
+            self._mode = self._resolve_mode()
         return self._mode
+
+    def _resolve_mode(self) -> str:
+        if self.home.configured_mode() == "operator":
+            return "operator"
+        if caller().via_service:
+            if CURRENT_POLICY.get().allows_open:
+                return "open"
+        elif self.home.open_by_root():
+            return "open"
+        if not self._open_registry().has_active_admin():
+            return "open"  # nobody to log in yet: the first admin is enrolled open
+        settings = self.home.settings()
+        settings.setdefault("station", {})["mode"] = "operator"
+        self.home.write_settings(settings)
+        log.warning("station %s has an operator-admin: operator mode from now on",
+                    self.home.root)
+        return "operator"
+
+    def _refuse_unsafe_home_as_root(self) -> None:
+        """Run locally by root, juki would load the module and read the PIN file and
+        registry its home names: a home anyone but root could change is refused (issue
+        11, defect 1; through the service the service checks its home when it starts)."""
+        if self._root_checked or caller().via_service or os.geteuid() != 0:
+            return
+        from .home_check import home_problems
+
+        problems = home_problems(self.home, 0)
+        if problems:
+            raise StationConfigError("running as root, juki will not use this station home "
+                                     "(someone else could change what it loads or reads):\n  "
+                                     + "\n  ".join(problems))
+        self._root_checked = True
 
     def _require_authorized(self) -> None:
         if not self._authorized and self.mode() != "open":
@@ -151,6 +182,7 @@ class Station:
             from ..registry import Registry
 
             self.home.ensure()
+            self._refuse_unsafe_home_as_root()
             self._registry = Registry(self.db or self.home.registry_target())
             for card in interrupted(self._registry):
                 self._warn(f"the issuance of card {card.serial} (by {card.owner}, started "
@@ -160,5 +192,6 @@ class Station:
 
     def _open_hsm(self) -> Hsm:
         if self._hsm is None:
+            self._refuse_unsafe_home_as_root()
             self._hsm = self.home.open_token()
         return self._hsm

@@ -68,20 +68,27 @@ class Channel:
             raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
         self.sock.sendall(data + TERMINATOR)
 
-    def receive(self) -> dict[str, Any]:
-        """The next message; ``ProtocolError`` if the peer closed or sent garbage."""
-        while TERMINATOR not in self._pending:
-            if len(self._pending) > MAX_MESSAGE:
-                raise ProtocolError(f"message longer than {MAX_MESSAGE} bytes")
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ProtocolError("the peer closed the connection mid-call")
-            self._pending += chunk
+    def receive(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message, within ``timeout`` seconds if given; ``ProtocolError`` if
+        the peer closed, stayed silent or sent garbage."""
+        self.sock.settimeout(timeout)
+        try:
+            while TERMINATOR not in self._pending:
+                if len(self._pending) > MAX_MESSAGE:
+                    raise ProtocolError(f"message longer than {MAX_MESSAGE} bytes")
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ProtocolError("the peer closed the connection mid-call")
+                self._pending += chunk
+        except TimeoutError:
+            raise ProtocolError(f"no message within {timeout:g} s") from None
+        finally:
+            self.sock.settimeout(None)
         raw, _, self._pending = self._pending.partition(TERMINATOR)
         try:
             message = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ProtocolError("a message is not UTF-8 JSON") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise ProtocolError("a message is not UTF-8 JSON of a sane depth") from None
         if not isinstance(message, dict):
             raise ProtocolError("a message is not a JSON object")
         return message

@@ -33,6 +33,9 @@ log = logging.getLogger("juki.service")  # the service's own log, never the clie
 CLIENT_FORBIDDEN_OPTIONS = ("--home", "--db")
 PASSED_ENVIRONMENT = ("PAM_USER",)  # read from the client only when the caller is root
 MAX_STDIN = 1024 * 1024
+CALL_TIMEOUT_S = 10.0  # for the call itself, once connected
+ANSWER_TIMEOUT_S = 300.0  # a person typing a PIN at the client's prompt
+MAX_CLIENT_VERBOSITY = 2  # -vvv (the APDU trace) would show card data before it is recorded
 
 
 class RemoteStream(io.TextIOBase):
@@ -69,7 +72,7 @@ class RemoteTerminal:
 
     def _ask(self, question: dict[str, Any]) -> dict[str, Any]:
         self._channel.reply({"ask": question})
-        answer = parameters_of(self._channel.receive(), ANSWER)
+        answer = parameters_of(self._channel.receive(ANSWER_TIMEOUT_S), ANSWER)
         if "error" in answer:
             raise OSError(str(answer["error"]))
         return answer
@@ -80,16 +83,26 @@ class RemoteTerminal:
     def stdin(self) -> TextIO:
         """The client's stdin, fetched once, when a command first needs it."""
         if self._stdin is None:
-            data = base64.b64decode(self._ask({"kind": "stdin"}).get("data", ""))[:MAX_STDIN]
+            try:
+                data = base64.b64decode(self._ask({"kind": "stdin"}).get("data", ""),
+                                        validate=True)[:MAX_STDIN]
+            except (TypeError, ValueError):
+                raise ProtocolError("the client's stdin answer is malformed") from None
             self._stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
         return self._stdin
 
     def ask_secret(self, label: str, confirm: bool) -> str:
-        return str(self._ask({"kind": "secret", "label": label, "confirm": confirm})["value"])
+        value = self._ask({"kind": "secret", "label": label, "confirm": confirm}).get("value")
+        if not isinstance(value, str):
+            raise ProtocolError("the client's answer to a prompt is malformed")
+        return value
 
     def read_file(self, path: Path) -> ClientFile:
         answer = self._ask({"kind": "read", "path": str(path)})
-        return ClientFile(base64.b64decode(answer["data"]), int(answer["mode"]))
+        try:
+            return ClientFile(base64.b64decode(answer["data"], validate=True), int(answer["mode"]))
+        except (KeyError, TypeError, ValueError):
+            raise ProtocolError("the client's answer to a read is malformed") from None
 
     def write_file(self, path: Path, data: bytes) -> None:
         self._ask({"kind": "write", "path": str(path),
@@ -100,21 +113,25 @@ class RemoteTerminal:
 
 
 def refused_option(argv: list[str]) -> str | None:
-    """A global option a client may not give (the station is the service's)."""
+    """A global option a client may not give: the station (the service's), or the APDU
+    trace (it would show card data before the provision is recorded)."""
+    verbosity = 0
     for arg in argv:
         if arg == "--":
             break
         for option in CLIENT_FORBIDDEN_OPTIONS:
             if arg == option or arg.startswith(option + "="):
                 return option
-    return None
+        if arg == "--verbose" or (arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            verbosity += 1 if arg == "--verbose" else len(arg) - 1
+    return "-vvv" if verbosity > MAX_CLIENT_VERBOSITY else None
 
 
 def serve_request(channel: Channel, caller: Caller, home: Path,
                   run: Callable[[list[str]], int]) -> None:
     """Read the client's call, run its command as ``caller``, send the exit status."""
     try:
-        call = parameters_of(channel.receive(), "io.juki.Station.Run")
+        call = parameters_of(channel.receive(CALL_TIMEOUT_S), "io.juki.Station.Run")
         if call.get("version") != PROTOCOL_VERSION:
             channel.error(f"protocol version {call.get('version')!r} is not "
                           f"{PROTOCOL_VERSION}: update the juki client")
@@ -125,8 +142,10 @@ def serve_request(channel: Channel, caller: Caller, home: Path,
         return
     option = refused_option(argv)
     if option is not None or is_local_command(argv):
-        reason = (f"{option} is the station service's to choose, not the client's"
-                  if option else "the rig, emulator, demo and serve commands run only locally")
+        reason = ("the APDU trace (-vvv) is not served to clients: it would show card data "
+                  "before it is recorded" if option == "-vvv" else
+                  f"{option} is the station service's to choose, not the client's" if option
+                  else "the rig, emulator, demo and serve commands run only locally")
         channel.reply({"stderr": f"juki: error: {reason}\n"})
         channel.reply({"exit": int(ExitCode.USAGE)}, more=False)
         return

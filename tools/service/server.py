@@ -23,11 +23,12 @@ import socket
 import stat
 import struct
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StationConfigError
-from ..station.caller import Caller
+from ..station.caller import CURRENT_POLICY, DEFAULT_POLICY, Caller, ServicePolicy
 from ..station.home import StationHome
 from .home_check import home_problems
 from .protocol import Channel
@@ -37,6 +38,7 @@ log = logging.getLogger("juki.service")
 
 DEFAULT_WORKERS = 4  # requests served at once; more wait in the listen queue
 MAX_REQUESTS = 1000  # then a worker retires and a fresh one takes its place
+STOP_GRACE_S = 60.0  # for requests under way when the service is stopped
 PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -109,11 +111,28 @@ def _serve_connection(conn: socket.socket, home: Path, run: Callable[[list[str]]
 
 
 def _worker(sock: socket.socket, home: Path, run: Callable[[list[str]], int]) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Serve requests one at a time. SIGTERM while idle ends the worker at once; during a
+    request it ends it after the request, so that a card session in progress still ends
+    with the card powered off and the PIV PIN forgotten."""
+    state = {"busy": False, "stopping": False}
+
+    def stop(_signum: int, _frame: object) -> None:
+        state["stopping"] = True
+        if not state["busy"]:
+            raise _Stop
+
+    signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
-    for _ in range(MAX_REQUESTS):
-        conn, _ = sock.accept()
-        _serve_connection(conn, home, run)
+    try:
+        for _ in range(MAX_REQUESTS):
+            conn, _ = sock.accept()
+            state["busy"] = True
+            _serve_connection(conn, home, run)
+            state["busy"] = False
+            if state["stopping"]:
+                return
+    except _Stop:
+        return
 
 
 def _spawn(sock: socket.socket, home: Path, run: Callable[[list[str]], int]) -> int:
@@ -130,15 +149,48 @@ def _spawn(sock: socket.socket, home: Path, run: Callable[[list[str]], int]) -> 
     return pid
 
 
+def _stop_workers(workers: set[int]) -> None:
+    """SIGTERM to every worker; those serving a request finish it (up to
+    ``STOP_GRACE_S``), then anything left is killed."""
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while workers and time.monotonic() < deadline:
+        for pid in list(workers):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            workers.discard(pid)
+        time.sleep(0.05)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _log_to_service_stderr() -> None:
+    """The service's own log goes to its stderr (the journal under systemd), never to a
+    client's stream (workers redirect sys.stderr per request)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def serve(home: StationHome, socket_path: Path, group: str | None,
           run: Callable[[list[str]], int], ready: Callable[[str], None],
-          pool: int = DEFAULT_WORKERS) -> None:
+          pool: int = DEFAULT_WORKERS, policy: ServicePolicy = DEFAULT_POLICY) -> None:
     """Serve until SIGTERM or SIGINT; refuses to start on an unsafe home."""
     problems = home_problems(home, os.getuid())
     if problems:
         raise StationConfigError("the station service will not run on this home:\n  "
                                  + "\n  ".join(problems))
+    _log_to_service_stderr()
     sock = _listen(socket_path, group)
+    CURRENT_POLICY.set(policy)  # inherited by every worker
 
     def stop(_signum: int, _frame: object) -> None:
         raise _Stop
@@ -161,9 +213,4 @@ def serve(home: StationHome, socket_path: Path, group: str | None,
         sock.close()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        for pid in workers:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        _stop_workers(workers)

@@ -52,9 +52,19 @@ class Terminal(Protocol):
     def make_dir(self, path: Path) -> None: ...
 
 
+@dataclass(frozen=True)
+class ServicePolicy:
+    """What root decided for the station service when it started it (its unit file):
+    ``allows_open`` keeps the station open even once it has an operator-admin."""
+
+    allows_open: bool = False
+
+
 LOCAL_CALLER = Caller(uid=os.getuid(), pid=os.getpid(), via_service=False)
 CURRENT_CALLER: ContextVar[Caller] = ContextVar("juki_caller", default=LOCAL_CALLER)
 CURRENT_TERMINAL: ContextVar[Terminal | None] = ContextVar("juki_terminal", default=None)
+DEFAULT_POLICY = ServicePolicy()  # frozen, so one shared default is safe
+CURRENT_POLICY: ContextVar[ServicePolicy] = ContextVar("juki_policy", default=DEFAULT_POLICY)
 
 
 def caller() -> Caller:
