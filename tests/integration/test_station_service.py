@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.registry import new_record_code
+from tools.registry import Registry, new_record_code
 from tools.rig.service import OPERATOR_USER, Service, as_user, operator_file, start_service
 
 from ..conftest import ROOT, juki
@@ -220,3 +220,95 @@ def test_the_pam_hook_run_as_root_refuses_a_home_an_operator_can_write(tmp_path:
     finally:
         evil.unlink()
 
+
+
+# ---- from the security review of the service (each an attack that now fails) ----------
+
+def test_a_home_under_a_directory_an_operator_owns_is_refused(tmp_path: Path) -> None:
+    """The home swap: whoever can rename the home's parent can put a home of their own
+    in its place after the service started; so the parent must be trusted too."""
+    parent = tmp_path / "operator-dir"
+    parent.mkdir()
+    os.chown(parent, pwd.getpwnam(OPERATOR_USER).pw_uid, -1)
+    home = parent / "home"
+    home.mkdir(mode=0o700)
+    result = juki(home, "station", "serve", "--socket", str(tmp_path / "s.sock"), check=5)
+    assert f"{parent} is owned by uid" in result.stderr
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_paths_the_configuration_names_outside_the_home_are_checked(tmp_path: Path) -> None:
+    from tools.service.home_check import home_problems
+    from tools.station.home import StationHome
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    (shared / "registry.sqlite").touch()
+    (shared / "recipients.toml").touch()
+    home = StationHome(tmp_path / "home")
+    home.ensure()
+    home.write_settings({"registry": {"url": str(shared / "registry.sqlite")},
+                         "audit": {"recipients_file": str(shared / "recipients.toml")}})
+    problems = "\n".join(home_problems(home, 0))
+    assert f"{shared} is writable by group or others" in problems
+    assert "registry.sqlite is open to group or others" in problems
+
+
+def test_root_running_juki_locally_does_not_load_what_the_service_user_configured(
+        service: Service) -> None:
+    """The service user (or anyone owning the home) must not make root load a module:
+    root refuses a home it does not own, before any module is loaded."""
+    result = juki(service.home.root, "hsm", "status", check=5, env={"JUKI_SOCKET": "none"})
+    assert "running as root, juki will not use this station home" in result.stderr
+    assert "is owned by uid" in result.stderr and "token juki-station" not in result.stdout
+
+
+def test_operator_mode_does_not_fall_open_when_the_last_admin_is_suspended(
+        rig_home: Path, tmp_path: Path) -> None:
+    service = start_service(rig_home)
+    try:
+        card = tmp_path / "admin.json"
+        insert_operator_card(rig_home, card)
+        operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
+        service.client("operator", "enroll", "--id", "only-admin", "--name", "Only Admin",
+                       "--municipality", "131016", "--scopes", "operator-admin",
+                       "--reader", READER, "--pin-file", "op-pins.txt")
+        service.client("operator", "list", check=7)  # operator mode: written to the config
+        registry = Registry(service.home.registry_file)
+        registry.set_operator_status("only-admin", "suspended", "review", None)
+        registry.close()
+        service.give_home_back()
+        service.client("operator", "list", check=7)  # still operator mode
+        denied = service.client("operator", "enroll", "--id", "x", "--name", "X", "--municipality",
+                                "131016", "--scopes", "operator-admin", "--unix-user", "root",
+                                "--reader", READER, "--pin-file", "op-pins.txt", check=None)
+        assert denied.returncode in (2, 7)
+    finally:
+        service.stop()
+
+
+def test_enrolment_never_maps_an_operator_to_root() -> None:
+    from tools.errors import RequestError
+    from tools.operators.enrolment import ALGORITHMS, EnrolmentRequest
+
+    with pytest.raises(RequestError, match="superuser"):
+        EnrolmentRequest("op-x", "X", "131016", frozenset({"verify"}), "root", ALGORITHMS["p256"])
+
+
+def test_idle_connections_do_not_hold_the_service(service: Service) -> None:
+    import socket as sockets
+    import time
+
+    idle = []
+    for _ in range(6):  # more than the workers
+        connection = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        connection.connect(str(service.socket))
+        idle.append(connection)
+    try:
+        start = time.monotonic()
+        service.client("station", "status")
+        assert time.monotonic() - start < 30  # the silent ones were dropped after 10 s
+    finally:
+        for connection in idle:
+            connection.close()
