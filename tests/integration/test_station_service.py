@@ -121,6 +121,9 @@ def test_sessions_belong_to_the_uid_that_logged_in(rig_home: Path, tmp_path: Pat
         service.client("verify", "--reader", READER, user="root", check=7)
         reopened = service.client("station", "mode", "open", check=7)  # only root's word opens it
         assert "needs root's word" in reopened.stderr
+        service.client("logout")
+        service.client("whoami", check=7)
+        service.client("logout", check=7)  # no session left to end: a recorded denial
     finally:
         service.stop()
 
