@@ -56,11 +56,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "own_rig: starts and stops its own rig (runs first)")
 
 
+def _open_by_roots_word(home: Path) -> None:
+    """``mode = "open"`` in a root-owned config: the station stays open even when the
+    registry it shares (the PostgreSQL pass) has an operator-admin."""
+    from tools.station.home import StationHome
+
+    station = StationHome(home)
+    settings = station.settings()
+    settings.setdefault("station", {})["mode"] = "open"
+    station.write_settings(settings)
+
+
 @pytest.fixture(scope="session")
 def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("station")
     up = json.loads(juki(home, "rig", "up", "--blank", str(RIG_SLOTS), "--json").stdout)
     assert up["pcscd"]["running"] and len(up["cards"]) == RIG_SLOTS
+    _open_by_roots_word(home)  # the tests use the rig's home as a station too
     juki(home, "hsm", "init")
     started = {up["pcscd"]["pid"], *(c["pid"] for c in up["cards"])}
     yield home

@@ -73,7 +73,9 @@ def production_station(rig_home: Path, root: Path) -> Path:
     hsm = rig.settings()["hsm"]
     home.write_settings({"hsm": {"module": hsm["module"], "token_label": label,
                                  "pin_file": str(rig.secrets_dir / "token.pin"),
-                                 "softhsm2_conf": str(rig.softhsm_dir / "softhsm2.conf")}})
+                                 "softhsm2_conf": str(rig.softhsm_dir / "softhsm2.conf")},
+                         # open by root's word: open even beside a shared registry's admins
+                         "station": {"mode": "open"}})
     juki(root, "hsm", "init")  # the card masters and PIV management master are there
     return root
 

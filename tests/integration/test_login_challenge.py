@@ -29,7 +29,7 @@ from tools.service.context import Station
 from tools.station.pins import Pin
 
 from ..helpers import ScriptedTransport
-from ..operator_helpers import operator_station
+from ..operator_helpers import operator_station, registry_target
 
 PIN, PUK = Pin("135792"), Pin("24682468")
 GENERAL_AUTHENTICATE_9A = (0x87, 0x9A)  # INS, P2
@@ -37,7 +37,8 @@ GENERAL_AUTHENTICATE_9A = (0x87, 0x9A)  # INS, P2
 
 @pytest.fixture
 def enrolled(rig_home: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    station = Station(operator_station(rig_home, tmp_path / "station"))
+    home = operator_station(rig_home, tmp_path / "station")
+    station = Station(home, db=str(registry_target(home)))  # its own, also in the PG pass
     state = tmp_path / "op.json"
     manufacture_blank_operator_card(station.hsm, state)
     card = PivCard(StateFile(state).load())

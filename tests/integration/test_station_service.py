@@ -98,17 +98,25 @@ def test_the_client_environment_does_not_pick_the_registry(service: Service, tmp
     assert fake.stat().st_size == 0  # the service never opened the client's database
 
 
+def enrol_admin(service: Service, rig_home: Path, tmp_path: Path, operator_id: str,
+                scopes: str) -> Path:
+    """An operator enrolled through the service on a new PIV card in the reader (PIN and
+    PUK from the operator's own file); the card's state file."""
+    card = tmp_path / f"{operator_id}.json"
+    insert_operator_card(rig_home, card)
+    operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
+    service.client("operator", "enroll", "--id", operator_id, "--name", f"Name of {operator_id}",
+                   "--municipality", "131016", "--scopes", scopes, "--reader", READER,
+                   "--pin-file", "op-pins.txt")
+    return card
+
+
 def test_sessions_belong_to_the_uid_that_logged_in(rig_home: Path, tmp_path: Path) -> None:
     """On a service of its own: once an operator-admin exists the station is in operator
     mode for good (its config is not root's), which the other tests must not inherit."""
     service = start_service(rig_home)
     try:
-        card = tmp_path / "admin-card.json"
-        insert_operator_card(rig_home, card)
-        operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
-        service.client("operator", "enroll", "--id", "svc-admin", "--name", "Service Admin",
-                       "--municipality", "131016", "--scopes", "operator-admin,verify",
-                       "--reader", READER, "--pin-file", "op-pins.txt")
+        card = enrol_admin(service, rig_home, tmp_path, "svc-admin", "operator-admin,verify")
         assert json.loads(service.client("station", "status", "--json").stdout)["mode"] == "operator"
         service.client("whoami", check=7)
         service.client("operator", "list", check=7)  # no session: denied
@@ -165,7 +173,7 @@ def test_a_home_open_to_others_is_closed_before_the_registry_is_used() -> None:
         home = base / "home"
         home.mkdir()
         os.chmod(home, 0o755)  # as a pre-existing home made with the default umask
-        juki(home, "card", "list")  # opens (creates) the registry
+        juki(home, "card", "list", env={"JUKI_DB": ""})  # opens (creates) its own registry
         assert home.stat().st_mode & 0o077 == 0
         probe = subprocess.run([*as_user(OPERATOR_USER), "cat", str(home / "registry.sqlite")],
                                capture_output=True, check=False)
@@ -240,9 +248,12 @@ def test_a_home_under_a_directory_an_operator_owns_is_refused(tmp_path: Path) ->
     assert not (tmp_path / "s.sock").exists()
 
 
-def test_paths_the_configuration_names_outside_the_home_are_checked(tmp_path: Path) -> None:
+def test_paths_the_configuration_names_outside_the_home_are_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tools.service.home_check import home_problems
     from tools.station.home import StationHome
+
+    monkeypatch.delenv("JUKI_DB", raising=False)  # the configured registry, not the suite's
 
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -271,12 +282,7 @@ def test_operator_mode_does_not_fall_open_when_the_last_admin_is_suspended(
         rig_home: Path, tmp_path: Path) -> None:
     service = start_service(rig_home)
     try:
-        card = tmp_path / "admin.json"
-        insert_operator_card(rig_home, card)
-        operator_file(service, "op-pins.txt", f"operator_pin={ADMIN_PIN}\noperator_puk={ADMIN_PUK}\n")
-        service.client("operator", "enroll", "--id", "only-admin", "--name", "Only Admin",
-                       "--municipality", "131016", "--scopes", "operator-admin",
-                       "--reader", READER, "--pin-file", "op-pins.txt")
+        enrol_admin(service, rig_home, tmp_path, "only-admin", "operator-admin")
         service.client("operator", "list", check=7)  # operator mode: written to the config
         registry = Registry(service.home.registry_file)
         registry.set_operator_status("only-admin", "suspended", "review", None)

@@ -57,7 +57,10 @@ class Station:
         from ..station.scopes import ANY_SCOPE, COMMAND_SCOPES, RIG_COMMANDS, SESSION_FREE
 
         self.command = command
-        if command in SESSION_FREE or self.mode() == "open":
+        rig_on_a_rig_home = command in RIG_COMMANDS and self.home.configured_mode() != "operator"
+        if rig_on_a_rig_home or command in SESSION_FREE or self.mode() == "open":
+            # the rig never asks a registry what mode it is in: a rig home is no station,
+            # and a station says "operator" in its config once it has reached it
             self._authorized = True
             return
         scope = COMMAND_SCOPES.get(command)
