@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    with bench_station(3, "juki-bench-service-") as (_station, _rig, rig_home):
+    with bench_station(5, "juki-bench-service-") as (station, _rig, rig_home):
         service = start_service(rig_home)
         try:
             readers = prepare(service, rig_home)
@@ -133,8 +133,7 @@ def main() -> None:
             rate = throughput(service, readers, args.seconds)
         finally:
             log = service.stop()
-        floor_verify, floor_login = in_process_floors(_service_station(service), [readers[0],
-                                                      reader_name(2)], args.runs)
+        floor_verify, floor_login = local_floors(station, rig_home, args.runs)
     print(f"{'measure':58} {'result':>12}")
     print(f"{'bare interpreter start (floor of any command)':58} {bare * 1000:9.1f} ms")
     print(f"{'verification in-process, open channel (floor)':58} {floor_verify * 1000:9.1f} ms")
@@ -149,11 +148,24 @@ def main() -> None:
         print(log, file=sys.stderr)
 
 
-def _service_station(service: Service):  # type: ignore[no-untyped-def]
-    """The service home opened in this (root) process, for the in-process floors."""
-    from tools.service.context import Station
+def local_floors(station, rig_home: Path, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The same work in-process on the rig's own station (root's, as a station of one's
+    own): a card issued in slot 3 and an operator enrolled in slot 4 by the local CLI."""
+    def local(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "tools", "--home", str(rig_home), *args],
+                       check=True, capture_output=True, cwd=ROOT, env=os.environ | {"JUKI_SOCKET": "none"})
 
-    return Station(service.home.root)
+    pins = rig_home / "floor-pins.txt"
+    pins.write_text("card_info=7319\njpki_auth=2468\njpki_sign=SIGN2026\n"
+                    f"operator_pin={OPERATOR_PIN}\noperator_puk=24682468\n")
+    os.chmod(pins, 0o600)
+    local("issue", "resident", str(ROOT / "fixtures" / "requests" / "resident-yamada.json"),
+          "--reader", reader_name(3), "--pin-file", str(pins))
+    local("rig", "insert", "--slot", "4", "--kind", "operator", "--state",
+          str(rig_home / "floor-operator.json"))
+    local("operator", "enroll", "--id", "floor-op", "--name", "Floor", "--municipality", "131016",
+          "--scopes", "verify", "--reader", reader_name(4), "--pin-file", str(pins))
+    return in_process_floors(station, [reader_name(3), reader_name(4)], runs)
 
 
 if __name__ == "__main__":
