@@ -40,7 +40,9 @@ def test_read_what(rig_home: Path, tmp_path: Path) -> None:
     assert everything["name"] == "鈴木　花子" and everything["integrity"]["checked"] == ["DF31", "DF32"]
 
 
-def test_tampered_attributes_are_reported_not_released(rig_home: Path, tmp_path: Path) -> None:
+def issue_with_tampered_attributes(rig_home: Path, tmp_path: Path) -> None:
+    """A card issued in slot 0, then its 4 information (EF 0002) rewritten behind the
+    integrity record's back, and put back in the reader."""
     issue(rig_home, tmp_path)
     juki(rig_home, "rig", "remove", "--slot", "0")
     state = StateFile(tmp_path / "card.json")
@@ -49,6 +51,10 @@ def test_tampered_attributes_are_reported_not_released(rig_home: Path, tmp_path:
     card.apps[Aid.CARD_INFO.hex()].files[f"{CardInfoFile.ATTRIBUTES:04X}"].data = forged.hex()
     state.save(card)
     juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(state.path))
+
+
+def test_tampered_attributes_are_reported_not_released(rig_home: Path, tmp_path: Path) -> None:
+    issue_with_tampered_attributes(rig_home, tmp_path)
     result = juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n", check=3)
     error = json.loads(result.stdout)["error"]
     assert "integrity record does not match: 4 information (EF 0002, DF32)" in error["message"]

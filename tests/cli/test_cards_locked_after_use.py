@@ -15,7 +15,6 @@ security status, nothing else.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import subprocess
 import sys
@@ -25,10 +24,8 @@ from cryptography.hazmat.primitives import hashes
 
 from cardlib.constants import Aid, CardInfoFile, JpkiFile, PivAlgorithm, PivKeyRef
 from cardlib.digestinfo import digest_info
-from cardlib.emulator.state import StateFile
 from cardlib.pcsc import PcscTransport
 from cardlib.piv_objects import dynamic_auth, pad_pin
-from cardlib.records import FourInfo, encode_four_info
 
 from ..conftest import juki
 from ..operator_helpers import (
@@ -42,6 +39,7 @@ from ..operator_helpers import (
 from ..operator_helpers import (
     pin_file as operator_pin_file,
 )
+from .test_card_commands import issue_with_tampered_attributes
 from .test_commands import PIN, READ_FOR, issue, pin_file
 
 JUKI = Path(sys.executable).parent / "juki"
@@ -174,14 +172,7 @@ def test_a_card_read_that_fails_after_the_pin_leaves_the_card_locked(rig_home: P
                                                                      tmp_path: Path) -> None:
     """The PIN verified, then the integrity check failed (a tampered EF 0002): the command
     exits with an error and the card is powered off all the same."""
-    issue(rig_home, tmp_path)
-    juki(rig_home, "rig", "remove", "--slot", "0")
-    state = StateFile(tmp_path / "card.json")
-    card = state.load()
-    forged = encode_four_info(FourInfo("偽物　太郎", "どこか", dt.date(1990, 1, 1), "1"))
-    card.apps[Aid.CARD_INFO.hex()].files[f"{CardInfoFile.ATTRIBUTES:04X}"].data = forged.hex()
-    state.save(card)
-    juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(state.path))
+    issue_with_tampered_attributes(rig_home, tmp_path)
     juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n", check=3)
     assert_resident_card_locked("card_info")
 

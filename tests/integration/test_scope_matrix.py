@@ -19,6 +19,7 @@ from tools.cli import main as cli_module
 from tools.cli.common import ExitCode
 from tools.errors import PermissionDeniedError
 from tools.operators.session import current_session, end_session, start_session
+from tools.registry import Registry
 from tools.station.home import StationHome
 from tools.station.scopes import (
     ANY_SCOPE,
@@ -121,17 +122,24 @@ def matrix_home(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return home
 
 
-@pytest.mark.parametrize("scope", [None, *SCOPES])
-def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
-                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    home = StationHome(matrix_home)
+def session_holding(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
+                    monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """The matrix station's own registry, with this process's session ended and, for a
+    scope, a new one of the operator holding just that scope."""
     monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))  # this station's own
-    registry = station_registry(matrix_home)
+    home, registry = StationHome(matrix_home), station_registry(matrix_home)
     end_session(home, registry)
     if scope is not None:
         operator = registry.operator(f"m-{scope}")
         assert operator is not None
         start_session(home, station.hsm, registry, operator)
+    return registry
+
+
+@pytest.mark.parametrize("scope", [None, *SCOPES])
+def test_role_by_command_matrix(matrix_home: Path, station, scope: str | None,  # type: ignore[no-untyped-def]
+                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = session_holding(matrix_home, station, scope, monkeypatch)
     files = {"request": matrix_home / "request.json", "batch": matrix_home / "batch.json"}
     outcomes = {}
     for path, command in sorted(leaf_commands().items()):
@@ -217,9 +225,7 @@ def test_logout_needs_a_session(matrix_home: Path, station,  # type: ignore[no-u
     """Issue 11 §11: `logout` without a valid session is denied (exit 7) and recorded;
     with any session (whatever its scopes) it ends that session."""
     home = StationHome(matrix_home)
-    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))
-    registry = station_registry(matrix_home)
-    end_session(home, registry)
+    registry = session_holding(matrix_home, station, None, monkeypatch)
     before = len(registry.denials())
     assert run(matrix_home, ["logout"], monkeypatch) == ExitCode.DENIED
     assert len(registry.denials()) == before + 1
@@ -241,14 +247,7 @@ def test_rig_commands_are_always_denied(matrix_home: Path, station, scope: str |
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 11 defect 8: on a station in operator mode every rig, emulator and demo
     command is denied and recorded, with no session and with an operator-admin's."""
-    home = StationHome(matrix_home)
-    monkeypatch.setenv("JUKI_DB", str(registry_target(matrix_home)))
-    registry = station_registry(matrix_home)
-    end_session(home, registry)
-    if scope is not None:
-        operator = registry.operator(f"m-{scope}")
-        assert operator is not None
-        start_session(home, station.hsm, registry, operator)
+    registry = session_holding(matrix_home, station, scope, monkeypatch)
     argv = {"rig insert": ["--slot", "0"], "rig remove": ["--slot", "0"],
             "emulator run": ["--state", str(matrix_home / "x.json"), "--port", "1"],
             "emulator counterfeit": ["--from", str(matrix_home / "request.json"), "--to",
