@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .errors import ExitCode
 from .service.protocol import DEFAULT_SOCKET, is_local_command
 
 
@@ -40,4 +41,4 @@ def main() -> None:
     try:
         sys.exit(run(socket_path, argv))
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

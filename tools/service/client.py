@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import ExitCode  # an enum only: the client stays light
 from .protocol import ANSWER, PROTOCOL_VERSION, RUN, Channel, ProtocolError
 
-EXIT_STATION = 5  # tools.errors.ExitCode.STATION, without importing the command code
 MAX_STDIN = 1024 * 1024
 
 
@@ -99,7 +99,7 @@ class Client:
                 detail = (message.get("parameters") or {}).get("message", message["error"])
                 print(f"juki: error: the station service refused the call: {detail}",
                       file=sys.stderr)
-                return EXIT_STATION
+                return ExitCode.STATION
             parameters = message.get("parameters") or {}
             for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
                 if name in parameters:
@@ -108,7 +108,7 @@ class Client:
             if "ask" in parameters:
                 self.channel.send({"method": ANSWER, "parameters": self.answer(parameters["ask"])})
             if not message.get("continues"):
-                return int(parameters.get("exit", EXIT_STATION))
+                return int(parameters.get("exit", ExitCode.STATION))
 
 
 def run(socket_path: str, argv: list[str]) -> int:
@@ -118,11 +118,11 @@ def run(socket_path: str, argv: list[str]) -> int:
     except OSError as exc:
         print(f"juki: error: cannot reach the station service at {socket_path}: {exc.strerror}",
               file=sys.stderr)
-        return EXIT_STATION
+        return ExitCode.STATION
     try:
         return Client(Channel(sock), argv).call(argv)
     except (ProtocolError, OSError) as exc:
         print(f"juki: error: the station service connection failed: {exc}", file=sys.stderr)
-        return EXIT_STATION
+        return ExitCode.STATION
     finally:
         sock.close()
