@@ -59,3 +59,26 @@ def test_prompt_on_a_tty() -> None:
 def test_pin_repr_is_redacted() -> None:
     pin = Pin("8642")
     assert "8642" not in repr(pin) and "8642" not in str(pin) and "8642" not in f"{[pin]}"
+
+
+@pytest.mark.parametrize(("credential", "name", "good", "bad"), [
+    ("pin", "card_info", "1234", "12345"),
+    ("a", "collation_a", "537686677188", "53768667718"),
+    ("b", "collation_b", "55021720352285", "5502172035228"),
+])
+def test_credentials_read_like_pins_and_never_leak(tmp_path: Path, credential: str, name: str,
+                                                   good: str, bad: str) -> None:
+    from tools.station.pins import CREDENTIALS
+
+    spec = CREDENTIALS[credential]
+    assert spec.name == name
+    pins = collect_pins([spec], pin_file=_file(tmp_path, f"{name}={good}"),
+                        stdin=io.StringIO(), stdin_is_tty=True, prompt=_no_prompt)
+    assert pins[name].reveal() == good and good not in repr(pins[name])
+    from_stdin = collect_pins([spec], pin_file=None, stdin=io.StringIO(good + "\n"),
+                              stdin_is_tty=False, prompt=_no_prompt)
+    assert from_stdin[name].reveal() == good
+    with pytest.raises(PinInputError) as info:
+        collect_pins([spec], pin_file=None, stdin=io.StringIO(bad + "\n"), stdin_is_tty=False,
+                     prompt=_no_prompt)
+    assert bad not in str(info.value)

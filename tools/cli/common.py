@@ -19,7 +19,7 @@ import click
 
 from ..errors import ExitCode as ExitCode  # re-exported: the command modules take it from here
 from ..station.caller import CURRENT_TERMINAL, ClientFile, Terminal
-from ..station.pins import PinSpec, collect_pins
+from ..station.pins import CREDENTIALS, Pin, PinSpec, collect_pins
 
 if TYPE_CHECKING:
     from cardlib.channel import ApduChannel
@@ -143,6 +143,20 @@ def collect_cli_pins(specs: list[PinSpec], pin_file: Path | None, confirm: bool)
     return collect_pins(specs, pin_file=pin_file, stdin=_FirstUseStdin(),
                         stdin_is_tty=term.stdin_is_tty(),
                         prompt=lambda spec: term.ask_secret(spec.label, confirm), read=read)
+
+
+credential_option = click.option(
+    "--with", "credential", type=click.Choice(["pin", "a", "b"]), default="pin",
+    show_default=True,
+    help="Credential presented to the card-info AP: its PIN (pin file name card_info), "
+         "照合番号A (collation_a) or 照合番号B (collation_b); read like PINs, never from argv.")
+
+
+def collect_credential(credential: str, pin_file: Path | None) -> tuple[str, Pin]:
+    """The one credential of ``--with`` (``pin``, ``a`` or ``b``): its name and value, from
+    ``--pin-file``, else stdin, else a hidden prompt, like every PIN."""
+    spec = CREDENTIALS[credential]
+    return credential, collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
 
 
 recipient_option = click.option("--recipient", default=None,

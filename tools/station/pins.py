@@ -53,6 +53,14 @@ JPKI_AUTH_PIN = PinSpec("jpki_auth", "JPKI authentication PIN (4 digits)", 4, 4,
 JPKI_SIGN_PIN = PinSpec("jpki_sign", "JPKI signature PIN (6-16 of A-Z 0-9)", 6, 16,
                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + DIGITS, "6 to 16 characters of A-Z and 0-9")
 ISSUANCE_PINS = [CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN]
+# The card-info AP's other credentials (docs/resident-card.md): 照合番号A is the 12-digit
+# individual number, 照合番号B 和暦 YYMMDD of birth + expiry year + the security code.
+COLLATION_A = PinSpec("collation_a", "照合番号A (the 12-digit individual number)", 12, 12,
+                      DIGITS, "12 digits")
+COLLATION_B = PinSpec("collation_b", "照合番号B (14 digits: birth YYMMDD in the era, expiry "
+                      "year, security code)", 14, 14, DIGITS, "14 digits")
+# `--with pin|a|b`: the one credential a command presents to the card-info AP.
+CREDENTIALS: dict[str, PinSpec] = {"pin": CARD_INFO_PIN, "a": COLLATION_A, "b": COLLATION_B}
 OPERATOR_PIN = PinSpec("operator_pin", "operator card PIN (6-8 digits)", 6, 8, DIGITS,
                        "6 to 8 digits")
 OPERATOR_PUK = PinSpec("operator_puk", "operator card PUK (6-8 digits)", 6, 8, DIGITS,
