@@ -25,7 +25,7 @@ from ..errors import JukiError, RequestError
 from ..registry import Registry
 from ..station.pins import ResidentCardPins
 from ..station.readers import blank_serial, open_card
-from .request import IdentityRequest, parse_request, read_text_file
+from .request import IdentityRequest, parse_request, photo_reader, read_text_file
 from .resident_card import issue_resident_card
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,12 @@ class BatchLine:
 
 def parse_batch(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> list[BatchLine]:
     """One line per request; a line that is not a valid request is ``rejected``."""
-    lines = []
+    lines, read_photo = [], photo_reader(path, read)
     for number, text in enumerate(read_text_file(path, read).splitlines(), start=1):
         if not text.strip():
             continue
         try:
-            request = parse_request(json.loads(text))
+            request = parse_request(json.loads(text), read_photo)
         except json.JSONDecodeError as exc:
             lines.append(BatchLine(number, "rejected", detail=f"malformed JSON: {exc.msg}"))
             continue

@@ -22,7 +22,7 @@ from cardlib.records import ADDRESS_MAX_BYTES, NAME_MAX_BYTES, FourInfo
 from ..errors import RequestError
 
 REQUIRED = ("name", "birth_date", "sex", "address", "resident_code", "municipality_code")
-OPTIONAL = ("name_kana", "individual_number")
+OPTIONAL = ("name_kana", "individual_number", "photo")
 REQUEST_SEX_CODES = ("1", "2", "9")
 
 
@@ -36,6 +36,7 @@ class IdentityRequest:
     municipality_code: str
     name_kana: str | None = None
     individual_number: str | None = None
+    photo: bytes | None = None  # the JPEG or PNG the request's ``photo`` names, checked
 
     def four_info(self) -> FourInfo:
         return FourInfo(self.name, self.address, self.birth_date, self.sex)
@@ -64,7 +65,28 @@ def _digits(raw: dict[str, Any], field: str, length: int, valid: Any, what: str)
     return value
 
 
-def parse_request(raw: Any) -> IdentityRequest:
+def _photo(raw: dict[str, Any], read_photo: Callable[[str], bytes] | None) -> bytes | None:
+    """The image the ``photo`` field names (a JPEG or PNG path, relative to the request
+    file), read through ``read_photo`` and checked (see ``card_face_images.check_photo``)."""
+    from .card_face_images import check_photo
+
+    path = raw.get("photo")
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path.strip() or any(ord(c) < 0x20 for c in path):
+        raise RequestError("photo", "must be the path of a JPEG or PNG file")
+    if read_photo is None:
+        raise RequestError("photo", "a photo path needs a request file to be read against")
+    try:
+        data = read_photo(path)
+    except OSError as exc:
+        raise RequestError("photo", f"cannot read {path}: {exc.strerror or exc}") from None
+    check_photo(data)
+    return data
+
+
+def parse_request(raw: Any, read_photo: Callable[[str], bytes] | None = None) -> IdentityRequest:
+    """``raw`` validated; ``read_photo`` reads the file a ``photo`` field names."""
     if not isinstance(raw, dict):
         raise RequestError("(request)", "must be a JSON object")
     for field in REQUIRED:
@@ -100,6 +122,7 @@ def parse_request(raw: Any) -> IdentityRequest:
             _digits(raw, "individual_number", 12, is_valid_individual_number, "ordinance No. 85")
             if number is not None else None
         ),
+        photo=_photo(raw, read_photo),
     )
 
 
@@ -115,11 +138,19 @@ def read_text_file(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) 
         raise RequestError("(file)", f"{path} is not UTF-8") from None
 
 
+def photo_reader(request_file: Path,
+                 read: Callable[[Path], bytes] = Path.read_bytes) -> Callable[[str], bytes]:
+    """Reads a ``photo`` path of the request in ``request_file`` (relative to its
+    directory) through ``read``, like the request itself."""
+    return lambda photo: read(request_file.parent / photo)
+
+
 def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> IdentityRequest:
-    """The request in ``path`` (see ``read_text_file``), validated."""
+    """The request in ``path`` (see ``read_text_file``), validated; a ``photo`` it names
+    is read the same way."""
     text = read_text_file(path, read)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestError("(file)", f"malformed JSON at line {exc.lineno} column {exc.colno}") from None
-    return parse_request(raw)
+    return parse_request(raw, photo_reader(path, read))

@@ -4,7 +4,8 @@ answer the service's asks (PIN prompts, stdin, the files named on the command li
 Kept small and free of the command code, so that a client starts in a few
 milliseconds. It holds no key, no PIN file and no database credential, and it only ever
 reads or writes the paths its own command line names (or a file beside a named one,
-such as ``FILE.p7s`` for ``FILE``), whatever the service asks.
+such as ``FILE.p7s`` for ``FILE``, or the ``photo`` a named request file names),
+whatever the service asks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExitCode  # an enum only: the client stays light
-from .protocol import ANSWER, PROTOCOL_VERSION, RUN, Channel, ProtocolError
+from .protocol import ANSWER, MAX_MESSAGE, PROTOCOL_VERSION, RUN, Channel, ProtocolError
 
 MAX_STDIN = 1024 * 1024
 
@@ -51,6 +52,30 @@ def may_touch(path: Path, named: set[Path]) -> bool:
                for n in named)
 
 
+def referenced_photos(named: set[Path]) -> set[Path]:
+    """The ``photo`` of every request on the command line (a request file is a JSON
+    object, a batch file JSON lines), resolved against the file's directory: the service
+    reads a request's photo through the client, like the request itself."""
+    import json
+
+    found = set()
+    for path in named:
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_MESSAGE:
+                continue
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in [text, *text.splitlines()]:
+            try:
+                photo = json.loads(line).get("photo")
+            except (ValueError, AttributeError, RecursionError):
+                continue
+            if isinstance(photo, str) and photo:
+                found.add(_absolute(str(path.parent / photo)))
+    return found
+
+
 class Client:
     def __init__(self, channel: Channel, argv: list[str]) -> None:
         self.channel = channel
@@ -64,7 +89,8 @@ class Client:
         if kind == "secret":
             return {"value": self._secret(str(ask.get("label")), bool(ask.get("confirm")))}
         path = _absolute(str(ask.get("path", "")))
-        if not may_touch(path, self.named):
+        if not may_touch(path, self.named) and not (
+                kind == "read" and path in referenced_photos(self.named)):
             return {"error": f"the client refuses to touch {path}: not on its command line"}
         try:
             if kind == "read":
