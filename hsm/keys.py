@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 
+from cardlib.cv_certificate import KeyId
+from cardlib.errors import CardDataError
+
 from .errors import KeyNotFoundError
 from .roles import (
     CARD_MASTER_ROLES,
@@ -38,6 +41,7 @@ class KeyInfo:
     always_sensitive: bool
     never_extractable: bool
     has_certificate: bool
+    cv_key_id: str | None = None  # the CV roles: CKA_ID as "7000020/001"
 
     def as_json(self) -> dict[str, object]:
         return dict(vars(self))
@@ -79,10 +83,11 @@ def role_key(session: pkcs11.Session, role: KeyRole, version: int) -> pkcs11.Key
         raise KeyNotFoundError(f"no key {label!r} in the token (run `juki hsm init`)") from None
 
 
-def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int) -> None:
-    """An RSA-2048 signing key pair, sensitive and non-extractable, stored in the token."""
+def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int, key_id: bytes | None = None) -> None:
+    """An RSA-2048 signing key pair, sensitive and non-extractable, stored in the token;
+    CKA_ID is ``key_id`` (the CV roles: their 16-byte key ID) or else the label."""
     label = label_for(role, version)
-    key_id = label.encode("ascii")
+    key_id = key_id if key_id is not None else label.encode("ascii")
     hsm.call(
         lambda s: s.generate_keypair(
             KeyType.RSA,
@@ -159,6 +164,13 @@ def ensure_card_masters(hsm: Hsm) -> list[tuple[str, bool]]:
     return ensure_secret_keys(hsm, CARD_MASTER_ROLES)
 
 
+def _cv_key_id(raw: bytes) -> str | None:
+    try:
+        return KeyId(raw).text
+    except CardDataError:
+        return None
+
+
 def inventory(hsm: Hsm) -> list[KeyInfo]:
     """Every project key in the token, with its protection attributes."""
 
@@ -187,6 +199,7 @@ def inventory(hsm: Hsm) -> list[KeyInfo]:
                 always_sensitive=bool(obj[Attribute.ALWAYS_SENSITIVE]),
                 never_extractable=bool(obj[Attribute.NEVER_EXTRACTABLE]),
                 has_certificate=obj.label in certs,
+                cv_key_id=_cv_key_id(bytes(obj[Attribute.ID] or b"")),
             ))
         return sorted(result, key=lambda k: (k.role, k.version))
 

@@ -25,6 +25,13 @@ class KeyRole(StrEnum):
     AUDIT_SIGNER = "audit-checkpoint-signer"  # signs the provision log's checkpoints
     AUDIT_ENTRY_MAC = "audit-entry-mac"  # MACs every provision log entry (with its index)
     AUDIT_NOTE_SIGNER = "audit-checkpoint-note-signer"  # Ed25519: C2SP checkpoint notes
+    # Our CV hierarchy (docs/resident-card.md): RSA-2048, CKA_ID = the 16-byte CV key ID.
+    CV_ROOT = "cv-root"  # 7000020: MF GET DATA 00F8 (certifies 7000022)
+    CV_MF_INTERMEDIATE = "cv-mf-intermediate"  # 7000022: MF 7F21 (the 共通AP key 0019)
+    CV_CARD_INFO_CA = "cv-card-info-ca"  # 7000033: card-info EF 0004 (certifies 7000031)
+    CV_CARD_INFO_SIGNER = "cv-card-info-signer"  # 7000031: card-info DF33 and DF52
+    CV_SURFACE_CA = "cv-surface-ca"  # 7000023: surface EF 0004 (certifies 7000021)
+    CV_SURFACE_SIGNER = "cv-surface-signer"  # 7000021: surface DF13, DF28, DF43
 
 
 CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)

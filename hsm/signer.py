@@ -21,6 +21,8 @@ from .keys import role_key
 from .roles import KeyRole, label_for
 from .token import Hsm
 
+MAX_PADDED_PAYLOAD = 256 - 11  # RSA-2048: PKCS#1 v1.5 needs 11 bytes of padding
+
 
 class TokenRsaSigner(RemoteRsaPrivateKey):
     """sha256WithRSAEncryption by the token key of ``role`` version ``version``."""
@@ -56,5 +58,18 @@ class TokenRsaSigner(RemoteRsaPrivateKey):
         def sign(session: pkcs11.Session) -> bytes:
             key = role_key(session, self._role, self._version)
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
+
+        return self._hsm.call(sign)
+
+    def sign_padded(self, payload: bytes) -> bytes:
+        """CKM_RSA_PKCS over ``payload`` as given: the token adds PKCS#1 v1.5 type-1
+        padding to whatever DigestInfo-like bytes it is handed (the surface AP's
+        three-digest face payload; at most 245 bytes for RSA-2048)."""
+        if not 1 <= len(payload) <= MAX_PADDED_PAYLOAD:
+            raise HsmError(f"a PKCS#1 v1.5 payload is 1-{MAX_PADDED_PAYLOAD} bytes")
+
+        def sign(session: pkcs11.Session) -> bytes:
+            key = role_key(session, self._role, self._version)
+            return bytes(key.sign(payload, mechanism=Mechanism.RSA_PKCS))
 
         return self._hsm.call(sign)

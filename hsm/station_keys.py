@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from .ca import ensure_signer_certificate
+from .cv_hierarchy import ensure_cv_hierarchy
 from .eddsa import ensure_ed25519_key
 from .keys import ensure_card_masters, ensure_secret_keys
 from .roles import KeyRole
@@ -33,5 +34,6 @@ def ensure_station_keys(hsm: Hsm) -> StationKeys:
             *ensure_card_masters(hsm),
             *ensure_secret_keys(hsm, (KeyRole.OPERATOR_CARD_MANAGEMENT,
                                       KeyRole.OPERATOR_SESSION_MAC, KeyRole.AUDIT_ENTRY_MAC)),
-            ensure_ed25519_key(hsm, KeyRole.AUDIT_NOTE_SIGNER)]
+            ensure_ed25519_key(hsm, KeyRole.AUDIT_NOTE_SIGNER),
+            *ensure_cv_hierarchy(hsm)]
     return StationKeys(keys, ca.certificate)

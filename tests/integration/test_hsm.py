@@ -26,7 +26,10 @@ def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # ty
     assert [k.role for k in keys] == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
         "audit-entry-mac",
                                       "card-info-integrity-signer", "card-master-dek",
-                                      "card-master-enc", "card-master-mac", "operator-ca",
+                                      "card-master-enc", "card-master-mac",
+                                      "cv-card-info-ca", "cv-card-info-signer",
+                                      "cv-mf-intermediate", "cv-root", "cv-surface-ca",
+                                      "cv-surface-signer", "operator-ca",
                                       "operator-card-management-master", "operator-session-mac",
                                       "resident-issuing-ca"]
     for key in keys:

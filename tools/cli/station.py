@@ -87,7 +87,8 @@ def hsm() -> None:
 @hsm.command("init")
 @json_option
 def hsm_init(as_json: bool) -> None:
-    """Create the issuing CA and the card master keys in the token (idempotent)."""
+    """Create the issuing CA, the card master keys and our CV hierarchy in the token
+    (idempotent)."""
     from cryptography.hazmat.primitives import serialization
 
     from hsm.station_keys import ensure_station_keys
@@ -125,6 +126,7 @@ def hsm_status(as_json: bool) -> None:
                 f"{k.role:24} v{k.version} {k.key_type}-{k.bits} "
                 f"sensitive={k.sensitive} extractable={k.extractable} "
                 f"certificate={'yes' if k.has_certificate else 'no'}"
+                + (f" cv-key-id={k.cv_key_id}" if k.cv_key_id else "")
             )
         return "\n".join(lines)
 
