@@ -100,6 +100,11 @@ def _configured_problems(home: StationHome, service_uid: int) -> list[str]:
         path = Path(recipients)
         problems += check_trusted(path, service_uid, private=False)
         problems += check_above(path, service_uid, sticky_ok=False)
+    extra_anchors = home.settings().get("trust", {}).get("extra")
+    if extra_anchors:  # a trust anchor file: who can write it decides which cards are genuine
+        path = Path(extra_anchors)
+        problems += check_trusted(path, service_uid, private=False)
+        problems += check_above(path, service_uid, sticky_ok=False)
     return problems
 
 

@@ -22,6 +22,7 @@ COMMAND_SCOPES: dict[str, str] = {
     "card resume": "revoke",
     "card revoke": "revoke",
     "verify": "verify",
+    "trust list": "verify",  # the anchors in force: public keys only
     "readers": "verify",  # probes the cards (SELECT, the issuer domain's serial)
     "card list": "verify",
     "card show": "verify",
