@@ -35,7 +35,7 @@ MARGIN = 4
 MIN_FONT_PX = 10
 
 PHOTO_SIZE = (240, 320)
-PHOTO_MAX_BYTES = 16 * 1024  # the JP2 written to the card
+PHOTO_MAX_BYTES = 12 * 1024  # the JP2 written to the card (docs/resident-card.md sizes)
 PHOTO_RATES = (12, 16, 24, 32, 48, 64, 96, 128)  # compression ratios tried in turn
 PHOTO_INPUT_MAX_BYTES = 10 * 1024 * 1024  # the JPEG/PNG a request may name
 PHOTO_INPUT_MAX_PIXELS = 40_000_000
