@@ -20,8 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from .card_tlv import check_filler
 from .errors import CardDataError
-from .filler import check_filler
 
 TAG_CV_CERTIFICATE = 0x7F21
 TAG_BODY = 0x5F4E

@@ -11,8 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import tlv
+from .card_tlv import card_length, card_tlv, children_in_order, object_and_filler
 from .checkdigits import is_valid_individual_number, municipality_check_digit
 from .errors import CardDataError
+from .simple_tlv import encode_simple_tlv, parse_simple_tlvs
 
 TAG_ATTRIBUTES = 0xFF20
 TAG_OFFSETS = 0xDF21
@@ -65,11 +67,17 @@ def parse_yyyymmdd(raw: bytes | str, field: str) -> dt.date:
         raise CardDataError(f"{field}: {text} is not a calendar date") from exc
 
 
-def encode_four_info(info: FourInfo) -> bytes:
-    """EF 0002 of the card-info AP: ``FF 20 { DF21 offsets, DF22..DF25 }``.
+FOUR_INFO_FIELDS = ((TAG_OFFSETS, "offsets DF21"), (TAG_NAME, "name DF22"),
+                    (TAG_ADDRESS, "address DF23"), (TAG_BIRTH_DATE, "birth date DF24"),
+                    (TAG_SEX, "sex DF25"))
+WHAT_FOUR_INFO = "attributes file"
 
-    DF21 holds four 2-byte offsets of the DF22..DF25 objects counted from the start
-    of the FF20 value (ASSUMPTION: the base of the offsets is not public).
+
+def encode_four_info(info: FourInfo) -> bytes:
+    """EF 0002 of the card-info AP: ``FF 20 { DF21 offsets, DF22..DF25 }`` (RC §4.3).
+
+    DF21 holds four big-endian u16 offsets of DF22..DF25 counted from byte 0 of the
+    FILE, the outer FF20 header included.
     """
     name = info.name.encode("utf-8")
     address = info.address.encode("utf-8")
@@ -79,48 +87,67 @@ def encode_four_info(info: FourInfo) -> bytes:
         raise ValueError(f"address is {len(address)} bytes in UTF-8; at most {ADDRESS_MAX_BYTES}")
     if info.sex not in SEX_CODES:
         raise ValueError(f"sex must be one of {sorted(SEX_CODES)}")
-    items = [
-        tlv.Tlv(TAG_NAME, name),
-        tlv.Tlv(TAG_ADDRESS, address),
-        tlv.Tlv(TAG_BIRTH_DATE, info.birth_date.strftime("%Y%m%d").encode("ascii")),
-        tlv.Tlv(TAG_SEX, info.sex.encode("ascii")),
-    ]
+    items = [card_tlv(TAG_NAME, name), card_tlv(TAG_ADDRESS, address),
+             card_tlv(TAG_BIRTH_DATE, info.birth_date.strftime("%Y%m%d").encode("ascii")),
+             card_tlv(TAG_SEX, info.sex.encode("ascii"))]
+    return with_offset_table(TAG_ATTRIBUTES, TAG_OFFSETS, items)
+
+
+def with_offset_table(outer_tag: int, table_tag: int, items: list[bytes]) -> bytes:
+    """``outer { table: u16 file offsets of each item, items… }``, offsets from byte 0
+    of the file (the outer header counts)."""
+    table_size = 3 + 2 * len(items)  # DFxx <n> and the offsets (n < 128)
+    value_size = table_size + sum(len(item) for item in items)
+    position = len(tlv.encode_tag(outer_tag) + card_length(value_size)) + table_size
     offsets = bytearray()
-    position = len(tlv.Tlv(TAG_OFFSETS, bytes(8)).encode())
     for item in items:
         offsets += position.to_bytes(2, "big")
-        position += len(item.encode())
-    return tlv.Tlv.build(TAG_ATTRIBUTES, tlv.Tlv(TAG_OFFSETS, bytes(offsets)), *items).encode()
+        position += len(item)
+    return card_tlv(outer_tag, card_tlv(table_tag, bytes(offsets)) + b"".join(items))
+
+
+def checked_offset_table(raw: bytes, outer_tag: int, fields: tuple[tuple[int, str], ...],
+                         what: str) -> list[bytes]:
+    """Decode ``outer { table, items… }`` (trimmed or physical); every offset in the table
+    must equal the item's real position in the file. Returns the items' values."""
+    outer, header = object_and_filler(raw, outer_tag, what)
+    found = children_in_order(outer.value, fields, what)
+    table, table_field = found[0][0].value, fields[0][1]
+    if len(table) != 2 * (len(fields) - 1):
+        raise CardDataError(f"{what}: {table_field} must be {2 * (len(fields) - 1)} bytes")
+    for index, (_item, position) in enumerate(found[1:]):
+        offset = int.from_bytes(table[2 * index:2 * index + 2], "big")
+        if offset != header + position:
+            raise CardDataError(f"{what}: {table_field} offset {index + 1} is {offset}, but "
+                                f"{fields[index + 1][1]} starts at {header + position}")
+    return [item.value for item, _ in found[1:]]
 
 
 def decode_four_info(raw: bytes) -> FourInfo:
-    children = tlv.parse_template(raw, TAG_ATTRIBUTES, "attributes file")
-    for tag, field in ((TAG_OFFSETS, "offsets DF21"), (TAG_NAME, "name DF22"),
-                       (TAG_ADDRESS, "address DF23"), (TAG_BIRTH_DATE, "birth date DF24"),
-                       (TAG_SEX, "sex DF25")):
-        if tag not in children:
-            raise CardDataError(f"attributes file: {field} missing")
-    if len(children[TAG_OFFSETS]) != 8:
-        raise CardDataError("attributes file: offsets DF21 must be 8 bytes")
-    sex = children[TAG_SEX].decode("ascii", "replace")
+    """EF 0002, trimmed or physical; DF21's offsets are checked against the file."""
+    name, address, birth, sex_raw = checked_offset_table(raw, TAG_ATTRIBUTES, FOUR_INFO_FIELDS,
+                                                         WHAT_FOUR_INFO)
+    sex = sex_raw.decode("ascii", "replace")
     if sex not in SEX_CODES:
         raise CardDataError(f"attributes file: sex DF25 has unknown code {sex!r}")
     return FourInfo(
-        name=_utf8(children[TAG_NAME], "attributes file: name DF22"),
-        address=_utf8(children[TAG_ADDRESS], "attributes file: address DF23"),
-        birth_date=parse_yyyymmdd(children[TAG_BIRTH_DATE], "attributes file: birth date DF24"),
+        name=_utf8(name, "attributes file: name DF22"),
+        address=_utf8(address, "attributes file: address DF23"),
+        birth_date=parse_yyyymmdd(birth, "attributes file: birth date DF24"),
         sex=sex,
     )
 
 
 def encode_individual_number(number: str) -> bytes:
+    """The 17-byte physical EF 0001: ``FF 10 0C <12 digits> FF FF`` (RC §4.1)."""
     if not is_valid_individual_number(number):
         raise ValueError("individual number must be 12 digits with a valid check digit")
-    return tlv.Tlv(TAG_INDIVIDUAL_NUMBER, number.encode("ascii")).encode() + NUMBER_FILE_FILLER
+    return card_tlv(TAG_INDIVIDUAL_NUMBER, number.encode("ascii")) + NUMBER_FILE_FILLER
 
 
 def decode_individual_number(raw: bytes) -> str:
-    item = tlv.parse_expected(raw, TAG_INDIVIDUAL_NUMBER, "individual number file")
+    """EF 0001, trimmed (15 bytes) or physical (with its filler)."""
+    item, _ = object_and_filler(raw, TAG_INDIVIDUAL_NUMBER, "individual number file")
     number = item.value.decode("ascii", "replace")
     if not is_valid_individual_number(number):
         raise CardDataError("individual number file: not 12 digits with a valid check digit")
@@ -154,14 +181,18 @@ def encode_card_info_record(record: CardInfoRecord) -> bytes:
     if len(code) != 6 or not code.isdigit() or municipality_check_digit(code[:5]) != int(code[5]):
         raise ValueError("municipality code must be 6 digits with a valid check digit")
     body = serial + code[:5] + record.expiry.strftime("%Y%m%d")
-    return tlv.Tlv(TAG_CARD_INFO_RECORD, body.encode("ascii")).encode()
+    return encode_simple_tlv(TAG_CARD_INFO_RECORD, body.encode("ascii"))
 
 
 def decode_card_info_record(raw: bytes) -> CardInfoRecord:
-    item = tlv.parse_expected(raw, TAG_CARD_INFO_RECORD, "card info record")
-    if len(item.value) != 28:
+    """共通AP EF 0001 record 1, a JICSAP simple-TLV record (RC §8), filler tolerated."""
+    items = parse_simple_tlvs(raw, "card info record")
+    if not items or items[0].tag != TAG_CARD_INFO_RECORD:
+        raise CardDataError("card info record: expected tag 01 first")
+    value = items[0].value
+    if len(value) != 28:
         raise CardDataError("card info record: expected tag 01 with 28 bytes")
-    text = item.value.decode("ascii", "replace")
+    text = value.decode("ascii", "replace")
     if not text.isascii() or not text.isdigit():
         raise CardDataError("card info record: must be 28 ASCII digits")
     serial, code5, expiry = text[:15], text[15:20], text[20:]

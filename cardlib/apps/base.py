@@ -30,6 +30,9 @@ READ_CHUNK = 0xFF  # short Le; some cards refuse Le=00 (256) on READ BINARY
 HEADER_PROBE = 8
 MAX_FILE_SIZE = 0x7FFF  # READ BINARY P1 bit 8 must stay 0: 15-bit offsets
 WRITE_CHUNK = 0xF0
+RECORD_ABSOLUTE = 0x04  # READ/UPDATE RECORD P2: the record number in P1, current EF
+END_OF_FILE_WARNING = 0x6282  # "end of file reached before Ne bytes" (myna-card)
+RECORD_ABSOLUTE = 0x04  # READ RECORD P2 b3..b1: the record number is absolute
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,41 @@ class ApplicationSession:
             data += chunk
         return bytes(data[:total])
 
+    def read_physical(self, fid: int, limit: int = MAX_FILE_SIZE) -> bytes:
+        """SELECT ``fid``, then READ BINARY in chunks until a short chunk, 6B00 or 6282:
+        the physical content, filler included (RC §2.2), at most ``limit`` bytes."""
+        self.select_ef(fid)
+        data = bytearray()
+        while len(data) < limit:
+            want = min(READ_CHUNK, limit - len(data))
+            apdu = CommandApdu(0x00, Ins.READ_BINARY, len(data) >> 8, len(data) & 0xFF, ne=want)
+            chunk, sw = self.channel.transceive(apdu)
+            if sw == SW.WRONG_P1P2:
+                break  # 6B00: offset past the end
+            if sw != END_OF_FILE_WARNING:
+                raise_for_status(sw, reading=True)
+            data += chunk[:want]
+            if sw == END_OF_FILE_WARNING or len(chunk) < want:
+                break
+        return bytes(data)
+
+    def read_record(self, record: int, sfi: int | None = None) -> bytes:
+        """READ RECORD ``00 B2 rec 04`` (the current EF) or ``00 B2 rec (sfi<<3|4)``."""
+        if not 1 <= record <= 0xFE:
+            raise ValueError(f"record number {record} out of range")
+        if sfi is not None and not 1 <= sfi <= 30:
+            raise ValueError(f"short EF id {sfi} out of range")
+        p2 = RECORD_ABSOLUTE if sfi is None else (sfi << 3) | RECORD_ABSOLUTE
+        return self.channel.send(CommandApdu(0x00, Ins.READ_RECORD, record, p2, ne=256),
+                                 reading=True)
+
+    def read_binary_sfi(self, sfi: int, offset: int, length: int) -> bytes:
+        """READ BINARY by short EF id ``00 B0 (80|sfi) offset Le`` (the EF becomes current)."""
+        if not 1 <= sfi <= 30 or not 0 <= offset <= 0xFF:
+            raise ValueError("READ BINARY by SFI: sfi 1..30, offset 0..255")
+        apdu = CommandApdu(0x00, Ins.READ_BINARY, 0x80 | sfi, offset, ne=length)
+        return self.channel.send(apdu, reading=True)
+
     def _pin_fid(self, pin_fid: int | None) -> int:
         fid = pin_fid if pin_fid is not None else self.PIN_FID
         if fid is None:
@@ -145,6 +183,12 @@ class WritableApSession(ApplicationSession):
         for offset in range(0, len(content), WRITE_CHUNK):
             chunk = content[offset : offset + WRITE_CHUNK]
             self.channel.send(CommandApdu(0x00, Ins.UPDATE_BINARY, offset >> 8, offset & 0xFF, chunk))
+
+    def update_record(self, fid: int, record: int, content: bytes) -> None:
+        """UPDATE RECORD ``00 DC <record> 04`` into record EF ``fid`` (ours: personalisation
+        of the record EFs, blank cards only)."""
+        self.select_ef(fid)
+        self.channel.send(CommandApdu(0x00, Ins.UPDATE_RECORD, record, RECORD_ABSOLUTE, content))
 
     def set_pin(self, pin_fid: int, pin: str) -> None:
         """The first value of a PIN: allowed without VERIFY only before locking."""
