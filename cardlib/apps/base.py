@@ -30,9 +30,8 @@ READ_CHUNK = 0xFF  # short Le; some cards refuse Le=00 (256) on READ BINARY
 HEADER_PROBE = 8
 MAX_FILE_SIZE = 0x7FFF  # READ BINARY P1 bit 8 must stay 0: 15-bit offsets
 WRITE_CHUNK = 0xF0
-RECORD_ABSOLUTE = 0x04  # READ/UPDATE RECORD P2: the record number in P1, current EF
 END_OF_FILE_WARNING = 0x6282  # "end of file reached before Ne bytes" (myna-card)
-RECORD_ABSOLUTE = 0x04  # READ RECORD P2 b3..b1: the record number is absolute
+RECORD_ABSOLUTE = 0x04  # READ/UPDATE RECORD P2 b3..b1: the record number is absolute
 
 
 @dataclass(frozen=True)

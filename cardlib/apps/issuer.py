@@ -79,6 +79,11 @@ class IssuerSession(ApplicationSession):
         if answer != expected:
             raise CardDataError("PUT KEY: the card confirmed other key check values")
 
+    def put_data(self, tag: int, value: bytes) -> None:
+        """PUT DATA ``00 DA <tag>``: an MF-level GET DATA object (ours: personalisation,
+        through this domain's SCP03 channel, blank cards only)."""
+        self.channel.send(CommandApdu(0x00, Ins.PUT_DATA, tag >> 8, tag & 0xFF, value))
+
     def lock(self) -> None:
         """SET STATUS card life cycle -> SECURED (through the issuer SCP03 channel)."""
         self.channel.send(CommandApdu(0x80, Ins.SET_STATUS, 0x80, LifeCycle.SECURED))
