@@ -16,7 +16,7 @@ APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
                 chromium poppler-utils fonts-ipafont-gothic
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv users demo test unit lint bench clean
+.PHONY: all deps venv users demo test unit lint bench fuzz clean
 
 all: test
 
@@ -73,6 +73,15 @@ bench: venv
 	$(PY) bench/login.py
 	$(PY) bench/audit.py
 	$(PY) bench/cli_startup.py
+
+# Coverage-guided fuzzing (atheris) of every host parser and emulator command handler
+# (tests/fuzz): FUZZ_SECONDS per target (default: about ten minutes in all, two targets at
+# a time), FUZZ_TARGETS to pick some. Crash inputs land in fixtures/fuzz/<target>/.
+FUZZ_SECONDS ?=
+FUZZ_TARGETS ?=
+fuzz: venv
+	$(PY) -m pip install -q -e '.[fuzz]'
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" nice -n 19 $(PY) tests/fuzz/run.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,278 @@
+"""Fuzz targets: the emulated cards' command interpreters. An input is a sequence of
+commands built from a table of valid CLA/INS/P1/P2/data values (a fraction fully random,
+some raw bytes, power cycles and warm resets), sent to a card personalised once in
+process. Invariants: every answer is >= 2 bytes ending in a valid status word; the card OS
+never raises and never logs an error (a caught exception is a card OS bug turned into
+6F00); and without a VERIFY answered 9000 in the same input, no answer carries any part
+of a PIN-protected file (individual number, 4 information, the JPKI signing certificate)
+or a PIV signature with the 9A key."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Iterator
+
+from cardlib.apdu import CommandApdu
+from cardlib.constants import (
+    PIV_DEFAULT_PIN,
+    PIV_DEFAULT_PUK,
+    Aid,
+    CardInfoFile,
+    CommonFile,
+    Ins,
+    JpkiFile,
+    PivIns,
+    PivKeyRef,
+    PivObject,
+)
+from cardlib.errors import CardError
+from cardlib.records import FourInfo, encode_four_info, encode_individual_number
+
+from .reader import Reader
+from .registry import ContractViolation, check, target
+
+NUMBER = "987654321093"  # 12 digits, valid check digit; appears nowhere free on the card
+NAME = "鈴木　ファズ子"
+CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN = "2468", "1357", "FUZZSIGN1"
+SIGN_CERT_MARK = bytes.fromhex("30820010") + b"PROTECTED-SIGN-CERT-MARK"
+MAX_COMMANDS = 24
+WINDOW = 6
+
+AIDS = [aid.value for aid in Aid] + [Aid.PIV.value[:5], b"\xd3\x92", b""]
+FIDS = [bytes.fromhex(f"{fid:04X}") for fid in (
+    *CardInfoFile, *JpkiFile, *CommonFile, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x3F00)]
+SECRETS = [s.encode() for s in (CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN, NUMBER,
+                                PIV_DEFAULT_PIN, PIV_DEFAULT_PUK)]
+INS_TABLE = [int(i) for i in Ins] + [int(i) for i in PivIns] + [0x0E, 0x44, 0xE2]
+CLA_TABLE = [0x00] * 6 + [0x80] * 3 + [0x04, 0x84, 0x08, 0x0C, 0x01, 0x03, 0x10, 0x40, 0x90]
+P1_TABLE = [0x00] * 4 + [0x04, 0x02, 0x01, 0x80, 0x81, 0x85, 0x86, 0x8A, 0xFF, 0x07, 0x3F]
+P2_TABLE = [0x00] * 4 + [0x0C, 0x80, 0x81, 0x99, 0x97, 0x9A, 0x9B, 0x9E, 0x04, 0x14, 0x70,
+                         0x45, 0xF0, 0x7F, 0xFF]
+
+
+def _data(reader: Reader) -> bytes:
+    kind = reader.byte() % 8
+    if kind == 0:
+        return b""
+    if kind == 1:
+        return reader.pick(AIDS)
+    if kind == 2:
+        return reader.pick(FIDS)
+    if kind == 3:
+        return reader.pick(SECRETS)
+    if kind == 4:
+        return bytes.fromhex("5C03") + reader.pick([b"\x5f\xc1\x02", b"\x5f\xc1\x05", b"\x7e\x00\x00"])
+    if kind == 5:
+        return bytes.fromhex("7C0482008100")[: 2 + reader.byte() % 5] + reader.sized(300)
+    return reader.sized(600)
+
+
+def next_command(reader: Reader) -> bytes | str:
+    """Raw C-APDU bytes, or 'power' / 'reset' for a power cycle / warm reset."""
+    mode = reader.byte()
+    if mode >= 250:
+        return "power" if mode & 1 else "reset"
+    if mode >= 220:
+        return reader.sized(300)
+    full_random = mode >= 200
+    pick = (lambda table: reader.byte()) if full_random else reader.pick
+    cla, ins, p1, p2 = pick(CLA_TABLE), pick(INS_TABLE), pick(P1_TABLE), pick(P2_TABLE)
+    data = _data(reader)
+    ne = reader.pick((None, None, 256, 1, 17, 65536, reader.integer(2) or 1))
+    try:
+        return CommandApdu(cla, ins, p1, p2, data, ne).encode()
+    except ValueError:
+        return bytes((cla, ins, p1, p2)) + data
+
+
+def _valid_sw1(sw1: int) -> bool:
+    return 0x61 <= sw1 <= 0x6F or 0x90 <= sw1 <= 0x9F
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def no_card_os_errors() -> Iterator[None]:
+    """Any ERROR the emulator logs (its catch-all turning an exception into 6F00) fails."""
+    handler = _ErrorLog()
+    logger = logging.getLogger("cardlib.emulator")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.records:
+        record = handler.records[0]
+        detail = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        raise ContractViolation(f"card OS error: {record.getMessage()}\n{detail}")
+
+
+def _windows(*secrets: bytes) -> frozenset[bytes]:
+    return frozenset(s[i : i + WINDOW] for s in secrets for i in range(len(s) - WINDOW + 1))
+
+
+def _leaks(answer: bytes, windows: frozenset[bytes]) -> bool:
+    body = answer[:-2]
+    return any(body[i : i + WINDOW] in windows for i in range(len(body) - WINDOW + 1))
+
+
+def drive(card: object, data: bytes, windows: frozenset[bytes],
+          signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
+    """Send the input's commands; check the answer invariants after each."""
+    reader = Reader(data)
+    verified = False
+    with no_card_os_errors():
+        card.power_on()  # type: ignore[attr-defined]
+        for _ in range(MAX_COMMANDS):
+            if not reader.remaining:
+                break
+            command = next_command(reader)
+            if command == "power":
+                card.power_off()  # type: ignore[attr-defined]
+                card.power_on()  # type: ignore[attr-defined]
+                continue
+            if command == "reset":
+                card.reset()  # type: ignore[attr-defined]
+                continue
+            assert isinstance(command, bytes)
+            answer = card.process_apdu(command)  # type: ignore[attr-defined]
+            check(isinstance(answer, bytes) and len(answer) >= 2 and _valid_sw1(answer[-2]),
+                  f"answer {answer!r} to {command.hex()} does not end in a status word")
+            if len(command) >= 2 and command[1] == Ins.VERIFY and answer[-2:] == b"\x90\x00":
+                verified = True
+            if not verified:
+                check(not _leaks(answer, windows),
+                      f"PIN-protected content answered without VERIFY to {command.hex()}")
+                check(not signs_protected(command, answer),
+                      f"a PIN-protected key signed without VERIFY: {command.hex()}")
+
+
+# ---- the resident card, personalised in process ---------------------------------------
+
+def _personalise_step(step: Callable[[], object]) -> None:
+    """One personalisation step; a file or key the profile of the day lacks is skipped."""
+    with contextlib.suppress(CardError):
+        step()
+
+
+@functools.cache
+def personalised_resident_state() -> object:
+    from cardlib.apps.base import WritableApSession
+    from cardlib.apps.issuer import IssuerSession
+    from tests.helpers import card_channel, personalising
+
+    card, channel = card_channel()
+    channel = personalising(channel)
+    common = WritableApSession(channel, Aid.COMMON)
+    info = WritableApSession(channel, Aid.CARD_INFO)
+    jpki = WritableApSession(channel, Aid.JPKI)
+    four_info = FourInfo(NAME, "大阪府大阪市北区梅田一丁目", dt.date(1990, 2, 3), "2")
+    for step in (
+        common.select, lambda: common.generate_rsa_key(CommonFile.AUTH_KEY),
+        info.select, lambda: info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(four_info)),
+        lambda: info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, encode_individual_number(NUMBER)),
+        lambda: info.set_pin(CardInfoFile.PIN, CARD_INFO_PIN),
+        jpki.select, lambda: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
+        lambda: jpki.generate_rsa_key(JpkiFile.SIGN_KEY),
+        lambda: jpki.write_file(JpkiFile.SIGN_CERT, SIGN_CERT_MARK),
+        lambda: jpki.set_pin(JpkiFile.AUTH_PIN, JPKI_AUTH_PIN),
+        lambda: jpki.set_pin(JpkiFile.SIGN_PIN, JPKI_SIGN_PIN),
+    ):
+        _personalise_step(step)
+    issuer = IssuerSession(channel)
+    issuer.select()
+    issuer.lock()
+    return card.state
+
+
+RESIDENT_WINDOWS = _windows(NUMBER.encode(), NAME.encode(), SIGN_CERT_MARK)
+_KEY_CACHE: dict[str, object] = {}
+
+
+def _resident_card(state: object) -> object:
+    from cardlib.emulator.resident_card_os import ResidentCardOs
+
+    card = ResidentCardOs(copy.deepcopy(state))  # type: ignore[arg-type]
+    card._loaded_keys = _KEY_CACHE  # type: ignore[assignment]  # parse each PEM once per run
+    return card
+
+
+def _resident_seeds() -> list[bytes]:
+    select_info = bytes((0, 0)) + bytes((Ins.SELECT,)) + bytes((0, 0))
+    return [select_info + bytes(40), bytes(range(64)), bytes([7] * 48)]
+
+
+@target("emulator_resident_card", _resident_seeds)
+def emulator_resident_card(data: bytes) -> None:
+    drive(_resident_card(personalised_resident_state()), data, RESIDENT_WINDOWS)
+
+
+@target("emulator_blank_card", lambda: [bytes(32), bytes(range(64))])
+def emulator_blank_card(data: bytes) -> None:
+    from cardlib.emulator.profiles import blank_resident_card
+    from tests.helpers import TRANSPORT_KEYS
+
+    drive(_resident_card(_blank_state(tuple(TRANSPORT_KEYS.items()), blank_resident_card)),
+          data, frozenset())
+
+
+@functools.cache
+def _blank_state(keys: tuple[tuple[str, bytes], ...], make: Callable[..., object]) -> object:
+    return make(serial="000000000000001", transport_keys=dict(keys))
+
+
+# ---- the PIV operator card --------------------------------------------------------
+
+PIV_MANAGEMENT_KEY = bytes(range(16))
+
+
+@functools.cache
+def personalised_piv_state() -> object:
+    from cardlib.apps.piv import PivSession
+    from cardlib.channel import ApduChannel
+    from cardlib.constants import PivAlgorithm
+    from cardlib.emulator.piv_card import PivCard
+    from cardlib.emulator.profiles import blank_operator_card
+    from cardlib.transport import InProcessTransport
+    from tests.helpers import SoftwareCipher
+
+    card = PivCard(blank_operator_card("123456789012345", bytes(range(16)), PIV_MANAGEMENT_KEY))
+    session = PivSession(ApduChannel(InProcessTransport(card)))
+    session.select()
+    session.authenticate_management(SoftwareCipher(PIV_MANAGEMENT_KEY))
+    session.generate_key(PivKeyRef.AUTHENTICATION, PivAlgorithm.ECC_P256)
+    session.generate_key(PivKeyRef.CARD_AUTHENTICATION, PivAlgorithm.ECC_P256)
+    return card.state
+
+
+def _piv_signs_9a(command: bytes, answer: bytes) -> bool:
+    """GENERAL AUTHENTICATE with the 9A key (PIN-protected) answered with data."""
+    return (len(command) >= 4 and command[1] == PivIns.GENERAL_AUTHENTICATE
+            and command[3] == PivKeyRef.AUTHENTICATION and len(answer) > 2
+            and answer[-2] in (0x90, 0x61))
+
+
+def _piv_seeds() -> list[bytes]:
+    select = CommandApdu(0, Ins.SELECT, 4, 0, Aid.PIV.value).encode()
+    chuid = CommandApdu(0, PivIns.GET_DATA, 0x3F, 0xFF, bytes.fromhex("5C035FC102")).encode()
+    return [bytes((0, 0)) + select[:1] + bytes(8), bytes(range(80)), select + chuid,
+            bytes((PivObject.CHUID & 0xFF,)) * 40]
+
+
+@target("emulator_piv_card", _piv_seeds)
+def emulator_piv_card(data: bytes) -> None:
+    from cardlib.emulator.piv_card import PivCard
+
+    card = PivCard(copy.deepcopy(personalised_piv_state()))  # type: ignore[arg-type]
+    drive(card, data, frozenset(), _piv_signs_9a)
