@@ -145,11 +145,12 @@ def main() -> None:
         ours_apdu, bare_apdu = select_figures(reader, args.n, figures)
         ours_verify, bare_verify = verify_figures(station, args.n, figures)
 
-        verifier = Verifier.from_token(station.registry, station.hsm)
+        verifier = Verifier.for_station(station.registry, station.hsm, station.home.settings())
         with PcscTransport(reader, exclusive=True) as transport:
             channel = ApduChannel(transport)
-            full = rate(lambda: verifier.verify(channel), max(20, args.n // 50))
-        figures.append(("full verification in-process (6 checks)", full, "cards/s"))
+            full = rate(lambda: verifier.verify(channel, ("pin", Pin("1234"))),
+                        max(20, args.n // 50))
+        figures.append(("full verification in-process (8 checks)", full, "cards/s"))
 
         flows = station_flows(station)
         flow_rows = [flow_figures(reader, name, flow, max(10, args.n // 100))
@@ -159,7 +160,7 @@ def main() -> None:
         for _ in range(5):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "tools", "--home", str(home), "verify"],
-                           check=True, capture_output=True, cwd=ROOT)
+                           check=True, capture_output=True, cwd=ROOT, input=b"1234\n")
             walls.append(time.perf_counter() - start)
 
         print(f"{'measure':48} {'rate':>12}")
@@ -183,7 +184,10 @@ def station_flows(station: Station) -> dict[str, object]:
     from tools.station.card_keys import token_prfs
 
     checker = IntegrityChecker(station.hsm)
-    verifier = Verifier.from_token(station.registry, station.hsm)
+    verifier = Verifier.for_station(station.registry, station.hsm, station.home.settings())
+
+    def verify(channel: ApduChannel) -> None:
+        verifier.verify(channel, ("pin", Pin("1234")))
 
     def card_read(channel: ApduChannel) -> None:
         read_card_info(CardInfoApSession(channel), Pin("1234"), What.ALL, checker)
@@ -195,7 +199,7 @@ def station_flows(station: Station) -> dict[str, object]:
 
     return {"card read --what all (PIN + integrity)": card_read,
             "SCP03 open + protected read of the code": scp03_code,
-            "verify (6 checks)": verifier.verify}
+            "verify (8 checks)": verify}
 
 
 if __name__ == "__main__":

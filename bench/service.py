@@ -53,13 +53,15 @@ def wall(command: list[str], runs: int, env: dict[str, str], cwd: Path,
     return statistics.median(times[1:])
 
 
-def _client_loop(socket_path: str, reader: str, seconds: float, results: multiprocessing.Queue) -> None:
+def _client_loop(socket_path: str, reader: str, pin_file: str, seconds: float,
+                 results: multiprocessing.Queue) -> None:
     from tools.service.client import run
 
     done, deadline = 0, time.monotonic() + seconds
     with redirect_stdout(io.StringIO()):
         while time.monotonic() < deadline:
-            assert run(socket_path, ["verify", "--reader", reader, "--json"]) == 0
+            assert run(socket_path, ["verify", "--reader", reader, "--pin-file", pin_file,
+                                     "--json"]) == 0
             done += 1
     results.put(done)
 
@@ -68,7 +70,8 @@ def throughput(service: Service, readers: list[str], seconds: float) -> float:
     """Verifications/s through the socket, one client process per reader (as juki-op)."""
     results: multiprocessing.Queue = multiprocessing.Queue()
     clients = [multiprocessing.Process(target=_client_loop,
-                                       args=(str(service.socket), r, seconds, results))
+                                       args=(str(service.socket), r,
+                                             str(service.work / "pins.txt"), seconds, results))
                for r in readers]
     for client in clients:
         client.start()
@@ -78,12 +81,12 @@ def throughput(service: Service, readers: list[str], seconds: float) -> float:
 
 
 def in_process_floors(station, readers: list[str], runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    verifier = Verifier.from_token(station.registry, station.hsm)
+    verifier = Verifier.for_station(station.registry, station.hsm, station.home.settings())
     with PcscTransport(readers[0], exclusive=True) as transport:
         channel = ApduChannel(transport)
         start = time.perf_counter()
         for _ in range(runs):
-            assert verifier.verify(channel).genuine
+            assert verifier.verify(channel, ("pin", Pin("7319"))).genuine
         verify = (time.perf_counter() - start) / runs
     authenticator = OperatorAuthenticator(station.registry, station.hsm, station.home.operator_policy(),
                                           station_id=station.home.station_id())
@@ -127,7 +130,8 @@ def main() -> None:
             client = [*as_user(OPERATOR_USER), sys.executable, "-m", "tools"]
             bare = wall([*as_user(OPERATOR_USER), sys.executable, "-c", "pass"], args.runs, env,
                         service.work)
-            verify = wall([*client, "verify", "--reader", readers[0]], args.runs, env, service.work)
+            verify = wall([*client, "verify", "--reader", readers[0], "--pin-file", "pins.txt"],
+                          args.runs, env, service.work)
             login = wall([*client, "login", "--reader", reader_name(2)], args.runs, env,
                          service.work, stdin=f"{OPERATOR_PIN}\n")
             rate = throughput(service, readers, args.seconds)

@@ -80,8 +80,8 @@ def assert_consistent(station, card: ResidentCardOs, request, issued: bool) -> N
     assert rows(station, serial).count("active") == 1
     assert card.state.life_cycle == LifeCycle.SECURED
     card.power_on()
-    verdict = Verifier.from_token(station.registry, station.hsm).verify(
-        ApduChannel(InProcessTransport(card)))
+    verdict = Verifier.for_station(station.registry, station.hsm, station.home.settings()).verify(
+        ApduChannel(InProcessTransport(card)), ("pin", PINS.card_info))
     assert verdict.genuine, verdict
 
 

@@ -35,6 +35,10 @@ PIN = "5823"
 PINS = ResidentCardPins(Pin(PIN), Pin("1357"), Pin("JUKI2468"))
 
 
+def verifier(station) -> Verifier:  # type: ignore[no-untyped-def]
+    return Verifier.for_station(station.registry, station.hsm, station.home.settings())
+
+
 def issue(station, reader: str, request=None):  # type: ignore[no-untyped-def]
     with open_card(reader) as channel:
         return issue_resident_card(channel, station.hsm, station.registry,
@@ -46,17 +50,17 @@ def test_issue_and_verify_over_pcsc(station, blank_reader: str) -> None:  # type
     issued = issue(station, blank_reader, request)
     assert station.registry.get(issued.card_serial).status == "active"
     with open_card(blank_reader) as channel:
-        verdict = Verifier.from_token(station.registry, station.hsm).verify(channel)
-        session = CardInfoApSession(channel)
-        session.select()
-        session.verify_pin(PIN)
+        verdict = verifier(station).verify(channel, ("pin", Pin(PIN)))
+        session = CardInfoApSession(channel)  # left selected, the PIN verified: no 2nd VERIFY
         assert session.read_four_info() == request.four_info()
         assert session.read_individual_number() == request.individual_number
     assert verdict.genuine, verdict
     assert verdict.card_serial == issued.card_serial
     assert [c.name for c in verdict.checks] == [
-        "applications", "card_info", "registry_record", "certificate_chain",
-        "challenge_response", "registry_status"]
+        "applications", "cv_chain", "card_record", "certificate", "registry_status",
+        "credential", "signed_key", "presence"]
+    assert verdict.ours and not verdict.skipped and verdict.anchor is not None
+    assert verdict.anchor["source"] == "station" and verdict.chain[0] == verdict.anchor["key_id"]
 
 
 def test_wrong_pin_counts_down_and_blocks(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
@@ -93,16 +97,17 @@ class ReplayingTransport:
 
 def test_replayed_internal_authenticate_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
     issue(station, blank_reader)
-    verifier = Verifier.from_token(station.registry, station.hsm)
+    check = verifier(station)
     recorded: dict = {}
     verdicts = []
     for _ in range(2):
         with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
-            verdicts.append(verifier.verify(ApduChannel(ReplayingTransport(transport, recorded))))
+            verdicts.append(check.verify(ApduChannel(ReplayingTransport(transport, recorded)),
+                                         ("pin", Pin(PIN))))
     assert verdicts[0].genuine
     assert not verdicts[1].genuine
     failed = {c.name: c for c in verdicts[1].checks if not c.ok}
-    assert list(failed) == ["challenge_response"]
+    assert list(failed) == ["certificate"]
 
 
 class PullingTransport:

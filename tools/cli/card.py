@@ -15,6 +15,8 @@ from .common import (
     card_options,
     client_path,
     collect_cli_pins,
+    collect_credential,
+    credential_option,
     emit,
     json_option,
     pin_file_option,
@@ -66,7 +68,7 @@ def card_read(what: str, recipient: str | None, purpose: str | None, reader: str
     pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
     checker = IntegrityChecker(station().hsm)
     with presented(reader, timeout) as (_name, channel):
-        serial = authenticated_card(channel, release)
+        serial = authenticated_card(channel, release, ("pin", pins["card_info"]))
         reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
     fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if what == "all" else READ_FIELDS[what]
     entry = record_provision(release, fields, serial)
@@ -144,19 +146,23 @@ def card_pin_change(pin_name: str, reader: str | None, timeout: float, pin_file:
 @card.command("code")
 @recipient_option
 @purpose_option
+@credential_option
 @card_options
+@pin_file_option
 @json_option
-def card_code(recipient: str | None, purpose: str | None, reader: str | None, timeout: float,
-              as_json: bool) -> None:
-    """The card first proves itself (every check of `juki verify`); then the resident
+def card_code(recipient: str | None, purpose: str | None, credential: str, reader: str | None,
+              timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """The card first proves itself (every check of `juki verify`, with the credential of
+    --with); then the resident
     record code and its change history, over SCP03 with the keys of the serial it proved,
     released only after the provision to --recipient for --purpose is recorded."""
     from ..resident.record_code import read_registry_ap
 
     release = provision_release(recipient, purpose, required=True)
+    secret = collect_credential(credential, pin_file)
     st = station()
     with presented(reader, timeout) as (_name, channel):
-        serial = authenticated_card(channel, release)
+        serial = authenticated_card(channel, release, secret)
         result = read_registry_ap(channel, st.hsm, serial)
     entry = record_provision(release, ["record_code", "code_history"], result.card_serial)
     emit(as_json, result.as_json() | {"provision_entry": entry}, lambda: result.as_text())

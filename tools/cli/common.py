@@ -192,19 +192,22 @@ def record_provision(release, fields: list[str], card_serial: str | None) -> int
                   resident_id=resident_id, record_code=code, card_serial=card_serial)
 
 
-def authenticated_card(channel: ApduChannel, release) -> str:  # type: ignore[no-untyped-def]
+def authenticated_card(channel: ApduChannel, release,  # type: ignore[no-untyped-def]
+                       credential: tuple[str, Pin]) -> str:
     """The registry serial of the card on ``channel`` once it has proven itself with every
-    check of `juki verify` (token challenge, chain, registry status). A card that fails any
-    check is refused before anything is read: the refusal is recorded (with no resident and
-    no serial, since the card's claim is unproven) and ``CardNotGenuineError`` names the
-    failed checks."""
+    check of `juki verify`, presenting ``credential`` (``--with`` name, value) once: the
+    card-info AP is left selected with it verified, so the read that follows needs no
+    second VERIFY. A card that fails any check is refused before anything is read: the
+    refusal is recorded (with no resident and no serial, since the card's claim is
+    unproven) and ``CardNotGenuineError`` names the failed checks."""
     from ..audit.provision import record
     from ..errors import CardNotGenuineError
     from ..resident.verifier import Verifier
 
     st = station()
     st.registry.expire_due()
-    verdict = Verifier.from_token(st.registry, st.hsm).verify(channel)
+    verdict = Verifier.for_station(st.registry, st.hsm, st.home.settings()).verify(
+        channel, credential)
     if verdict.genuine and verdict.card_serial is not None:
         return verdict.card_serial
     failed = [(c.name, c.detail) for c in verdict.checks if not c.ok] or [

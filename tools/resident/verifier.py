@@ -1,30 +1,61 @@
-"""The verifier: is the presented card a genuine, current, registered resident card?
+"""The verifier: is the presented card a genuine resident card? (issue 12 §4)
 
-Checks, in order (a check whose prerequisite failed is reported as not passed):
-applications -> card_info -> registry_record -> certificate_chain ->
-challenge_response -> registry_status. Genuine only if every check passes; the
-challenge comes from the token's RNG and is redeemed once.
+The card proves itself from its own data, as a real card does (RC §4.6), at any counter:
+
+1. ``cv_chain``: card-info AP EF 0004 (free), a CV certificate whose issuer is a trust
+   anchor (all 16 bytes of the key ID) and whose signature verifies under it. A card
+   whose chain reaches no anchor is refused here, before any credential is presented.
+2. ``credential``: VERIFY of the one credential given (PIN, 照合番号A or B).
+3. ``signed_key``: EF 0007: DF52 verifies over the DF51 TLV under the EF 0004 holder key.
+4. ``presence``: ``80 2A 00 00`` over DigestInfo(SHA-256(challenge)) with a fresh
+   challenge from the token's RNG (redeemed once), verified under the DF51 key.
+
+Where the chain starts at a ``station`` anchor the card is one of ours and, unless
+``offline``, the registry checks follow: ``card_record`` (共通AP record: serial,
+municipality, expiry as on record, not expired), ``certificate`` (our X.509 certificate
+on record, issued by the token's issuing CA, and INTERNAL AUTHENTICATE ``00 88 00 99``
+over a token challenge under it) and ``registry_status`` (active). The 共通AP work comes
+first, so that the card-info AP is left selected with the credential verified: a read
+that follows (``card read``) needs no second VERIFY.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from cardlib.apdu import CommandApdu
+from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
 from cardlib.apps.common import CommonApSession
 from cardlib.channel import ApduChannel
+from cardlib.constants import RSA_2048_BYTES, CardInfoFile, Ins
+from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
+from cardlib.digestinfo import digest_info
 from cardlib.errors import ApduError, CardDataError
+from cardlib.records import CardInfoRecord
 from hsm.ca import role_certificates
 from hsm.chain import issuing_ca, within_validity
 from hsm.roles import KeyRole
 from hsm.token import Hsm
-from hsm.verify import ChallengeBook, PublicKeyCache
+from hsm.verify import ChallengeBook
 
 from ..registry import Registry
+from ..station.pins import Pin
+from ..station.trust import TrustStore
+
+CREDENTIAL_KEYS = {"pin": CardInfoKey.PIN, "a": CardInfoKey.COLLATION_A,
+                   "b": CardInfoKey.COLLATION_B}
+CREDENTIAL_NAMES = {"pin": "card-info PIN", "a": "照合番号A", "b": "照合番号B"}
+CARD_CHECKS = ("applications", "cv_chain", "credential", "signed_key", "presence")
+REGISTRY_CHECKS = ("card_record", "certificate", "registry_status")
 
 
 @dataclass(frozen=True)
@@ -42,98 +73,221 @@ class Verdict:
     genuine: bool
     card_serial: str | None
     checks: list[Check] = field(default_factory=list)
+    anchor: dict[str, str] | None = None  # the trust anchor the chain starts at
+    chain: list[str] = field(default_factory=list)  # key IDs, anchor first, then DF51
+    ours: bool = False
+    offline: bool = False
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    signer_key: rsa.RSAPublicKey | None = field(default=None, repr=False)  # EF 0004 holder
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "genuine": self.genuine,
-            "card_serial": self.card_serial,
-            "checks": [c.as_json() for c in self.checks],
-        }
+        return {"genuine": self.genuine, "card_serial": self.card_serial,
+                "offline": self.offline, "ours": self.ours, "anchor": self.anchor,
+                "chain": self.chain, "checks": [c.as_json() for c in self.checks],
+                "skipped": self.skipped}
+
+
+@dataclass
+class _Run:
+    """What one verification has found so far."""
+
+    checks: list[Check] = field(default_factory=list)
+    record: CardInfoRecord | None = None
+    certificate: CvCertificate | None = None
+    anchor: dict[str, str] | None = None
+    chain: list[str] = field(default_factory=list)
+
+    def add(self, name: str, ok: bool, detail: str) -> bool:
+        self.checks.append(Check(name, ok, detail))
+        return ok
+
+
+def _verifies(key: rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
+    """sha256WithRSAEncryption (PKCS#1 v1.5) by ``cryptography``."""
+    try:
+        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def presence_signature(session: CardInfoApSession, digest: bytes) -> bytes:
+    """``80 2A 00 00 Lc <DigestInfo> 00`` on the selected AP: its key 0013 signs with no
+    credential (RC §4.6); the answer is a 256-byte PKCS#1 v1.5 signature."""
+    apdu = CommandApdu(0x80, Ins.COMPUTE_DIGITAL_SIGNATURE, 0x00, 0x00, digest, 256)
+    signature = session.channel.send(apdu)
+    if len(signature) != RSA_2048_BYTES:
+        raise CardDataError(f"presence signature: {len(signature)} bytes, expected "
+                            f"{RSA_2048_BYTES}")
+    return signature
 
 
 class Verifier:
-    def __init__(self, registry: Registry, keys: PublicKeyCache, challenges: ChallengeBook,
+    def __init__(self, registry: Registry | None, challenges: ChallengeBook, trust: TrustStore,
                  ca_certs: list[x509.Certificate]) -> None:
         self.registry = registry
-        self.keys = keys
         self.challenges = challenges
+        self.trust = trust
         self.ca_certs = ca_certs
 
     @classmethod
-    def from_token(cls, registry: Registry, hsm: Hsm) -> Verifier:
-        return cls(registry, PublicKeyCache(hsm), ChallengeBook(hsm),
+    def for_station(cls, registry: Registry, hsm: Hsm, settings: dict[str, Any]) -> Verifier:
+        return cls(registry, ChallengeBook(hsm), TrustStore.from_settings(settings, hsm),
                    role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
 
-    def verify(self, channel: ApduChannel) -> Verdict:
-        checks: list[Check] = []
-
-        def done(serial: str | None) -> Verdict:
-            return Verdict(all(c.ok for c in checks) and len(checks) == 6, serial, checks)
-
-        common = CommonApSession(channel)
+    def verify(self, channel: ApduChannel, credential: tuple[str, Pin],
+               offline: bool = False) -> Verdict:
+        """The verdict on the card on ``channel``; presents ``credential`` (name in
+        ``CREDENTIAL_KEYS``, value) once, and only to a card whose chain is anchored.
+        A wrong credential raises ``InvalidPinError`` (the card is not judged)."""
+        run = _Run()
+        card_info = CardInfoApSession(channel)
         try:
-            common.select()
+            card_info.select()
         except ApduError as exc:
-            checks.append(Check("applications", False, f"no common AP: {exc}"))
-            return done(None)
-        checks.append(Check("applications", True, "common AP selected by AID"))
+            run.add("applications", False, f"no card-info AP: {exc}")
+            return self._verdict(run, offline, ours=False)
+        run.add("applications", True, "card-info AP selected by AID")
+        if not self._cv_chain(run, card_info):
+            return self._verdict(run, offline, ours=False)
+        ours = run.anchor is not None and run.anchor["source"] == "station"
+        run.record = self._common_record(channel)
+        if ours and not offline:
+            self._registry_checks(run, channel)
+        card_info.select()  # the credential comes last: it stays in force for a read
+        name, secret = credential
+        card_info.present(CREDENTIAL_KEYS[name], secret.reveal())
+        run.add("credential", True, f"{CREDENTIAL_NAMES[name]} verified")
+        key = self._signed_key(run, card_info)
+        if key is not None:
+            self._presence(run, card_info, key)
+        return self._verdict(run, offline, ours)
 
+    # ---- the card alone -------------------------------------------------------------
+
+    def _cv_chain(self, run: _Run, card_info: CardInfoApSession) -> bool:
         try:
-            record = common.read_card_info()
+            certificate = decode_cv_certificate(
+                card_info.read_tlv_file(CardInfoFile.CV_CERTIFICATE))
+            verify_cv_chain([certificate], self.trust.anchors())
         except (ApduError, CardDataError) as exc:
-            checks.append(Check("card_info", False, str(exc)))
-            return done(None)
-        serial = record.card_serial
-        expired = record.expiry < dt.datetime.now(dt.UTC).date()
-        checks.append(Check("card_info", not expired,
-                            f"serial {serial}, {'EXPIRED on' if expired else 'expiry'} {record.expiry}"))
+            return run.add("cv_chain", False, f"EF 0004: {exc}")
+        info = self.trust.info(certificate.issuer.raw)
+        assert info is not None  # verify_cv_chain found it
+        run.certificate = certificate
+        run.anchor = {"key_id": info.key_id, "hierarchy": info.hierarchy, "source": info.source}
+        run.chain = [info.key_id, certificate.holder.text]
+        return run.add("cv_chain", True, f"EF 0004 certifies {certificate.holder} under "
+                                         f"{info.key_id} ({info.hierarchy} anchor)")
 
+    def _signed_key(self, run: _Run, card_info: CardInfoApSession) -> rsa.RSAPublicKey | None:
+        from cardlib.card_info_records import decode_signed_key
+
+        assert run.certificate is not None
+        try:
+            signed = decode_signed_key(card_info.read_tlv_file(CardInfoFile.SIGNED_KEY))
+        except (ApduError, CardDataError) as exc:
+            run.add("signed_key", False, f"EF 0007: {exc}")
+            return None
+        if not _verifies(run.certificate.public_key, signed.signature, signed.signed_part):
+            run.add("signed_key", False, f"EF 0007 DF52 does not verify under "
+                                         f"{run.certificate.holder}")
+            return None
+        run.chain.append("DF51 (EF 0007)")
+        run.add("signed_key", True, f"EF 0007 DF52 verifies under {run.certificate.holder}")
+        return signed.public_key
+
+    def _presence(self, run: _Run, card_info: CardInfoApSession, key: rsa.RSAPublicKey) -> None:
+        challenge = self.challenges.issue()
+        try:
+            signature = presence_signature(
+                card_info, digest_info(hashes.SHA256(), hashlib.sha256(challenge).digest()))
+        except (ApduError, CardDataError) as exc:
+            self.challenges.redeem(challenge)
+            run.add("presence", False, f"80 2A 00 00 failed: {exc}")
+            return
+        if not self.challenges.redeem(challenge):
+            run.add("presence", False, "challenge already used")
+        elif not _verifies(key, signature, challenge):
+            run.add("presence", False, "80 2A 00 00 signature over the token's challenge does "
+                                       "not verify under DF51")
+        else:
+            run.add("presence", True, f"80 2A 00 00 signed a fresh {len(challenge)}-byte token "
+                                      "challenge under DF51")
+
+    # ---- ours: the registry -----------------------------------------------------------
+
+    @staticmethod
+    def _common_record(channel: ApduChannel) -> CardInfoRecord | None:
+        """The 共通AP record (free; unsigned, so only the registry checks rely on it)."""
+        try:
+            common = CommonApSession(channel)
+            common.select()
+            return common.read_card_info()
+        except (ApduError, CardDataError):
+            return None
+
+    def _registry_checks(self, run: _Run, channel: ApduChannel) -> None:
+        record = run.record
+        if record is None or self.registry is None:
+            run.add("card_record", False, "no 共通AP card record to look up")
+            return
+        serial = record.card_serial
         entry = self.registry.get(serial)
         if entry is None or entry.certificate is None:
             state = "unknown to the registry" if entry is None else f"registry status {entry.status}"
-            checks.append(Check("registry_record", False, f"card {serial} {state}"))
-            return done(serial)
+            run.add("card_record", False, f"card {serial} {state}")
+            return
         on_record = (entry.municipality_code, entry.expiry)
         on_card = (record.municipality_code, record.expiry.isoformat())
+        expired = record.expiry < dt.datetime.now(dt.UTC).date()
         if on_record != on_card:
-            checks.append(Check("registry_record", False,
-                                f"card says municipality/expiry {on_card}, registry {on_record}"))
+            run.add("card_record", False, f"card says municipality/expiry {on_card}, "
+                                          f"registry {on_record}")
         else:
-            checks.append(Check("registry_record", True, "certificate on record, card data matches"))
-
+            run.add("card_record", not expired, f"serial {serial}, municipality and expiry as on "
+                    f"record; {'EXPIRED on' if expired else 'expiry'} {record.expiry}")
         certificate = x509.load_der_x509_certificate(entry.certificate)
-        checks.append(self._check_chain(certificate, serial))
-        checks.append(self._challenge_response(common, certificate))
-        ok = entry.status == "active"
+        run.add("certificate", *self._certificate(certificate, serial, channel))
         reason = f" ({entry.status_reason})" if entry.status_reason else ""
-        checks.append(Check("registry_status", ok, f"registry status {entry.status}{reason}"))
-        return done(serial)
+        run.add("registry_status", entry.status == "active", f"registry status {entry.status}{reason}")
 
-    def _check_chain(self, certificate: x509.Certificate, serial: str) -> Check:
-        if not within_validity(certificate):
-            return Check("certificate_chain", False, "certificate outside its validity period")
+    def _certificate(self, certificate: x509.Certificate, serial: str,
+                     channel: ApduChannel) -> tuple[bool, str]:
         subject_serial = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
-        if not subject_serial or subject_serial[0].value != serial:
-            return Check("certificate_chain", False, "certificate names another card")
         ca = issuing_ca(certificate, self.ca_certs)
-        if ca is None:
-            return Check("certificate_chain", False, "not issued by any issuing CA in the token")
-        common_name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-        return Check("certificate_chain", True, f"issued by {common_name}")
-
-    def _challenge_response(self, common: CommonApSession, certificate: x509.Certificate) -> Check:
-        public_key = certificate.public_key()
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            return Check("challenge_response", False, "certified key is not RSA")
+        key = certificate.public_key()
+        if not within_validity(certificate):
+            return False, "certificate outside its validity period"
+        if not subject_serial or subject_serial[0].value != serial:
+            return False, "certificate names another card"
+        if ca is None or not isinstance(key, rsa.RSAPublicKey):
+            return False, "not an RSA key issued by an issuing CA in the token"
         challenge = self.challenges.issue()
         try:
-            signature = common.internal_authenticate(challenge)
+            signature = CommonApSession(channel).internal_authenticate(challenge)
         except (ApduError, CardDataError) as exc:
             self.challenges.redeem(challenge)
-            return Check("challenge_response", False, f"INTERNAL AUTHENTICATE failed: {exc}")
+            return False, f"INTERNAL AUTHENTICATE 00 88 00 99 failed: {exc}"
         if not self.challenges.redeem(challenge):
-            return Check("challenge_response", False, "challenge already used")
-        if not self.keys.verify_rsa_sha256(public_key, challenge, signature):
-            return Check("challenge_response", False,
-                         "signature over the token's challenge does not verify")
-        return Check("challenge_response", True, "card signed a fresh 32-byte token challenge")
+            return False, "challenge already used"
+        if not _verifies(key, signature, challenge):
+            return False, "INTERNAL AUTHENTICATE over the token's challenge does not verify"
+        name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        return True, f"issued by {name}; key 0019 signed a fresh token challenge"
+
+    # ---- the verdict --------------------------------------------------------------------
+
+    def _verdict(self, run: _Run, offline: bool, ours: bool) -> Verdict:
+        required = list(CARD_CHECKS)
+        skipped = []
+        if ours and not offline:
+            required += REGISTRY_CHECKS
+        else:
+            reason = "offline" if offline else "not one of this station's cards"
+            skipped = [{"name": name, "reason": reason} for name in REGISTRY_CHECKS]
+        done = {c.name for c in run.checks}
+        genuine = all(c.ok for c in run.checks) and done >= set(required)
+        serial = run.record.card_serial if run.record is not None else None
+        return Verdict(genuine, serial, run.checks, run.anchor, run.chain, ours, offline,
+                       skipped, run.certificate.public_key if run.certificate else None)
