@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sys
-import types
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,12 +17,11 @@ from cardlib.constants import Aid
 from cardlib.cv_certificate import (
     CvCertificate,
     KeyId,
-    decode_card_rsa_key,
     encode_card_rsa_key,
     make_cv_certificate,
 )
 from cardlib.digestinfo import prehashed_digest_info
-from cardlib.errors import CardDataError, InvalidPinError
+from cardlib.errors import InvalidPinError
 from cardlib.transport import InProcessTransport
 from tools.resident.verifier import Verifier
 from tools.station.pins import Pin
@@ -55,26 +52,6 @@ def _ef_0007(card_key: rsa.RSAPublicKey, signer: rsa.RSAPrivateKey) -> bytes:
     df51 = bytes.fromhex("DF51820109") + encode_card_rsa_key(card_key)
     df52 = bytes.fromhex("DF52820100") + _sign(signer, df51)
     return bytes.fromhex("FF50820213") + df51 + df52
-
-
-if "cardlib.card_info_records" not in sys.modules:  # shim until part C's parser lands
-    try:
-        import cardlib.card_info_records  # noqa: F401
-    except ImportError:
-        @dataclass(frozen=True)
-        class _SignedKey:
-            public_key: rsa.RSAPublicKey
-            signed_part: bytes
-            signature: bytes
-
-        def _decode(raw: bytes) -> _SignedKey:
-            if raw[:5] != bytes.fromhex("FF50820213"):
-                raise CardDataError("EF 0007: expected FF 50 82 02 13")
-            return _SignedKey(decode_card_rsa_key(raw[10:275]), raw[5:275], raw[280:536])
-
-        shim = types.ModuleType("cardlib.card_info_records")
-        shim.decode_signed_key = _decode  # type: ignore[attr-defined]
-        sys.modules["cardlib.card_info_records"] = shim
 
 
 @dataclass

@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID
 from cardlib.apdu import CommandApdu
 from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
 from cardlib.apps.common import CommonApSession
+from cardlib.card_info_records import decode_signed_key
 from cardlib.channel import ApduChannel
 from cardlib.constants import RSA_2048_BYTES, CardInfoFile, Ins
 from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
@@ -181,21 +182,24 @@ class Verifier:
                                          f"{info.key_id} ({info.hierarchy} anchor)")
 
     def _signed_key(self, run: _Run, card_info: CardInfoApSession) -> rsa.RSAPublicKey | None:
-        from cardlib.card_info_records import decode_signed_key
-
         assert run.certificate is not None
         try:
             signed = decode_signed_key(card_info.read_tlv_file(CardInfoFile.SIGNED_KEY))
         except (ApduError, CardDataError) as exc:
             run.add("signed_key", False, f"EF 0007: {exc}")
             return None
-        if not _verifies(run.certificate.public_key, signed.signature, signed.signed_part):
+        if not signed.verifies_under(run.certificate.public_key):
             run.add("signed_key", False, f"EF 0007 DF52 does not verify under "
                                          f"{run.certificate.holder}")
             return None
         run.chain.append("DF51 (EF 0007)")
+        try:
+            key = signed.public_key
+        except CardDataError as exc:
+            run.add("signed_key", False, str(exc))
+            return None
         run.add("signed_key", True, f"EF 0007 DF52 verifies under {run.certificate.holder}")
-        return signed.public_key
+        return key
 
     def _presence(self, run: _Run, card_info: CardInfoApSession, key: rsa.RSAPublicKey) -> None:
         challenge = self.challenges.issue()
