@@ -191,3 +191,20 @@ def test_the_client_relays_the_photo_its_request_names_and_nothing_beside_it(
         assert "refuses" in client.answer({"kind": "read", "path": str(other)})["error"]
     written = client.answer({"kind": "write", "path": str(photo), "data": ""})
     assert "refuses" in written["error"] and photo.stat().st_size > 0  # read, never written
+
+
+def test_a_private_directory_is_new_and_0700_locally_and_through_the_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.cli.common import LOCAL_TERMINAL
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("os.umask", lambda _mask: 0)  # not relied upon either way
+    LOCAL_TERMINAL.make_dir(tmp_path / "local" / "face", private=True)
+    assert (tmp_path / "local" / "face").stat().st_mode & 0o777 == 0o700
+    with pytest.raises(FileExistsError):
+        LOCAL_TERMINAL.make_dir(tmp_path / "local" / "face", private=True)
+    client = Client(Channel(socket.socketpair()[0]), ["card", "face", "--out", "face"])
+    assert client.answer({"kind": "mkdir", "path": "face", "private": True}) == {}
+    assert (tmp_path / "face").stat().st_mode & 0o777 == 0o700
+    again = client.answer({"kind": "mkdir", "path": "face", "private": True})
+    assert "File exists" in again["error"]

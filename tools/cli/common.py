@@ -108,8 +108,13 @@ class LocalTerminal:
     def write_file(self, path: Path, data: bytes) -> None:
         path.write_bytes(data)
 
-    def make_dir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+    def make_dir(self, path: Path, private: bool = False) -> None:
+        if private:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700)  # FileExistsError: never written into silently
+            path.chmod(0o700)  # whatever the umask
+        else:
+            path.mkdir(parents=True, exist_ok=True)
 
 
 LOCAL_TERMINAL = LocalTerminal()

@@ -31,6 +31,7 @@ ADDRESS_SIZE = (480, 144)  # up to three lines
 ADDRESS_LINES = 3
 NUMBER_SIZE = (288, 48)  # 4 × the 72×12 surveyed
 CODE_SIZE = (96, 48)  # 4 × the 24×12 surveyed
+NAME_MAX_BYTES, ADDRESS_MAX_BYTES = 4096, 8192  # so that the face fits its EF
 MARGIN = 4
 MIN_FONT_PX = 10
 
@@ -96,13 +97,20 @@ def _wrap(text: str, width: int, lines: int) -> list[str]:
 
 def name_image(name: str) -> bytes:
     """氏名 (DF25): one line, the font shrunk until the whole name fits."""
-    return _render([name], NAME_SIZE)
+    return _bounded(_render([name], NAME_SIZE), NAME_MAX_BYTES, "name")
 
 
 def address_image(address: str) -> bytes:
     """住所 (DF26): wrapped on up to three lines; shrunk if it still does not fit."""
     lines = _wrap(address, ADDRESS_SIZE[0], ADDRESS_LINES)
-    return _render(lines + [""] * (ADDRESS_LINES - len(lines)), ADDRESS_SIZE)
+    return _bounded(_render(lines + [""] * (ADDRESS_LINES - len(lines)), ADDRESS_SIZE),
+                    ADDRESS_MAX_BYTES, "address")
+
+
+def _bounded(png: bytes, limit: int, what: str) -> bytes:
+    if len(png) > limit:
+        raise IssuanceError(f"the {what} image is {len(png)} bytes, more than {limit}")
+    return png
 
 
 def number_image(individual_number: str) -> bytes:

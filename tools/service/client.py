@@ -99,6 +99,11 @@ class Client:
             if kind == "write":
                 path.write_bytes(base64.b64decode(str(ask.get("data", ""))))
                 return {}
+            if kind == "mkdir" and ask.get("private") is True:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.mkdir(mode=0o700)  # a new directory only, whatever the umask
+                path.chmod(0o700)
+                return {}
             if kind == "mkdir":
                 path.mkdir(parents=True, exist_ok=True)
                 return {}

@@ -108,8 +108,8 @@ class RemoteTerminal:
         self._ask({"kind": "write", "path": str(path),
                    "data": base64.b64encode(data).decode("ascii")})
 
-    def make_dir(self, path: Path) -> None:
-        self._ask({"kind": "mkdir", "path": str(path)})
+    def make_dir(self, path: Path, private: bool = False) -> None:
+        self._ask({"kind": "mkdir", "path": str(path), "private": private})
 
 
 def refused_option(argv: list[str]) -> str | None:

@@ -49,7 +49,9 @@ class Terminal(Protocol):
 
     def write_file(self, path: Path, data: bytes) -> None: ...
 
-    def make_dir(self, path: Path) -> None: ...
+    def make_dir(self, path: Path, private: bool = False) -> None:
+        """``private``: a new directory, mode 0700; an existing one is an error."""
+        ...
 
 
 @dataclass(frozen=True)
