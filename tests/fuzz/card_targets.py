@@ -28,6 +28,7 @@ from cardlib.constants import (
     PivIns,
     PivKeyRef,
     PivObject,
+    SurfaceFile,
 )
 from cardlib.errors import CardError
 from cardlib.records import FourInfo, encode_four_info, encode_individual_number
@@ -38,15 +39,18 @@ from .registry import ContractViolation, check, target
 NUMBER = "987654321093"  # 12 digits, valid check digit; appears nowhere free on the card
 NAME = "鈴木　ファズ子"
 CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN = "2468", "1357", "FUZZSIGN1"
+COLLATION_B, BIRTH_DATE_KEY = "02020320351234", "020203"
 SIGN_CERT_MARK = bytes.fromhex("30820010") + b"PROTECTED-SIGN-CERT-MARK"
+SURFACE_MARKS = {SurfaceFile.AGE_RECORD: b"FF10-AGE-RECORD-MARK", SurfaceFile.FACE: b"FF20-FACE-MARK-PHOTO",
+                 SurfaceFile.RENDERED_NUMBER: b"FF40-RENDERED-NUMBER-MARK"}
 MAX_COMMANDS = 24
 WINDOW = 6
 
 AIDS = [aid.value for aid in Aid] + [Aid.PIV.value[:5], b"\xd3\x92", b""]
 FIDS = [bytes.fromhex(f"{fid:04X}") for fid in (
     *CardInfoFile, *JpkiFile, *CommonFile, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x3F00)]
-SECRETS = [s.encode() for s in (CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN, NUMBER,
-                                PIV_DEFAULT_PIN, PIV_DEFAULT_PUK)]
+SECRETS = [s.encode() for s in (CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN, NUMBER, COLLATION_B,
+                                BIRTH_DATE_KEY, PIV_DEFAULT_PIN, PIV_DEFAULT_PUK)]
 INS_TABLE = [int(i) for i in Ins] + [int(i) for i in PivIns] + [0x0E, 0x44, 0xE2]
 CLA_TABLE = [0x00] * 6 + [0x80] * 3 + [0x04, 0x84, 0x08, 0x0C, 0x01, 0x03, 0x10, 0x40, 0x90]
 P1_TABLE = [0x00] * 4 + [0x04, 0x02, 0x01, 0x80, 0x81, 0x85, 0x86, 0x8A, 0xFF, 0x07, 0x3F]
@@ -177,12 +181,20 @@ def personalised_resident_state() -> object:
     common = WritableApSession(channel, Aid.COMMON)
     info = WritableApSession(channel, Aid.CARD_INFO)
     jpki = WritableApSession(channel, Aid.JPKI)
+    surface = WritableApSession(channel, Aid.CARD_SURFACE)
     four_info = FourInfo(NAME, "大阪府大阪市北区梅田一丁目", dt.date(1990, 2, 3), "2")
     for step in (
         common.select, lambda: common.generate_rsa_key(CommonFile.AUTH_KEY),
         info.select, lambda: info.write_file(CardInfoFile.ATTRIBUTES, encode_four_info(four_info)),
         lambda: info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, encode_individual_number(NUMBER)),
         lambda: info.set_pin(CardInfoFile.PIN, CARD_INFO_PIN),
+        lambda: info.set_pin(CardInfoFile.COLLATION_A, NUMBER),
+        lambda: info.set_pin(CardInfoFile.COLLATION_B, COLLATION_B),
+        surface.select, *(functools.partial(surface.write_file, fid, mark)
+                          for fid, mark in SURFACE_MARKS.items()),
+        lambda: surface.set_pin(SurfaceFile.BIRTH_DATE_KEY, BIRTH_DATE_KEY),
+        lambda: surface.set_pin(SurfaceFile.COLLATION_A, NUMBER),
+        lambda: surface.set_pin(SurfaceFile.COLLATION_B, COLLATION_B),
         jpki.select, lambda: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
         lambda: jpki.generate_rsa_key(JpkiFile.SIGN_KEY),
         lambda: jpki.write_file(JpkiFile.SIGN_CERT, SIGN_CERT_MARK),
@@ -196,7 +208,7 @@ def personalised_resident_state() -> object:
     return card.state
 
 
-RESIDENT_WINDOWS = _windows(NUMBER.encode(), NAME.encode(), SIGN_CERT_MARK)
+RESIDENT_WINDOWS = _windows(NUMBER.encode(), NAME.encode(), SIGN_CERT_MARK, *SURFACE_MARKS.values())
 _KEY_CACHE: dict[str, object] = {}
 
 

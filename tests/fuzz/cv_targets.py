@@ -91,3 +91,39 @@ def card_tlv_filler(data: bytes) -> None:
         rebuilt = card_tlv.card_tlv(item.tag, item.value)
         again, _ = card_tlv.object_and_filler(rebuilt, tag, "fuzz")
         check(again == item, "card TLV round trip")
+
+
+def _card_info_seeds() -> list[bytes]:
+    from cardlib.card_info_records import BasicInfo, SignedKey, encode_basic_info, encode_session_key_file
+
+    key = PUBLISHED_ANCHORS[0].public_key()
+    return [encode_basic_info(BasicInfo(b"\x01\x03\x00\x00", KeyId.of("7000031", "001"), bytes(32))),
+            encode_session_key_file(key) + b"\xff" * 7,
+            SignedKey(encode_card_rsa_key(key), bytes(256)).encode()]
+
+
+@target("card_info_records", _card_info_seeds)
+def card_info_records(data: bytes) -> None:
+    """EF 0005 / 0006 / 0007 of the card-info AP: parse, re-encode, parse to the same; a
+    fuzzed EF 0007 never verifies under a published CA key."""
+    from cardlib.card_info_records import (
+        SignedKey,
+        decode_basic_info,
+        decode_session_key_file,
+        decode_signed_key,
+        encode_basic_info,
+        encode_session_key_file,
+    )
+
+    with refusals(CardDataError):
+        info = decode_basic_info(data)
+        check(decode_basic_info(encode_basic_info(info)) == info, "EF 0005 round trip")
+    with refusals(CardDataError):
+        key = decode_session_key_file(data)
+        again = decode_session_key_file(encode_session_key_file(key))
+        check(again.public_numbers() == key.public_numbers(), "EF 0006 round trip")
+    with refusals(CardDataError):
+        signed = decode_signed_key(data)
+        check(decode_signed_key(signed.encode()) == signed, "EF 0007 round trip")
+        check(isinstance(signed, SignedKey) and not signed.verifies_under(
+            PUBLISHED_ANCHORS[0].public_key()), "a fuzzed EF 0007 verified under a CA key")
