@@ -107,9 +107,10 @@ def with_offset_table(outer_tag: int, table_tag: int, items: list[bytes]) -> byt
 
 
 def checked_offset_table(raw: bytes, outer_tag: int, fields: tuple[tuple[int, str], ...],
-                         what: str) -> list[bytes]:
+                         what: str) -> list[tuple[bytes, bytes]]:
     """Decode ``outer { table, items… }`` (trimmed or physical); every offset in the table
-    must equal the item's real position in the file. Returns the items' values."""
+    must equal the item's real position in the file. Returns each item's value and its
+    encoded bytes as the file holds them."""
     outer, header = object_and_filler(raw, outer_tag, what)
     found = children_in_order(outer.value, fields, what)
     table, table_field = found[0][0].value, fields[0][1]
@@ -120,13 +121,15 @@ def checked_offset_table(raw: bytes, outer_tag: int, fields: tuple[tuple[int, st
         if offset != header + position:
             raise CardDataError(f"{what}: {table_field} offset {index + 1} is {offset}, but "
                                 f"{fields[index + 1][1]} starts at {header + position}")
-    return [item.value for item, _ in found[1:]]
+    ends = [position for _, position in found[2:]] + [len(outer.value)]
+    return [(item.value, outer.value[position:end])
+            for (item, position), end in zip(found[1:], ends, strict=True)]
 
 
 def decode_four_info(raw: bytes) -> FourInfo:
     """EF 0002, trimmed or physical; DF21's offsets are checked against the file."""
-    name, address, birth, sex_raw = checked_offset_table(raw, TAG_ATTRIBUTES, FOUR_INFO_FIELDS,
-                                                         WHAT_FOUR_INFO)
+    name, address, birth, sex_raw = (value for value, _ in checked_offset_table(
+        raw, TAG_ATTRIBUTES, FOUR_INFO_FIELDS, WHAT_FOUR_INFO))
     sex = sex_raw.decode("ascii", "replace")
     if sex not in SEX_CODES:
         raise CardDataError(f"attributes file: sex DF25 has unknown code {sex!r}")
