@@ -176,21 +176,23 @@ def main() -> None:
 
 
 def station_flows(station: Station) -> dict[str, object]:
-    from cardlib.apps.card_info import CardInfoApSession
+    from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
     from cardlib.apps.resident_registry import open_registry
     from hsm.diversify import KeySet, card_keys
-    from tools.resident.card_info import IntegrityChecker, What, read_card_info
+    from tools.resident.card_info import Credential, What, read_card_info
     from tools.resident.record_code import card_serial
     from tools.station.card_keys import token_prfs
+    from tools.station.trust import TrustStore
 
-    checker = IntegrityChecker(station.hsm)
+    anchors = TrustStore.from_settings(station.home.settings(), station.hsm).anchors()
     verifier = Verifier.for_station(station.registry, station.hsm, station.home.settings())
 
     def verify(channel: ApduChannel) -> None:
         verifier.verify(channel, ("pin", Pin("1234")))
 
     def card_read(channel: ApduChannel) -> None:
-        read_card_info(CardInfoApSession(channel), Pin("1234"), What.ALL, checker)
+        read_card_info(CardInfoApSession(channel), Credential(CardInfoKey.PIN, Pin("1234")),
+                       What.ALL, anchors)
 
     def scp03_code(channel: ApduChannel) -> None:
         serial = card_serial(channel)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import card_lifecycle
+from . import card_diagnostics, card_lifecycle
 from .common import (
     ExitCode,
     authenticated_card,
@@ -40,37 +40,57 @@ def card() -> None:
     """Read presented cards."""
 
 
-for _command in card_lifecycle.COMMANDS:
+for _command in card_lifecycle.COMMANDS + card_diagnostics.COMMANDS:
     card.add_command(_command)
 
 
 @card.command("read")
-@click.option("--what", type=click.Choice(["identity", "number", "all"]), default="identity",
-              show_default=True, help="The 4 information, the individual number, or both.")
+@click.option("--what", type=click.Choice(["identity", "number", "all"]), default=None,
+              help="The 4 information, the individual number, or both (default: identity; "
+                   "number with --with a). 照合番号A opens only the number, B only the 4 "
+                   "information.")
+@credential_option
+@click.option("--secure", is_flag=True,
+              help="Read under the card-info AP's secure messaging: the PIN in the clear "
+                   "first (so --with a|b also asks for it), SET SESSION KEY, then the "
+                   "credential, SELECT and READ BINARY encrypted.")
 @recipient_option
 @purpose_option
 @card_options
 @pin_file_option
 @json_option
-def card_read(what: str, recipient: str | None, purpose: str | None, reader: str | None,
-              timeout: float, pin_file: Path | None, as_json: bool) -> None:
+def card_read(what: str | None, credential: str, secure: bool, recipient: str | None,
+              purpose: str | None, reader: str | None, timeout: float, pin_file: Path | None,
+              as_json: bool) -> None:
     """The card first proves itself (every check of `juki verify`; a card that fails one is
-    refused before its PIN is asked of it); then, after the card-info PIN, the 4
+    refused before anything is read); then, after the credential of --with, the 4
     information and/or the individual number, released only if the integrity record
-    (EF 0003) verifies, and only after the provision to --recipient for --purpose is
+    (EF 0003) verifies under the key of EF 0004 chaining to a trust anchor and its
+    digests match, and only after the provision to --recipient for --purpose is
     recorded under the serial the card proved."""
     from cardlib.apps.card_info import CardInfoApSession
 
-    from ..resident.card_info import IntegrityChecker, What, read_card_info
-    from ..station.pins import CARD_INFO_PIN
+    from ..resident.card_info import CREDENTIAL_KEYS, RELEASABLE, Credential, What, read_card_info
+    from ..station.pins import CARD_INFO_PIN, CREDENTIALS
 
+    key = CREDENTIAL_KEYS[credential]
+    chosen = What(what) if what else (What.NUMBER if credential == "a" else What.IDENTITY)
+    if chosen not in RELEASABLE[key]:
+        raise click.UsageError(f"--with {credential} does not open --what {chosen.value}")
     release = provision_release(recipient, purpose, required=True)
-    pins = collect_cli_pins([CARD_INFO_PIN], pin_file, confirm=False)
-    checker = IntegrityChecker(station().hsm)
+    spec = CREDENTIALS[credential]
+    specs = [spec] + ([CARD_INFO_PIN] if secure and spec is not CARD_INFO_PIN else [])
+    pins = collect_cli_pins(specs, pin_file, confirm=False)
+    pin = pins.get(CARD_INFO_PIN.name)
+    presented_first = ("pin", pin) if secure and pin is not None else (credential,
+                                                                      pins[spec.name])
+    anchors, _ = card_diagnostics.trust_anchors()
     with presented(reader, timeout) as (_name, channel):
-        serial = authenticated_card(channel, release, ("pin", pins["card_info"]))
-        reading = read_card_info(CardInfoApSession(channel), pins["card_info"], What(what), checker)
-    fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if what == "all" else READ_FIELDS[what]
+        serial = authenticated_card(channel, release, presented_first)
+        reading = read_card_info(CardInfoApSession(channel),
+                                 Credential(key, pins[spec.name], secure, pin), chosen, anchors)
+    fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if chosen is What.ALL else \
+        READ_FIELDS[chosen.value]
     entry = record_provision(release, fields, serial)
     payload = reading.as_json() | {"provision_entry": entry}
     emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "integrity")

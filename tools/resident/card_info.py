@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,18 +12,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.apps.base import ApplicationSession
-from cardlib.apps.card_info import CardInfoApSession
+from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.jpki import JpkiApSession
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, CardInfoFile, JpkiFile
-from cardlib.errors import ApduError, CardDataError, EndOfFileError
-from cardlib.integrity import IntegrityRecord, decode_integrity_record
+from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
+from cardlib.errors import ApduError, CardDataError
+from cardlib.integrity import decode_integrity_record
 from cardlib.records import FourInfo, decode_four_info, decode_individual_number
-from hsm.ca import role_certificates
-from hsm.roles import KeyRole
-from hsm.token import Hsm
-from hsm.verify import PublicKeyCache
 
 from ..station.pins import Pin
 
@@ -31,6 +29,16 @@ class What(StrEnum):
     IDENTITY = "identity"
     NUMBER = "number"
     ALL = "all"
+
+
+# What each credential can release (RC §4.1): A opens EF 0001 only, B EF 0002 only.
+RELEASABLE: dict[CardInfoKey, frozenset[What]] = {
+    CardInfoKey.PIN: frozenset({What.IDENTITY, What.NUMBER, What.ALL}),
+    CardInfoKey.COLLATION_A: frozenset({What.NUMBER}),
+    CardInfoKey.COLLATION_B: frozenset({What.IDENTITY}),
+}
+CREDENTIAL_KEYS = {"pin": CardInfoKey.PIN, "a": CardInfoKey.COLLATION_A,
+                   "b": CardInfoKey.COLLATION_B}
 
 
 @dataclass(frozen=True)
@@ -49,53 +57,74 @@ class CardInfoReading:
         return data
 
 
-class IntegrityChecker:
-    """Checks EF 0003 signatures against the integrity signer certificates in the token."""
+@dataclass(frozen=True)
+class Credential:
+    """The credential presented to the card-info AP (``key``, ``secret``); with
+    ``secure``, the reads go under the AP's secure messaging, which the PIN opens (in the
+    clear) first: ``pin`` is then required even when ``key`` is 照合番号A or B."""
 
-    def __init__(self, hsm: Hsm) -> None:
-        self._keys = PublicKeyCache(hsm)
-        self._certs = role_certificates(hsm, KeyRole.INTEGRITY_SIGNER)
+    key: CardInfoKey
+    secret: Pin
+    secure: bool = False
+    pin: Pin | None = None
 
-    def signer_of(self, record: IntegrityRecord) -> str | None:
-        for cert in self._certs:
-            key = cert.public_key()
-            if isinstance(key, rsa.RSAPublicKey) and self._keys.verify_rsa_sha256(
-                    key, record.signed_part(), record.signature):
-                return cert.subject.rfc4514_string()
-        return None
-
-
-def _object_or_empty(session: ApplicationSession, fid: int) -> bytes:
-    try:
-        return session.read_tlv_file(fid)
-    except EndOfFileError:
-        return b""  # an empty file (no individual number on this card)
+    def __repr__(self) -> str:
+        return f"Credential({self.key.name}, secure={self.secure})"
 
 
-def read_card_info(session: CardInfoApSession, pin: Pin, what: What,
-                   checker: IntegrityChecker) -> CardInfoReading:
-    """After the PIN: what was asked for, released only if the integrity record's
-    signature verifies and the hashes of what is released match."""
+def _open(session: CardInfoApSession, credential: Credential) -> CardInfoApSession:
+    """SELECT, present the credential (after the PIN and SET SESSION KEY with --secure);
+    the session to read through."""
     session.select()
-    session.verify_pin(pin.reveal())
-    record = decode_integrity_record(session.read_tlv_file(CardInfoFile.INTEGRITY))
-    signer = checker.signer_of(record)
-    if signer is None:
-        raise CardDataError("integrity record: signature does not verify with any integrity "
-                            "signer in the token")
+    if not credential.secure:
+        session.present(credential.key, credential.secret.reveal())
+        return session
+    pin = credential.secret if credential.key is CardInfoKey.PIN else credential.pin
+    if pin is None:
+        raise ValueError("secure messaging needs the card-info PIN first (in the clear)")
+    session.present(CardInfoKey.PIN, pin.reveal())
+    secure = session.open_secure_messaging()
+    if credential.key is not CardInfoKey.PIN:
+        secure.present(credential.key, credential.secret.reveal())
+    return secure
+
+
+def signer_certificate(session: CardInfoApSession,
+                       anchors: Mapping[bytes, rsa.RSAPublicKey]) -> CvCertificate:
+    """EF 0004, the AP's CV certificate, verified up to a trust anchor (its issuer)."""
+    certificate = decode_cv_certificate(session.read_file(CardInfoFile.CV_CERTIFICATE))
+    return verify_cv_chain([certificate], anchors)
+
+
+def read_card_info(session: CardInfoApSession, credential: Credential, what: What,
+                   anchors: Mapping[bytes, rsa.RSAPublicKey]) -> CardInfoReading:
+    """What was asked for, released only if the integrity record (EF 0003) verifies
+    under the key of EF 0004, whose CV certificate chains to a trust anchor, and the
+    digests of what is released match: DF31 over the physical EF 0001, DF32 over EF 0002
+    without its offset table. A credential releases only what it opens."""
+    if what not in RELEASABLE[credential.key]:
+        raise ValueError(f"{credential.key.name} does not open {what.value}")
+    reader = _open(session, credential)
+    certificate = signer_certificate(reader, anchors)
+    record = decode_integrity_record(reader.read_file(CardInfoFile.INTEGRITY))
+    if not record.verifies_under(certificate.public_key):
+        raise CardDataError(f"integrity record: DF33 does not verify under the key of EF 0004 "
+                            f"({certificate.holder})")
     want_identity = what in (What.IDENTITY, What.ALL)
     want_number = what in (What.NUMBER, What.ALL)
-    attributes = session.read_tlv_file(CardInfoFile.ATTRIBUTES) if want_identity else None
-    number = _object_or_empty(session, CardInfoFile.INDIVIDUAL_NUMBER) if want_number else None
-    mismatches = [m for m in record.mismatches(number or b"", attributes or b"")
-                  if (want_number and "DF31" in m) or (want_identity and "DF32" in m)]
+    attributes = reader.read_file(CardInfoFile.ATTRIBUTES) if want_identity else None
+    number = reader.read_file(CardInfoFile.INDIVIDUAL_NUMBER) if want_number else None
+    mismatches = record.mismatches(number, attributes)
     if mismatches:
         raise CardDataError(f"integrity record does not match: {', '.join(mismatches)}")
     return CardInfoReading(
         four_info=decode_four_info(attributes) if attributes is not None else None,
-        individual_number=decode_individual_number(number) if number else None,
-        integrity={"signature_ok": True, "hashes_ok": True, "signer": signer,
-                   "checked": [f for f, on in (("DF31", want_number), ("DF32", want_identity)) if on]},
+        individual_number=decode_individual_number(number) if number is not None else None,
+        integrity={"signature_ok": True, "digests_ok": True, "signer": str(certificate.holder),
+                   "anchor": str(certificate.issuer), "secure_messaging": credential.secure,
+                   "credential": credential.key.name.lower(),
+                   "checked": [f for f, on in (("DF31", want_number), ("DF32", want_identity))
+                               if on]},
     )
 
 
