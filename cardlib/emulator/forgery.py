@@ -1,5 +1,6 @@
 """Counterfeits for tests and the demo: a card that copies a genuine card's data but
-holds a different private key (what a cloned card without the key would look like)."""
+holds different private keys (what a clone looks like: files can be read off a card,
+private keys cannot)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..constants import Aid, CommonFile
 from .state import StateFile
 
 
 def counterfeit_with_new_key(source: Path, destination: Path) -> str:
-    """Copy ``source``'s card to ``destination`` with a fresh authentication key.
-
-    Returns the serial the counterfeit claims."""
+    """Copy ``source``'s card to ``destination`` with a fresh key in place of every
+    private key it holds (共通AP 0019, the card-info AP's presence key 0013, the JPKI
+    keys, ...). Returns the serial the counterfeit claims."""
     state = StateFile(source).load()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    state.apps[Aid.COMMON.hex()].keys[f"{CommonFile.AUTH_KEY:04X}"] = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode("ascii")
+    for app in state.apps.values():
+        for fid, pem in app.keys.items():
+            if pem is None:
+                continue
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            app.keys[fid] = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()).decode("ascii")
     StateFile(destination).save(state)
     return state.serial

@@ -48,7 +48,7 @@ def checkpoints_prove_and_catch_an_edit(home: Path) -> None:
     first = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
     proof = json.loads(juki(home, "audit", "proof", "--index", "0", "--json").stdout)
     assert proof["verified"] and proof["size"] == first["size"] and proof["proof"]
-    juki(home, "verify", *NENKIN, "--reader", READER0)
+    juki(home, "verify", *NENKIN, "--reader", READER0, input=f"{PIN}\n")
     second = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
     assert second["size"] == first["size"] + 1
     consistent = json.loads(juki(home, "audit", "consistency", "--old", str(first["size"]),
@@ -80,9 +80,9 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
                    "--reader", READER0, input=f"{PIN}\n", check=7)
     assert "may not receive" in refused.stderr and "name" not in refused.stdout
     verdict = json.loads(juki(home, "verify", "--recipient", "MOFA-PASSPORT", "--purpose", "B1-7",
-                              "--reader", READER0, "--json").stdout)
+                              "--reader", READER0, "--json", input=f"{PIN}\n").stdout)
     assert verdict["genuine"] and verdict["provision_entry"] == 2
-    juki(home, "verify", *NENKIN, "--reader", READER1)  # someone else's provision
+    juki(home, "verify", *NENKIN, "--reader", READER1, input=f"{PIN}\n")  # someone else's
     changed = json.loads(juki(home, "resident", "change-code", "--code", code, "--reason",
                               "転居", "--reader", READER0, "--json").stdout)
     juki(home, "card", "read", "--what", "all", "--recipient", "MUNI-TAX", "--purpose", "B4-3",

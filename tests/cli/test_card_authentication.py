@@ -47,9 +47,10 @@ def test_a_counterfeit_is_refused_by_card_read_and_card_code(rig_home: Path,
          "--to", str(fake))
     juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(fake))
 
-    entry = assert_refused(home, ("card", "read", "--what", "all"), ["challenge_response"], 0)
+    entry = assert_refused(home, ("card", "read", "--what", "all"), ["certificate", "presence"],
+                           0)
     assert f"claimed serial {serial}" in entry["detail"]
-    assert_refused(home, ("card", "code"), ["challenge_response"], 1)
+    assert_refused(home, ("card", "code"), ["certificate", "presence"], 1)
     assert not [e for e in log_entries(home) if e[0] == "provision"]
 
     # the genuine card: the provision is recorded under the serial it proved
@@ -69,5 +70,5 @@ def test_suspended_and_unknown_cards_are_refused(rig_home: Path, tmp_path: Path)
     juki(home, "card", "resume", serial)
 
     other = operator_station(rig_home, tmp_path / "elsewhere")  # a registry that never issued it
-    entry = assert_refused(other, ("card", "read"), ["registry_record"], 0)
+    entry = assert_refused(other, ("card", "read"), ["card_record"], 0)
     assert f"claimed serial {serial}" in entry["detail"]

@@ -91,9 +91,9 @@ def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
 
 def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
-    verdict = json.loads(juki(rig_home, "verify", "--json").stdout)
+    verdict = json.loads(juki(rig_home, "verify", "--json", input=f"{PIN}\n").stdout)
     assert verdict["genuine"] is True and verdict["card_serial"] == serial
-    assert all(c["ok"] for c in verdict["checks"]) and len(verdict["checks"]) == 6
+    assert all(c["ok"] for c in verdict["checks"]) and len(verdict["checks"]) == 8
     # the PIN from stdin (not a terminal): one per line
     info = json.loads(juki(rig_home, "card", "read", *READ_FOR, "--json", input=f"{PIN}\n").stdout)
     integrity = info.pop("integrity")
@@ -102,17 +102,17 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
                     "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
     assert integrity["signature_ok"] and integrity["checked"] == ["DF32"]
     assert "Integrity Signer" in integrity["signer"]
-    text = juki(rig_home, "verify").stdout
+    text = juki(rig_home, "verify", input=f"{PIN}\n").stdout
     assert text.startswith(f"GENUINE: card {serial}")
 
 
 def test_card_code_over_scp03(rig_home: Path, tmp_path: Path) -> None:
     serial = issue(rig_home, tmp_path)
     code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
-    out = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json").stdout)
+    out = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json", input=f"{PIN}\n").stdout)
     assert isinstance(out.pop("provision_entry"), int)
     assert out == {"card_serial": serial, "resident_code": code, "history": []}
-    trace = juki(rig_home, "-vvv", "card", "code", *READ_FOR).stderr
+    trace = juki(rig_home, "-vvv", "card", "code", *READ_FOR, input=f"{PIN}\n").stderr
     assert ">> 80 50 30 00" in trace and ">> 84 82 33 00" in trace  # IU, EXTERNAL AUTH level 33
     assert b"55120933867".hex() not in trace  # the code never crosses in the clear
 
@@ -131,7 +131,7 @@ def test_bad_request_is_rejected_before_any_card_io(rig_home: Path, tmp_path: Pa
     assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
     # a blank card cannot prove itself, so it is refused before any PIN (issue 11, defect 7)
     refused = juki(rig_home, "card", "read", *READ_FOR, "--json", input="0000\n", check=1)
-    assert json.loads(refused.stdout)["error"]["failed_checks"] == ["card_info"]
+    assert json.loads(refused.stdout)["error"]["failed_checks"] == ["cv_chain"]
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"name": "x"}'])
@@ -163,18 +163,19 @@ def test_counterfeit_and_unknown_cards_are_not_genuine(rig_home: Path, tmp_path:
     fake = tmp_path / "fake.json"
     juki(rig_home, "emulator", "counterfeit", "--from", str(tmp_path / "card.json"), "--to", str(fake))
     juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(fake))
-    verdict = json.loads(juki(rig_home, "verify", "--json", check=1).stdout)
+    verdict = json.loads(juki(rig_home, "verify", "--json", input=f"{PIN}\n", check=1).stdout)
     assert not verdict["genuine"]
-    assert [c["name"] for c in verdict["checks"] if not c["ok"]] == ["challenge_response"]
+    assert [c["name"] for c in verdict["checks"] if not c["ok"]] == ["certificate", "presence"]
 
     insert_blank(rig_home, tmp_path, "unregistered.json")
-    verdict = json.loads(juki(rig_home, "verify", "--json", check=1).stdout)
-    assert verdict["genuine"] is False and verdict["checks"][-1]["name"] == "card_info"
+    verdict = json.loads(juki(rig_home, "verify", "--json", input=f"{PIN}\n", check=1).stdout)
+    assert verdict["genuine"] is False and verdict["checks"][-1]["name"] == "cv_chain"
 
 
 def test_no_card_in_the_reader_exits_6(rig_home: Path) -> None:
     juki(rig_home, "rig", "remove", "--slot", "1")
-    result = juki(rig_home, "verify", "--reader", reader_name(1), "--timeout", "0.3", check=6)
+    result = juki(rig_home, "verify", "--reader", reader_name(1), "--timeout", "0.3",
+                  input=f"{PIN}\n", check=6)
     assert "no card presented" in result.stderr
 
 

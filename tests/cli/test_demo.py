@@ -18,18 +18,21 @@ def test_demo_issues_verifies_reads_and_rejects_a_counterfeit(tmp_path: Path) ->
     summary = json.loads(result.stdout)  # with --json: summary on stdout, narration on stderr
     serial = summary["card_serial"]
     assert len(serial) == 15 and serial.isdigit()
-    assert summary["counterfeit_rejected_by"] == ["challenge_response"]
+    assert summary["counterfeit_rejected_by"] == ["certificate", "presence"]
     assert summary["rig_left_running"] is False
     narration = result.stderr
-    # steps 5 and 8 (genuine), 9 suspended (NOT GENUINE contains the phrase), 9 resumed
-    assert narration.count(f"GENUINE: card {serial}") == 4
+    # steps 5 (online and --offline) and 8 (genuine), 7 the counterfeit --offline and 9
+    # suspended (NOT GENUINE contains the phrase), 9 resumed
+    assert narration.count(f"GENUINE: card {serial}") == 6
+    assert "[skipped] registry_status: offline" in narration
+    assert "7000033/001" in narration and "5000033/001" in narration  # trust list, chain
     assert '"genuine": false' in narration
     assert "name: 山田　太郎" in narration
     assert f"card {serial}: resident record code 28374650191" in narration
     assert summary["reissued_card_serial"] != serial
     assert f"card {serial}: active -> suspended" in narration
     assert f"{serial}: revoked superseded" in narration
-    assert narration.count("NOT GENUINE: card") == 1  # the suspended card (step 9)
+    assert narration.count("NOT GENUINE: card") == 2  # the counterfeit offline (7), suspended (9)
     assert not (home / "rig" / "state.json").exists()  # rig brought down
     assert summary["operators_enrolled"] == ["admin01", "clerk01"]
     assert "clerk01 lacks the scope 'read-code'" in summary["scope_denial"]

@@ -10,11 +10,12 @@ from cardlib.checkdigits import is_valid_resident_code
 from tools.rig.rig import reader_name
 
 from ..conftest import juki
-from .test_commands import READ_FOR, insert_blank, issue, pin_file, request_file
+from .test_commands import PIN, READ_FOR, insert_blank, issue, pin_file, request_file
 
 
 def verdict(home: Path, check: int) -> dict:
-    return json.loads(juki(home, "verify", "--reader", reader_name(0), "--json", check=check).stdout)
+    return json.loads(juki(home, "verify", "--reader", reader_name(0), "--json", check=check,
+                           input=f"{PIN}\n").stdout)
 
 
 def failing(result: dict) -> dict[str, str]:
@@ -61,7 +62,8 @@ def test_record_code_change(rig_home: Path, tmp_path: Path) -> None:
                               "本人の請求", "--json").stdout)
     new = changed["new_code"]
     assert changed["card_serial"] == serial and new != old and is_valid_resident_code(new)
-    on_card = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json").stdout)
+    on_card = json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json",
+                              input=f"{PIN}\n").stdout)
     assert on_card["resident_code"] == new
     assert [(h["previous_code"], h["reason"]) for h in on_card["history"]] == [(old, "本人の請求")]
     codes = json.loads(juki(rig_home, "card", "show", serial, "--json").stdout)["record_codes"]

@@ -10,7 +10,9 @@ from tools.registry.schema import MIGRATIONS
 from tools.rig.rig import reader_name
 
 from ..conftest import juki
-from .test_commands import READ_FOR, insert_blank, pin_file, request_file
+from .test_commands import PIN, READ_FOR, insert_blank, pin_file, request_file
+
+PIN_IN = f"{PIN}\n"
 
 
 def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: str) -> None:
@@ -22,17 +24,18 @@ def test_station_on_postgresql(rig_home: Path, tmp_path: Path, fresh_postgres: s
                              "--pin-file", str(pin_file(tmp_path)), "--json", env=env).stdout)
     assert issued["card_serial"] == serial
     verify = ["verify", "--reader", reader_name(0), "--json"]
-    assert json.loads(juki(rig_home, *verify, env=env).stdout)["genuine"]
+    assert json.loads(juki(rig_home, *verify, env=env, input=PIN_IN).stdout)["genuine"]
     # the SQLite registry of the same home knows nothing of this card
-    assert not json.loads(juki(rig_home, *verify, check=1).stdout)["genuine"]
+    assert not json.loads(juki(rig_home, *verify, check=1, input=PIN_IN).stdout)["genuine"]
     juki(rig_home, "card", "suspend", serial, "--reason", "check", env=env)
-    juki(rig_home, *verify, check=1, env=env)
+    juki(rig_home, *verify, check=1, env=env, input=PIN_IN)
     juki(rig_home, "card", "resume", serial, env=env)
     code = json.loads(request_file(tmp_path).read_text(encoding="utf-8"))["resident_code"]
     changed = json.loads(juki(rig_home, "resident", "change-code", "--code", code, "--reason",
                               "本人の請求", "--json", env=env).stdout)
-    assert json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json", env=env).stdout)[
+    assert json.loads(juki(rig_home, "card", "code", *READ_FOR, "--json", env=env,
+                           input=PIN_IN).stdout)[
         "resident_code"] == changed["new_code"]
     listed = json.loads(juki(rig_home, "card", "list", "--json", env=env).stdout)
     assert [(c["serial"], c["status"]) for c in listed] == [(serial, "active")]
-    assert json.loads(juki(rig_home, *verify, env=env).stdout)["genuine"]
+    assert json.loads(juki(rig_home, *verify, env=env, input=PIN_IN).stdout)["genuine"]

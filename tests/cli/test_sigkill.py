@@ -17,7 +17,7 @@ from tools.rig.rig import reader_name
 from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
-from .test_commands import insert_blank, pin_file, request_file
+from .test_commands import PIN, insert_blank, pin_file, request_file
 
 RUNS = 20
 
@@ -73,6 +73,7 @@ def test_sigkill_during_issuance(rig_home: Path, tmp_path: Path) -> None:
                  str(pin_file(work)), "--reader", reader_name(0))
         after = statuses(rig_home, serial)
         assert after.count("active") == 1 and "issuing" not in after, (run, delay, after)
-        verdict = json.loads(juki(rig_home, "verify", "--reader", reader_name(0), "--json").stdout)
+        verdict = json.loads(juki(rig_home, "verify", "--reader", reader_name(0), "--json",
+                                  input=f"{PIN}\n").stdout)
         assert verdict["genuine"] and verdict["card_serial"] == serial
     assert killed_mid_way >= RUNS // 4  # the odd runs kill inside an issuance

@@ -53,8 +53,9 @@ def issue_through(service: Service, rig_home: Path, tmp_path: Path) -> str:
 def test_an_operator_uid_works_through_the_service(service: Service, rig_home: Path,
                                                    tmp_path: Path) -> None:
     serial = issue_through(service, rig_home, tmp_path)
-    verdict = json.loads(service.client("verify", "--reader", READER, "--json").stdout)
-    assert verdict["genuine"] and verdict["card_serial"] == serial
+    verdict = json.loads(service.client("verify", "--reader", READER, "--pin-file", "pins.txt",
+                                        "--json").stdout)  # the credential relayed from the client
+    assert verdict["genuine"] and verdict["card_serial"] == serial and verdict["ours"]
     read = json.loads(service.client("card", "read", "--recipient", "NENKIN", "--purpose", "B1-57",
                                      "--reader", READER, "--json", input="7319\n").stdout)
     assert read["name"] and read["provision_entry"] >= 0

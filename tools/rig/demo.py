@@ -118,8 +118,11 @@ def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
     n.step("4. issue the blank card from a request; key pair generated on the card")
     issued = n.juki("issue", "resident", str(FIXTURE), "--pin-file", str(pin_file), "--json")
     serial = json.loads(issued.stdout)["card_serial"]
-    n.step("5. verify: token challenge -> INTERNAL AUTHENTICATE -> chain -> registry")
-    n.juki("verify")
+    n.step("5. verify from the card alone (EF 0004 CV chain to a trust anchor -> PIN -> EF 0007 "
+           "-> 80 2A 00 00 over a token challenge), then the registry for our own card")
+    n.juki("trust", "list")
+    n.juki("verify", "--pin-file", str(pin_file))
+    n.juki("verify", "--offline", "--pin-file", str(pin_file))
     n.step("6. the full profile: applications, token, PIN tries (no try spent)")
     n.juki("card", "info")
     n.juki("card", "read", "--what", "all", "--recipient", "NENKIN", "--purpose", "B1-57",
@@ -129,7 +132,8 @@ def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
     document.write_text("住民票の写しの交付を請求します。\n", encoding="utf-8")
     n.juki("card", "sign", str(document), "--key", "sign", "--pin-file", str(pin_file))
     n.step("6b. the resident record code: only over SCP03 with keys derived in the token")
-    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--pin-file",
+           str(pin_file))
     return serial
 
 
@@ -151,13 +155,15 @@ def _counterfeit(n: Narrator, cards: Path, pin_file: Path) -> dict:
     n.rig("emulator", "counterfeit", "--from", str(cards / "card-00.json"),
           "--to", str(cards / "counterfeit.json"))
     n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "counterfeit.json"))
-    counterfeit = json.loads(n.juki("verify", "--json", expect=1).stdout)
+    counterfeit = json.loads(n.juki("verify", "--json", "--pin-file", str(pin_file),
+                                    expect=1).stdout)
+    n.juki("verify", "--offline", "--pin-file", str(pin_file), expect=1)  # the card alone too
     n.step("7b. reading it is refused before any PIN: the card must prove itself first")
     n.juki("card", "read", "--recipient", "NENKIN", "--purpose", "B1-57", "--pin-file",
            str(pin_file), expect=1)
     n.step("8. the genuine card again")
     n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "card-00.json"))
-    n.juki("verify")
+    n.juki("verify", "--pin-file", str(pin_file))
     return counterfeit
 
 
@@ -165,14 +171,15 @@ def _life_cycle(n: Narrator, home: Path, serial: str, pin_file: Path) -> tuple[s
     """Steps 9-11: suspend and resume, a new record code, reissue onto a new card."""
     n.step("9. suspend: the card stops verifying; resume: it verifies again")
     n.juki("card", "suspend", serial, "--reason", "reported missing at the counter")
-    n.juki("verify", expect=1)
+    n.juki("verify", "--pin-file", str(pin_file), expect=1)
     n.juki("card", "resume", serial)
-    n.juki("verify")
+    n.juki("verify", "--pin-file", str(pin_file))
     n.step("10. the resident asks for a new record code: card and registry, over SCP03")
     old_code = json.loads(FIXTURE.read_text(encoding="utf-8"))["resident_code"]
     changed = json.loads(n.juki("resident", "change-code", "--code", old_code, "--reason",
                                 "本人の請求", "--json").stdout)
-    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3")
+    n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--pin-file",
+           str(pin_file))
     n.step("11. reissue: a new card for the same resident; the old one is superseded")
     request = home / "reissue-request.json"
     request.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -181,7 +188,7 @@ def _life_cycle(n: Narrator, home: Path, serial: str, pin_file: Path) -> tuple[s
     n.rig("rig", "insert", "--slot", "1")
     reissued = json.loads(n.juki("card", "reissue", serial, str(request), "--pin-file",
                                  str(pin_file), "--json").stdout)
-    n.juki("verify", "--reader", reissued["reader"])
+    n.juki("verify", "--reader", reissued["reader"], "--pin-file", str(pin_file))
     n.juki("card", "show", serial)
     return old_code, changed, reissued
 
@@ -206,7 +213,7 @@ def _operators(n: Narrator, cards: Path, pin_file: Path) -> str:
     n.juki("login", "--reader", "1", "--pin-file", str(pin_file))
     n.juki("whoami")
     n.rig("rig", "insert", "--slot", "0", "--state", str(cards / "card-01.json"))  # reissued
-    n.juki("verify", "--reader", "0")
+    n.juki("verify", "--reader", "0", "--pin-file", str(pin_file))
     n.step("15. the clerk has no read-code scope: denied, and the denial is recorded")
     denied = n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--reader",
                     "0", expect=7).stderr.strip()
