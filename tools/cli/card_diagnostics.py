@@ -58,7 +58,7 @@ def trust_anchors():  # type: ignore[no-untyped-def]
 
 @click.command("dump")
 @click.option("--out", "out_dir", type=client_path(), required=True,
-              help="Directory to write <ap>/<id>.bin and index.json into.")
+              help="A new directory (made 0700) for <ap>/<id>.bin and index.json.")
 @optional_credential_option
 @recipient_option
 @purpose_option
@@ -87,6 +87,7 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
                                f"({', '.join(fields)}); give --recipient and --purpose")
     entry = record_provision(release, fields, serial) if fields else None
     term = terminal()
+    term.make_dir(out_dir, private=True)  # new, 0700: it may hold identity data
     for ap in sorted({f.ap for f in dump.files}):
         term.make_dir(out_dir / ap)
 

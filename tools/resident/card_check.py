@@ -32,21 +32,10 @@ from cardlib.status import SW
 
 from .card_dump import APPLICATIONS, ApSpec, CardDump, dump_card
 from .card_info import Credential
+from .card_surface_check import Finding, surface_checks
 
 Anchors = Mapping[bytes, rsa.RSAPublicKey]
 DescribeAnchor = Callable[[bytes], str]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One check: ``ok`` True/False, or None when it could not be made (file not read)."""
-
-    check: str
-    ok: bool | None
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"check": self.check, "ok": self.ok, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -90,7 +79,7 @@ def _chains(dump: CardDump, anchors: Anchors,
     else:
         raws = [root.data] + ([intermediate.data] if intermediate else [])
         findings.append(_chain("MF CV chain 00F8/7F21", raws, anchors, describe)[0])
-    card_info_signer = None
+    signers: dict[str, CvCertificate] = {}
     for ap in ("card_info", "surface"):
         certificate = dump.file(ap, "0004")
         if certificate is None:
@@ -103,9 +92,9 @@ def _chains(dump: CardDump, anchors: Anchors,
         finding, last = _chain(f"{ap} CV certificate (EF 0004)", [certificate.data], anchors,
                                describe)
         findings.append(finding)
-        if ap == "card_info":
-            card_info_signer = last
-    return findings, card_info_signer
+        if last is not None:
+            signers[ap] = last
+    return findings, signers
 
 
 def _integrity(dump: CardDump, signer: CvCertificate | None) -> list[Finding]:
@@ -145,13 +134,14 @@ def _integrity(dump: CardDump, signer: CvCertificate | None) -> list[Finding]:
 
 def verify_files(dump: CardDump, anchors: Anchors, describe: DescribeAnchor) -> list[Finding]:
     """Every check the files of ``dump`` allow; nothing here talks to a card."""
-    findings, signer = _chains(dump, anchors, describe)
-    findings += _integrity(dump, signer)
-    findings += _extra_checks(dump, signer)
+    findings, signers = _chains(dump, anchors, describe)
+    findings += _integrity(dump, signers.get("card_info"))
+    findings += _signed_key(dump, signers.get("card_info"))
+    findings += surface_checks(dump, signers.get("surface"))
     return findings
 
 
-def _extra_checks(dump: CardDump, signer: CvCertificate | None) -> list[Finding]:
+def _signed_key(dump: CardDump, signer: CvCertificate | None) -> list[Finding]:
     """The signed AP key (EF 0007) under the EF 0004 key."""
     check = "card_info signed AP key (EF 0007)"
     signed = dump.file("card_info", "0007")

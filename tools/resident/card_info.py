@@ -119,7 +119,8 @@ def read_card_info(session: CardInfoApSession, credential: Credential, what: Wha
         raise CardDataError(f"integrity record does not match: {', '.join(mismatches)}")
     return CardInfoReading(
         four_info=decode_four_info(attributes) if attributes is not None else None,
-        individual_number=decode_individual_number(number) if number is not None else None,
+        individual_number=decode_individual_number(number) if number and number.strip(b"\xff")
+        else None,  # a file of filler only: issued without a number (DF31 still covers it)
         integrity={"signature_ok": True, "digests_ok": True, "signer": str(certificate.holder),
                    "anchor": str(certificate.issuer), "secure_messaging": credential.secure,
                    "credential": credential.key.name.lower(),
