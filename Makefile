@@ -55,8 +55,9 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(PY) .ci/sizes.py
 
-# The whole suite on SQLite (registry rules on PostgreSQL too), then the integration
-# and CLI tiers again with the station's registry on PostgreSQL.
+# The whole suite on SQLite (registry rules on PostgreSQL too; every tier: unit,
+# integration, cli, conformance), then the integration and CLI tiers again with the
+# station's registry on PostgreSQL.
 test: venv lint users
 	url="$$(bash .ci/postgres-up)" && \
 	JUKI_TEST_POSTGRES="$$url" $(PY) -m pytest -q -p no:cacheprovider && \
@@ -66,6 +67,10 @@ test: venv lint users
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
+
+# Raw APDUs to an issued emulated card against real-card.md, and OpenSC (starts the rig).
+conformance: venv users
+	$(PY) -m pytest -q -p no:cacheprovider tests/conformance
 
 bench: venv
 	$(PY) bench/run.py
