@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import card_diagnostics, card_lifecycle
+from . import card_diagnostics, card_face, card_lifecycle
 from .common import (
     ExitCode,
     authenticated_card,
@@ -40,7 +40,7 @@ def card() -> None:
     """Read presented cards."""
 
 
-for _command in card_lifecycle.COMMANDS + card_diagnostics.COMMANDS:
+for _command in card_lifecycle.COMMANDS + card_diagnostics.COMMANDS + (card_face.card_face,):
     card.add_command(_command)
 
 

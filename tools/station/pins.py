@@ -61,6 +61,12 @@ COLLATION_B = PinSpec("collation_b", "照合番号B (14 digits: birth YYMMDD in 
                       "year, security code)", 14, 14, DIGITS, "14 digits")
 # `--with pin|a|b`: the one credential a command presents to the card-info AP.
 CREDENTIALS: dict[str, PinSpec] = {"pin": CARD_INFO_PIN, "a": COLLATION_A, "b": COLLATION_B}
+# The surface AP's keys (`card face --with a|b|dob`): A and B as above, and 0011, the
+# birth date as 和暦 YYMMDD (the year of the Japanese era), which opens the age record only.
+SURFACE_BIRTH_DATE = PinSpec("surface_birth_date", "birth-date key (6 digits: YYMMDD, YY the "
+                             "year of the Japanese era)", 6, 6, DIGITS, "6 digits")
+FACE_CREDENTIALS: dict[str, PinSpec] = {"a": COLLATION_A, "b": COLLATION_B,
+                                        "dob": SURFACE_BIRTH_DATE}
 OPERATOR_PIN = PinSpec("operator_pin", "operator card PIN (6-8 digits)", 6, 8, DIGITS,
                        "6 to 8 digits")
 OPERATOR_PUK = PinSpec("operator_puk", "operator card PUK (6-8 digits)", 6, 8, DIGITS,

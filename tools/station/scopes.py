@@ -31,6 +31,7 @@ COMMAND_SCOPES: dict[str, str] = {
     "card pin change": "verify",
     "card sign": "verify",
     "card read": "read-identity",
+    "card face": "read-identity",
     "card dump": "read-identity",  # with --with: the identity files it opens (a provision)
     "card check": "verify",  # verdicts only: SWs, tries left, anchors, signature checks
     "card info": "read-identity",
