@@ -19,7 +19,7 @@ from PIL import Image
 from cardlib import surface_records as sr
 from cardlib.apps.surface import SurfaceApSession
 from cardlib.collation import collation_b, wareki_yymmdd
-from cardlib.constants import SurfaceFile
+from cardlib.constants import Aid, SurfaceFile
 from cardlib.cv_certificate import KeyId, cv_body, make_cv_certificate
 from cardlib.errors import CardError, InvalidPinError, PinBlockedError
 from tools.issuance.request import load_request
@@ -164,8 +164,6 @@ def test_a_card_of_another_hierarchy_is_refused_before_any_secret(issued) -> Non
 
 
 def _tampered(card, fid: SurfaceFile, change) -> None:  # type: ignore[no-untyped-def]
-    from cardlib.constants import Aid
-
     ef = card.state.apps[Aid.CARD_SURFACE.hex()].files[f"{fid:04X}"]
     ef.data = change(ef.content).hex()
 
@@ -187,9 +185,7 @@ def test_one_byte_of_the_photo_changed_is_refused(issued) -> None:  # type: igno
 def test_a_copied_face_on_a_card_with_another_key_fails_the_presence_proof(issued, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A counterfeit: every file of a genuine card copied onto a card whose 001A is its
     own key. The records verify (they are genuine); the challenge does not."""
-    card, channel, request = issued
-    from cardlib.constants import Aid
-
+    card, _channel, request = issued
     counterfeit, counterfeit_channel = card_channel()
     personalise_surface_ap(personalising(counterfeit_channel), SIGNER, CERTIFICATE,
                            request_with_photo(tmp_path, photo=False), EXPIRY, CODE,
