@@ -286,3 +286,19 @@ def test_live_check_spends_no_try(card, anchors) -> None:  # type: ignore[no-unt
     assert chain.ok and "7000033/001" in chain.detail
     report, _ = check_card(channel, anchors, describe)
     assert report.applications["card_info"]["keys"]["0011"]["tries_left"] == 3
+
+
+def test_card_os_destroys_the_session_on_a_replay(card) -> None:  # type: ignore[no-untyped-def]
+    emulated, tap, channel = card
+    session = CardInfoApSession(channel)
+    session.select()
+    session.present(CardInfoKey.PIN, PIN)
+    secure = session.open_secure_messaging()
+    secure.select_ef(CardInfoFile.INTEGRITY)
+    replay = tap.sent[-1]
+    assert replay[:4] == bytes.fromhex("08A4020C")
+    data, sw = tap.send_and_receive(replay)  # N=1's command again, at N=2
+    assert (data, sw) == (b"", 0x6988) and not emulated.text_sm.active
+    for later in (replay, bytes.fromhex("08B000000000059603000000 0000".replace(" ", ""))):
+        assert tap.send_and_receive(later) == (b"", 0x69FC)
+    assert channel.transceive(CommandApdu(0x0C, 0xB0, 0, 0, ne=1))[1] == 0x6987
