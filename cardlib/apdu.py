@@ -7,7 +7,7 @@ exactly the four ISO cases in either form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .constants import SHORT_MAX_LC
 from .errors import CardDataError
@@ -19,7 +19,9 @@ EXTENDED_MAX_NE = 65536
 
 @dataclass(frozen=True)
 class CommandApdu:
-    """A command APDU. ``ne`` is the expected response length (1..65536) or None."""
+    """A command APDU. ``ne`` is the expected response length (1..65536) or None.
+    ``extended``: the APDU was (or must be) sent in the extended-length form even where a
+    short one would do (a card may answer the two forms differently: real-card.md §2.1)."""
 
     cla: int
     ins: int
@@ -27,6 +29,7 @@ class CommandApdu:
     p2: int
     data: bytes = b""
     ne: int | None = None
+    extended: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
@@ -40,10 +43,11 @@ class CommandApdu:
 
     @property
     def is_extended(self) -> bool:
-        return len(self.data) > SHORT_MAX_LC or (self.ne is not None and self.ne > SHORT_MAX_NE)
+        return (self.extended or len(self.data) > SHORT_MAX_LC
+                or (self.ne is not None and self.ne > SHORT_MAX_NE))
 
     def with_ne(self, ne: int) -> CommandApdu:
-        return CommandApdu(self.cla, self.ins, self.p1, self.p2, self.data, ne)
+        return CommandApdu(self.cla, self.ins, self.p1, self.p2, self.data, ne, self.extended)
 
     def encode(self) -> bytes:
         header = bytes((self.cla, self.ins, self.p1, self.p2))
@@ -80,15 +84,16 @@ class CommandApdu:
                 return cls(cla, ins, p1, p2, bytes(body[1:-1]), body[-1] or 256)
             raise CardDataError(f"short APDU: Lc={lc} does not match body length {len(body)}")
         if len(body) == 3:
-            return cls(cla, ins, p1, p2, ne=int.from_bytes(body[1:3], "big") or 65536)
+            return cls(cla, ins, p1, p2, ne=int.from_bytes(body[1:3], "big") or 65536,
+                       extended=True)
         lc = int.from_bytes(body[1:3], "big")
         if lc == 0:
             raise CardDataError("extended APDU with Lc=0")
         if len(body) == 3 + lc:
-            return cls(cla, ins, p1, p2, bytes(body[3:]))
+            return cls(cla, ins, p1, p2, bytes(body[3:]), extended=True)
         if len(body) == 5 + lc:
             ne = int.from_bytes(body[-2:], "big") or 65536
-            return cls(cla, ins, p1, p2, bytes(body[3:-2]), ne)
+            return cls(cla, ins, p1, p2, bytes(body[3:-2]), ne, extended=True)
         raise CardDataError(f"extended APDU: Lc={lc} does not match body length {len(body)}")
 
 

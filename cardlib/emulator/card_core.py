@@ -115,9 +115,29 @@ class CardCore:
             return b"", SW.UNKNOWN
 
     def _app(self) -> AppState:
-        if self.ram.selected_aid is None:
-            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
-        return self.state.apps[self.ram.selected_aid]
+        """The current DF: the selected application; with none selected, the MF level
+        (kept in the issuer domain's entry), if the card has one."""
+        aid = self.ram.selected_aid
+        if aid is None:
+            aid = Aid.ISSUER_SECURITY_DOMAIN.hex()
+            if aid not in self.state.apps:
+                raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        return self.state.apps[aid]
+
+    def _at_mf_level(self) -> bool:
+        """No application selected (power-on), or the ISD selected (which restores it)."""
+        return self.ram.selected_aid in (None, Aid.ISSUER_SECURITY_DOMAIN.hex())
+
+    def _referenced_fid(self, p2: int, table: Mapping[str, object], missing: int) -> str:
+        """The key or PIN a P2 names: ``80`` = the current EF, ``80+sfi`` = EF ``00sfi``."""
+        if p2 == 0x80:
+            return self._selected_fid(table, missing)
+        if p2 & 0xE0 != 0x80:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        fid = f"{p2 & 0x1F:04X}"
+        if fid not in table:
+            raise CardStatus(missing)
+        return fid
 
     def _personalisation_session(self) -> bool:
         """A blank card's issuer-domain SCP03 session at level 33 spans every application:

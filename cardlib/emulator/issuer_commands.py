@@ -3,7 +3,7 @@ STATUS (lock), PUT KEY and PUT DATA (record-code change)."""
 
 from __future__ import annotations
 
-from ..apdu import CommandApdu
+from ..apdu import SHORT_MAX_NE, CommandApdu
 from ..constants import (
     P1P2_CHANGE_CODE,
     SM_LEVEL_FULL,
@@ -11,6 +11,7 @@ from ..constants import (
     TAG_LIFE_CYCLE,
     Aid,
     LifeCycle,
+    MfDataObject,
     RegistryFile,
 )
 from ..errors import CardDataError
@@ -35,13 +36,26 @@ class IssuerCommands(CardCore):
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
 
     def _get_data(self, apdu: CommandApdu) -> bytes:
-        self._require_isd()
+        """MF-level GET DATA (no AP selected, or the ISD): the data objects of real-card.md
+        §3 as personalised (absent: 6A88); 5F51 (the ATR) also inside an AP; our issuer
+        objects 0045 (serial, until personalisation sets the card's own) and 9F70 (life
+        cycle). An object longer than 256 bytes needs an extended Le (short Le: 6700)."""
         tag = (apdu.p1 << 8) | apdu.p2
-        if tag == TAG_CARD_IMAGE_NUMBER:
-            return Tlv(tag, self.state.serial.encode("ascii")).encode()
-        if tag == TAG_LIFE_CYCLE:
-            return Tlv(tag, bytes((self.state.life_cycle,))).encode()
-        raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+        if tag == MfDataObject.CONTACT_ATR:
+            value = self.atr[1:]
+        elif not self._at_mf_level():
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+        elif f"{tag:04X}" in self.state.data_objects:
+            value = bytes.fromhex(self.state.data_objects[f"{tag:04X}"])
+        elif tag == TAG_CARD_IMAGE_NUMBER:
+            value = Tlv(tag, self.state.serial.encode("ascii")).encode()
+        elif tag == TAG_LIFE_CYCLE:
+            value = Tlv(tag, bytes((self.state.life_cycle,))).encode()
+        else:
+            raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
+        if len(value) > SHORT_MAX_NE and not apdu.extended:
+            raise CardStatus(SW.WRONG_LENGTH)
+        return value
 
     def _put_key(self, apdu: CommandApdu) -> bytes:
         """Load an application's SCP03 keys, only through the issuer domain's channel."""
@@ -57,7 +71,19 @@ class IssuerCommands(CardCore):
         return data
 
     def _put_data(self, apdu: CommandApdu) -> bytes:
-        """Resident-registry AP: change the record code, keeping the old one in history."""
+        """With the ISD selected (personalisation): set MF data object P1P2 to exactly what
+        GET DATA will return. In the resident-registry AP (under its own SCP03): change
+        the record code, keeping the old one in history."""
+        if self.ram.selected_aid == Aid.ISSUER_SECURITY_DOMAIN.hex():
+            self._require_personalisable()
+            tag = (apdu.p1 << 8) | apdu.p2
+            if tag not in set(MfDataObject) or tag == MfDataObject.CONTACT_ATR:
+                raise CardStatus(SW.INCORRECT_P1P2)
+            if not apdu.data:
+                raise CardStatus(SW.WRONG_LENGTH)
+            self.state.data_objects[f"{tag:04X}"] = apdu.data.hex()
+            self._save()
+            return b""
         if self.ram.selected_aid != Aid.RESIDENT_REGISTRY.hex() or not self._protected:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         if (apdu.p1 << 8 | apdu.p2) != P1P2_CHANGE_CODE:
@@ -101,6 +127,7 @@ class IssuerCommands(CardCore):
         for aid, app in blank.apps.items():
             if aid != isd:
                 self.state.apps[aid] = app
+        self.state.data_objects.clear()
         self.state.life_cycle = LifeCycle.OP_READY
         self._loaded_keys.clear()
         self._save()

@@ -15,8 +15,15 @@ from pathlib import Path
 from ..atomic_file import write_atomically
 from ..constants import LifeCycle
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: allocated EF sizes, record EFs, access alternatives, MF data objects
 FREE = "free"
+NEVER = "never"  # an internal EF: READ BINARY / READ RECORD answer 6981
+FILLER = 0xFF  # the erased value of a transparent EF (JICSAP; real-card.md §2.2)
+
+
+def pin_rule(*fids: int) -> str:
+    """The read rule opened by any one of the key references ``fids``: "pin:0011|pin:0014"."""
+    return "|".join(f"pin:{fid:04X}" for fid in fids)
 
 
 @dataclass
@@ -52,12 +59,38 @@ class PinState:
 
 @dataclass
 class FileState:
-    read: str = FREE  # "free" or "pin:XXXX" (FID of the PIN in the same application)
-    data: str = ""  # hex
+    """An EF. ``read``: "free", "never" (internal EF) or alternatives "pin:0011|pin:0014"
+    (any one verified key reference of the same application opens it). A transparent EF
+    with an allocated ``size`` holds exactly ``size`` bytes (``FF`` where nothing was
+    written); ``records`` (hex, record 1 first) makes it a record EF."""
+
+    read: str = FREE
+    data: str = ""  # hex: the whole physical content
+    size: int | None = None  # allocated size; None: grows with what is written (PIV objects)
+    records: list[str] | None = None
+
+    @classmethod
+    def allocated(cls, size: int, read: str = FREE) -> FileState:
+        return cls(read=read, data=(bytes((FILLER,)) * size).hex(), size=size)
+
+    @classmethod
+    def record_ef(cls, read: str = FREE) -> FileState:
+        return cls(read=read, records=[])
 
     @property
     def content(self) -> bytes:
         return bytes.fromhex(self.data)
+
+    @property
+    def is_record_ef(self) -> bool:
+        return self.records is not None
+
+    def opened_by(self, verified: set[str]) -> bool:
+        """Whether the security status ``verified`` (key FIDs) satisfies the read rule."""
+        if self.read == FREE:
+            return True
+        return any(alternative.removeprefix("pin:") in verified
+                   for alternative in self.read.split("|") if alternative.startswith("pin:"))
 
 
 @dataclass
@@ -94,6 +127,7 @@ class CardState:
     life_cycle: int = LifeCycle.OP_READY
     profile: str = "resident"
     apps: dict[str, AppState] = field(default_factory=dict)
+    data_objects: dict[str, str] = field(default_factory=dict)  # MF GET DATA: "00F8" -> hex
 
     def to_json(self) -> str:
         return json.dumps(
@@ -115,6 +149,7 @@ class CardState:
                     }
                     for aid, app in self.apps.items()
                 },
+                "data_objects": self.data_objects,
             },
             indent=1,
             sort_keys=True,
@@ -124,7 +159,10 @@ class CardState:
     def from_json(cls, text: str) -> CardState:
         raw = json.loads(text)
         if raw.get("version") != STATE_VERSION:
-            raise ValueError(f"card state version {raw.get('version')!r} is not {STATE_VERSION}")
+            raise ValueError(
+                f"card state version {raw.get('version')!r} is not {STATE_VERSION}: this card was "
+                "made by an older emulator (before allocated EF sizes and record EFs); make the "
+                "card again (`juki rig insert`)")
         apps = {
             aid: AppState(
                 files={fid: FileState(**f) for fid, f in app["files"].items()},
@@ -137,7 +175,8 @@ class CardState:
             )
             for aid, app in raw["apps"].items()
         }
-        return cls(raw["serial"], raw["atr"], raw["life_cycle"], raw["profile"], apps)
+        return cls(raw["serial"], raw["atr"], raw["life_cycle"], raw["profile"], apps,
+                   dict(raw.get("data_objects", {})))
 
 
 class StateFile:

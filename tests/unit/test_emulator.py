@@ -14,6 +14,7 @@ from cardlib.apps.issuer import IssuerSession
 from cardlib.constants import Aid, CardInfoFile, CommonFile, LifeCycle
 from cardlib.emulator.profiles import blank_resident_card
 from cardlib.emulator.resident_card_os import ResidentCardOs
+from cardlib.emulator.resident_profile import CARD_INFO_SIZES
 from cardlib.emulator.state import StateFile
 from cardlib.errors import (
     ConditionsNotSatisfiedError,
@@ -150,8 +151,10 @@ def test_read_binary_past_end_is_6b00(issued) -> None:  # type: ignore[no-untype
     session.select()
     session.verify_pin(PIN)
     session.select_ef(CardInfoFile.ATTRIBUTES)
-    size = len(encode_four_info(SAMPLE_INFO))
-    assert len(session.read_binary(size - 3, 255)) == 3
+    record = encode_four_info(SAMPLE_INFO)
+    size = CARD_INFO_SIZES[CardInfoFile.ATTRIBUTES]  # allocated: the object, then FF filler
+    assert session.read_binary(0, len(record) + 2) == record + b"\xff\xff"
+    assert session.read_binary(size - 3, 255) == b"\xff" * 3  # Le past the end: the rest
     with pytest.raises(EndOfFileError):
         session.read_binary(size, 1)
 
@@ -167,7 +170,13 @@ def test_get_challenge_is_fresh_and_single_use(issued) -> None:  # type: ignore[
     raw(card, "0084000008")
     _, sw = raw(card, "00ff0000")  # even a failing command consumes it
     assert sw == 0x6D00 and card.ram.challenge is None
-    assert raw(card, "0084000021")[1] == 0x6700  # more than 32 bytes refused
+    for length in (1, 33, 255):  # every length 1-256 honoured exactly (real-card.md §2.1)
+        data, sw = raw(card, f"00840000{length:02x}")
+        assert sw == 0x9000 and len(data) == length
+    data, sw = raw(card, "0084000000")
+    assert sw == 0x9000 and len(data) == 256
+    assert raw(card, "0084000000000100") == (b"", 0x6985)  # extended Le refused
+    assert raw(card, "00840000000000") == (b"", 0x6985)
 
 
 def test_internal_authenticate_signs_the_challenge(issued) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cardlib.apdu import CommandApdu
 from cardlib.apps.base import WritableApSession
 from cardlib.apps.jpki import JpkiApSession, JpkiKey
-from cardlib.constants import Aid, JpkiFile
+from cardlib.constants import JPKI_TOKEN_INFO_LENGTH, Aid, JpkiFile
 from cardlib.digestinfo import PREFIXES, digest_info, prehashed_digest_info
 from cardlib.errors import ApduError, InvalidPinError, SecurityStatusNotSatisfiedError
 from tests.helpers import card_channel, personalising, raw
@@ -26,7 +26,7 @@ def personalised_state():  # type: ignore[no-untyped-def]
     jpki.select()
     keys = {JpkiKey.AUTH: jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
             JpkiKey.SIGN: jpki.generate_rsa_key(JpkiFile.SIGN_KEY)}
-    jpki.write_file(JpkiFile.TOKEN_INFO, b"JPKIAPICCTOKEN2".ljust(32))
+    jpki.write_file(JpkiFile.TOKEN_INFO, b"JPKIAPICCTOKEN2".ljust(JPKI_TOKEN_INFO_LENGTH))
     jpki.write_file(JpkiFile.SIGN_CERT, b"\x30\x03\x02\x01\x00")
     jpki.set_pin(JpkiFile.AUTH_PIN, "1234")
     jpki.set_pin(JpkiFile.SIGN_PIN, "ABC123")
@@ -78,13 +78,18 @@ def test_pin_rules_and_counters(jpki) -> None:  # type: ignore[no-untyped-def]
     assert info.value.tries_left == 4
 
 
-def test_signing_anything_but_a_digest_info_is_refused(jpki) -> None:  # type: ignore[no-untyped-def]
-    session, _ = jpki
+def test_p1_00_pads_whatever_it_is_given(jpki) -> None:  # type: ignore[no-untyped-def]
+    """real-card.md §7.4/7.5: P1 00 pads the 1-245 given bytes as they are (not only a
+    DigestInfo); 246 bytes do not fit a 2048-bit PKCS#1 block (6700)."""
+    session, keys = jpki
     session.verify_key_pin(JpkiKey.AUTH, "1234")
     session.select_ef(JpkiFile.AUTH_KEY)
+    signature = session.channel.send(CommandApdu(0x80, 0x2A, 0x00, 0x80, b"\x00" * 51, 256))
+    recovered = keys[JpkiKey.AUTH].recover_data_from_signature(signature, padding.PKCS1v15(), None)
+    assert recovered == b"\x00" * 51
     with pytest.raises(ApduError) as info:
-        session.channel.send(CommandApdu(0x80, 0x2A, 0x00, 0x80, b"\x00" * 51, 256))
-    assert info.value.sw == 0x6A80
+        session.channel.send(CommandApdu(0x80, 0x2A, 0x00, 0x80, b"\x00" * 246, 256))
+    assert info.value.sw == 0x6700
 
 
 @pytest.mark.parametrize("name", sorted(PREFIXES))
