@@ -20,4 +20,13 @@ def test_extended_lc_and_extended_le_reach_the_card(blank_reader: str) -> None:
         # extended Le 0000 (= 65536): GET DATA of the card serial
         data, sw = transport.send_and_receive(bytes.fromhex("80CA0045000000"))
         assert sw == 0x9000
-        assert data[:2] == b"\x00\x45" or data[:1] == b"\x45"
+        assert data[:1] == b"\x45"
+        # an answer longer than 256 bytes in one piece: the card-info AP's EF 0004 (568
+        # bytes, free; FF on a blank card) read with extended Le 0000
+        info = Aid.CARD_INFO
+        assert transport.send_and_receive(bytes((0, 0xA4, 4, 0x0C, len(info))) + info)[1] == 0x9000
+        assert transport.send_and_receive(bytes.fromhex("00A4020C020004"))[1] == 0x9000
+        assert transport.send_and_receive(bytes.fromhex("00B00000000000")) == (b"\xff" * 568,
+                                                                              0x9000)
+        # and the card tells an extended Le from a short one (GET CHALLENGE: 6985)
+        assert transport.send_and_receive(bytes.fromhex("00840000000008")) == (b"", 0x6985)
