@@ -172,13 +172,14 @@ def test_a_card_under_an_extra_anchor_is_genuine_from_the_card_alone(
     insert_edited(rig_home, Path(card["state"]), tmp_path / "foreign.json", edit)
     verdict = verify(rig_home, check=1)
     assert failed(verdict) == ["cv_chain"] and "not a trust anchor" in verdict["checks"][-1]["detail"]
-    anchors = tmp_path / "anchors.toml"
+    anchors = rig_home / "test-anchors.toml"  # a configured path must be trusted: not in /tmp
     anchors.write_text(f'[[anchor]]\nkey_id = "{TEST_CA}"\n'
                        f'modulus = "{ca.public_key().public_numbers().n:0512X}"\nname = "test"\n')
     with trust_settings(rig_home, {"anchors": ["jlis-production", "station"],
                                    "extra": str(anchors)}):
         verdict = verify(rig_home)
         listed = json.loads(juki(rig_home, "trust", "list", "--json").stdout)
+    anchors.unlink()
     assert verdict["genuine"] is True and verdict["ours"] is False
     assert verdict["anchor"] == {"key_id": "6100033/001", "hierarchy": "extra",
                                  "source": str(anchors)}

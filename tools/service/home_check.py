@@ -104,7 +104,8 @@ def _configured_problems(home: StationHome, service_uid: int) -> list[str]:
     if extra_anchors:  # a trust anchor file: who can write it decides which cards are genuine
         path = Path(extra_anchors)
         problems += check_trusted(path, service_uid, private=False)
-        problems += check_above(path, service_uid, sticky_ok=False)
+        # inside the home: as safe as the home, whose parents may be sticky (like /tmp)
+        problems += check_above(path, service_uid, sticky_ok=path.is_relative_to(home.root))
     return problems
 
 
