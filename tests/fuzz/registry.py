@@ -49,6 +49,13 @@ def refusals(*allowed: type[BaseException]) -> Iterator[None]:
 
 def load_all() -> dict[str, Target]:
     """Import every target module (each registers its targets) and return the table."""
-    from . import card_targets, cv_targets, host_targets, sm_targets, text_sm_targets  # noqa: F401
+    from . import (  # noqa: F401
+        card_targets,
+        cv_targets,
+        host_targets,
+        sm_targets,
+        surface_targets,
+        text_sm_targets,
+    )
 
     return TARGETS
