@@ -78,6 +78,11 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
 
     release = provision_release(recipient, purpose, required=credential is not None)
     presented_credential, pair = _credential(credential, pin_file)
+    term = terminal()
+    try:
+        term.make_dir(out_dir, private=True)  # new, 0700: it may hold identity data
+    except OSError as exc:
+        raise click.UsageError(f"--out {out_dir}: must be a new directory ({exc})") from None
     with presented(reader, timeout) as (_name, channel):
         serial = authenticated_card(channel, release, pair) if pair is not None else None
         dump = dump_card(channel, presented_credential)
@@ -86,8 +91,6 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
         raise click.UsageError(f"the card released identity data without a credential "
                                f"({', '.join(fields)}); give --recipient and --purpose")
     entry = record_provision(release, fields, serial) if fields else None
-    term = terminal()
-    term.make_dir(out_dir, private=True)  # new, 0700: it may hold identity data
     for ap in sorted({f.ap for f in dump.files}):
         term.make_dir(out_dir / ap)
 
