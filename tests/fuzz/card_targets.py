@@ -14,7 +14,8 @@ import copy
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from cardlib.apdu import CommandApdu
 from cardlib.constants import (
@@ -30,7 +31,7 @@ from cardlib.constants import (
     PivObject,
     SurfaceFile,
 )
-from cardlib.errors import CardError
+from cardlib.errors import CardDataError, CardError
 from cardlib.records import FourInfo, encode_four_info, encode_individual_number
 
 from .reader import Reader
@@ -126,40 +127,78 @@ def _windows(*secrets: bytes) -> frozenset[bytes]:
     return frozenset(s[i : i + WINDOW] for s in secrets for i in range(len(s) - WINDOW + 1))
 
 
-def _leaks(answer: bytes, windows: frozenset[bytes]) -> bool:
+def _revealed(answer: bytes, windows: frozenset[bytes]) -> frozenset[bytes]:
     body = answer[:-2]
-    return any(body[i : i + WINDOW] in windows for i in range(len(body) - WINDOW + 1))
+    return frozenset(body[i : i + WINDOW] for i in range(len(body) - WINDOW + 1)) & windows
 
 
-def drive(card: object, data: bytes, windows: frozenset[bytes],
-          signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
-    """Send the input's commands; check the answer invariants after each."""
-    reader = Reader(data)
-    verified = False
-    with no_card_os_errors():
+def _presented(command: bytes, answer: bytes) -> bytes | None:
+    """The secret of a VERIFY the card accepted (9000), if it was one."""
+    if len(command) < 5 or command[1] != Ins.VERIFY or answer[-2:] != b"\x90\x00":
+        return None
+    try:
+        return CommandApdu.decode(command).data
+    except CardDataError:
+        return None
+
+
+@dataclass(frozen=True)
+class Protected:
+    """What no answer may carry (6-byte windows of it), and what each secret opens."""
+
+    windows: frozenset[bytes] = frozenset()
+    opens: dict[bytes, frozenset[bytes]] = field(default_factory=dict)
+
+
+def _send(card: object, command: bytes | str) -> bytes | None:
+    if command == "power":
+        card.power_off()  # type: ignore[attr-defined]
         card.power_on()  # type: ignore[attr-defined]
+    elif command == "reset":
+        card.reset()  # type: ignore[attr-defined]
+    else:
+        answer = card.process_apdu(command)  # type: ignore[attr-defined]
+        check(isinstance(answer, bytes) and len(answer) >= 2 and _valid_sw1(answer[-2]),
+              f"answer {answer!r} to {bytes(command).hex()} does not end in a status word")
+        return answer
+    return None
+
+
+def drive(card: object, data: bytes, protected: Protected,
+          signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
+    """The input's commands (``next_command``) through ``run_commands``."""
+    reader = Reader(data)
+
+    def commands() -> Iterator[bytes | str]:
         for _ in range(MAX_COMMANDS):
             if not reader.remaining:
-                break
-            command = next_command(reader)
-            if command == "power":
-                card.power_off()  # type: ignore[attr-defined]
-                card.power_on()  # type: ignore[attr-defined]
+                return
+            yield next_command(reader)
+
+    run_commands(card, commands(), protected, signs_protected)
+
+
+def run_commands(card: object, commands: Iterable[bytes | str], protected: Protected,
+                 signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
+    """Send the commands; check the answer invariants after each. A secret presented and
+    accepted opens only what ``protected.opens`` says it opens (a 照合番号A never the 4
+    information, B never the individual number, as on the real card)."""
+    verified, opened = False, frozenset[bytes]()
+    with no_card_os_errors():
+        card.power_on()  # type: ignore[attr-defined]
+        for command in commands:
+            answer = _send(card, command)
+            if answer is None or not isinstance(command, bytes):
                 continue
-            if command == "reset":
-                card.reset()  # type: ignore[attr-defined]
-                continue
-            assert isinstance(command, bytes)
-            answer = card.process_apdu(command)  # type: ignore[attr-defined]
-            check(isinstance(answer, bytes) and len(answer) >= 2 and _valid_sw1(answer[-2]),
-                  f"answer {answer!r} to {command.hex()} does not end in a status word")
-            if len(command) >= 2 and command[1] == Ins.VERIFY and answer[-2:] == b"\x90\x00":
+            secret = _presented(command, answer)
+            if secret is not None:
                 verified = True
-            if not verified:
-                check(not _leaks(answer, windows),
-                      f"PIN-protected content answered without VERIFY to {command.hex()}")
-                check(not signs_protected(command, answer),
-                      f"a PIN-protected key signed without VERIFY: {command.hex()}")
+                opened |= protected.opens.get(secret, frozenset())
+            leaked = _revealed(answer, protected.windows) - opened
+            check(not leaked, f"protected content {sorted(leaked)[:2]} answered to {command.hex()} "
+                              f"without the VERIFY that opens it")
+            check(verified or not signs_protected(command, answer),
+                  f"a PIN-protected key signed without VERIFY: {command.hex()}")
 
 
 # ---- the resident card, personalised in process ---------------------------------------
@@ -208,7 +247,22 @@ def personalised_resident_state() -> object:
     return card.state
 
 
-RESIDENT_WINDOWS = _windows(NUMBER.encode(), NAME.encode(), SIGN_CERT_MARK, *SURFACE_MARKS.values())
+def _resident_protected() -> Protected:
+    """RC §4.1, §5.1, §7.1: the PIN opens the number and the 4 information; A the number,
+    the face and the rendered number; B the 4 information and the face; the birth-date
+    key the age record; the JPKI signing password the signing certificate."""
+    number, name = _windows(NUMBER.encode()), _windows(NAME.encode())
+    age, face, rendered = (_windows(SURFACE_MARKS[f]) for f in (
+        SurfaceFile.AGE_RECORD, SurfaceFile.FACE, SurfaceFile.RENDERED_NUMBER))
+    sign_cert = _windows(SIGN_CERT_MARK)
+    return Protected(
+        windows=number | name | age | face | rendered | sign_cert,
+        opens={CARD_INFO_PIN.encode(): number | name, NUMBER.encode(): number | face | rendered,
+               COLLATION_B.encode(): name | face, BIRTH_DATE_KEY.encode(): age,
+               JPKI_SIGN_PIN.encode(): sign_cert})
+
+
+RESIDENT_PROTECTED = _resident_protected()
 _KEY_CACHE: dict[str, object] = {}
 
 
@@ -227,7 +281,7 @@ def _resident_seeds() -> list[bytes]:
 
 @target("emulator_resident_card", _resident_seeds)
 def emulator_resident_card(data: bytes) -> None:
-    drive(_resident_card(personalised_resident_state()), data, RESIDENT_WINDOWS)
+    drive(_resident_card(personalised_resident_state()), data, RESIDENT_PROTECTED)
 
 
 @target("emulator_blank_card", lambda: [bytes(32), bytes(range(64))])
@@ -236,7 +290,7 @@ def emulator_blank_card(data: bytes) -> None:
     from tests.helpers import TRANSPORT_KEYS
 
     drive(_resident_card(_blank_state(tuple(TRANSPORT_KEYS.items()), blank_resident_card)),
-          data, frozenset())
+          data, Protected())
 
 
 @functools.cache
@@ -287,4 +341,4 @@ def emulator_piv_card(data: bytes) -> None:
     from cardlib.emulator.piv_card import PivCard
 
     card = PivCard(copy.deepcopy(personalised_piv_state()))  # type: ignore[arg-type]
-    drive(card, data, frozenset(), _piv_signs_9a)
+    drive(card, data, Protected(), _piv_signs_9a)

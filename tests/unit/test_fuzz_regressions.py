@@ -47,3 +47,64 @@ def test_target_accepts_its_seeds_and_random_inputs(name: str) -> None:
         target.run(seed)
     for size in range(200):
         target.run(generator.randbytes(size % 150))
+
+
+# ---- the emulator targets' invariant is not vacuous --------------------------------------
+
+def _apdus(*hex_apdus: str) -> list[bytes]:
+    return [bytes.fromhex(h.replace(" ", "")) for h in hex_apdus]
+
+
+def _read_after(key_fid: str, secret: bytes, ef: str) -> list[bytes]:
+    from cardlib.constants import Aid
+
+    return _apdus(f"00 A4 04 0C 0A {Aid.CARD_INFO.hex()}", f"00 A4 02 0C 02 {key_fid}",
+                  f"00 20 00 80 {len(secret):02X} {secret.hex()}", f"00 A4 02 0C 02 {ef}",
+                  "00 B0 00 00 00")
+
+
+class _Answering:
+    """A card that answers every command with the same bytes (a broken card OS)."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+    def power_on(self) -> None: ...
+
+    def process_apdu(self, _raw: bytes) -> bytes:
+        return self.answer
+
+
+def test_the_resident_card_reveals_the_4_information_after_b_and_the_invariant_allows_it() -> None:
+    from tests.fuzz import card_targets as c
+
+    card = c._resident_card(c.personalised_resident_state())
+    answers: list[bytes] = []
+    original = card.process_apdu
+    card.process_apdu = lambda raw: answers.append(original(raw)) or answers[-1]  # type: ignore[method-assign]
+    c.run_commands(card, _read_after("0015", c.COLLATION_B.encode(), "0002"), c.RESIDENT_PROTECTED)
+    assert answers[2][-2:] == b"\x90\x00" and c.NAME.encode() in answers[4]
+
+
+def test_the_invariant_catches_a_card_that_answers_the_number_after_b_or_nothing() -> None:
+    from tests.fuzz import card_targets as c
+    from tests.fuzz.registry import ContractViolation
+
+    leaking = _Answering(c.NUMBER.encode() + b"\x90\x00")
+    with pytest.raises(ContractViolation, match="without the VERIFY"):
+        c.run_commands(leaking, _apdus("00 B0 00 00 00"), c.RESIDENT_PROTECTED)
+    with pytest.raises(ContractViolation, match="without the VERIFY"):
+        c.run_commands(leaking, _read_after("0015", c.COLLATION_B.encode(), "0001"),
+                       c.RESIDENT_PROTECTED)
+    with pytest.raises(ContractViolation, match="status word"):
+        c.run_commands(_Answering(b"\x90"), _apdus("00 B0 00 00 00"), c.RESIDENT_PROTECTED)
+
+
+def test_b_does_not_open_the_individual_number_on_the_emulated_card() -> None:
+    from tests.fuzz import card_targets as c
+
+    card = c._resident_card(c.personalised_resident_state())
+    commands = _read_after("0015", c.COLLATION_B.encode(), "0001")
+    card.power_on()
+    answers = [card.process_apdu(command) for command in commands]
+    assert answers[2][-2:] == b"\x90\x00" and answers[4] == b"\x69\x82"
