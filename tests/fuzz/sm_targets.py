@@ -4,6 +4,8 @@ fed whatever a hostile card answers."""
 
 from __future__ import annotations
 
+import functools
+
 from cardlib.apdu import CommandApdu
 from cardlib.errors import CardDataError, CardError, SecureMessagingError
 from cardlib.scp03.card import CardSecureChannel
@@ -115,10 +117,38 @@ def scp03_card_channel(data: bytes) -> None:
             channel.note_other_command()
 
 
+def _issue12_operations() -> dict[str, object]:
+    """The host reads of issue 12 (physical files, records, SFI, credentials, the
+    card-info AP's secure messaging, the surface AP)."""
+    from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
+    from cardlib.apps.common import CommonApSession
+    from cardlib.apps.surface import SurfaceApSession
+    from cardlib.constants import SurfaceFile
+
+    def card_info_over_sm(ch: object) -> object:
+        return CardInfoApSession(ch).open_secure_messaging().read_four_info()  # type: ignore[arg-type]
+
+    return {
+        "read_physical": lambda ch: CardInfoApSession(ch).read_physical(0x0001),
+        "read_record": lambda ch: CommonApSession(ch).read_record(1),
+        "read_binary_sfi": lambda ch: CardInfoApSession(ch).read_binary_sfi(1, 0, 17),
+        "card_info_present_b": lambda ch: CardInfoApSession(ch).present(
+            CardInfoKey.COLLATION_B, "02020320351234"),
+        "card_info_key_status": lambda ch: CardInfoApSession(ch).key_status(CardInfoKey.COLLATION_A),
+        "card_info_session_key": lambda ch: CardInfoApSession(ch).read_session_key(),
+        "card_info_over_sm": card_info_over_sm,
+        "surface_present_a": lambda ch: SurfaceApSession(ch).present(
+            SurfaceFile.COLLATION_A, "987654321093"),
+        "surface_face": lambda ch: SurfaceApSession(ch).read_file(SurfaceFile.FACE),
+        "surface_presence": lambda ch: SurfaceApSession(ch).presence_signature(bytes(32)),
+    }
+
+
+@functools.cache
 def _scripted_operations() -> dict[str, object]:
     from tests.unit.test_host_parsers_fuzz import OPERATIONS
 
-    return OPERATIONS
+    return {**OPERATIONS, **_issue12_operations()}
 
 
 @target("host_sessions", lambda: [bytes(4) + b"\x02\x90\x00"])
