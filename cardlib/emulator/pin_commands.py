@@ -65,8 +65,13 @@ class PinCommands(CardCore):
                 raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
         if not pin.accepts_format(data):
             raise CardStatus(SW.WRONG_DATA)
+        kept = (pin.salt, pin.digest, pin.tries_left)
         pin.set(data)
-        self._save()
+        try:
+            self._save()
+        except OSError:  # not durable: the old value stays in force (answered 6581)
+            pin.salt, pin.digest, pin.tries_left = kept
+            raise
 
     def _change_reference_data(self, apdu: CommandApdu) -> bytes:
         """``00 24 01 80 Lc <new>``; on the 共通AP/住基AP PINs only in personalisation
