@@ -75,3 +75,20 @@ def test_split_response() -> None:
     assert split_response(bytes.fromhex("01029000")) == (b"\x01\x02", 0x9000)
     with pytest.raises(CardDataError, match="status word"):
         split_response(b"\x90")
+
+
+@pytest.mark.parametrize(("raw", "extended", "ne"), [
+    ("0084000008", False, 8), ("0084000000", False, 256), ("00840000000008", True, 8),
+    ("00840000000000", True, 65536), ("00A4040C02AAAA", False, None),
+    ("00A4040C000002AAAA", True, None), ("00CA00F8000002AAAA0000", True, 65536),
+])
+def test_decode_records_the_extended_form(raw: str, extended: bool, ne: int | None) -> None:
+    """The card must tell `00 84 00 00 00 00 08` from `00 84 00 00 08` (RC §2.1: GET
+    CHALLENGE refuses an extended Le); the flag does not change equality, and a command
+    built with it is sent in the extended form even when a short one would do."""
+    apdu = CommandApdu.decode(bytes.fromhex(raw))
+    assert (apdu.extended, apdu.ne) == (extended, ne)
+    assert apdu.encode() == bytes.fromhex(raw)
+    assert CommandApdu(0x00, 0xCA, 0x00, 0xF8, ne=65536, extended=True).encode() == \
+        bytes.fromhex("00CA00F8000000")
+    assert CommandApdu(0, 0x84, 0, 0, ne=8, extended=True) == CommandApdu(0, 0x84, 0, 0, ne=8)
