@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 
 from cardlib import tlv
 from cardlib.apdu import CommandApdu, join_response, split_response
@@ -42,7 +41,6 @@ from cardlib.registry_records import (
 )
 from cardlib.scp03.host import InitializeUpdateResponse
 
-from .reader import Reader
 from .registry import check, refusals, target
 
 SAMPLE_FOUR_INFO = FourInfo("山田　太郎", "東京都千代田区霞が関二丁目1番2号", dt.date(1985, 4, 12), "1")
@@ -174,48 +172,3 @@ def public_key(data: bytes) -> None:
 def scp03_initialize_update_response(data: bytes) -> None:
     with refusals(CardDataError):
         InitializeUpdateResponse.parse(data)
-
-
-REQUEST_FIELDS = ("name", "birth_date", "sex", "address", "resident_code", "municipality_code",
-                  "name_kana", "individual_number", "photo", "other")
-REQUEST_VALUES = ("山田　太郎", "1985-04-12", "1", "2", "9", "12345678903", "131016", "987654321093",
-                  "", "0000-00-00", "2999-01-01", "x" * 400)
-
-
-def _json_value(reader: Reader, depth: int = 0) -> object:
-    kind = reader.byte() % 9
-    if kind < 4 or depth > 3:
-        return reader.pick(REQUEST_VALUES)
-    if kind == 4:
-        return reader.integer(2) - 1000
-    if kind == 5:
-        return reader.pick((None, True, False, 1.5, float("nan")))
-    if kind == 6:
-        return [_json_value(reader, depth + 1) for _ in range(reader.byte() % 3)]
-    if kind == 7:
-        return {reader.pick(REQUEST_FIELDS): _json_value(reader, depth + 1)}
-    return reader.sized(40).decode("utf-8", "replace")
-
-
-def _request_text(data: bytes) -> bytes:
-    """Raw bytes (1 in 4), else a JSON object of the request's fields with fuzzed values."""
-    reader = Reader(data)
-    if reader.chance(4):
-        return data[1:]
-    request: dict[str, object] = {}
-    for name in REQUEST_FIELDS:
-        if not reader.chance(8):
-            request[name] = (reader.pick(REQUEST_VALUES) if reader.byte() & 1
-                             else _json_value(reader))
-    return json.dumps(request, ensure_ascii=reader.byte() & 1 == 0).encode()
-
-
-@target("request_file", lambda: [bytes(64), b'{"name": "x", "birth_date": "1985-04-12", "sex": "1"}'])
-def request_file(data: bytes) -> None:
-    """An issuance request file (tools/issuance/request.py): a request or RequestError."""
-    from tools.errors import RequestError
-    from tools.issuance.request import load_request
-
-    text = _request_text(data)
-    with refusals(RequestError):
-        load_request("request.json", read=lambda _path: text)  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ def load_all() -> dict[str, Target]:
         sm_targets,
         surface_targets,
         text_sm_targets,
+        tools_targets,
     )
 
     return TARGETS

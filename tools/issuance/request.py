@@ -153,4 +153,6 @@ def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) ->
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestError("(file)", f"malformed JSON at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # found by tests/fuzz (request_file): [[[[… a thousand deep
+        raise RequestError("(file)", "JSON nested too deeply") from None
     return parse_request(raw, photo_reader(path, read))

@@ -93,6 +93,8 @@ def load_extra(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> l
         document = tomllib.loads(read(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise StationConfigError(f"trust anchors file {path}: {exc}") from None
+    except RecursionError:  # found by tests/fuzz (trust_anchors_file): a = [[[[…
+        raise StationConfigError(f"trust anchors file {path}: nested too deeply") from None
     entries = document.get("anchor", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise StationConfigError(f"trust anchors file {path}: expected [[anchor]] tables")
@@ -106,7 +108,7 @@ def load_extra(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> l
             raise StationConfigError(f"{where}: modulus must be hex digits") from None
         if entry.get("exponent", 65537) != 65537:
             raise StationConfigError(f"{where}: exponent must be 65537 (the card's key form)")
-        if modulus.bit_length() != 2048 or modulus % 2 == 0:
+        if modulus <= 0 or modulus.bit_length() != 2048 or modulus % 2 == 0:  # "-FF…" parses
             raise StationConfigError(f"{where}: modulus must be an odd 2048-bit number")
         key = rsa.RSAPublicNumbers(65537, modulus).public_key()
         anchors.append(_anchor(key_id, key, EXTRA_HIERARCHY, str(path), str(entry.get("name", ""))))
