@@ -53,6 +53,7 @@ def load_all() -> dict[str, Target]:
         card_targets,
         cv_targets,
         host_targets,
+        personalisation_targets,
         sm_targets,
         surface_targets,
         text_sm_targets,
