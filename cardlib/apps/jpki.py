@@ -11,9 +11,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ..apdu import CommandApdu
-from ..constants import JPKI_TOKEN_INFO_LENGTH, P2_SELECTED_KEY, RSA_2048_BYTES, Aid, Ins, JpkiFile
+from ..constants import (
+    JPKI_TOKEN_INFO_LENGTH,
+    JPKI_TOKEN_LABEL_LENGTH,
+    P2_SELECTED_KEY,
+    RSA_2048_BYTES,
+    Aid,
+    Ins,
+    JpkiFile,
+)
 from ..digestinfo import digest_info
 from ..errors import CardDataError
+from ..jpki_token_info import (
+    CERT_AVAILABILITY_LENGTH,
+    CertAvailability,
+    TokenInfo,
+    decode_cert_availability,
+    decode_token_info,
+)
 from .base import ApplicationSession, PinStatus
 
 
@@ -32,13 +47,24 @@ class JpkiApSession(ApplicationSession):
     AID = Aid.JPKI
 
     def read_token_info(self) -> str:
-        """``JPKIAPICCTOKEN2`` (individual-number card), ``JPKIAPICCTOKEN`` (住基カード)…"""
+        """The token label: ``JPKIAPICCTOKEN2`` (individual-number card), ``JPKIAPICCTOKEN``
+        (住基カード)… Only the first 32 bytes of EF 0006 decide it (RC §7.3)."""
         self.select_ef(JpkiFile.TOKEN_INFO)
-        raw = self.read_binary(0, JPKI_TOKEN_INFO_LENGTH)
+        raw = self.read_binary(0, JPKI_TOKEN_LABEL_LENGTH)
         text = raw.rstrip(b" \x00").decode("ascii", "replace")
         if not text.isascii() or not text.isprintable():
-            raise CardDataError("JPKI token info is not printable ASCII")
+            raise CardDataError("JPKI token info: label is not printable ASCII")
         return text
+
+    def read_token_info_record(self) -> TokenInfo:
+        """All of EF 0006: the 160-byte ``CK_TOKEN_INFO`` (RC §7.3)."""
+        self.select_ef(JpkiFile.TOKEN_INFO)
+        return decode_token_info(self.read_binary(0, JPKI_TOKEN_INFO_LENGTH))
+
+    def read_cert_availability(self) -> CertAvailability:
+        """EF 0008: which certificates the card holds (3 bytes, free)."""
+        self.select_ef(JpkiFile.CERT_AVAILABILITY)
+        return decode_cert_availability(self.read_binary(0, CERT_AVAILABILITY_LENGTH))
 
     def read_certificate(self, which: str) -> x509.Certificate:
         """``auth``, ``auth_ca``, ``sign`` (needs the sign PIN first) or ``sign_ca``."""

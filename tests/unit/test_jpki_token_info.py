@@ -106,3 +106,28 @@ def test_round_trip(label: str, maker: str, model: str, serial: str, flags: int,
 def test_cert_availability_round_trip(signing: bool, auth: bool, reserved: int) -> None:
     value = CertAvailability(signing, auth, reserved)
     assert decode_cert_availability(value.encode()) == value
+
+
+def test_session_reads_the_token_label_record_and_availability() -> None:
+    from cardlib.apps.jpki import JpkiApSession
+    from cardlib.channel import ApduChannel
+    from tests.helpers import ScriptedTransport
+
+    files = {b"\x00\x06": SAMPLE_F, b"\x00\x08": bytes.fromhex("8F8F00")}
+    current = [b""]
+
+    def answer(apdu: bytes) -> tuple[bytes, int]:
+        if apdu[1] == 0xA4:
+            current[0] = apdu[5:7]
+            return b"", 0x9000
+        le = apdu[4] or 256
+        return files[current[0]][:le], 0x9000
+
+    transport = ScriptedTransport(answer)
+    session = JpkiApSession(ApduChannel(transport))
+    assert session.read_token_info() == "JPKIAPICCTOKEN2"
+    assert transport.sent[-1] == bytes.fromhex("00B0000020")  # the label only, as myna reads
+    assert session.read_token_info_record() == SAMPLE_F_INFO
+    assert transport.sent[-1] == bytes.fromhex("00B00000A0")
+    assert session.read_cert_availability() == CertAvailability(True, True)
+    assert transport.sent[-2:] == [bytes.fromhex("00A4020C020008"), bytes.fromhex("00B0000003")]
