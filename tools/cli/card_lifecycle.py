@@ -137,7 +137,8 @@ def card_reissue(old_serial: str, request_file: Path, reader: str | None, timeou
         issued = issue_resident_card(channel, st.hsm, st.registry, request, pins,
                                      reissue_of=old_serial)
     emit(as_json, issued.as_json() | {"supersedes": old_serial, "reader": name},
-         f"issued card {issued.card_serial}; card {old_serial} revoked (superseded)")
+         f"issued card {issued.card_serial}; card {old_serial} revoked (superseded); security "
+         f"code for the card face: {issued.security_code.reveal()} (shown only now)")
 
 
 @click.command("wipe")

@@ -46,7 +46,8 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
     with presented(reader, timeout, kind="blank") as (name, channel):
         issued = issue_resident_card(channel, hsm, registry, request, pins)
     emit(as_json, issued.as_json() | {"reader": name},
-         f"issued card {issued.card_serial} in {name} (expires {issued.expiry})")
+         f"issued card {issued.card_serial} in {name} (expires {issued.expiry}); security "
+         f"code for the card face: {issued.security_code.reveal()} (shown only now)")
 
 
 @issue.command("batch")

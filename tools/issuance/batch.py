@@ -27,6 +27,7 @@ from ..station.pins import ResidentCardPins
 from ..station.readers import blank_serial, open_card
 from .request import IdentityRequest, parse_request, photo_reader, read_text_file
 from .resident_card import issue_resident_card
+from .security_code import SecurityCode
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,15 @@ class BatchLine:
     reader: str | None = None
     detail: str = ""
     request: IdentityRequest | None = None
+    security_code: SecurityCode | None = None  # said once, in this answer (card face)
 
     def as_json(self) -> dict[str, object]:
-        return {"line": self.line, "status": self.status, "card_serial": self.card_serial,
-                "reader": self.reader, "detail": self.detail}
+        answer: dict[str, object] = {"line": self.line, "status": self.status,
+                                     "card_serial": self.card_serial, "reader": self.reader,
+                                     "detail": self.detail}
+        if self.security_code is not None:
+            answer["card_face"] = {"security_code": self.security_code.reveal()}
+        return answer
 
 
 def parse_batch(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> list[BatchLine]:
@@ -105,6 +111,7 @@ def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_at:
                     with open_card(reader) as channel:
                         issued = issue_resident_card(channel, hsm, registry, line.request, pins)
                     line.status, line.card_serial = "issued", issued.card_serial
+                    line.security_code = issued.security_code
                     line.detail = f"expires {issued.expiry}"
                 except (CardError, HsmError, JukiError) as exc:
                     line.status, line.card_serial = "failed", serial

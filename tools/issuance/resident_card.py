@@ -3,45 +3,30 @@
 Order matters for atomicity: the registry row is ``issuing`` before the first write
 to the card; it becomes ``active`` only after the card is locked; any failure in
 between marks it ``failed`` (re-issuable once the card is wiped, see the station
-issue). The card's key pair is generated on the card; the token certifies it.
+issue). Every key pair is generated on the card; the token certifies and signs.
+
+What each application receives is in ``mf_objects``, ``public_aps`` and
+``card_info_ap``; the card-face application is written by ``surface``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
 
-from cardlib import tlv
-from cardlib.apps.base import WritableApSession, open_secure
+from cardlib.apps.base import open_secure
 from cardlib.apps.issuer import IssuerSession
 from cardlib.apps.resident_registry import open_registry
 from cardlib.channel import ApduChannel
-from cardlib.constants import (
-    JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD,
-    JPKI_TOKEN_INFO_LENGTH,
-    SCP03_KVN,
-    Aid,
-    CardInfoFile,
-    CommonFile,
-    JpkiFile,
-    LifeCycle,
-    RegistryFile,
-)
-from cardlib.integrity import encode_integrity_record, hashes_of, signed_part
-from cardlib.records import (
-    CardInfoRecord,
-    encode_card_info_record,
-    encode_four_info,
-    encode_individual_number,
-)
+from cardlib.collation import collation_b
+from cardlib.constants import SCP03_KVN, Aid, LifeCycle, RegistryFile
 from cardlib.registry_records import encode_code, encode_history
 from hsm.ca import CardCertificateRequest, TokenKey, issue_certificate
+from hsm.cv_hierarchy import CvHierarchy
 from hsm.diversify import CardKeys, KeySet, card_keys
 from hsm.errors import HsmError
 from hsm.roles import KeyRole
@@ -51,6 +36,9 @@ from ..errors import IssuanceError
 from ..registry import Registry
 from ..station.card_keys import put_key_components, token_prfs
 from ..station.pins import ResidentCardPins
+from .card_info_ap import personalise_card_info_ap
+from .mf_objects import mf_objects, personalise_mf
+from .public_aps import personalise_common_ap, personalise_jpki_ap, personalise_juki_public
 from .recovery import (
     fail_if_interrupted,
     fail_interrupted_of_resident,
@@ -58,13 +46,12 @@ from .recovery import (
     wipe_card,
 )
 from .request import IdentityRequest
+from .security_code import SecurityCode
+from .surface import personalise_surface_ap
 
 log = logging.getLogger(__name__)
 
 CARD_VALIDITY_YEARS = 10
-JPKI_OTHER_NAME_ARC = "1.2.392.200149.8.5.5"
-UTF8_STRING = 0x0C
-BASIC_INFO_VERSION = b"\x00\x00\x00\x01"
 
 
 @dataclass(frozen=True)
@@ -73,13 +60,17 @@ class IssuedCard:
     municipality_code: str
     expiry: dt.date
     certificate_pem: str
+    security_code: SecurityCode
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, object]:
+        """The issuance answer; ``card_face`` is what the card face prints and is said
+        only here, once (the registry never holds the security code)."""
         return {
             "card_serial": self.card_serial,
             "municipality_code": self.municipality_code,
             "expiry": self.expiry.isoformat(),
             "status": "active",
+            "card_face": {"security_code": self.security_code.reveal()},
         }
 
 
@@ -91,119 +82,66 @@ def expiry_for(issued: dt.date) -> dt.date:
         return issued.replace(year=issued.year + CARD_VALIDITY_YEARS, day=28)
 
 
-def basic_info(public_key_der: bytes) -> bytes:
-    """EF 0005 of the card-info AP: ``FF 40 { DF41 version, DF42 key id }``."""
-    key_id = hashlib.sha256(public_key_der).digest()[:16]
-    return tlv.Tlv.build(0xFF40, tlv.Tlv(0xDF41, BASIC_INFO_VERSION), tlv.Tlv(0xDF42, key_id)).encode()
-
-
 @dataclass(frozen=True)
 class StationSigners:
-    """The token keys an issuance signs with, looked up once (before any card I/O)."""
+    """The token keys an issuance signs with, looked up once (before any card I/O): the
+    issuing CA (X.509: JPKI and the registry's certificate of the 共通AP key) and our CV
+    hierarchy (MF chain, card-info and surface records)."""
 
     ca: TokenKey
-    integrity: TokenKey
+    cv: CvHierarchy
 
     @classmethod
     def current(cls, hsm: Hsm) -> StationSigners:
-        return cls(TokenKey.current(hsm, KeyRole.RESIDENT_ISSUING_CA),
-                   TokenKey.current(hsm, KeyRole.INTEGRITY_SIGNER))
-
-
-def integrity_record(signer: TokenKey, number_object: bytes, attributes_object: bytes) -> bytes:
-    """EF 0003: hashes of the number and attributes objects, signed in the token."""
-    number_hash, attributes_hash = hashes_of(number_object, attributes_object)
-    signature = signer.signer.sign(signed_part(number_hash, attributes_hash), padding.PKCS1v15(),
-                                   hashes.SHA256())
-    return encode_integrity_record(number_hash, attributes_hash, signature)
-
-
-def four_info_other_names(request: IdentityRequest) -> tuple[tuple[str, bytes], ...]:
-    """The 4 information as subjectAltName otherName entries (OIDs 1.2.392.200149.8.5.5.x),
-    each a UTF8String."""
-    values = [("1", request.name), ("2", request.name_kana), ("3", request.sex),
-              ("4", request.birth_date.strftime("%Y%m%d")), ("5", request.address)]
-    return tuple((f"{JPKI_OTHER_NAME_ARC}.{index}", tlv.Tlv(UTF8_STRING, value.encode()).encode())
-                 for index, value in values if value)
-
-
-def personalise_jpki_ap(channel: ApduChannel, ca: TokenKey, serial: str, expiry: dt.date,
-                        request: IdentityRequest, pins: ResidentCardPins) -> None:
-    """Two RSA-2048 key pairs generated on the card, certified by the issuing CA in the
-    token; the signature certificate carries the 4 information; PINs set."""
-    jpki = WritableApSession(channel, Aid.JPKI)
-    jpki.select()
-    auth_key = jpki.generate_rsa_key(JpkiFile.AUTH_KEY)
-    sign_key = jpki.generate_rsa_key(JpkiFile.SIGN_KEY)
-    auth = issue_certificate(ca, CardCertificateRequest(auth_key, serial, expiry,
-                                                         "JPKI User Authentication"))
-    sign = issue_certificate(ca, CardCertificateRequest(
-        sign_key, serial, expiry, "JPKI Digital Signature", non_repudiation=True,
-        other_names=four_info_other_names(request)))
-    ca_der = ca.certificate.public_bytes(serialization.Encoding.DER)
-    for fid, content in ((JpkiFile.AUTH_CERT, auth.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.AUTH_CA_CERT, ca_der),
-                         (JpkiFile.SIGN_CERT, sign.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.SIGN_CA_CERT, ca_der),
-                         (JpkiFile.TOKEN_INFO, JPKI_TOKEN_INDIVIDUAL_NUMBER_CARD.encode().ljust(
-                             JPKI_TOKEN_INFO_LENGTH))):
-        jpki.write_file(fid, content)
-    jpki.set_pin(JpkiFile.AUTH_PIN, pins.jpki_auth.reveal())
-    jpki.set_pin(JpkiFile.SIGN_PIN, pins.jpki_sign.reveal())
+        return cls(TokenKey.current(hsm, KeyRole.RESIDENT_ISSUING_CA), CvHierarchy.current(hsm))
 
 
 def personalise_registry_ap(plain: ApduChannel, secure_isd: ApduChannel, transport: CardKeys,
-                            registry_keys: CardKeys, code: str) -> None:
-    """Load the resident-registry AP's keys (PUT KEY through the issuer domain's SCP03
-    channel, wrapped under the card's transport DEK inside the token), then write the
-    record code and an empty history through the AP's own level-33 channel."""
+                            registry_keys: CardKeys, code: str, key_reference: bytes,
+                            pin: str) -> None:
+    """Load the 住基AP's keys (PUT KEY through the issuer domain's SCP03 channel, wrapped
+    under the card's transport DEK inside the token), then, through the AP's own level-33
+    channel, its public parts and our record code and empty history."""
     issuer = IssuerSession(secure_isd)
     issuer.select()
     issuer.put_key(Aid.RESIDENT_REGISTRY, SCP03_KVN, put_key_components(registry_keys, transport))
     registry = open_registry(plain, token_prfs(registry_keys))  # ends the issuer session
+    personalise_juki_public(registry.channel, key_reference, pin)
     registry.write_file(RegistryFile.RECORD_CODE, encode_code(code))
     registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
 
 
 def personalise(plain: ApduChannel, hsm: Hsm, signers: StationSigners, serial: str,
-                expiry: dt.date, request: IdentityRequest,
-                pins: ResidentCardPins) -> x509.Certificate:
+                expiry: dt.date, request: IdentityRequest, pins: ResidentCardPins,
+                code: SecurityCode) -> x509.Certificate:
     """Everything written to a blank card, all of it under SCP03 level 33: the issuer
-    domain's session (transport keys) spans the applications until the registry AP's
-    own session; a last issuer session locks the card. Returns the common AP cert."""
+    domain's session (transport keys) spans the applications until the 住基AP's own
+    session; a last issuer session locks the card. Returns the registry's certificate
+    of the 共通AP key."""
+    card_info_pin = pins.card_info.reveal()
+    key_reference = signers.cv.mf_intermediate.key_id.raw
     with card_keys(hsm, serial, KeySet.ISSUER_TRANSPORT) as transport, \
             card_keys(hsm, serial, KeySet.RESIDENT_REGISTRY) as registry_keys:
         secure = open_secure(plain, IssuerSession, token_prfs(transport)).channel
-        common = WritableApSession(secure, Aid.COMMON)
-        common.select()
-        common.write_file(CommonFile.CARD_INFO_RECORD, encode_card_info_record(
-            CardInfoRecord(serial, request.municipality_code, expiry)))
-        public_key = common.generate_rsa_key(CommonFile.AUTH_KEY)
-        certificate = issue_certificate(signers.ca, CardCertificateRequest(public_key, serial, expiry))
-        personalise_card_info_ap(secure, signers.integrity, request, pins, public_key)
-        personalise_jpki_ap(secure, signers.ca, serial, expiry, request, pins)
-        personalise_registry_ap(plain, secure, transport, registry_keys, request.resident_code)
+        common_key = personalise_common_ap(secure, serial, request.municipality_code, expiry,
+                                           key_reference, card_info_pin)
+        certificate = issue_certificate(signers.ca, CardCertificateRequest(common_key, serial,
+                                                                           expiry))
+        personalise_mf(IssuerSession(secure), mf_objects(
+            signers.cv, serial, request.municipality_code, expiry, common_key))
+        personalise_card_info_ap(secure, signers.cv, request, card_info_pin,
+                                 collation_b(request.birth_date, expiry, code.reveal()))
+        personalise_surface_ap(secure, signers.cv.surface_signer,
+                               signers.cv.surface_certificate.encode(), request, expiry,
+                               code.reveal(), request.individual_number)
+        personalise_jpki_ap(secure, signers.ca, serial, expiry, request,
+                            pins.jpki_auth.reveal(), pins.jpki_sign.reveal())
+        personalise_registry_ap(plain, secure, transport, registry_keys, request.resident_code,
+                                key_reference, card_info_pin)
         lock = open_secure(plain, IssuerSession, token_prfs(transport))
         assert isinstance(lock, IssuerSession)
         lock.lock()
     return certificate
-
-
-def personalise_card_info_ap(secure: ApduChannel, integrity: TokenKey, request: IdentityRequest,
-                             pins: ResidentCardPins, auth_key: rsa.RSAPublicKey) -> None:
-    card_info = WritableApSession(secure, Aid.CARD_INFO)
-    card_info.select()
-    attributes = encode_four_info(request.four_info())
-    card_info.write_file(CardInfoFile.ATTRIBUTES, attributes)
-    number = b""
-    if request.individual_number:
-        number_file = encode_individual_number(request.individual_number)
-        card_info.write_file(CardInfoFile.INDIVIDUAL_NUMBER, number_file)
-        number = tlv.parse_one(number_file)[0].encode()
-    card_info.write_file(CardInfoFile.INTEGRITY, integrity_record(integrity, number, attributes))
-    card_info.write_file(CardInfoFile.BASIC_INFO, basic_info(auth_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)))
-    card_info.set_pin(CardInfoFile.PIN, pins.card_info.reveal())
 
 
 def issue_resident_card(
@@ -236,8 +174,9 @@ def issue_resident_card(
     registry.begin_issuance(serial, "resident", request.resident_code, request.municipality_code,
                             expiry, reissue_of=reissue_of, owner=this_process())
     log.info("issuing card %s", serial)
+    code = SecurityCode.generate()
     try:
-        certificate = personalise(channel, hsm, signers, serial, expiry, request, pins)
+        certificate = personalise(channel, hsm, signers, serial, expiry, request, pins, code)
     except (Exception, KeyboardInterrupt) as exc:
         reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
         registry.mark_failed(serial, reason or type(exc).__name__)
@@ -247,4 +186,4 @@ def issue_resident_card(
                 "birth_date": request.birth_date.isoformat(), "address": request.address}
     registry.complete_issuance(serial, der, supersedes=reissue_of, identity=identity)
     return IssuedCard(serial, request.municipality_code, expiry,
-                      certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"))
+                      certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"), code)
