@@ -42,7 +42,7 @@ PROPRIETARY_CLASS_INS = (Ins.SET_STATUS, Ins.PUT_KEY, Ins.COMPUTE_DIGITAL_SIGNAT
 EITHER_CLASS_INS = (Ins.GET_DATA, Ins.PUT_DATA)
 # In an AP whose files need SCP03 (the 住基AP), these answer in the clear: the public parts.
 CLEAR_IN_SM_AP = (Ins.SELECT, Ins.READ_RECORD, Ins.VERIFY, Ins.CHANGE_KEY, Ins.GET_CHALLENGE,
-                  Ins.SET_SESSION_KEY)
+                  Ins.SET_SESSION_KEY, Ins.GET_DATA)
 SELECT_MF = 0x00
 MIN_AID_PREFIX = 5  # a RID
 CARD_INFO = Aid.CARD_INFO.hex()

@@ -96,9 +96,10 @@ def public(card: ResidentCardOs, ap: str, fid: str):  # type: ignore[no-untyped-
 def test_real_atr_and_5f51(card: ResidentCardOs) -> None:
     assert card.atr == REAL_CONTACT_ATR == bytes.fromhex("3BE000FF8131FE4514")
     assert raw(card, "00CA5F5100") == (bytes.fromhex("E000FF8131FE4514"), 0x9000)
-    sel(card, "jpki")  # 5F51 also inside an AP; the MF objects not
-    assert raw(card, "00CA5F5100")[1] == 0x9000
-    assert raw(card, "00CA00F000") == (b"", 0x6A88)
+    for ap in ("jpki", "juki"):  # 5F51 also inside an AP; the MF objects not
+        sel(card, ap)
+        assert raw(card, "00CA5F5100")[1] == 0x9000
+        assert raw(card, "00CA00F000") == (b"", 0x6A88)
 
 
 def test_select_mf_forms(card: ResidentCardOs) -> None:
