@@ -74,14 +74,18 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
     assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
-    assert [k["created"] for k in again["keys"]] == [False] * 11
+    assert [k["created"] for k in again["keys"]] == [False] * 16
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
     by_role = {k["role"]: k for k in status["keys"]}
     assert sorted(by_role) == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
-        "audit-entry-mac",
-                               "card-info-integrity-signer", "card-master-dek", "card-master-enc",
-                               "card-master-mac", "operator-ca", "operator-card-management-master",
-                               "operator-session-mac", "resident-issuing-ca"]
+                               "audit-entry-mac", "card-master-dek", "card-master-enc",
+                               "card-master-mac", "cv-card-info-ca", "cv-card-info-signer",
+                               "cv-mf-intermediate", "cv-root", "cv-surface-ca",
+                               "cv-surface-signer", "operator-ca",
+                               "operator-card-management-master", "operator-session-mac",
+                               "resident-issuing-ca"]
+    assert by_role["cv-root"]["cv_key_id"] == "7000020/001"
+    assert by_role["cv-card-info-signer"]["cv_key_id"] == "7000031/001"
     assert by_role["resident-issuing-ca"]["label"] == "juki/resident-issuing-ca/v1"
     assert by_role["resident-issuing-ca"]["key_type"] == "RSA"
     assert by_role["card-master-mac"]["key_type"] == "AES" and by_role["card-master-mac"]["bits"] == 256
@@ -101,7 +105,7 @@ def test_issue_verify_and_read(rig_home: Path, tmp_path: Path) -> None:
     assert info == {"name": "鈴木　花子", "address": "大阪府大阪市北区中之島一丁目3番20号",
                     "birth_date": "1992-02-29", "sex": "2", "sex_label": "female"}
     assert integrity["signature_ok"] and integrity["checked"] == ["DF32"]
-    assert "Integrity Signer" in integrity["signer"]
+    assert integrity["signer"] == "7000031/001"  # the key EF 0004 certifies (cv-card-info-signer)
     text = juki(rig_home, "verify", input=f"{PIN}\n").stdout
     assert text.startswith(f"GENUINE: card {serial}")
 
@@ -284,4 +288,4 @@ def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> 
     token_file.write_bytes(b"")
     status = juki(home, "hsm", "status", "--json", env=own)
     assert "restored from its copy" in status.stderr
-    assert len(json.loads(status.stdout)["keys"]) == 11
+    assert len(json.loads(status.stdout)["keys"]) == 16  # 10 station keys and our six CV keys
