@@ -68,7 +68,9 @@ def card_face(out_dir: Path, credential: str, recipient: str | None, purpose: st
         raise click.UsageError(f"--out {out_dir}: must be a new directory ({exc})") from None
     with presented(reader, timeout) as (_name, channel):
         if credential == "dob":  # the card-info AP has no birth-date key: the surface alone
-            serial: str | None = CommonApSession(channel).read_card_info().card_serial
+            common = CommonApSession(channel)
+            common.select()
+            serial: str | None = common.read_card_info().card_serial
         else:
             serial = authenticated_card(channel, release, (credential, secret))
         reading = _read_or_refuse(SurfaceApSession(channel), credential, secret.reveal(),
