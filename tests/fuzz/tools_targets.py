@@ -5,6 +5,7 @@ documented error naming the field (RequestError, StationConfigError), nothing el
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .reader import Reader
 from .registry import refusals, target
@@ -56,7 +57,7 @@ def request_file(data: bytes) -> None:
 
     text = _request_text(data)
     with refusals(RequestError):
-        load_request("request.json", read=lambda _path: text)  # type: ignore[arg-type]
+        load_request(Path("request.json"), read=lambda _path: text)
 
 
 def _batch_text(data: bytes) -> bytes:
@@ -75,7 +76,7 @@ def batch_file(data: bytes) -> None:
 
     text = _batch_text(data)
     with refusals(RequestError):
-        parse_batch("batch.jsonl", read=lambda _path: text)  # type: ignore[arg-type]
+        parse_batch(Path("batch.jsonl"), read=lambda _path: text)
 
 
 def _anchors_seed() -> bytes:
@@ -93,4 +94,4 @@ def trust_anchors_file(data: bytes) -> None:
     from tools.station.trust import load_extra
 
     with refusals(StationConfigError):
-        load_extra("anchors.toml", read=lambda _path: data)  # type: ignore[arg-type]
+        load_extra(Path("anchors.toml"), read=lambda _path: data)

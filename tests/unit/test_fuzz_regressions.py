@@ -49,8 +49,9 @@ def test_a_deeply_nested_request_file_is_a_request_error_naming_the_file() -> No
     from tools.errors import RequestError
     from tools.issuance.request import load_request
 
-    for path in sorted((ROOT / "fixtures" / "fuzz" / "request_file").glob("crash-*")):
-        text = path.read_bytes()
+    for name in ("crash-08c646b9de97", "crash-0efd3688560b", "crash-33ec5238085f",
+                 "crash-7d59f86c9b72", "crash-f97432b6546b"):  # the RecursionError inputs
+        text = (ROOT / "fixtures" / "fuzz" / "request_file" / name).read_bytes()
         with pytest.raises(RequestError, match="nested too deeply"):
             load_request(Path("request.json"), read=lambda _path, text=text: _request_text(text))
     with pytest.raises(RequestError, match=r"\(file\).*nested too deeply"):
@@ -148,3 +149,19 @@ def test_b_does_not_open_the_individual_number_on_the_emulated_card() -> None:
     card.power_on()
     answers = [card.process_apdu(command) for command in commands]
     assert answers[2][-2:] == b"\x90\x00" and answers[4] == b"\x69\x82"
+
+
+def test_an_exception_inside_the_card_os_fails_the_target_although_the_card_answers_6f00() -> None:
+    from tests.fuzz import card_targets as c
+    from tests.fuzz.registry import ContractViolation
+
+    card = c._resident_card(c.personalised_resident_state())
+
+    def broken(_apdu: object) -> bytes:
+        raise ZeroDivisionError("a card OS bug")
+
+    card._handlers = dict.fromkeys(card._handlers, broken)
+    card.power_on()
+    assert card.process_apdu(bytes.fromhex("0084000008"))[-2:] == b"\x6f\x00"
+    with pytest.raises(ContractViolation, match=r"(?s)card OS error.*ZeroDivisionError"):
+        c.run_commands(card, _apdus("0084000008"), c.RESIDENT_PROTECTED)
