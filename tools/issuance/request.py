@@ -142,7 +142,7 @@ def photo_reader(request_file: Path,
                  read: Callable[[Path], bytes] = Path.read_bytes) -> Callable[[str], bytes]:
     """Reads a ``photo`` path of the request in ``request_file`` (relative to its
     directory) through ``read``, like the request itself."""
-    return lambda photo: read(request_file.parent / photo)
+    return lambda photo: read(Path(request_file).parent / photo)
 
 
 def load_request(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> IdentityRequest:
