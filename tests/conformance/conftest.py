@@ -80,8 +80,9 @@ def issue_sample_card(station, rig: Rig, directory: Path, slot: int = SLOT) -> I
     pins = ResidentCardPins(Pin(CARD_INFO_PIN), Pin(JPKI_AUTH_PIN), Pin(JPKI_SIGN_PIN))
     with open_card(reader_name(slot)) as channel:
         issued = issue_resident_card(channel, station.hsm, station.registry, request, pins)
+    code = getattr(issued, "security_code", None)
     return IssuedResident(reader_name(slot), issued.card_serial, issued.expiry,
-                          getattr(issued, "security_code", None), state)
+                          code.reveal() if code is not None else None, state)
 
 
 @pytest.fixture(scope="session")

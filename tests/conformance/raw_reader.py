@@ -124,6 +124,14 @@ def read_physical(card: RawCard, fid: int) -> bytes:
             return content
 
 
+def der_object(content: bytes) -> bytes:
+    """A DER certificate without the filler after it (JPKI EFs, RC §7.1: the size is in
+    the header ``30 82 hh ll``)."""
+    if content[:2] != b"\x30\x82":
+        raise CardError(f"not a DER SEQUENCE with a 2-byte length: {content[:4].hex()}")
+    return content[:4 + int.from_bytes(content[2:4], "big")]
+
+
 # ---- BER-TLV (two-byte private tags, lengths short / 81 / 82) ---------------------------
 
 @dataclass(frozen=True)
