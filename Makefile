@@ -74,6 +74,7 @@ conformance: venv users
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/card_alone.py
 	$(PY) bench/issuance.py
 	$(PY) bench/login.py
 	$(PY) bench/audit.py
