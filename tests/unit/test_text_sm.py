@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardlib import tlv
 from cardlib.apdu import CommandApdu, join_response, split_response
@@ -310,3 +312,36 @@ def test_response_under_the_command_n(key: rsa.RSAPrivateKey) -> None:
     # no MAC: under another N only the first block changes (the padding is in the second)
     assert TextSmTransport._unprotect(K, 3, data) != NUMBER_FILE
     assert sm.wrap(b"", 0x6A82) == bytes.fromhex("6A82")
+
+
+# ---- properties ------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300), counter=st.integers(1, 2**32 - 1))
+def test_object_round_trip(data: bytes, counter: int) -> None:
+    obj = encrypt_object(K, counter, data)
+    assert TextSmTransport._unprotect(K, counter, obj) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(ins=st.sampled_from([0x20, 0xA4, 0xB0, 0xB2]), p1=st.integers(0, 255),
+       data=st.binary(max_size=64))
+def test_card_unwrap_never_raises(ins: int, p1: int, data: bytes) -> None:
+    sm = CardInfoSecureMessaging()
+    sm._key = K  # a session without the RSA step: the unwrap rules alone
+    for _ in range(2):
+        answer = sm.unwrap(CommandApdu(0x08, ins, p1, 0x00, data, 256))
+        assert isinstance(answer, (int, CommandApdu))
+        if isinstance(answer, int):
+            assert answer in (0x6988, 0x69FC)
+
+
+def test_secrets_never_logged(key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(5)  # the APDU level
+    card, channel = opened(key)
+    channel.send(CommandApdu(0x00, 0x20, 0x00, 0x94, b"537686677188"), sensitive=True)
+    assert card.sm.counter == 1
+    text = caplog.text
+    assert "537686677188" not in text and b"537686677188".hex() not in text
+    assert SEED.hex() not in text and K.hex() not in text
