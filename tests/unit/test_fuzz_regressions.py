@@ -165,3 +165,17 @@ def test_an_exception_inside_the_card_os_fails_the_target_although_the_card_answ
     assert card.process_apdu(bytes.fromhex("0084000008"))[-2:] == b"\x6f\x00"
     with pytest.raises(ContractViolation, match=r"(?s)card OS error.*ZeroDivisionError"):
         c.run_commands(card, _apdus("0084000008"), c.RESIDENT_PROTECTED)
+
+
+def test_a_opens_the_integrity_record_but_not_the_4_information_on_the_emulated_card() -> None:
+    from cardlib.constants import CardInfoFile
+    from tests.fuzz import card_targets as c
+
+    card = c._resident_card(c.personalised_resident_state())
+    card.power_on()
+    integrity = [card.process_apdu(a) for a in _read_after("0014", c.NUMBER.encode(), "0003")]
+    attributes = [card.process_apdu(a) for a in _read_after("0014", c.NUMBER.encode(), "0002")]
+    assert c.SHARED_MARKS[CardInfoFile.INTEGRITY] in integrity[4]
+    assert attributes[2][-2:] == b"\x90\x00" and attributes[4] == b"\x69\x82"
+    c.run_commands(c._resident_card(c.personalised_resident_state()),
+                   _read_after("0014", c.NUMBER.encode(), "0003"), c.RESIDENT_PROTECTED)
