@@ -132,6 +132,47 @@ def test_row18_cv_certificates_chain_to_our_token_keys(card: RawCard, station) -
     check_cv_certificate(intermediate, root.key, root.holder_id)
 
 
+RC_CA_KEYS = {  # RC §6.1: key ID (number, last byte) -> SHA-256 of the modulus (copy check)
+    ("5000020", 0xA8): "318ab4a79346bbd993d36d31a4d766f02a239f36b10bc323458242130f927a97",
+    ("5000023", 0x00): "bb96cc1dc6502005661961f0a45ed843d007c69e3ce167eceb6b1abd5333a932",
+    ("5000033", 0x00): "409655d477547d83cbe182385acb1ea83c9828eb6e5b8bba90957c339b5f30f7",
+    ("6000020", 0xA8): "218018727ce0d4955b0b40f468eb131d5e8375ee4a2aa58dabda524b19d29a39",
+    ("6000023", 0x00): "df70444dbe6841ec03267c25cf1bd35ff30ef8044da34ff5eedd0719e6f14530",
+    ("6000033", 0x00): "690db1b2d7b9994764a81982bc1e4cd76d9e92d0a33a895b2e71a0be8356f1ae",
+}
+
+
+def test_row18_the_six_published_ca_keys_in_cardlib() -> None:
+    """RC §6.1: cardlib's anchors are the six published keys, full 16-byte IDs."""
+    from cardlib.trust_anchors import published_anchor_keys
+
+    anchors = published_anchor_keys()
+    expected = {number.encode() + b"\x08\x05001\x00\x00\x00" + bytes([last]): digest
+                for (number, last), digest in RC_CA_KEYS.items()}
+    assert set(anchors) == set(expected)
+    for key_id, key in anchors.items():
+        numbers = key.public_numbers()
+        assert numbers.e == 65537 and key.key_size == 2048
+        assert hashlib.sha256(numbers.n.to_bytes(256, "big")).hexdigest() == expected[key_id]
+
+
+def test_row18_host_parser_agrees_with_the_independent_reader(card: RawCard) -> None:
+    """cardlib's CV decoder and raw_reader.py read the card's three certificates alike."""
+    from cardlib.cv_certificate import decode_cv_certificate
+
+    raws = []
+    for aid in (CARD_INFO, SURFACE):
+        select_aid(card, aid)
+        raws.append(read_physical(card, 0x0004))
+    card.reconnect(unpower=True)
+    raws += [expect(card, "00 CA 00 F8 00 00 00"), expect(card, "00 CA 7F 21 00 00 00")]
+    for raw in raws:
+        ours, theirs = decode_cv_certificate(raw), parse_cv_certificate(raw)
+        assert (ours.issuer.raw, ours.holder.raw, ours.body, ours.signature) == \
+            (theirs.issuer_id, theirs.holder_id, theirs.body, theirs.signature)
+        assert ours.public_key.public_numbers() == theirs.key.public_numbers()
+
+
 def test_row21_security_status_lifetime(card: RawCard) -> None:
     """RC §2.1: a verified PIN survives a warm reset (SCARD_RESET_CARD) and re-selecting
     the same AP; selecting another AP or a power-off clears it."""

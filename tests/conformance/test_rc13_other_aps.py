@@ -84,6 +84,21 @@ def test_row01_surface_ap_keys_records_and_signatures(card: RawCard, resident: I
                          parts[0].raw(number) + parts[1].raw(number))
 
 
+def test_row01_surface_collation_b_reaches_the_face_not_the_number(
+        card: RawCard, resident: IssuedResident) -> None:
+    """RC §5.1: 照合番号B (0012) opens 0002 0003 0004 0006 but not 0005 nor 0001; the
+    birth-date key 0011 alone opens 0001 (和暦 YYMMDD)."""
+    assert resident.collation_b is not None, "issuance returns no security code (part I)"
+    select_aid(card, SURFACE)
+    assert verify_sw(card, 0x0012, resident.collation_b) == 0x9000
+    assert (read_sw(card, 0x0002), read_sw(card, 0x0005), read_sw(card, 0x0001)) == \
+        (0x9000, 0x6982, 0x6982)
+    select_aid(card, JPKI)
+    select_aid(card, SURFACE)
+    assert read_sw(card, 0x0002) == 0x6982  # leaving the AP cleared B
+    assert verify_sw(card, 0x0011, "19800217") != 0x9000  # Gregorian is not the key
+
+
 def test_row08_internal_authenticate_00_88_00_99(card: RawCard) -> None:
     """RC §8: key 0019 by SFI, no credential, deterministic sha256WithRSA over the
     challenge; our 7F21 certifies it (docs/resident-card.md). The 券面 signing keys: 6985."""
