@@ -208,3 +208,22 @@ def test_a_private_directory_is_new_and_0700_locally_and_through_the_client(
     assert (tmp_path / "face").stat().st_mode & 0o777 == 0o700
     again = client.answer({"kind": "mkdir", "path": "face", "private": True})
     assert "File exists" in again["error"]
+
+
+def test_an_issuance_without_the_font_fails_before_any_card_io(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    from tools.issuance import resident_card
+
+    monkeypatch.setattr(images, "FONT_PATH", tmp_path / "ipag.ttf")
+    monkeypatch.setattr(resident_card.StationSigners, "current", lambda _hsm: None)
+    touched: list[str] = []
+
+    class Untouchable:
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            touched.append(name)
+            raise AssertionError(f"{name} used")
+
+    with pytest.raises(IssuanceError, match="fonts-ipafont-gothic"):
+        resident_card.issue_resident_card(Untouchable(), None, Untouchable(),  # type: ignore[arg-type]
+                                          parse_request(GOOD), None)  # type: ignore[arg-type]
+    assert touched == []  # neither the card nor the registry

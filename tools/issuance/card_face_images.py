@@ -44,10 +44,16 @@ PHOTO_INPUT_FORMATS = ("JPEG", "PNG")
 PLACEHOLDER_COMMENT = b"juki placeholder photo v1"
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def ensure_font() -> None:
+    """``IssuanceError`` naming the font and its package when it is missing (checked
+    before any card I/O of an issuance)."""
     if not FONT_PATH.is_file():
         raise IssuanceError(f"the Japanese font {FONT_PATH} is missing: install the Debian "
                             f"package {FONT_PACKAGE} (the card surface is rendered with it)")
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    ensure_font()
     return ImageFont.truetype(str(FONT_PATH), size)
 
 

@@ -36,6 +36,7 @@ from ..errors import IssuanceError
 from ..registry import Registry
 from ..station.card_keys import put_key_components, token_prfs
 from ..station.pins import ResidentCardPins
+from .card_face_images import ensure_font
 from .card_info_ap import personalise_card_info_ap
 from .mf_objects import mf_objects, personalise_mf
 from .public_aps import personalise_common_ap, personalise_jpki_ap, personalise_juki_public
@@ -156,6 +157,7 @@ def issue_resident_card(
     """Issue a blank card; with ``reissue_of``, a new card for that card's resident,
     the old one revoked as superseded in the same registry transaction."""
     signers = StationSigners.current(hsm)  # these fail before any card I/O
+    ensure_font()  # so does a station without the card surface's font
 
     fail_interrupted_of_resident(registry, request.resident_code)
     registry.check_can_issue(request.resident_code, reissue_of)
