@@ -91,9 +91,11 @@ def rig(rig_home: Path) -> Rig:
 
 
 @pytest.fixture(scope="module")
-def resident(station, rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> IssuedResident:  # type: ignore[no-untyped-def]
-    """A resident card issued by the rig's station for this module alone."""
-    return issue_sample_card(station, rig, tmp_path_factory.mktemp("conformance"))
+def resident(station, rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IssuedResident]:  # type: ignore[no-untyped-def]
+    """A resident card issued by the rig's station for this module alone; afterwards the
+    slot gets its own card back (as `rig up` left it)."""
+    yield issue_sample_card(station, rig, tmp_path_factory.mktemp("conformance"))
+    rig.insert_card(SLOT)
 
 
 @pytest.fixture
