@@ -145,12 +145,21 @@ def _presented(command: bytes, answer: bytes) -> bytes | None:
         return None
 
 
+ANY_SECRET = b""  # stands for "any secret the card accepted"
+
+
+def _no_signature(_command: bytes, _answer: bytes) -> frozenset[bytes]:
+    return frozenset()
+
+
 @dataclass(frozen=True)
 class Protected:
-    """What no answer may carry (6-byte windows of it), and what each secret opens."""
+    """What no answer may carry (6-byte windows of it), what each secret opens, and
+    for a signature answered, the secrets one of which must have been accepted before."""
 
     windows: frozenset[bytes] = frozenset()
     opens: dict[bytes, frozenset[bytes]] = field(default_factory=dict)
+    signing: Callable[[bytes, bytes], frozenset[bytes]] = _no_signature
 
 
 def _send(card: object, command: bytes | str) -> bytes | None:
@@ -167,8 +176,7 @@ def _send(card: object, command: bytes | str) -> bytes | None:
     return None
 
 
-def drive(card: object, data: bytes, protected: Protected,
-          signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
+def drive(card: object, data: bytes, protected: Protected) -> None:
     """The input's commands (``next_command``) through ``run_commands``."""
     reader = Reader(data)
 
@@ -178,15 +186,15 @@ def drive(card: object, data: bytes, protected: Protected,
                 return
             yield next_command(reader)
 
-    run_commands(card, commands(), protected, signs_protected)
+    run_commands(card, commands(), protected)
 
 
-def run_commands(card: object, commands: Iterable[bytes | str], protected: Protected,
-                 signs_protected: Callable[[bytes, bytes], bool] = lambda _c, _a: False) -> None:
+def run_commands(card: object, commands: Iterable[bytes | str], protected: Protected) -> None:
     """Send the commands; check the answer invariants after each. A secret presented and
     accepted opens only what ``protected.opens`` says it opens (a 照合番号A never the 4
-    information, B never the individual number, as on the real card)."""
-    verified, opened = False, frozenset[bytes]()
+    information, B never the individual number, as on the real card); a signature by a
+    PIN-protected key needs that PIN accepted before."""
+    presented, opened = set[bytes](), frozenset[bytes]()
     with no_card_os_errors():
         card.power_on()  # type: ignore[attr-defined]
         for command in commands:
@@ -195,13 +203,14 @@ def run_commands(card: object, commands: Iterable[bytes | str], protected: Prote
                 continue
             secret = _presented(command, answer)
             if secret is not None:
-                verified = True
+                presented |= {secret, ANY_SECRET}
                 opened |= protected.opens.get(secret, frozenset())
             leaked = _revealed(answer, protected.windows) - opened
             check(not leaked, f"protected content {sorted(leaked)[:2]} answered to {command.hex()} "
                               f"without the VERIFY that opens it")
-            check(verified or not signs_protected(command, answer),
-                  f"a PIN-protected key signed without VERIFY: {command.hex()}")
+            required = protected.signing(command, answer)
+            check(not required or required & presented,
+                  f"a PIN-protected key signed without its VERIFY: {command.hex()}")
 
 
 # ---- the resident card, personalised in process ---------------------------------------
@@ -251,6 +260,16 @@ def personalised_resident_state() -> object:
     return card.state
 
 
+def _jpki_signature(command: bytes, answer: bytes) -> frozenset[bytes]:
+    """RC §7.5: 80 2A P1 80/97/9A answered with data needs the PIN of that key (80: the
+    selected key, either)."""
+    if len(command) < 4 or command[:2] != b"\x80\x2a" or len(answer) <= 2 or answer[-2] not in (0x90, 0x61):
+        return frozenset()
+    auth, sign = JPKI_AUTH_PIN.encode(), JPKI_SIGN_PIN.encode()
+    return {0x97: frozenset((auth,)), 0x9A: frozenset((sign,)), 0x80: frozenset((auth, sign))}.get(
+        command[3], frozenset())
+
+
 def _resident_protected() -> Protected:
     """RC §4.1, §5.1, §7.1: the PIN opens the number and the 4 information; A the number,
     the face and the rendered number; B the 4 information and the face; the birth-date
@@ -266,7 +285,8 @@ def _resident_protected() -> Protected:
         opens={CARD_INFO_PIN.encode(): number | name | shared,
                NUMBER.encode(): number | face | rendered | shared,
                COLLATION_B.encode(): name | face | shared, BIRTH_DATE_KEY.encode(): age,
-               JPKI_SIGN_PIN.encode(): sign_cert})
+               JPKI_SIGN_PIN.encode(): sign_cert},
+        signing=_jpki_signature)
 
 
 RESIDENT_PROTECTED = _resident_protected()
@@ -329,11 +349,13 @@ def personalised_piv_state() -> object:
     return card.state
 
 
-def _piv_signs_9a(command: bytes, answer: bytes) -> bool:
-    """GENERAL AUTHENTICATE with the 9A key (PIN-protected) answered with data."""
-    return (len(command) >= 4 and command[1] == PivIns.GENERAL_AUTHENTICATE
+def _piv_signs_9a(command: bytes, answer: bytes) -> frozenset[bytes]:
+    """GENERAL AUTHENTICATE with the 9A key (after the PIN, whatever its value now)."""
+    if (len(command) >= 4 and command[1] == PivIns.GENERAL_AUTHENTICATE
             and command[3] == PivKeyRef.AUTHENTICATION and len(answer) > 2
-            and answer[-2] in (0x90, 0x61))
+            and answer[-2] in (0x90, 0x61)):
+        return frozenset((ANY_SECRET,))
+    return frozenset()
 
 
 def _piv_seeds() -> list[bytes]:
@@ -348,4 +370,4 @@ def emulator_piv_card(data: bytes) -> None:
     from cardlib.emulator.piv_card import PivCard
 
     card = PivCard(copy.deepcopy(personalised_piv_state()))  # type: ignore[arg-type]
-    drive(card, data, Protected(), _piv_signs_9a)
+    drive(card, data, Protected(signing=_piv_signs_9a))

@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from tests.fuzz.registry import load_all
 
@@ -20,18 +21,14 @@ TARGETS = load_all()
 # kept here as strict xfails until the fix lands (then the entry goes).
 BATCH_RECURSION = ("part I (tools/issuance/batch.py, parse_batch): json.loads of a line nested "
                    "~1000 deep raises RecursionError instead of rejecting the line")
-KNOWN_OPEN: dict[str, str] = {
-    f"batch_file/{name}": BATCH_RECURSION
-    for name in ("crash-06f19adcb988", "crash-3e9b05e2dbc7", "crash-9a298802a274",
-                 "crash-9e535a6ec93e", "crash-b7579e353feb")
-}
+KNOWN_OPEN: dict[str, str] = {"batch_file": BATCH_RECURSION}  # target -> owner and bug
 
 
 def _replay_params() -> list[object]:
     params = []
     for path in CRASHES:
-        key = f"{path.parent.name}/{path.name}"
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_OPEN[key])] if key in KNOWN_OPEN else []
+        key, owner = f"{path.parent.name}/{path.name}", KNOWN_OPEN.get(path.parent.name)
+        marks = [pytest.mark.xfail(strict=True, reason=owner)] if owner else []
         params.append(pytest.param(path, id=key, marks=marks))
     return params
 
@@ -78,8 +75,8 @@ def test_a_negative_or_deeply_nested_extra_anchor_is_a_config_error() -> None:
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=BATCH_RECURSION)]
-                 if name == "batch_file" else [])
+    pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_OPEN[name])]
+                 if name in KNOWN_OPEN else [])
     for name in sorted(TARGETS)])
 def test_target_accepts_its_seeds_and_random_inputs(name: str) -> None:
     target = TARGETS[name]
@@ -179,3 +176,28 @@ def test_a_opens_the_integrity_record_but_not_the_4_information_on_the_emulated_
     assert attributes[2][-2:] == b"\x90\x00" and attributes[4] == b"\x69\x82"
     c.run_commands(c._resident_card(c.personalised_resident_state()),
                    _read_after("0014", c.NUMBER.encode(), "0003"), c.RESIDENT_PROTECTED)
+
+
+def test_a_jpki_signature_needs_the_pin_of_its_key() -> None:
+    from cardlib.constants import Aid
+    from cardlib.digestinfo import digest_info
+    from tests.fuzz import card_targets as c
+    from tests.fuzz.registry import ContractViolation
+
+    block = digest_info(hashes.SHA256(), bytes(32))
+    sign = f"80 2A 00 80 {len(block):02X} {block.hex()} 00"
+    with pytest.raises(ContractViolation, match="signed without its VERIFY"):
+        c.run_commands(_Answering(bytes(256) + b"\x90\x00"), _apdus(sign), c.RESIDENT_PROTECTED)
+    card = c._resident_card(c.personalised_resident_state())
+    card.power_on()
+    unverified = [card.process_apdu(a) for a in _apdus(
+        f"00 A4 04 0C 0A {Aid.JPKI.hex()}", "00 A4 02 0C 02 001A", sign)]
+    assert unverified[2] == b"\x69\x82"
+    pin = c.JPKI_SIGN_PIN.encode()
+    answers: list[bytes] = []
+    original = card.process_apdu
+    card.process_apdu = lambda raw: answers.append(original(raw)) or answers[-1]  # type: ignore[method-assign]
+    c.run_commands(card, _apdus(f"00 A4 04 0C 0A {Aid.JPKI.hex()}", "00 A4 02 0C 02 001B",
+                                f"00 20 00 80 {len(pin):02X} {pin.hex()}", "00 A4 02 0C 02 001A",
+                                sign), c.RESIDENT_PROTECTED)
+    assert answers[2][-2:] == b"\x90\x00" and len(answers[4]) == 258 and answers[4][-2:] == b"\x90\x00"
