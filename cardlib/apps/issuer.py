@@ -49,7 +49,14 @@ class IssuerSession(ApplicationSession):
         return tlv.parse_expected(self.channel.send(apdu), tag, f"GET DATA {tag:04X}").value
 
     def read_serial(self) -> str:
-        serial = self._get_data(TAG_CARD_IMAGE_NUMBER).decode("ascii", "replace")
+        """GET DATA 0045: the card identification number, bare ASCII as on the real card
+        (RC §3), or wrapped ``45 0F <digits>`` as our first cards answered."""
+        apdu = CommandApdu(0x80, Ins.GET_DATA, TAG_CARD_IMAGE_NUMBER >> 8,
+                           TAG_CARD_IMAGE_NUMBER & 0xFF, ne=256)
+        raw = self.channel.send(apdu)
+        if raw[:2] == bytes((TAG_CARD_IMAGE_NUMBER, 15)):
+            raw = tlv.parse_expected(raw, TAG_CARD_IMAGE_NUMBER, "GET DATA 0045").value
+        serial = raw.decode("ascii", "replace")
         if len(serial) != 15 or not serial.isdigit():
             raise CardDataError("card image number: expected 15 ASCII digits")
         return serial

@@ -37,9 +37,9 @@ class IssuerCommands(CardCore):
 
     def _get_data(self, apdu: CommandApdu) -> bytes:
         """MF-level GET DATA (no AP selected, or the ISD): the data objects of real-card.md
-        §3 as personalised (absent: 6A88); 5F51 (the ATR) also inside an AP; our issuer
-        objects 0045 (serial, until personalisation sets the card's own) and 9F70 (life
-        cycle). An object longer than 256 bytes needs an extended Le (short Le: 6700)."""
+        §3 as personalised (absent: 6A88); 5F51 (the ATR) also inside an AP. Ours: 0045 is
+        the bare ASCII serial until personalisation puts the card's own value, 9F70 the
+        life cycle. An object longer than 256 bytes needs an extended Le (short Le: 6700)."""
         tag = (apdu.p1 << 8) | apdu.p2
         if tag == MfDataObject.CONTACT_ATR:
             value = self.atr[1:]
@@ -47,8 +47,8 @@ class IssuerCommands(CardCore):
             raise CardStatus(SW.REFERENCED_DATA_NOT_FOUND)
         elif f"{tag:04X}" in self.state.data_objects:
             value = bytes.fromhex(self.state.data_objects[f"{tag:04X}"])
-        elif tag == TAG_CARD_IMAGE_NUMBER:
-            value = Tlv(tag, self.state.serial.encode("ascii")).encode()
+        elif tag == TAG_CARD_IMAGE_NUMBER:  # the card identification number, ASCII (RC §3)
+            value = self.state.serial.encode("ascii")
         elif tag == TAG_LIFE_CYCLE:
             value = Tlv(tag, bytes((self.state.life_cycle,))).encode()
         else:

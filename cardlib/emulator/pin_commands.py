@@ -2,7 +2,8 @@
 REFERENCE DATA (JPKI, card-info and surface keys) and CHANGE KEY (共通AP/住基AP 001C).
 
 The real card's answers (real-card.md §2.1, §10): an empty VERIFY is a retry query that
-spends nothing (63Cx; 63C0 when blocked; 9000 when already verified: ours, RC [H]); the
+spends nothing (63Cx; 63C0 when blocked; 63Cx also when already verified, which OpenSC's
+jpki driver needs after its login, RC §7.2 [C]); the
 attempt that exhausts the counter answers 63C0 and every attempt after it 6984 (never 6983).
 The retry counter is decremented and persisted before the comparison."""
 
@@ -33,9 +34,7 @@ class PinCommands(CardCore):
         fid, pin = self._pin(apdu.p2)
         if not pin.is_set():
             raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)
-        if not apdu.data:  # retry query: spends no try
-            if fid in self.ram.verified and pin.tries_left:
-                return b""
+        if not apdu.data:  # retry query: spends no try, also when already verified
             raise CardStatus(SW.VERIFY_FAILED | min(pin.tries_left, 0x0F))
         if pin.tries_left == 0:
             raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)

@@ -226,11 +226,13 @@ def test_verify_counts_down_blocks_63c0_then_6984(card: ResidentCardOs) -> None:
     assert raw(card, "00200080") == (b"", 0x63C0)
 
 
-def test_empty_verify_after_success_is_9000_and_b_has_ten_tries(card: ResidentCardOs) -> None:
+def test_empty_verify_after_success_is_63cx_and_b_has_ten_tries(card: ResidentCardOs) -> None:
     sel(card, "info")
     assert raw(card, "00200095") == (b"", 0x63CA)
+    assert verify(card, "91", "0000") == 0x63C2
     assert verify(card, "91", PIN) == 0x9000
-    assert raw(card, "00200091") == (b"", 0x9000)
+    assert raw(card, "00200091") == (b"", 0x63C3)  # OpenSC needs 63Cx here (RC §7.2 [C])
+    assert raw(card, "00B0810000")[1] == 0x9000  # and the PIN is still verified
 
 
 def test_card_info_0012_is_blocked_as_issued(card: ResidentCardOs) -> None:

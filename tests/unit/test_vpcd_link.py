@@ -33,7 +33,7 @@ def test_control_bytes_atr_and_apdus() -> None:
     assert _read_frame(peer) == b"\x90\x00"
     peer.sendall(_frame(bytes.fromhex("80ca004500")))
     answer = _read_frame(peer)
-    assert answer == b"\x45\x0f" + card.state.serial.encode() + b"\x90\x00"
+    assert answer == card.state.serial.encode() + b"\x90\x00"  # ASCII, no TLV (RC §3)
     peer.sendall(_frame(b"\x02"))  # reset: no reply, no application selected
     peer.sendall(_frame(bytes.fromhex("00a40000")))
     assert _read_frame(peer) == b"\x6a\x86"  # SELECT MF: 6A86 in the power-on state
