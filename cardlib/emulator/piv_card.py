@@ -60,6 +60,9 @@ PIV_AID_HEX = Aid.PIV.hex()
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
+RANDOM_CHALLENGE = 16  # bytes answered to a bare GENERAL AUTHENTICATE challenge request
+
+
 def raw_rsa(key: rsa.RSAPrivateKey, block: bytes) -> bytes:
     """m^d mod n by the CRT: PIV RSA keys sign a block the host has already padded."""
     numbers = key.private_numbers()
@@ -243,6 +246,10 @@ class PivCard(CardCore):
             items = parse_dynamic_auth(apdu.data)
         except CardDataError:
             raise CardStatus(SW.WRONG_DATA) from None
+        if apdu.p2 == PivKeyRef.MANAGEMENT and items == {TAG_CHALLENGE: b""}:
+            # a bare challenge request (OpenSC's C_GenerateRandom, P1 00): random bytes
+            # that open nothing (no external-authentication step follows on this card)
+            return dynamic_auth(challenge=secrets.token_bytes(RANDOM_CHALLENGE))
         if apdu.p2 == PivKeyRef.MANAGEMENT:
             return self._management_auth(apdu.p1, items)
         if apdu.p2 not in SIGNING_KEYS:

@@ -285,14 +285,11 @@ def test_get_data_mf_objects(card: ResidentCardOs) -> None:
     assert raw(card, "80CA00F000") == (b"13221", 0x9000)
     assert raw(card, "00CA9F7000") == (bytes.fromhex("9F7001") + bytes((LifeCycle.SECURED,)),
                                        0x9000)
+    assert raw(card, "00DA00F005" + b"99999".hex())[1] == 0x6982  # PUT DATA: issuance only
     sel(card, "common")
     assert raw(card, "00CA00F000") == (b"", 0x6A88)
 
 
-def test_put_data_only_in_personalisation(card: ResidentCardOs) -> None:
-    sel(card, "isd")
-    assert raw(card, "00DA00F005" + b"99999".hex())[1] == 0x6982
-    assert raw(card, "00CA00F000") == (b"13221", 0x9000)
 
 
 

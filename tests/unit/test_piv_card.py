@@ -288,3 +288,17 @@ def test_piv_commands_with_random_bodies(header: bytes, body: bytes, chained: bo
     answer = card.process_apdu(raw)
     assert len(answer) >= 2
     assert all(value is None for value in card.piv.keys.values())
+
+
+def test_bare_challenge_request_answers_random_bytes_and_grants_nothing() -> None:
+    """OpenSC's C_GenerateRandom: ``00 87 00 9B 04 7C 02 81 00 00`` → ``7C 12 81 10 <16>``,
+    fresh each time; it opens no administration (PUT DATA still 6982)."""
+    card, _log, session = new_card()
+    request = CommandApdu(0x00, 0x87, 0x00, 0x9B, bytes.fromhex("7C028100"), 256)
+    first = parse_dynamic_auth(session.channel.send(request))
+    second = parse_dynamic_auth(session.channel.send(request))
+    assert set(first) == {0x81} and len(first[0x81]) == 16 and first != second
+    assert not card.ram.admin
+    _data, sw = session.channel.transceive(CommandApdu(
+        0x00, 0xDB, 0x3F, 0xFF, bytes.fromhex("5C035FC1055300")))
+    assert sw == 0x6982
