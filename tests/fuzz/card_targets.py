@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cardlib.apdu import CommandApdu
+from cardlib.card_info_records import encode_session_key_file
 from cardlib.constants import (
     PIV_DEFAULT_PIN,
     PIV_DEFAULT_PUK,
@@ -43,7 +44,6 @@ CARD_INFO_PIN, JPKI_AUTH_PIN, JPKI_SIGN_PIN = "2468", "1357", "FUZZSIGN1"
 COLLATION_B, BIRTH_DATE_KEY = "02020320351234", "020203"
 SIGN_CERT_MARK = bytes.fromhex("30820010") + b"PROTECTED-SIGN-CERT-MARK"
 SHARED_MARKS = {CardInfoFile.INTEGRITY: b"FF30-INTEGRITY-MARK",  # PIN, A or B open these
-                CardInfoFile.SESSION_KEY: b"A1-SESSION-KEY-MARK",
                 CardInfoFile.SIGNED_KEY: b"FF50-SIGNED-KEY-MARK"}
 SURFACE_MARKS = {SurfaceFile.AGE_RECORD: b"FF10-AGE-RECORD-MARK", SurfaceFile.FACE: b"FF20-FACE-MARK-PHOTO",
                  SurfaceFile.RENDERED_NUMBER: b"FF40-RENDERED-NUMBER-MARK"}
@@ -242,6 +242,8 @@ def personalised_resident_state() -> object:
         lambda: info.set_pin(CardInfoFile.COLLATION_A, NUMBER),
         lambda: info.set_pin(CardInfoFile.COLLATION_B, COLLATION_B),
         *(functools.partial(info.write_file, fid, mark) for fid, mark in SHARED_MARKS.items()),
+        lambda: info.write_file(CardInfoFile.SESSION_KEY, encode_session_key_file(
+            info.generate_rsa_key(CardInfoFile.SESSION_KEY))),
         surface.select, *(functools.partial(surface.write_file, fid, mark)
                           for fid, mark in SURFACE_MARKS.items()),
         lambda: surface.set_pin(SurfaceFile.BIRTH_DATE_KEY, BIRTH_DATE_KEY),
@@ -274,7 +276,7 @@ def _resident_protected() -> Protected:
     """RC §4.1, §5.1, §7.1: the PIN opens the number and the 4 information; A the number,
     the face and the rendered number; B the 4 information and the face; the birth-date
     key the age record; the JPKI signing password the signing certificate; the PIN, A or
-    B the card-info EF 0003, 0006 and 0007."""
+    B the card-info EF 0003 and 0007."""
     number, name = _windows(NUMBER.encode()), _windows(NAME.encode())
     age, face, rendered = (_windows(SURFACE_MARKS[f]) for f in (
         SurfaceFile.AGE_RECORD, SurfaceFile.FACE, SurfaceFile.RENDERED_NUMBER))

@@ -201,3 +201,16 @@ def test_a_jpki_signature_needs_the_pin_of_its_key() -> None:
                                 f"00 20 00 80 {len(pin):02X} {pin.hex()}", "00 A4 02 0C 02 001A",
                                 sign), c.RESIDENT_PROTECTED)
     assert answers[2][-2:] == b"\x90\x00" and len(answers[4]) == 258 and answers[4][-2:] == b"\x90\x00"
+
+
+def test_the_card_info_sm_target_reads_through_a_real_80_ae_session() -> None:
+    from cardlib.apps.card_info import CardInfoApSession
+    from tests.fuzz import card_targets as c
+    from tests.fuzz.sm_card_targets import _open
+
+    card = c._resident_card(c.personalised_resident_state())
+    card.power_on()
+    _plain, secure = _open(card)
+    assert CardInfoApSession(secure).read_four_info().name == c.NAME
+    raw = card.process_apdu(bytes.fromhex("08B00000059603000011" + "00"))  # EF 0002 still selected
+    assert raw[:1] == b"\x86" and raw[-2:] == b"\x90\x00" and c.NAME.encode() not in raw
