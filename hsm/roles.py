@@ -15,7 +15,9 @@ _LABEL_RE = re.compile(r"^juki/(?P<role>[a-z0-9-]+)/v(?P<version>[1-9][0-9]*)$")
 
 class KeyRole(StrEnum):
     RESIDENT_ISSUING_CA = "resident-issuing-ca"
-    INTEGRITY_SIGNER = "card-info-integrity-signer"  # signs card-info EF 0003
+    # Signed card-info EF 0003 before issue 12; cv-card-info-signer does now. Not created
+    # by `hsm init` any more; older tokens keep theirs.
+    INTEGRITY_SIGNER = "card-info-integrity-signer"
     CARD_MASTER_ENC = "card-master-enc"  # SCP03 static keys of every card derive from these
     CARD_MASTER_MAC = "card-master-mac"
     CARD_MASTER_DEK = "card-master-dek"

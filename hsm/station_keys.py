@@ -26,11 +26,10 @@ class StationKeys:
 
 def ensure_station_keys(hsm: Hsm) -> StationKeys:
     ca = ensure_signer_certificate(hsm, KeyRole.RESIDENT_ISSUING_CA)
-    signer = ensure_signer_certificate(hsm, KeyRole.INTEGRITY_SIGNER)
     operator_ca = ensure_signer_certificate(hsm, KeyRole.OPERATOR_CA)
     audit = ensure_signer_certificate(hsm, KeyRole.AUDIT_SIGNER)
-    keys = [(ca.label, ca.created), (signer.label, signer.created),
-            (operator_ca.label, operator_ca.created), (audit.label, audit.created),
+    keys = [(ca.label, ca.created), (operator_ca.label, operator_ca.created),
+            (audit.label, audit.created),
             *ensure_card_masters(hsm),
             *ensure_secret_keys(hsm, (KeyRole.OPERATOR_CARD_MANAGEMENT,
                                       KeyRole.OPERATOR_SESSION_MAC, KeyRole.AUDIT_ENTRY_MAC)),

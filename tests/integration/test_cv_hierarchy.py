@@ -112,6 +112,12 @@ payload = bytes.fromhex("3031300d060960864801650304020105000420") + bytes(32) + 
 recovered = h.surface_signer.public_key().recover_data_from_signature(
     h.surface_signer.sign_padded(payload), padding.PKCS1v15(), None)
 out["padded"] = recovered == payload
+from hsm.errors import HsmError
+try:
+    h.surface_signer.sign_padded(bytes(246))  # no room left for PKCS#1 v1.5 padding
+    out["oversize"] = "signed"
+except HsmError as exc:
+    out["oversize"] = str(exc)
 card_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 seven_f21 = h.mf_intermediate.certify(KeyId.of("0012345", "000"), card_key.public_key())
 again = h.mf_intermediate.certify(KeyId.of("0012345", "000"), card_key.public_key())
@@ -129,6 +135,7 @@ def test_certificates_chain_to_the_station_anchors(tmp_path: Path) -> None:
     assert out["card_info"] == [568, "7000033/001", "7000031/001"]
     assert out["surface"] == [568, "7000023/001", "7000021/001"]
     assert out["padded"] is True  # CKM_RSA_PKCS pads the payload as given
+    assert "1-245 bytes" in out["oversize"]
     assert out["7f21"] == ["0012345/000", True]  # PKCS#1 v1.5: the same bytes every time
 
 

@@ -25,7 +25,7 @@ def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # ty
     keys = inventory(station.hsm)
     assert [k.role for k in keys] == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
         "audit-entry-mac",
-                                      "card-info-integrity-signer", "card-master-dek",
+                                      "card-master-dek",
                                       "card-master-enc", "card-master-mac",
                                       "cv-card-info-ca", "cv-card-info-signer",
                                       "cv-mf-intermediate", "cv-root", "cv-surface-ca",

@@ -54,8 +54,17 @@ registry = Registry(root / "registry.sqlite")
 registry.migrate()
 request = load_request(Path(sys.argv[2]))
 pins = ResidentCardPins(Pin("5823"), Pin("1357"), Pin("JUKI2468"))
+import io, logging
+trace = io.StringIO()
+logging.basicConfig(level=1, stream=trace)  # every logger, the APDU trace level included
 issued = issue_resident_card(ApduChannel(InProcessTransport(card)), hsm, registry, request, pins)
-out = {"json": issued.as_json(), "repr": repr(issued), "serial": serial,
+logging.getLogger().handlers.clear()
+b_value = collation_b(request.birth_date, issued.expiry, issued.security_code.reveal())
+stored = b"".join(p.read_bytes() for p in root.glob("registry.sqlite*"))
+out = {"b_in_registry": b_value.encode() in stored, "b_in_log": b_value in trace.getvalue()
+       or b_value.encode().hex() in trace.getvalue().replace(" ", "").lower(),
+       "log_lines": len(trace.getvalue().splitlines()),
+"json": issued.as_json(), "repr": repr(issued), "serial": serial,
        "registry": json.dumps(registry.get(serial).as_json(), default=str)}
 
 def apdu(hex_):
@@ -153,6 +162,10 @@ def test_issued_card_has_the_real_layout_and_proves_itself(tmp_path: Path) -> No
     code = out["json"]["card_face"]["security_code"]
     assert len(code) == 4 and code.isdigit()
     assert code not in out["repr"] and "security_code" not in out["registry"]
+    # Attack: look for 照合番号B (birth, expiry year, code) where it must never be: the
+    # registry's files and everything logged during issuance (APDU trace included).
+    assert out["log_lines"] > 50
+    assert out["b_in_registry"] is False and out["b_in_log"] is False
     expiry = out["json"]["expiry"].replace("-", "")
     assert out["mf"] == {"issuer": True, "card_id": serial, "municipality": "13101",
                          "expiry": expiry, "f7": True, "atr": "e000ff8131fe4514",
@@ -170,3 +183,83 @@ def test_issued_card_has_the_real_layout_and_proves_itself(tmp_path: Path) -> No
     assert out["b_opens_0002"].startswith("ff20") and out["b_not_0001"] == "0x6982"
     assert out["jpki_0006"] == "JPKIAPICCTOKEN2".ljust(32)
     assert out["jpki_0008"] == "8f8f00"
+
+
+ROTATION_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cardlib.apdu import split_response
+from cardlib.channel import ApduChannel
+from cardlib.cv_certificate import decode_cv_certificate, verify_cv_chain
+from cardlib.emulator.resident_card_os import ResidentCardOs
+from cardlib.emulator.state import StateFile
+from cardlib.transport import InProcessTransport
+from hsm.cv_hierarchy import rotate_cv_role, station_anchors
+from hsm.rig_mark import mark_test_token
+from hsm.roles import KeyRole
+from hsm.station_keys import ensure_station_keys
+from tools.issuance.request import load_request
+from tools.issuance.resident_card import issue_resident_card
+from tools.registry import Registry, new_record_code
+from tools.rig.card_maker import manufacture_blank_card
+from tools.rig.rig import Rig
+from tools.station.home import StationHome
+from tools.station.pins import Pin, ResidentCardPins
+import dataclasses
+
+root = Path(sys.argv[1])
+home = StationHome(root / "home")
+Rig(home).ensure_token()
+hsm = home.open_token()
+mark_test_token(hsm)
+ensure_station_keys(hsm)
+registry = Registry(root / "registry.sqlite")
+registry.migrate()
+base = load_request(Path(sys.argv[2]))
+pins = ResidentCardPins(Pin("5823"), Pin("1357"), Pin("JUKI2468"))
+
+def issue(name):
+    state = root / f"{name}.json"
+    manufacture_blank_card(hsm, state)
+    card = ResidentCardOs(StateFile(state).load(), StateFile(state).save)
+    card.power_on()
+    request = dataclasses.replace(base, resident_code=new_record_code())
+    issue_resident_card(ApduChannel(InProcessTransport(card)), hsm, registry, request, pins)
+    return card
+
+def chains(card):
+    def ok(hex_):
+        data, sw = split_response(card.process_apdu(bytes.fromhex(hex_)))
+        assert sw == 0x9000, (hex_, hex(sw))
+        return data
+    card.power_on()
+    anchors = station_anchors(hsm)
+    mf = verify_cv_chain([decode_cv_certificate(ok("00CA00F8000000")),
+                          decode_cv_certificate(ok("00CA7F21000000"))], anchors)
+    found = [str(decode_cv_certificate(ok("00CA00F8000000")).issuer)]
+    for aid in ("D3921000310001010408", "D3921000310001010402"):
+        ok("00A4040C0A" + aid)
+        ok("00A4020C020004")
+        certificate = decode_cv_certificate(ok("00B00000000238"))
+        verify_cv_chain([certificate], anchors)
+        found.append(str(certificate.issuer))
+    return found + [mf.holder.group]
+
+old = issue("old")
+for role in (KeyRole.CV_ROOT, KeyRole.CV_CARD_INFO_CA, KeyRole.CV_SURFACE_CA):
+    rotate_cv_role(hsm, role)
+new = issue("new")
+print(json.dumps({"old": chains(old), "new": chains(new), "anchors": len(station_anchors(hsm))}))
+"""
+
+
+def test_rotation_keeps_cards_of_the_old_hierarchy_verifying(tmp_path: Path) -> None:
+    """Cards issued before a rotation of the three CAs (and so of the signers they
+    certify) and cards issued after both chain to the station's anchors."""
+    request = ROOT / "fixtures" / "requests" / "resident-yamada.json"
+    result = subprocess.run([sys.executable, "-c", ROTATION_SCRIPT, str(tmp_path), str(request)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out == {"old": ["7000020/001", "7000033/001", "7000023/001", "000"],
+                   "new": ["7000020/002", "7000033/002", "7000023/002", "000"], "anchors": 6}
