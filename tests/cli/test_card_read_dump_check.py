@@ -104,7 +104,8 @@ def test_dump_then_check_from_and_a_tampered_dump(rig_home: Path, card: dict[str
     passed = {f["check"] for f in checked["findings"] if f["ok"]}
     assert {"card_info integrity record DF33", "card_info DF31 (EF 0001)",
             "card_info DF32 (EF 0002)", "card_info signed AP key (EF 0007)",
-            "MF CV chain 00F8/7F21"} <= passed
+            "MF CV chain 00F8/7F21", "jpki auth certificate (EF 000A) under EF 000B",
+            "surface CV certificate (EF 0004)"} <= passed
 
     attributes = full / "card_info" / "0002.bin"
     attributes.write_bytes(attributes.read_bytes().replace("山田".encode(), "川田".encode()))

@@ -18,8 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cardlib import tlv
 from cardlib.apdu import CommandApdu
 from cardlib.apps.base import ApplicationSession, pin_status_of
 from cardlib.card_info_records import decode_signed_key
@@ -33,6 +35,7 @@ from cardlib.status import SW
 from .card_dump import APPLICATIONS, ApSpec, CardDump, dump_card
 from .card_info import Credential
 from .card_surface_check import Finding, surface_checks
+from .jpki import check_issued_by
 
 Anchors = Mapping[bytes, rsa.RSAPublicKey]
 DescribeAnchor = Callable[[bytes], str]
@@ -138,6 +141,32 @@ def verify_files(dump: CardDump, anchors: Anchors, describe: DescribeAnchor) -> 
     findings += _integrity(dump, signers.get("card_info"))
     findings += _signed_key(dump, signers.get("card_info"))
     findings += surface_checks(dump, signers.get("surface"))
+    findings += _jpki_chains(dump)
+    return findings
+
+
+def _der(raw: bytes) -> x509.Certificate:
+    """A DER certificate from a physical file (the object, then filler)."""
+    return x509.load_der_x509_certificate(raw[: tlv.header_length(raw)])
+
+
+def _jpki_chains(dump: CardDump) -> list[Finding]:
+    """JPKI auth certificate (000A) under its CA (000B), sign (0001) under 0002."""
+    findings = []
+    for name, cert_fid, ca_fid in (("auth", "000A", "000B"), ("sign", "0001", "0002")):
+        check = f"jpki {name} certificate (EF {cert_fid}) under EF {ca_fid}"
+        cert_file, ca_file = dump.file("jpki", cert_fid), dump.file("jpki", ca_fid)
+        if cert_file is None or ca_file is None:
+            findings.append(Finding(check, None, "not read"))
+            continue
+        if not cert_file.data.strip(b"\xff") or not ca_file.data.strip(b"\xff"):
+            findings.append(Finding(check, False, "empty (filler only): not personalised"))
+            continue
+        try:
+            ok, detail = check_issued_by(_der(cert_file.data), _der(ca_file.data))
+        except (CardDataError, ValueError) as exc:
+            ok, detail = False, f"not a DER certificate ({exc})"
+        findings.append(Finding(check, ok, detail))
     return findings
 
 
