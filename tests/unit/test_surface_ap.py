@@ -228,3 +228,22 @@ def test_the_signed_payload_is_the_three_digests(issued) -> None:  # type: ignor
     assert sr.verify_face_signature(replace(face, expiry=dt.date(2099, 1, 1), objects=()),
                                     SIGNER.public_key())
     assert not sr.verify_face_signature(replace(face, sex="2", objects=()), SIGNER.public_key())
+
+
+def test_a_replayed_presence_signature_is_refused(issued) -> None:  # type: ignore[no-untyped-def]
+    """A relay that recorded a genuine card's answer to one challenge replays it: every
+    read asks a fresh token challenge, so the old signature does not verify."""
+    _card, channel, request = issued
+    recorded: list[bytes] = []
+
+    class Recording(SurfaceApSession):
+        def presence_signature(self, challenge: bytes) -> bytes:
+            if recorded:
+                return recorded[0]
+            recorded.append(super().presence_signature(challenge))
+            return recorded[0]
+
+    read_face(Recording(channel), "a", request.individual_number, ANCHORS, OnceChallenges())
+    with pytest.raises(FaceNotGenuineError) as info:
+        read_face(Recording(channel), "a", request.individual_number, ANCHORS, OnceChallenges())
+    assert info.value.failed[0][0] == "presence"
