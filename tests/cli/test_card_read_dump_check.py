@@ -129,3 +129,6 @@ def test_live_check(rig_home: Path, card: dict[str, object]) -> None:
     assert any("placeholder" in f for f in photo["failed"])  # the request had no photo
     again = json.loads(juki(rig_home, "card", "check", "--json").stdout)
     assert again["applications"]["card_info"]["keys"]["0015"]["tries_left"] == 10
+    text = juki(rig_home, "card", "check").stdout
+    assert "ok   card_info CV certificate (EF 0004): chains to 7000033/" in text
+    assert "card_info  SELECT 9000; readable now: 0004, 0005" in text
