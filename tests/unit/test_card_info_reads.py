@@ -304,3 +304,21 @@ def test_card_os_destroys_the_session_on_a_replay(card) -> None:  # type: ignore
     for later in (replay, bytes.fromhex("08B000000000059603000000 0000".replace(" ", ""))):
         assert tap.send_and_receive(later) == (b"", 0x69FC)
     assert channel.transceive(CommandApdu(0x0C, 0xB0, 0, 0, ne=1))[1] == 0x6987
+
+
+def test_dump_without_its_integrity_record_fails(card, anchors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, _, channel = card
+    dump = dump_card(channel, credential(CardInfoKey.PIN, PIN))
+
+    def write(relative: str, data: bytes) -> None:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+
+    write_dump(dump, write)
+    index = json.loads((tmp_path / "index.json").read_text())
+    index["files"] = [f for f in index["files"] if f["path"] != "card_info/0003.bin"]
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    loaded, digests = load_dump(lambda relative: (tmp_path / relative).read_bytes())
+    failed = check_dump(loaded, digests, anchors, describe).failed
+    assert "card_info DF31 (EF 0001): no integrity record (EF 0003) to check it against" in failed
+    assert "card_info DF32 (EF 0002): no integrity record (EF 0003) to check it against" in failed

@@ -102,9 +102,13 @@ def _chains(dump: CardDump, anchors: Anchors,
 
 def _integrity(dump: CardDump, signer: CvCertificate | None) -> list[Finding]:
     record_file = dump.file("card_info", "0003")
-    if record_file is None:
-        return [Finding("card_info integrity record (EF 0003)", None,
-                        "not read (needs a credential)")]
+    if record_file is None:  # identity data without its record cannot be vouched for
+        unchecked = [Finding(f"card_info {name} (EF {fid})", False,
+                             "no integrity record (EF 0003) to check it against")
+                     for fid, name in (("0001", "DF31"), ("0002", "DF32"))
+                     if dump.file("card_info", fid) is not None]
+        return unchecked or [Finding("card_info integrity record (EF 0003)", None,
+                                     "not read (needs a credential)")]
     try:
         record = decode_integrity_record(record_file.data)
     except CardDataError as exc:
