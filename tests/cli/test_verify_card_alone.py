@@ -267,3 +267,20 @@ def test_attack_c_ef_0007_signed_by_an_anchored_but_wrong_key(
     insert_edited(rig_home, Path(card["state"]), tmp_path / "wrong-signer.json", edit)
     for offline in ([], ["--offline"]):
         assert failed(verify(rig_home, *offline, check=1)) == ["signed_key"]
+
+
+@pytest.mark.parametrize(("credential", "what", "secure"), [
+    ("pin", "all", False), ("a", "number", False), ("b", "identity", True)])
+def test_card_read_presents_its_credential_once(rig_home: Path, card: dict, credential: str,  # type: ignore[type-arg]
+                                                what: str, secure: bool) -> None:
+    """The card proves itself with the credential the read presents: one VERIFY with
+    data (no second try), the read follows in the same selection of the AP."""
+    args = ["-vvv", "card", "read", "--recipient", "NENKIN", "--purpose", "B1-57", "--with",
+            credential, "--what", what, "--pin-file", str(card["creds"]), "--json"]
+    result = juki(rig_home, *args, *(["--secure"] if secure else []))
+    verifies = [line for line in result.stderr.splitlines()
+                if ">> 00 20 00" in line and "redacted" in line]
+    expected = 2 if secure else 1  # --secure: the PIN in the clear, then B under SM
+    assert len(verifies) == expected, verifies
+    assert "provision_entry" in json.loads(result.stdout)
+    assert PIN.encode().hex() not in result.stderr.lower()  # the VERIFY data is redacted

@@ -85,6 +85,8 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "station mode": ["operator"],
         "card read": ["--recipient", "NENKIN", "--purpose", "B1-57"],
         "card code": ["--recipient", "NENKIN", "--purpose", "B1-57"],
+        "card dump": ["--out", "dump-out"],
+        "card face": ["--out", "face-out", "--recipient", "NENKIN", "--purpose", "B1-57"],
         "audit proof": ["--index", "0"],
         "audit consistency": ["--old", "1"],
         "audit self": ["--code", "12345678901"],

@@ -88,7 +88,8 @@ def card_read(what: str | None, credential: str, secure: bool, recipient: str | 
     with presented(reader, timeout) as (_name, channel):
         serial = authenticated_card(channel, release, presented_first)
         reading = read_card_info(CardInfoApSession(channel),
-                                 Credential(key, pins[spec.name], secure, pin), chosen, anchors)
+                                 Credential(key, pins[spec.name], secure, pin, presented=True),
+                                 chosen, anchors)
     fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if chosen is What.ALL else \
         READ_FIELDS[chosen.value]
     entry = record_provision(release, fields, serial)

@@ -61,12 +61,15 @@ class CardInfoReading:
 class Credential:
     """The credential presented to the card-info AP (``key``, ``secret``); with
     ``secure``, the reads go under the AP's secure messaging, which the PIN opens (in the
-    clear) first: ``pin`` is then required even when ``key`` is 照合番号A or B."""
+    clear) first: ``pin`` is then required even when ``key`` is 照合番号A or B.
+    ``presented``: the verifier has just presented the first of them in this selection of
+    the AP (`authenticated_card`), so it is not presented again (one VERIFY)."""
 
     key: CardInfoKey
     secret: Pin
     secure: bool = False
     pin: Pin | None = None
+    presented: bool = False
 
     def __repr__(self) -> str:
         return f"Credential({self.key.name}, secure={self.secure})"
@@ -75,14 +78,16 @@ class Credential:
 def _open(session: CardInfoApSession, credential: Credential) -> CardInfoApSession:
     """SELECT, present the credential (after the PIN and SET SESSION KEY with --secure);
     the session to read through."""
-    session.select()
+    session.select()  # the same AP again: its security status stays (JICSAP 5.1.3 rule 2)
     if not credential.secure:
-        session.present(credential.key, credential.secret.reveal())
+        if not credential.presented:
+            session.present(credential.key, credential.secret.reveal())
         return session
     pin = credential.secret if credential.key is CardInfoKey.PIN else credential.pin
     if pin is None:
         raise ValueError("secure messaging needs the card-info PIN first (in the clear)")
-    session.present(CardInfoKey.PIN, pin.reveal())
+    if not credential.presented:
+        session.present(CardInfoKey.PIN, pin.reveal())
     secure = session.open_secure_messaging()
     if credential.key is not CardInfoKey.PIN:
         secure.present(credential.key, credential.secret.reveal())
