@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from cardlib.channel import ApduChannel
@@ -235,3 +235,56 @@ def test_attack_d_a_replayed_presence_signature_is_refused(hierarchy) -> None:  
     replayer.replay = recorded
     verdict = _verify(replayer, hierarchy)
     assert not verdict.genuine and not {c.name: c.ok for c in verdict.checks}["presence"]
+
+
+# ---- the same against the in-process emulator, personalised as issuance does ------------
+
+@pytest.fixture(scope="module")
+def emulated(hierarchy):  # type: ignore[no-untyped-def]
+    """A card personalised in process: EF 0004 by the test CA, 0013 generated on the card,
+    EF 0007 over it by the test signer, the three credentials; locked."""
+    from cardlib.apps.base import WritableApSession
+    from cardlib.apps.issuer import IssuerSession
+    from cardlib.card_info_records import encode_signed_key
+    from cardlib.constants import CardInfoFile
+    from tests.helpers import card_channel, personalising
+
+    card, channel = card_channel()
+    secure = personalising(channel)
+    info = WritableApSession(secure, Aid.CARD_INFO)
+    info.select()
+    certificate = _certify(hierarchy["ca"], CA_ID, SIGNER_ID, hierarchy["signer"].public_key())
+    info.write_file(CardInfoFile.CV_CERTIFICATE, certificate.encode())
+    presence = info.generate_rsa_key(CardInfoFile.PRESENCE_KEY)
+    info.write_file(CardInfoFile.SIGNED_KEY,
+                    encode_signed_key(presence, lambda m: _sign(hierarchy["signer"], m)))
+    for fid, value in SECRETS.items():
+        info.set_pin(fid, value.decode())
+    issuer = IssuerSession(secure)
+    issuer.select()
+    issuer.lock()
+    return card
+
+
+@pytest.mark.parametrize("credential", ["pin", "a", "b"])
+def test_the_emulated_card_proves_itself(emulated, hierarchy, credential: str) -> None:  # type: ignore[no-untyped-def]
+    emulated.power_on()
+    verdict = _verify(emulated, hierarchy, credential, offline=True)
+    assert verdict.genuine, verdict.checks
+    assert verdict.chain == ["6100033/001", "6100031/001", "DF51 (EF 0007)"]
+
+
+def test_the_emulated_card_with_another_presence_key_is_refused(emulated, hierarchy) -> None:  # type: ignore[no-untyped-def]
+    from cardlib.constants import CardInfoFile
+    from cardlib.emulator.resident_card_os import ResidentCardOs
+    from cardlib.emulator.state import CardState
+
+    state = CardState.from_json(emulated.state.to_json())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    state.apps[Aid.CARD_INFO.hex()].keys[f"{CardInfoFile.PRESENCE_KEY:04X}"] = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode("ascii")
+    clone = ResidentCardOs(state)
+    clone.power_on()
+    verdict = _verify(clone, hierarchy)
+    assert not verdict.genuine and [c.name for c in verdict.checks if not c.ok] == ["presence"]
