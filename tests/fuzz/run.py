@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_DIR = ROOT / "fixtures" / "fuzz"
-TOTAL_BUDGET_SECONDS = 600
+TOTAL_BUDGET_SECONDS = 540  # plus start-up and restarts: about ten minutes
 MAX_RESTARTS = 4
 ARTIFACT = re.compile(r"^(crash|oom|timeout|leak|slow-unit)-")
 
