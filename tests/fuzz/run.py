@@ -34,6 +34,7 @@ class Outcome:
     executions: int = 0
     seconds: float = 0.0
     crashes: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # the exception line of each crash
     error: str = ""
 
 
@@ -46,6 +47,14 @@ def _executions(output: str) -> int:
         return int(done.group(1))
     progress = re.findall(r"^#(\d+)\s", output, re.MULTILINE)
     return int(progress[-1]) if progress else 0
+
+
+def _crash_reason(output: str) -> str:
+    """The last line of the uncaught exception's traceback atheris printed."""
+    after = output.split("Uncaught Python exception", 1)[-1]
+    exception = re.compile(r"^[A-Za-z_.]+(Error|Violation|Exception)\b")
+    lines = [line for line in after.splitlines() if exception.match(line)]
+    return lines[-1][:200] if lines else "(no exception line)"
 
 
 def _save_crashes(name: str, artifacts: Path) -> list[str]:
@@ -92,6 +101,8 @@ def run_target(name: str, seconds: int, corpus_root: Path) -> Outcome:
         outcome.executions += _executions(output)
         crashes = _save_crashes(name, artifacts)
         outcome.crashes += [c for c in crashes if c not in outcome.crashes]
+        if crashes and _crash_reason(output) not in outcome.reasons:
+            outcome.reasons.append(_crash_reason(output))
         if result.returncode != 0 and not crashes:
             outcome.error = f"exit {result.returncode}, no crash input; log in {log_dir}"
             break
@@ -109,6 +120,8 @@ def _report(outcomes: list[Outcome]) -> None:
         print(f"{item.name:36} {item.executions:>12,} {rate:>9,.0f} {len(item.crashes):>8}")
         for crash in item.crashes:
             print(f"    crash input: {crash}")
+        for reason in item.reasons:
+            print(f"    raised: {reason}")
         if item.error:
             print(f"    {item.error}")
     total = sum(item.executions for item in outcomes)
