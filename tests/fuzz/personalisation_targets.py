@@ -15,7 +15,7 @@ from cardlib.transport import InProcessTransport
 
 from .card_targets import MAX_COMMANDS, _blank_state, _resident_card, _send, next_command, no_card_os_errors
 from .reader import Reader
-from .registry import target
+from .registry import check, target
 
 
 class CheckedCard:
@@ -28,6 +28,9 @@ class CheckedCard:
         answer = _send(self.card, raw)
         assert answer is not None
         return answer
+
+    def __getattr__(self, name: str) -> object:  # atr, power_on, power_off, reset
+        return getattr(self.card, name)
 
 
 def _seeds() -> list[bytes]:
@@ -62,3 +65,40 @@ def emulator_personalisation(data: bytes) -> None:
                 secure.transceive(apdu)
             except CardError:
                 continue
+
+
+class _VpcdStream:
+    """What ``vpcd.serve`` needs of a socket: the input as vpcd's byte stream, the
+    frames the card sends kept."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.sent = data, bytearray()
+
+    def setsockopt(self, *_args: object) -> None: ...
+
+    def recv(self, size: int) -> bytes:
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+    def sendall(self, frame: bytes) -> None:
+        self.sent += frame
+
+
+@target("emulator_vpcd_link", lambda: [bytes.fromhex("000104000102000100000500a4040c00"), bytes(9)])
+def emulator_vpcd_link(data: bytes) -> None:
+    """The card's end of the vpcd protocol (2-byte length frames; 1-byte control
+    frames for ATR, power and reset) fed any stream: it ends at the stream's end and
+    every frame it sends is a length and that many bytes (a status word for an APDU)."""
+    from cardlib.emulator.vpcd import serve
+
+    from .card_targets import personalised_resident_state
+
+    card = _resident_card(personalised_resident_state())
+    stream = _VpcdStream(data)
+    with no_card_os_errors():
+        serve(CheckedCard(card), stream)  # type: ignore[arg-type]
+    sent = bytes(stream.sent)
+    while sent:
+        size = int.from_bytes(sent[:2], "big")
+        check(2 <= size <= len(sent) - 2, f"a frame of {size} bytes with {len(sent) - 2} left")
+        sent = sent[2 + size :]
