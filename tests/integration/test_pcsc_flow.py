@@ -110,6 +110,33 @@ def test_replayed_internal_authenticate_is_rejected(station, blank_reader: str) 
     assert list(failed) == ["certificate"]
 
 
+class ReplayingPresence(ReplayingTransport):
+    """The same man in the middle for the card-alone proof: 80 2A 00 00 answered with a
+    recorded presence signature."""
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        presence = apdu[:4] == bytes.fromhex("802A0000")
+        if presence and "response" in self.recorded:
+            return self.recorded["response"]
+        answer = self.inner.send_and_receive(apdu)
+        if presence:
+            self.recorded["response"] = answer
+        return answer
+
+
+def test_replayed_presence_signature_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    issue(station, blank_reader)
+    check = verifier(station)
+    recorded: dict = {}
+    verdicts = []
+    for _ in range(2):
+        with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
+            verdicts.append(check.verify(ApduChannel(ReplayingPresence(transport, recorded)),
+                                         ("pin", Pin(PIN)), offline=True))
+    assert verdicts[0].genuine
+    assert [c.name for c in verdicts[1].checks if not c.ok] == ["presence"]
+
+
 class PullingTransport:
     """Pulls the card (kills its emulator) just before APDU number ``at``."""
 
