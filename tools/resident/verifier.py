@@ -79,7 +79,6 @@ class Verdict:
     ours: bool = False
     offline: bool = False
     skipped: list[dict[str, str]] = field(default_factory=list)
-    signer_key: rsa.RSAPublicKey | None = field(default=None, repr=False)  # EF 0004 holder
 
     def as_json(self) -> dict[str, object]:
         return {"genuine": self.genuine, "card_serial": self.card_serial,
@@ -293,5 +292,4 @@ class Verifier:
         done = {c.name for c in run.checks}
         genuine = all(c.ok for c in run.checks) and done >= set(required)
         serial = run.record.card_serial if run.record is not None else None
-        return Verdict(genuine, serial, run.checks, run.anchor, run.chain, ours, offline,
-                       skipped, run.certificate.public_key if run.certificate else None)
+        return Verdict(genuine, serial, run.checks, run.anchor, run.chain, ours, offline, skipped)
