@@ -322,3 +322,11 @@ def test_dump_without_its_integrity_record_fails(card, anchors, tmp_path) -> Non
     failed = check_dump(loaded, digests, anchors, describe).failed
     assert "card_info DF31 (EF 0001): no integrity record (EF 0003) to check it against" in failed
     assert "card_info DF32 (EF 0002): no integrity record (EF 0003) to check it against" in failed
+
+
+def test_no_secret_or_identity_in_reprs(card) -> None:  # type: ignore[no-untyped-def]
+    _, _, channel = card
+    secure = credential(CardInfoKey.COLLATION_A, NUMBER, secure=True)
+    assert NUMBER not in repr(secure) and PIN not in repr(secure)
+    dump = dump_card(channel, credential(CardInfoKey.PIN, PIN))
+    assert NUMBER not in repr(dump) and "山田" not in repr(dump)
