@@ -77,6 +77,9 @@ def test_batch_on_two_readers(rig_home: Path, tmp_path: Path) -> None:
     assert "malformed JSON" in by_line[4]["detail"]
     issued = [line for line in report["lines"] if line["status"] == "issued"]
     assert len({line["card_serial"] for line in issued}) == 4
+    codes = [line["card_face"]["security_code"] for line in issued]  # each said once, here
+    assert all(len(code) == 4 and code.isdigit() for code in codes)
+    assert all("card_face" not in line for line in report["lines"] if line["status"] != "issued")
     assert {line["reader"] for line in issued} == {reader_name(0), reader_name(1)}
     rig.insert_card(0, tmp_path / "after-0.json")
     rig.insert_card(1, tmp_path / "after-1.json")

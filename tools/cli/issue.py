@@ -81,6 +81,7 @@ def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file:
     emit(as_json, {"summary": summary, "lines": [line.as_json() for line in lines]}, lambda: "\n".join(
         [f"{'line':>5}  {'status':10} {'card':15}  detail"]
         + [f"{line.line:>5}  {line.status:10} {line.card_serial or '-':15}  {line.detail}"
+           + (f"; security code {line.security_code.reveal()}" if line.security_code else "")
            for line in lines]
         + [", ".join(f"{k}: {v}" for k, v in summary.items())]))
     if summary["issued"] == len(lines):
