@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from . import tlv
 from .apdu import CommandApdu
 from .channel import ApduChannel
-from .constants import AES_BLOCK, CLA_TEXT_SM, SELECT_BY_DF_NAME, SELECT_EF_UNDER_DF, Ins
+from .constants import (
+    AES_BLOCK,
+    CLA_CHANNEL_MASK,
+    CLA_TEXT_SM,
+    SELECT_BY_DF_NAME,
+    SELECT_EF_UNDER_DF,
+    Ins,
+)
 from .errors import CardDataError, SecureMessagingError
 from .scp03.crypto import aes_cbc_decrypt, aes_cbc_encrypt, aes_ecb_block
 from .status import raise_for_status
@@ -100,7 +107,11 @@ def decrypt_value(key: bytes, counter: int, value: bytes) -> bytes | None:
 
 def is_secure_command(apdu: CommandApdu) -> bool:
     """What goes under secure messaging: VERIFY with a secret, SELECT EF, READ BINARY.
-    Everything else (SELECT of an AP, GET CHALLENGE, 80 2A, an empty VERIFY) stays plain."""
+    Everything else (SELECT of an AP, GET CHALLENGE, 80 2A, an empty VERIFY) stays plain,
+    and so does a command on a logical channel other than 0: the card refuses it (6881)
+    before its session sees it, so it must not move N."""
+    if apdu.cla & CLA_CHANNEL_MASK:
+        return False
     if apdu.ins == Ins.VERIFY:
         return bool(apdu.data)
     if apdu.ins == Ins.SELECT:

@@ -93,3 +93,21 @@ def test_old_state_files_are_refused_with_a_clear_error(issued_text: str) -> Non
     raw_state["version"] = 1
     with pytest.raises(ValueError, match="older emulator"):
         CardState.from_json(json.dumps(raw_state))
+
+
+def test_a_command_on_another_channel_does_not_desynchronise_the_sm_session(
+        card: ResidentCardOs) -> None:
+    """Found by fuzzing: the card answers CLA 0B (channel 3) with 6881 before its session
+    sees it, so the host must not count it either (it goes out as is)."""
+    from cardlib.apps.base import ApplicationSession
+    from cardlib.text_sm import open_text_sm
+    from tests.unit.test_emulator_real_card import NUMBER_FILE, public
+
+    channel = card_channel(card)[1]
+    sel(card, "info")
+    assert verify(card, "91", PIN) == 0x9000
+    secure = open_text_sm(channel, public(card, "info", "0006"))
+    assert secure.transceive(CommandApdu(0x03, 0xB0, 0x00, 0x00, ne=16)) == (b"", 0x6881)
+    session = ApplicationSession(secure, Aid.CARD_INFO)
+    session.select_ef(0x0001)
+    assert session.read_binary(0, 65536) == NUMBER_FILE + b"\xff\xff"
