@@ -263,3 +263,70 @@ def test_rotation_keeps_cards_of_the_old_hierarchy_verifying(tmp_path: Path) -> 
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out == {"old": ["7000020/001", "7000033/001", "7000023/001", "000"],
                    "new": ["7000020/002", "7000033/002", "7000023/002", "000"], "anchors": 6}
+
+
+MISSING_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cardlib.channel import ApduChannel
+from cardlib.emulator.resident_card_os import ResidentCardOs
+from cardlib.emulator.state import StateFile
+from cardlib.transport import InProcessTransport
+from hsm.cv_hierarchy import certificate_label
+from hsm.errors import KeyNotFoundError
+from hsm.rig_mark import mark_test_token
+from hsm.roles import KeyRole
+from hsm.station_keys import ensure_station_keys
+from tools.issuance.request import load_request
+from tools.issuance.resident_card import issue_resident_card
+from tools.registry import Registry
+from tools.rig.card_maker import manufacture_blank_card
+from tools.rig.rig import Rig
+from tools.station.home import StationHome
+from tools.station.pins import Pin, ResidentCardPins
+from pkcs11 import Attribute, ObjectClass
+
+root = Path(sys.argv[1])
+home = StationHome(root / "home")
+Rig(home).ensure_token()
+hsm = home.open_token()
+mark_test_token(hsm)
+ensure_station_keys(hsm)
+label = certificate_label(KeyRole.CV_CARD_INFO_SIGNER, 1)
+hsm.call(lambda s: [o.destroy() for o in s.get_objects({Attribute.CLASS: ObjectClass.DATA,
+                                                         Attribute.LABEL: label})])
+state = root / "card.json"
+manufacture_blank_card(hsm, state)
+card = ResidentCardOs(StateFile(state).load(), StateFile(state).save)
+card.power_on()
+sent = []
+
+class Counting(InProcessTransport):
+    def send_and_receive(self, apdu):
+        sent.append(apdu)
+        return super().send_and_receive(apdu)
+
+registry = Registry(root / "registry.sqlite")
+registry.migrate()
+try:
+    issue_resident_card(ApduChannel(Counting(card)), hsm, registry,
+                        load_request(Path(sys.argv[2])), ResidentCardPins(Pin("5823"),
+                        Pin("1357"), Pin("JUKI2468")))
+    error = None
+except KeyNotFoundError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "apdus": len(sent), "rows": len(registry.list()),
+                  "life_cycle": StateFile(state).load().life_cycle}))
+"""
+
+
+def test_no_card_io_without_the_cv_hierarchy(tmp_path: Path) -> None:
+    """A token whose card-info signer has lost its CV certificate: issuance stops before
+    the first APDU, with no registry row and the card still blank (OP_READY)."""
+    request = ROOT / "fixtures" / "requests" / "resident-yamada.json"
+    result = subprocess.run([sys.executable, "-c", MISSING_SCRIPT, str(tmp_path), str(request)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "no CV certificate of juki/cv-card-info-signer/v1" in out["error"]
+    assert out["apdus"] == 0 and out["rows"] == 0 and out["life_cycle"] == 1
