@@ -143,5 +143,6 @@ def test_nothing_is_released_when_the_record_cannot_be_written(rig_home: Path,
                   input=f"{PIN}\n", check=5)
     assert "nothing was released" in result.stderr and "database full" in result.stderr
     assert '"name"' not in result.stdout and "鈴木" not in result.stdout + result.stderr
-    code = juki(home, "card", "code", *NENKIN, "--reader", READER0, check=5)
+    code = juki(home, "card", "code", *NENKIN, "--reader", READER0, input=f"{PIN}\n",
+                check=5)  # card code presents the credential of --with (the PIN) since issue 12
     assert "resident record code" not in code.stdout
