@@ -102,6 +102,8 @@ def generate_rsa_key(hsm: Hsm, role: KeyRole, version: int, key_id: bytes | None
                 Attribute.SENSITIVE: True,
                 Attribute.EXTRACTABLE: False,
                 Attribute.SIGN: True,
+                Attribute.DECRYPT: False,  # a signing key only: no decryption oracle
+                Attribute.UNWRAP: False,
             },
         )
     )

@@ -58,6 +58,8 @@ def probe(session):
             leaked = True
         except pkcs11.PKCS11Error:
             leaked = False
+        if key[Attribute.DECRYPT] or key[Attribute.UNWRAP] or hasattr(key, "decrypt"):
+            leaked = True  # a signing key only: no decryption oracle
         found[role.value] = [bytes(key[Attribute.ID]).hex(), bytes(public[Attribute.ID]).hex(),
                              cv_key_id(role, 1).raw.hex(), leaked]
     return found
