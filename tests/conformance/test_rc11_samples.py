@@ -192,3 +192,36 @@ def test_sm_vectors_sent_to_the_card(card: RawCard) -> None:
     answer = expect(card, raw_sm.sm_read_binary())
     assert raw_sm.open_response(SEED[:16], 3, answer) == SAMPLE_A_PHYSICAL
     select_aid(card, JPKI)
+
+
+def test_sample_h_what_rc_asserts_of_the_fixtures_holds_on_our_card(card: RawCard) -> None:
+    """RC §11.1 H: the test card's binary fixtures are not published; what the sources
+    assert about them is checked on our card (with our 7xxxxxx key IDs, RC §6)."""
+    from .raw_reader import check_cv_certificate, parse_cv_certificate
+    from .rc import SURFACE
+
+    select_aid(card, SURFACE)
+    surface_cert = parse_cv_certificate(read_physical(card, 0x0004))
+    assert surface_cert.issuer_id[:7] == b"7000023" and len(surface_cert.body) == 297
+    assert surface_cert.key.public_numbers().e == 65537 and len(surface_cert.signature) == 256
+    basic = read_physical(card, 0x0003)
+    fields = {f.tag: f.value(basic) for f in inner(basic, 0xFF30)}
+    assert fields[0xDF34] == b"13221" and len(fields[0xDF32]) == 16
+    assert len(fields[0xDF35]) == 16 + 256
+    card.reconnect(unpower=True)
+    root = parse_cv_certificate(expect(card, "00 CA 00 F8 00 00 00"))
+    assert root.issuer_id[:7] == b"7000020"
+    check_cv_certificate(parse_cv_certificate(expect(card, "00 CA 7F 21 00 00 00")), root.key,
+                         root.holder_id)
+    select_aid(card, CARD_INFO)
+    text_basic = read_physical(card, 0x0005)
+    values = [f.value(text_basic) for f in inner(text_basic, 0xFF40)]
+    assert len(values[0]) == 4 and len(values[1]) == 16 and len(values[2]) == 128
+    text_cert = parse_cv_certificate(read_physical(card, 0x0004))
+    verify(card, 0x0011, CARD_INFO_PIN)
+    record = read_physical(card, 0x0003)
+    df = {f.tag: f for f in inner(record, 0xFF30)}
+    from .rc import sha256_rsa_ok
+
+    assert sha256_rsa_ok(text_cert.key, df[0xDF33].value(record),
+                         df[0xDF31].raw(record) + df[0xDF32].raw(record))
