@@ -79,3 +79,34 @@ def test_raw_reader_refuses_a_wrong_presence_signature(card: RawCard, station) -
     raw_reader.prove_presence(card, 0x0011, CARD_INFO_PIN, modulus, anchor_id)
     with pytest.raises(CardError, match="presence signature"):
         raw_reader.prove_presence(card, 0x0011, CARD_INFO_PIN, modulus, anchor_id)
+
+
+def _tampering(card: RawCard, fid: int, flip_at: int):  # type: ignore[no-untyped-def]
+    """A relay that flips one byte of what READ BINARY returns from EF ``fid``."""
+    real_transmit, selected = card.transmit, {"fid": None}
+
+    def relay(apdu):  # type: ignore[no-untyped-def]
+        raw = bytes.fromhex(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu
+        data, sw = real_transmit(apdu)
+        if raw[:4] == bytes.fromhex("00A4020C"):
+            selected["fid"] = int.from_bytes(raw[5:7], "big")
+        elif raw[1] == 0xB0 and selected["fid"] == fid and raw[2:4] == b"\x00\x00":
+            data = data[:flip_at] + bytes([data[flip_at] ^ 0x01]) + data[flip_at + 1:]
+        return data, sw
+
+    return relay
+
+
+@pytest.mark.parametrize(("fid", "flip_at", "field"), [
+    (0x0001, 16, "DF31"),  # the filler byte: only the physical digest sees it
+    (0x0002, 20, "DF32"),  # a byte of the name
+    (0x0003, 100, "DF33"),  # a byte of the signature
+])
+def test_raw_reader_catches_a_tampered_file(card: RawCard, station, fid: int, flip_at: int,  # type: ignore[no-untyped-def]
+                                            field: str) -> None:
+    """Attack: one flipped bit in EF 0001 (even in its filler), 0002 or 0003 between card
+    and reader fails the integrity check, naming the field."""
+    anchor_id, modulus = token_anchor(station, "cv-card-info-ca")
+    card.transmit = _tampering(card, fid, flip_at)  # type: ignore[method-assign]
+    with pytest.raises(CardError, match=field):
+        raw_reader.verify_integrity(card, CARD_INFO_PIN, modulus, anchor_id)

@@ -192,3 +192,16 @@ def test_row14_offsets_count_from_byte_0_of_the_file(card: RawCard, fid: int) ->
     offsets = [int.from_bytes(table[i:i + 2], "big") for i in range(0, len(table), 2)]
     assert offsets == [only(fields, t).start for t in (0xDF22, 0xDF23, 0xDF24, 0xDF25)]
     assert offsets[0] == 3 + 2 + 1 + 8  # FF 20 L, DF 21 08, eight bytes
+
+
+def test_row07_a_failed_verify_under_sm_still_costs_a_try(card: RawCard) -> None:
+    """RC §4.7: the retry counter is not protected: a wrong 照合番号A under SM costs a try
+    (63C9, N advances), plain empty VERIFY in between does not advance N, the right one
+    restores the counter."""
+    select_aid(card, CARD_INFO)
+    verify(card, 0x0011, CARD_INFO_PIN)
+    key = _session_key(card, secrets.token_bytes(32))
+    assert card.transmit(raw_sm.sm_verify(key, 1, 0x14, b"000000000000"))[1] == 0x63C9
+    assert card.transmit("00 20 00 94")[1] == 0x63C9  # plain retry query by SFI
+    assert card.transmit(raw_sm.sm_verify(key, 2, 0x14, SAMPLE_NUMBER.encode()))[1] == 0x9000
+    assert card.transmit("00 20 00 94")[1] == 0x63CA
