@@ -118,6 +118,7 @@ SITUATIONS: dict[str, tuple[int | tuple[int, ...], Callable[[RawCard], int]]] = 
     "6988 two data objects": (0x6988, _two_objects),
     "69FC after the session was destroyed": (0x69FC, _after_destroyed),
     "69FC CLA 08 READ BINARY in JPKI": (0x69FC, _in(JPKI, "08B0000000")),
+    "69FC CLA 08 VERIFY outside a session": (0x69FC, _in(CARD_INFO, "0820009104 31323334")),
     "6A80 SET SESSION KEY under a wrong key": (0x6A80, _wrong_session_key),
     "6A82 SELECT 2F10": (0x6A82, lambda c: sw_of(c, "00A4020C022F10")),
     "6A86 00 A4 00 00 after cold reset": (0x6A86, lambda c: sw_of(c, "00A40000")),

@@ -78,6 +78,8 @@ def test_row17_mf_level(card: RawCard, resident: IssuedResident) -> None:
     assert sw_of(card, "00 A4 00 00") == 0x6A86
     for fid in ("3F00", "2F10", "2F11"):
         assert sw_of(card, f"00 A4 02 0C 02 {fid}") == 0x6A82
+    for sfi in range(1, 0x1F):  # a sweep of every SFI after a cold reset finds nothing
+        assert card.transmit(bytes([0x00, 0xB0, 0x80 | sfi, 0x00, 0x00]))[1] != 0x9000, sfi
     select_ef(card, 0x001E)
     assert sw_of(card, "00 B0 00 00 01") == 0x6981 and sw_of(card, "00 B2 01 04 00") == 0x6981
     assert expect(card, "00 CA 00 F0 00") == b"13221"
