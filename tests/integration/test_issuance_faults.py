@@ -92,17 +92,22 @@ def test_every_apdu_index_removal_and_garbling(station) -> None:  # type: ignore
                    counter)
     total = counter.count
     assert total > 30
-    outcomes = {"remove": [0, 0], "garble": [0, 0]}
+    # The script's length varies by a few APDUs from card to card (the X.509 serial
+    # numbers and the security-code image change the size of what is written), so an
+    # index near the end may lie past a given run: such a run never meets its fault.
+    missed = {"remove": 0, "garble": 0}
     for mode in ("remove", "garble"):
         for k in range(total):
             card = blank_card(station)
             request = dataclasses.replace(BASE, resident_code=new_record_code())
-            issued = attempt(station, card, request,
-                             FaultyTransport(InProcessTransport(card), fail_at=k, mode=mode))
-            outcomes[mode][issued] += 1
+            transport = FaultyTransport(InProcessTransport(card), fail_at=k, mode=mode)
+            issued = attempt(station, card, request, transport)
+            injected = transport.count > k
+            # a pulled card never finishes; every garbled answer is noticed
+            assert issued is not injected, (mode, k, transport.count)
+            missed[mode] += not injected
             assert_consistent(station, card, request, issued)
-    assert outcomes["remove"] == [total, 0]  # a pulled card never finishes
-    assert outcomes["garble"][0] == total  # every garbled answer is noticed
+    assert missed["remove"] <= 8 and missed["garble"] <= 8, missed
 
 
 class InjectedFaults:
