@@ -225,3 +225,23 @@ def test_sample_h_what_rc_asserts_of_the_fixtures_holds_on_our_card(card: RawCar
 
     assert sha256_rsa_ok(text_cert.key, df[0xDF33].value(record),
                          df[0xDF31].raw(record) + df[0xDF32].raw(record))
+
+
+def test_samples_c_d_f_host_parsers_read_our_card(card: RawCard, resident: IssuedResident) -> None:
+    """The parsers that accept samples C, D and F also read our card's 共通AP record,
+    open its 0015 with the 照合番号B cardlib computes, and decode its EF 0006."""
+    select_aid(card, COMMON)
+    record = host("records").decode_card_info_record(expect(card, "00 B2 01 0C 00"))
+    assert (record.card_serial, record.expiry) == (resident.serial, resident.expiry)
+    assert record.municipality_code[:5] == "13221"
+    select_aid(card, JPKI)
+    info = host("jpki_token_info").decode_token_info(read_physical(card, 0x0006))
+    assert info.label == "JPKIAPICCTOKEN2"
+    assert resident.security_code is not None
+    secret = host("collation").collation_b(dt.date(1980, 2, 17), resident.expiry.year,
+                                           resident.security_code)
+    select_aid(card, CARD_INFO)
+    verify(card, 0x0015, secret)
+    from .rc import read_sw
+
+    assert read_sw(card, 0x0002) == 0x9000 and read_sw(card, 0x0001) == 0x6982
