@@ -15,7 +15,7 @@ import pytest
 from . import raw_sm
 from .conftest import CARD_INFO_PIN, JPKI_AUTH_PIN, SAMPLE_NUMBER, IssuedResident
 from .raw_reader import RawCard, expect, inner, only, read_physical, read_tlv, rsa_key, select_aid, verify
-from .rc import CARD_INFO, COMMON, ISD, JPKI, REAL_ATR, sw_of
+from .rc import CARD_INFO, COMMON, ISD, JPKI, REAL_ATR, read_sw, sw_of
 
 SAMPLE_A_TRIMMED = bytes.fromhex("FF100C353337363836363737313838")
 SAMPLE_A_PHYSICAL = SAMPLE_A_TRIMMED + b"\xff\xff"
@@ -198,7 +198,7 @@ def test_sample_h_what_rc_asserts_of_the_fixtures_holds_on_our_card(card: RawCar
     """RC §11.1 H: the test card's binary fixtures are not published; what the sources
     assert about them is checked on our card (with our 7xxxxxx key IDs, RC §6)."""
     from .raw_reader import check_cv_certificate, parse_cv_certificate
-    from .rc import SURFACE
+    from .rc import SURFACE, sha256_rsa_ok
 
     select_aid(card, SURFACE)
     surface_cert = parse_cv_certificate(read_physical(card, 0x0004))
@@ -221,8 +221,6 @@ def test_sample_h_what_rc_asserts_of_the_fixtures_holds_on_our_card(card: RawCar
     verify(card, 0x0011, CARD_INFO_PIN)
     record = read_physical(card, 0x0003)
     df = {f.tag: f for f in inner(record, 0xFF30)}
-    from .rc import sha256_rsa_ok
-
     assert sha256_rsa_ok(text_cert.key, df[0xDF33].value(record),
                          df[0xDF31].raw(record) + df[0xDF32].raw(record))
 
@@ -242,6 +240,4 @@ def test_samples_c_d_f_host_parsers_read_our_card(card: RawCard, resident: Issue
                                            resident.security_code)
     select_aid(card, CARD_INFO)
     verify(card, 0x0015, secret)
-    from .rc import read_sw
-
     assert read_sw(card, 0x0002) == 0x9000 and read_sw(card, 0x0001) == 0x6982
