@@ -73,7 +73,7 @@ def test_mf_objects_chain_from_the_root_to_the_common_key() -> None:
     objects = mf_objects(hierarchy, serial, "131016", dt.date(2035, 2, 17),  # type: ignore[arg-type]
                          KEYS[2].public_key())
     assert objects[MfDataObject.ISSUER_ID] == root.key_id.raw
-    assert objects[MfDataObject.CARD_ID] == b"\x45\x0f" + serial.encode()
+    assert objects[MfDataObject.CARD_ID] == serial.encode()  # bare ASCII, as RC §3
     assert objects[MfDataObject.MUNICIPALITY] == b"13101"
     assert objects[MfDataObject.EXPIRY] == b"20350217"
     assert objects[MfDataObject.INTERMEDIATE_ISSUER] == intermediate.key_id.raw

@@ -4,8 +4,7 @@ in the issuer security domain's SCP03 session:
 | tag | ours |
 |---|---|
 | ``0042`` | the key ID of ``cv-root`` that starts the card's MF chain (``7000020/00N``) |
-| ``0045`` | the card serial as the blank card already answers it: ``45 0F`` + 15 ASCII digits
-  (GlobalPlatform's card image number; RC: "non-printable bytes around it") |
+| ``0045`` | the card serial, 15 bare ASCII digits, as the blank card answers it (RC §3) |
 | ``00F0`` | the municipality code, 5 ASCII digits (without its check digit) |
 | ``00F2`` | the expiry date, YYYYMMDD |
 | ``00F7`` | the key ID of ``cv-mf-intermediate`` (7000022), which signs ``7F21`` |
@@ -23,7 +22,6 @@ import datetime as dt
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardlib import tlv
 from cardlib.apps.issuer import IssuerSession
 from cardlib.constants import MfDataObject
 from cardlib.cv_certificate import CvCertificate, KeyId
@@ -49,7 +47,7 @@ def mf_objects(hierarchy: CvHierarchy, serial: str, municipality_code: str, expi
     """Every MF data object of a card, by tag, as GET DATA will answer them."""
     return {
         MfDataObject.ISSUER_ID: hierarchy.root_id.raw,
-        MfDataObject.CARD_ID: tlv.Tlv(MfDataObject.CARD_ID, serial.encode("ascii")).encode(),
+        MfDataObject.CARD_ID: serial.encode("ascii"),
         MfDataObject.MUNICIPALITY: municipality_code[:5].encode("ascii"),
         MfDataObject.EXPIRY: expiry.strftime("%Y%m%d").encode("ascii"),
         MfDataObject.INTERMEDIATE_ISSUER: hierarchy.mf_intermediate.key_id.raw,
