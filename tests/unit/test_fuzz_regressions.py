@@ -18,10 +18,8 @@ CRASHES = sorted((ROOT / "fixtures" / "fuzz").glob("*/*-*"))
 TARGETS = load_all()
 
 # Crash inputs whose bug is in a file another part is editing: reported to its owner,
-# kept here as strict xfails until the fix lands (then the entry goes).
-BATCH_RECURSION = ("part I (tools/issuance/batch.py, parse_batch): json.loads of a line nested "
-                   "~1000 deep raises RecursionError instead of rejecting the line")
-KNOWN_OPEN: dict[str, str] = {"batch_file": BATCH_RECURSION}  # target -> owner and bug
+# kept here as strict xfails (target -> owner and bug) until the fix lands.
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def _replay_params() -> list[object]:
@@ -53,6 +51,17 @@ def test_a_deeply_nested_request_file_is_a_request_error_naming_the_file() -> No
             load_request(Path("request.json"), read=lambda _path, text=text: _request_text(text))
     with pytest.raises(RequestError, match=r"\(file\).*nested too deeply"):
         load_request(Path("r.json"), read=lambda _path: b"[" * 5000 + b"]" * 5000)
+
+
+def test_a_batch_line_nested_too_deeply_is_rejected_and_the_others_go_on() -> None:
+    from tools.issuance.batch import parse_batch
+
+    deep = b"[" * 5000 + b"]" * 5000
+    good = b'{"name": "x"}'
+    lines = parse_batch(Path("b.jsonl"), read=lambda _path: deep + b"\n" + good)
+    assert [(line.line, line.status) for line in lines] == [(1, "rejected"), (2, "rejected")]
+    assert lines[0].detail == "malformed JSON: nested too deeply"
+    assert "nested" not in lines[1].detail
 
 
 def _request_text(data: bytes) -> bytes:

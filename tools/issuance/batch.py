@@ -62,6 +62,9 @@ def parse_batch(path: Path, read: Callable[[Path], bytes] = Path.read_bytes) -> 
         except json.JSONDecodeError as exc:
             lines.append(BatchLine(number, "rejected", detail=f"malformed JSON: {exc.msg}"))
             continue
+        except RecursionError:  # found by tests/fuzz (batch_file): [[[[… a thousand deep
+            lines.append(BatchLine(number, "rejected", detail="malformed JSON: nested too deeply"))
+            continue
         except RequestError as exc:
             lines.append(BatchLine(number, "rejected", detail=str(exc)))
             continue
