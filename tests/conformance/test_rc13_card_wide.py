@@ -99,9 +99,6 @@ def test_row17_mf_level(card: RawCard, resident: IssuedResident) -> None:
     assert expect(card, "00 CA 00 F0 00") == b"13221"
 
 
-@pytest.mark.xfail(strict=True, reason="part I defect: issuance PUTs MF 0045 as the TLV 45 0F "
-                   "<15 digits> (tools/issuance/mf_objects.py), so GET DATA 0045 answers "
-                   "45 0F 3x.., not the bare ASCII card number")
 def test_row17_card_identification_number_is_ascii(card: RawCard, resident: IssuedResident) -> None:
     """RC §3: GET DATA 0045 is the card identification number in ASCII (myna-card's
     read_card trims non-printable bytes around it, nothing inside)."""
