@@ -89,7 +89,7 @@ mf = {tag: ok(f"00CA{tag}000000") for tag in ("0042", "0045", "00F0", "00F2", "0
 chain = [decode_cv_certificate(mf["00F8"]), decode_cv_certificate(mf["7F21"])]
 common_key = verify_cv_chain(chain, anchors).public_key
 h = CvHierarchy.current(hsm)
-out["mf"] = {"issuer": mf["0042"] == h.root_id.raw, "card_id": mf["0045"][2:].decode(),
+out["mf"] = {"issuer": mf["0042"] == h.root_id.raw, "card_id": mf["0045"].decode(),
              "municipality": mf["00F0"].decode(), "expiry": mf["00F2"].decode(),
              "f7": mf["00F7"] == chain[0].holder.raw, "atr": mf["5F51"].hex(),
              "holder": str(chain[1].holder)}
