@@ -38,6 +38,9 @@ SIGNATURE_HEADER = bytes.fromhex("5F37820100")
 TEMPLATE_HEADER = bytes.fromhex("7F21820233")
 CONTENTS_LENGTH = len(BODY_HEADER) + BODY_LENGTH + len(SIGNATURE_HEADER) + SIGNATURE_LENGTH
 CERTIFICATE_LENGTH = len(TEMPLATE_HEADER) + CONTENTS_LENGTH  # 568
+# The CA whose key may start each chain, by the last digits of its key number (RC §6:
+# 5000020/6000020 MF root, x000023 券面事項確認AP CA, x000033 券面入力補助AP CA).
+CA_ROLES = {"mf": "00020", "surface": "00023", "card-info": "00033"}
 _KEY_ID_TEXT = re.compile(r"^([0-9]{7})/([0-9]{3})(?: \(([0-9A-F]{2})\))?$")
 _KEY_ID_MIDDLE = b"\x08\x05"
 _KEY_ID_ZEROS = b"\x00\x00\x00"
@@ -205,15 +208,22 @@ def _key_id(raw: bytes, field: str) -> KeyId:
 
 
 def verify_cv_chain(chain: Sequence[CvCertificate],
-                    anchors: Mapping[bytes, rsa.RSAPublicKey]) -> CvCertificate:
+                    anchors: Mapping[bytes, rsa.RSAPublicKey],
+                    role: str | None = None) -> CvCertificate:
     """Root first: the first issuer must be an anchor (all 16 bytes), each next issuer the
-    previous holder, each link verifying under the key above it. Returns the last."""
+    previous holder, each link verifying under the key above it. Returns the last.
+    ``role`` (a key of ``CA_ROLES``): the anchor must be that role's CA, by its key number
+    (x000020 MF root, x000023 surface, x000033 card-info, RC §6), so a certificate one CA
+    issued for one AP is not accepted in another's place."""
     if not chain:
         raise CvChainError("CV chain: empty")
     first = chain[0]
     anchor = anchors.get(first.issuer.raw)
     if anchor is None:
         raise CvChainError(f"CV chain link 1: issuer {first.issuer} is not a trust anchor")
+    if role is not None and not first.issuer.number.endswith(CA_ROLES[role]):
+        raise CvChainError(f"CV chain link 1: issuer {first.issuer} is not a {role} CA "
+                           f"(..{CA_ROLES[role]})")
     key = anchor
     previous: CvCertificate | None = None
     for index, certificate in enumerate(chain, start=1):

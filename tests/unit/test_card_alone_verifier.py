@@ -216,6 +216,26 @@ def test_attack_b_an_unanchored_hierarchy_is_refused_before_the_credential(hiera
     assert not verdict.genuine and "not a trust anchor" in verdict.checks[-1].detail
 
 
+@pytest.mark.parametrize("number", ["6100023", "6100020"])
+def test_attack_b_ef_0004_from_an_anchor_of_another_role_is_refused(hierarchy, number: str) -> None:  # type: ignore[no-untyped-def]
+    """EF 0004 issued by a trusted anchor of the wrong role (a surface CA x000023 or the
+    MF root x000020 in the same store), everything else consistent: the card-info chain
+    must start at a card-info CA (x000033); refused before the credential."""
+    wrong_id = KeyId.parse(f"{number}/001")
+    card = _card(hierarchy)
+    card.files[0x0004] = _certify(hierarchy["other"], wrong_id, SIGNER_ID,
+                                  hierarchy["signer"].public_key()).encode()
+    trust = TrustStore([_anchor(CA_ID, hierarchy["ca"].public_key(), EXTRA_HIERARCHY, "x"),
+                        _anchor(wrong_id, hierarchy["other"].public_key(), EXTRA_HIERARCHY,
+                                "x")], sets=())
+    verifier = Verifier(None, Challenges(), trust, [])  # type: ignore[arg-type]
+    verdict = verifier.verify(ApduChannel(InProcessTransport(card)), ("pin", Pin("1234")))
+    assert not verdict.genuine and verdict.anchor is None
+    assert [(c.name, c.ok) for c in verdict.checks][-1] == ("cv_chain", False)
+    assert "not a card-info CA" in verdict.checks[-1].detail
+    assert not any(a[1] == 0x20 for a in card.apdus)  # no VERIFY: no credential leaked
+
+
 def test_attack_c_ef_0007_signed_by_an_anchored_but_wrong_key(hierarchy) -> None:  # type: ignore[no-untyped-def]
     """DF52 made by the anchor's key itself instead of the EF 0004 holder key."""
     verdict = _verify(_card(hierarchy, signs_0007="ca"), hierarchy)

@@ -163,6 +163,23 @@ def test_a_card_of_another_hierarchy_is_refused_before_any_secret(issued) -> Non
     assert SurfaceApSession(channel).key_status(SurfaceFile.COLLATION_A).tries_left == 10
 
 
+def test_a_surface_certificate_from_an_anchor_of_another_role_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Surface EF 0004 issued by a trusted card-info CA (x000033), all else consistent:
+    the surface chain must start at a surface CA (x000023); refused before any secret."""
+    request = request_with_photo(tmp_path, photo=False)
+    wrong = SoftwareCvSigner("7000033", KEY)
+    card, channel = card_channel()
+    personalise_surface_ap(personalising(channel), SIGNER,
+                           wrong.certify(SIGNER.key_id, SIGNER.public_key()), request, EXPIRY,
+                           CODE, request.individual_number)
+    card.power_on()
+    with pytest.raises(FaceNotGenuineError) as info:
+        read_face(SurfaceApSession(channel), "a", request.individual_number,
+                  {wrong.key_id.raw: wrong.public_key()}, OnceChallenges())
+    assert info.value.failed[0][0] == "cv_chain" and "not a surface CA" in info.value.failed[0][1]
+    assert SurfaceApSession(channel).key_status(SurfaceFile.COLLATION_A).tries_left == 10
+
+
 def _tampered(card, fid: SurfaceFile, change) -> None:  # type: ignore[no-untyped-def]
     ef = card.state.apps[Aid.CARD_SURFACE.hex()].files[f"{fid:04X}"]
     ef.data = change(ef.content).hex()

@@ -61,11 +61,11 @@ class CheckReport:
 
 # ---- the files: chains, signatures, digests ----------------------------------------------
 
-def _chain(check: str, raws: list[bytes], anchors: Anchors,
-           describe: DescribeAnchor) -> tuple[Finding, CvCertificate | None]:
+def _chain(check: str, raws: list[bytes], anchors: Anchors, describe: DescribeAnchor,
+           role: str) -> tuple[Finding, CvCertificate | None]:
     try:
         chain = [decode_cv_certificate(raw) for raw in raws]
-        last = verify_cv_chain(chain, anchors)
+        last = verify_cv_chain(chain, anchors, role)
     except CardDataError as exc:
         return Finding(check, False, str(exc)), None
     root = chain[0].issuer
@@ -81,7 +81,7 @@ def _chains(dump: CardDump, anchors: Anchors,
         findings.append(Finding("MF CV chain 00F8/7F21", None, "GET DATA 00F8 not read"))
     else:
         raws = [root.data] + ([intermediate.data] if intermediate else [])
-        findings.append(_chain("MF CV chain 00F8/7F21", raws, anchors, describe)[0])
+        findings.append(_chain("MF CV chain 00F8/7F21", raws, anchors, describe, "mf")[0])
     signers: dict[str, CvCertificate] = {}
     for ap in ("card_info", "surface"):
         certificate = dump.file(ap, "0004")
@@ -93,7 +93,7 @@ def _chains(dump: CardDump, anchors: Anchors,
                                     "empty (filler only): the AP was not personalised"))
             continue
         finding, last = _chain(f"{ap} CV certificate (EF 0004)", [certificate.data], anchors,
-                               describe)
+                               describe, "card-info" if ap == "card_info" else "surface")
         findings.append(finding)
         if last is not None:
             signers[ap] = last

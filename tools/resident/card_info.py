@@ -98,7 +98,7 @@ def signer_certificate(session: CardInfoApSession,
                        anchors: Mapping[bytes, rsa.RSAPublicKey]) -> CvCertificate:
     """EF 0004, the AP's CV certificate, verified up to a trust anchor (its issuer)."""
     certificate = decode_cv_certificate(session.read_file(CardInfoFile.CV_CERTIFICATE))
-    return verify_cv_chain([certificate], anchors)
+    return verify_cv_chain([certificate], anchors, role="card-info")
 
 
 def read_card_info(session: CardInfoApSession, credential: Credential, what: What,

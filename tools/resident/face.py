@@ -179,7 +179,7 @@ def read_face(session: SurfaceApSession, credential: str, secret: str,
     session.select()
     try:
         certificate = decode_cv_certificate(session.read_file(SurfaceFile.CV_CERTIFICATE))
-        verify_cv_chain([certificate], anchors)
+        verify_cv_chain([certificate], anchors, role="surface")
     except CardDataError as exc:
         raise FaceNotGenuineError([("cv_chain", str(exc))]) from None
     checks.passed.append(("cv_chain", f"EF 0004 {certificate.holder} under anchor "

@@ -169,7 +169,7 @@ class Verifier:
         try:
             certificate = decode_cv_certificate(
                 card_info.read_tlv_file(CardInfoFile.CV_CERTIFICATE))
-            verify_cv_chain([certificate], self.trust.anchors())
+            verify_cv_chain([certificate], self.trust.anchors(), role="card-info")
         except (ApduError, CardDataError) as exc:
             return run.add("cv_chain", False, f"EF 0004: {exc}")
         info = self.trust.info(certificate.issuer.raw)
