@@ -167,6 +167,25 @@ def test_the_client_touches_only_what_its_command_line_names(tmp_path: Path,
     assert base64.b64decode(read["data"]) == b"content"
 
 
+def test_the_client_touches_a_dump_directory_only_in_its_layout(tmp_path: Path) -> None:
+    """`card dump --out DIR` / `card check --from DIR` through the service: DIR/<ap>/<id>.bin
+    (found: refused, so a dump through the service failed after its provision was
+    recorded), and nothing else below DIR's subdirectories, nor any other depth."""
+    out = tmp_path / "dump"
+    named = named_paths(["card", "dump", "--out", str(out), "--with", "pin"])
+    assert may_touch(out / "card_info" / "0001.bin", named)
+    assert may_touch(out / "common" / "0001.3.bin", named) and may_touch(out / "mf" / "00F8.bin",
+                                                                        named)
+    assert may_touch(out / "surface", named) and may_touch(out / "index.json", named)
+    for other in (out / "card_info" / "notes.txt", out / "ssh" / "0001.bin",
+                  out / "card_info" / "x" / "0001.bin", out / "card_info" / "0001.bin.bak",
+                  tmp_path / "card_info" / "0001.bin", Path("/etc/card_info/0001.bin")):
+        assert not may_touch(other, named), other
+    client = Client(Channel(socket.socketpair()[0]), ["card", "check", "--from", str(out)])
+    refused = client.answer({"kind": "read", "path": f"{out}/card_info/../../secret"})
+    assert "refuses" in refused["error"]
+
+
 def test_a_deeply_nested_message_is_a_protocol_error_not_a_crash() -> None:
     client, service = pair()
     sender = threading.Thread(target=client.sock.sendall,

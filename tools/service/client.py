@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import getpass
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -45,10 +46,19 @@ def named_paths(argv: list[str]) -> set[Path]:
     return named
 
 
+# `card dump --out DIR` writes DIR/<ap>/<id>.bin and `card check --from DIR` reads them:
+# one level deeper than "a file in a named directory", and only in that layout.
+DUMP_SUBDIRS = frozenset({"mf", "card_info", "surface", "jpki", "common", "juki"})
+DUMP_FILE = re.compile(r"[0-9A-F]{4}(\.[0-9]{1,2})?\.bin")
+
+
 def may_touch(path: Path, named: set[Path]) -> bool:
-    """A path the command line named, a file in a named directory, or ``NAMED.<ext>``."""
+    """A path the command line named, a file in a named directory, ``NAMED.<ext>``, or a
+    dump file ``<ap>/<id>.bin`` of a named directory."""
+    dump_file = path.parent.name in DUMP_SUBDIRS and DUMP_FILE.fullmatch(path.name) is not None
     return any(path == n or path.parent == n
                or (path.parent == n.parent and path.name.startswith(n.name + "."))
+               or (dump_file and path.parent.parent == n)
                for n in named)
 
 
