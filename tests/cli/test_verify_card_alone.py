@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardlib.card_info_records import decode_signed_key, encode_signed_key
 from cardlib.checkdigits import individual_number_check_digit
-from cardlib.constants import Aid, CardInfoFile
+from cardlib.constants import Aid, CardInfoFile, CommonFile
 from cardlib.cv_certificate import KeyId, cv_body, decode_cv_certificate, make_cv_certificate
 from cardlib.emulator.state import CardState, StateFile
+from cardlib.records import CardInfoRecord, decode_card_info_record, encode_card_info_record
 from tools.registry import new_record_code
 from tools.station.home import StationHome
 
@@ -89,6 +90,15 @@ def insert_edited(home: Path, source: Path, destination: Path,
     edit(state)
     StateFile(destination).save(state)
     juki(home, "rig", "insert", "--slot", "0", "--state", str(destination))
+
+
+def _foreign_serial(state: CardState) -> None:
+    """The 共通AP record of a card no registry of ours knows (a real card, say)."""
+    ef = state.apps[Aid.COMMON.hex()].files[f"{CommonFile.CARD_INFO_RECORD:04X}"]
+    assert ef.records
+    record = decode_card_info_record(bytes.fromhex(ef.records[0]))
+    ef.records[0] = encode_card_info_record(CardInfoRecord(
+        "999999999999999", record.municipality_code, record.expiry)).hex()
 
 
 def put_file(state: CardState, fid: int, content: bytes) -> None:
@@ -177,9 +187,16 @@ def test_a_card_under_an_extra_anchor_is_genuine_from_the_card_alone(
                        f'modulus = "{ca.public_key().public_numbers().n:0512X}"\nname = "test"\n')
     with trust_settings(rig_home, {"anchors": ["jlis-production", "station"],
                                    "extra": str(anchors)}):
+        # attack (e): its 共通AP record still names our card's serial: refused, never
+        # recorded against our resident (and no credential presented)
+        claims_ours = verify(rig_home, check=1)
+        foreign = tmp_path / "foreign.json"
+        insert_edited(rig_home, foreign, tmp_path / "foreign-serial.json", _foreign_serial)
         verdict = verify(rig_home)
         listed = json.loads(juki(rig_home, "trust", "list", "--json").stdout)
     anchors.unlink()
+    assert failed(claims_ours) == ["card_record"] and claims_ours["ours"] is False
+    assert "of this station's registry" in claims_ours["checks"][-1]["detail"]
     assert verdict["genuine"] is True and verdict["ours"] is False
     assert verdict["anchor"] == {"key_id": "6100033/001", "hierarchy": "extra",
                                  "source": str(anchors)}

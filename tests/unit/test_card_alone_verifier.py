@@ -236,6 +236,44 @@ def test_attack_b_ef_0004_from_an_anchor_of_another_role_is_refused(hierarchy, n
     assert not any(a[1] == 0x20 for a in card.apdus)  # no VERIFY: no credential leaked
 
 
+def test_attack_e_a_foreign_card_claiming_a_station_serial_is_refused(  # type: ignore[no-untyped-def]
+        hierarchy, monkeypatch) -> None:
+    """A card genuine under an extra (or published) anchor whose unsigned 共通AP record
+    names a serial of this station's registry: trusting the claim would record the read
+    against that card's resident. Refused before the credential; a serial the registry
+    does not know, or --offline, leaves the card-alone verdict as it was."""
+    import datetime as dt
+
+    from cardlib.records import CardInfoRecord
+
+    claimed = CardInfoRecord("100000000000017", "131016", dt.date(2035, 2, 17))
+    monkeypatch.setattr(Verifier, "_common_record", staticmethod(lambda _channel: claimed))
+
+    class Registry:
+        def __init__(self, known: set[str]) -> None:
+            self.known = known
+
+        def get(self, serial: str) -> object | None:
+            return object() if serial in self.known else None
+
+    trust = TrustStore([_anchor(CA_ID, hierarchy["ca"].public_key(), EXTRA_HIERARCHY, "x")], ())
+
+    def verify(known: set[str], offline: bool = False):  # type: ignore[no-untyped-def]
+        card = _card(hierarchy)
+        verifier = Verifier(Registry(known), Challenges(), trust, [])  # type: ignore[arg-type]
+        verdict = verifier.verify(ApduChannel(InProcessTransport(card)), ("pin", Pin("1234")),
+                                  offline=offline)
+        return verdict, card
+
+    verdict, card = verify({claimed.card_serial})
+    assert not verdict.genuine and not verdict.ours
+    assert (verdict.checks[-1].name, verdict.checks[-1].ok) == ("card_record", False)
+    assert "of this station's registry" in verdict.checks[-1].detail
+    assert not any(a[1] == 0x20 for a in card.apdus)  # no VERIFY: no credential presented
+    assert verify(set())[0].genuine
+    assert verify({claimed.card_serial}, offline=True)[0].genuine
+
+
 def test_attack_c_ef_0007_signed_by_an_anchored_but_wrong_key(hierarchy) -> None:  # type: ignore[no-untyped-def]
     """DF52 made by the anchor's key itself instead of the EF 0004 holder key."""
     verdict = _verify(_card(hierarchy, signs_0007="ca"), hierarchy)

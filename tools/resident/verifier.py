@@ -152,6 +152,8 @@ class Verifier:
             return self._verdict(run, offline, ours=False)
         ours = run.anchor is not None and run.anchor["source"] == "station"
         run.record = self._common_record(channel)
+        if not ours and not offline and self._claims_a_station_serial(run):
+            return self._verdict(run, offline, ours=False)  # before the credential
         if ours and not offline:
             self._registry_checks(run, channel)
         card_info.select()  # the credential comes last: it stays in force for a read
@@ -229,6 +231,19 @@ class Verifier:
             return common.read_card_info()
         except (ApduError, CardDataError):
             return None
+
+    def _claims_a_station_serial(self, run: _Run) -> bool:
+        """A card whose chain starts at a published or extra anchor but whose (unsigned)
+        共通AP record names a card of this station's registry: every card this station
+        issued chains to a ``station`` anchor, so the claim is false, and trusting it would
+        record the provision against that card's resident."""
+        serial = run.record.card_serial if run.record is not None else None
+        if serial is None or self.registry is None or self.registry.get(serial) is None:
+            return False
+        assert run.anchor is not None
+        run.add("card_record", False, f"claims serial {serial} of this station's registry, but "
+                                      f"its chain starts at a {run.anchor['hierarchy']} anchor")
+        return True
 
     def _registry_checks(self, run: _Run, channel: ApduChannel) -> None:
         record = run.record
