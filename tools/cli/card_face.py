@@ -61,7 +61,8 @@ def card_face(out_dir: Path, credential: str, recipient: str | None, purpose: st
     spec = SPECS[credential]
     secret = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
     st = station()
-    anchors = TrustStore.from_settings(st.home.settings(), st.hsm).anchors()
+    store = TrustStore.from_settings(st.home.settings(), st.hsm)
+    anchors = store.anchors()
     try:
         terminal().make_dir(out_dir, private=True)
     except OSError as exc:
@@ -75,6 +76,8 @@ def card_face(out_dir: Path, credential: str, recipient: str | None, purpose: st
             serial = authenticated_card(channel, release, (credential, secret))
         reading = _read_or_refuse(SurfaceApSession(channel), credential, secret.reveal(),
                                   anchors, ChallengeBook(st.hsm), release, serial)
+        if credential == "dob":
+            _refuse_a_false_claim(store, reading, release, serial)
     outputs = _outputs(reading)  # everything that can fail does so before the record
     entry = record_provision(release, reading.fields, serial)
     for name, data in outputs.items():
@@ -103,6 +106,27 @@ def _read_or_refuse(session, credential, secret, anchors, challenges, release, s
                detail=f"card surface not genuine (failed {', '.join(n for n, _ in exc.failed)}); "
                       f"it claimed serial {serial or '?'}")
         raise CardNotGenuineError(serial, exc.failed) from None
+
+
+def _refuse_a_false_claim(store, reading, release, serial) -> None:  # type: ignore[no-untyped-def]
+    """--with dob proves the surface alone and names the serial the (unsigned) 共通AP
+    record claims: a surface of another hierarchy claiming one of this station's serials
+    is refused (every card we issue chains to a station anchor), as `juki verify` does."""
+    from cardlib.cv_certificate import KeyId
+
+    from ..audit.provision import record
+    from ..errors import CardNotGenuineError
+
+    info = store.info(KeyId.parse(reading.anchor).raw)
+    st = station()
+    if serial is None or (info is not None and info.source == "station") or \
+            st.registry.get(serial) is None:
+        return
+    detail = f"claims serial {serial} of this station's registry, but its surface chain " \
+             f"starts at anchor {reading.anchor}"
+    record(st.registry, st.hsm, release, kind="refusal", fields=[], resident_id=None,
+           record_code=None, card_serial=None, detail=f"card not genuine: {detail}")
+    raise CardNotGenuineError(serial, [("card_record", detail)])
 
 
 def _outputs(reading) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
