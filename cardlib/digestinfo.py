@@ -6,7 +6,9 @@ match them rather than parse ASN.1. The card side turns a DigestInfo back into
 
 from __future__ import annotations
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 PREFIXES: dict[str, bytes] = {
     "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
@@ -34,3 +36,13 @@ def prehashed_digest_info(data: bytes) -> tuple[hashes.HashAlgorithm, bytes] | N
         if data.startswith(prefix) and len(data) == len(prefix) + algorithm.digest_size:
             return algorithm, data[len(prefix):]
     return None
+
+
+def rsa_sha256_signature_verifies(key: rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is sha256WithRSAEncryption (PKCS#1 v1.5) of ``message`` under
+    ``key``; a signature of the wrong length is simply not valid."""
+    try:
+        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .card_tlv import card_tlv, children_in_order, fixed, object_and_filler
 from .cv_certificate import KeyId, decode_card_rsa_key, encode_card_rsa_key
+from .digestinfo import rsa_sha256_signature_verifies
 from .errors import CardDataError
 from .records import SEX_CODES, checked_offset_table, parse_yyyymmdd, with_offset_table
 
@@ -54,14 +54,6 @@ def _sign_checked(sign: Callable[[bytes], bytes], data: bytes, what: str) -> byt
     if len(signature) != SIGNATURE_LENGTH:
         raise ValueError(f"{what}: signature must be {SIGNATURE_LENGTH} bytes")
     return signature
-
-
-def _verifies(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> bool:
-    try:
-        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def _image(value: bytes, field_name: str, jp2: bool = False) -> bytes:
@@ -91,7 +83,7 @@ class AgeRecord:
                                + card_tlv(0xDF12, self.card_key))
 
     def verifies_under(self, key: rsa.RSAPublicKey) -> bool:
-        return _verifies(key, self.signature, self.signed_part())
+        return rsa_sha256_signature_verifies(key, self.signature, self.signed_part())
 
     @property
     def public_key(self) -> rsa.RSAPublicKey:
@@ -276,7 +268,7 @@ class RenderedNumber:
         return self.signed or card_tlv(0xDF41, self.png) + card_tlv(0xDF42, self.card_key)
 
     def verifies_under(self, key: rsa.RSAPublicKey) -> bool:
-        return _verifies(key, self.signature, self.signed_part())
+        return rsa_sha256_signature_verifies(key, self.signature, self.signed_part())
 
 
 def encode_rendered_number(png: bytes, card_key: bytes, sign: Callable[[bytes], bytes]) -> bytes:

@@ -22,14 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib import surface_records as sr
 from cardlib.apps.surface import SurfaceApSession
 from cardlib.constants import SurfaceFile
 from cardlib.cv_certificate import decode_cv_certificate, verify_cv_chain
+from cardlib.digestinfo import rsa_sha256_signature_verifies
 from cardlib.errors import CardDataError
 
 PLACEHOLDER_COMMENT = b"juki placeholder photo v1"  # = tools.issuance.card_face_images'
@@ -149,14 +148,6 @@ class FaceReading:
                       "checks": [{"name": n, "ok": True, "detail": d} for n, d in self.checks]}
 
 
-def _verifies(key: rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
 class _Checks:
     def __init__(self) -> None:
         self.passed: list[tuple[str, str]] = []
@@ -192,7 +183,7 @@ def read_face(session: SurfaceApSession, credential: str, secret: str,
     challenge = challenges.issue(PRESENCE_CHALLENGE_BYTES)
     signature = session.presence_signature(challenge)
     checks.require("presence", challenges.redeem(challenge) and
-                   _verifies(card_key, signature, challenge),
+                   rsa_sha256_signature_verifies(card_key, signature, challenge),
                    "80 2A 00 00 over a fresh token challenge verifies under the card key",
                    "the presence signature does not verify under the records' card key")
     del parts["card_key"]

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from cardlib.apdu import CommandApdu
@@ -39,7 +38,7 @@ from cardlib.card_info_records import decode_signed_key
 from cardlib.channel import ApduChannel
 from cardlib.constants import RSA_2048_BYTES, CardInfoFile, Ins
 from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
-from cardlib.digestinfo import digest_info
+from cardlib.digestinfo import digest_info, rsa_sha256_signature_verifies
 from cardlib.errors import ApduError, CardDataError
 from cardlib.records import CardInfoRecord
 from hsm.ca import role_certificates
@@ -100,15 +99,6 @@ class _Run:
     def add(self, name: str, ok: bool, detail: str) -> bool:
         self.checks.append(Check(name, ok, detail))
         return ok
-
-
-def _verifies(key: rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
-    """sha256WithRSAEncryption (PKCS#1 v1.5) by ``cryptography``."""
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def presence_signature(session: CardInfoApSession, digest: bytes) -> bytes:
@@ -213,7 +203,7 @@ class Verifier:
             return
         if not self.challenges.redeem(challenge):
             run.add("presence", False, "challenge already used")
-        elif not _verifies(key, signature, challenge):
+        elif not rsa_sha256_signature_verifies(key, signature, challenge):
             run.add("presence", False, "80 2A 00 00 signature over the token's challenge does "
                                        "not verify under DF51")
         else:
@@ -289,7 +279,7 @@ class Verifier:
             return False, f"INTERNAL AUTHENTICATE 00 88 00 99 failed: {exc}"
         if not self.challenges.redeem(challenge):
             return False, "challenge already used"
-        if not _verifies(key, signature, challenge):
+        if not rsa_sha256_signature_verifies(key, signature, challenge):
             return False, "INTERNAL AUTHENTICATE over the token's challenge does not verify"
         name = str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
         return True, f"issued by {name}; key 0019 signed a fresh token challenge"
