@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .card_tlv import card_tlv, children_in_order, fixed, object_and_filler
 from .cv_certificate import CARD_RSA_KEY_LENGTH, KeyId, decode_card_rsa_key, encode_card_rsa_key
+from .digestinfo import rsa_sha256_signature_verifies
 from .errors import CardDataError
 
 TAG_BASIC_INFO, TAG_VERSION, TAG_KEY_ID, TAG_DIGEST = 0xFF40, 0xDF41, 0xDF42, 0xDF43
@@ -114,11 +113,7 @@ class SignedKey:
         return card_tlv(TAG_KEY_OBJECT, self.key_object)
 
     def verifies_under(self, signer: rsa.RSAPublicKey) -> bool:
-        try:
-            signer.verify(self.signature, self.signed_part(), padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return rsa_sha256_signature_verifies(signer, self.signature, self.signed_part())
 
     def encode(self) -> bytes:
         return card_tlv(TAG_SIGNED_KEY, self.signed_part()

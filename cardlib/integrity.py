@@ -13,12 +13,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import tlv
 from .card_tlv import card_tlv, children_in_order, fixed, object_and_filler
+from .digestinfo import rsa_sha256_signature_verifies
 from .errors import CardDataError
 
 TAG_RECORD = 0xFF30
@@ -68,11 +67,7 @@ class IntegrityRecord:
 
     def verifies_under(self, signer: rsa.RSAPublicKey) -> bool:
         """DF33 under the key of EF 0004's holder."""
-        try:
-            signer.verify(self.signature, self.signed_part(), padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return rsa_sha256_signature_verifies(signer, self.signature, self.signed_part())
 
     def mismatches(self, physical_ef_0001: bytes | None, ef_0002: bytes | None) -> list[str]:
         """Which of the files given (None = not checked) no longer match (constant time)."""
