@@ -68,6 +68,18 @@ def _card_key(value: bytes, field_name: str) -> bytes:
     return value
 
 
+def _signed_key_record_parts(raw: bytes, record_tag: int, first_tag: int,
+                             what: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """(datum, card key, signature, signed bytes) of a record ``record_tag`` holding
+    ``first_tag`` (the datum), ``first_tag + 1`` (the card key) and ``first_tag + 2``
+    (the signature over the two TLVs before it), in that order; values unchecked."""
+    outer, _ = object_and_filler(raw, record_tag, what)
+    tags = (first_tag, first_tag + 1, first_tag + 2)
+    found = children_in_order(outer.value, tuple((tag, f"{tag:X}") for tag in tags), what)
+    datum, key, signature = (item.value for item, _ in found)
+    return datum, key, signature, outer.value[:found[2][1]]
+
+
 # ---- EF 0001: the age record ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -98,14 +110,10 @@ def encode_age_record(birth_date: dt.date, card_key: bytes, sign: Callable[[byte
 
 def decode_age_record(raw: bytes) -> AgeRecord:
     what = "age record (EF 0001)"
-    outer, _ = object_and_filler(raw, 0xFF10, what)
-    found = children_in_order(outer.value, ((0xDF11, "DF11"), (0xDF12, "DF12"), (0xDF13, "DF13")),
-                              what)
-    birth, key, signature = (item.value for item, _ in found)
+    birth, key, signature, signed = _signed_key_record_parts(raw, 0xFF10, 0xDF11, what)
     return AgeRecord(parse_yyyymmdd(birth, f"{what}: birth date DF11"),
                      _card_key(key, f"{what}: card key DF12"),
-                     fixed(signature, SIGNATURE_LENGTH, f"{what}: DF13"),
-                     signed=outer.value[:found[2][1]])
+                     fixed(signature, SIGNATURE_LENGTH, f"{what}: DF13"), signed=signed)
 
 
 # ---- EF 0002: the card face -----------------------------------------------------------------
@@ -282,10 +290,6 @@ def encode_rendered_number(png: bytes, card_key: bytes, sign: Callable[[bytes], 
 
 def decode_rendered_number(raw: bytes) -> RenderedNumber:
     what = "rendered number (EF 0005)"
-    outer, _ = object_and_filler(raw, 0xFF40, what)
-    found = children_in_order(outer.value, ((0xDF41, "DF41"), (0xDF42, "DF42"), (0xDF43, "DF43")),
-                              what)
-    png, key, signature = (item.value for item, _ in found)
+    png, key, signature, signed = _signed_key_record_parts(raw, 0xFF40, 0xDF41, what)
     return RenderedNumber(_image(png, f"{what}: image DF41"), _card_key(key, f"{what}: DF42"),
-                          fixed(signature, SIGNATURE_LENGTH, f"{what}: DF43"),
-                          signed=outer.value[:found[2][1]])
+                          fixed(signature, SIGNATURE_LENGTH, f"{what}: DF43"), signed=signed)
