@@ -267,6 +267,20 @@ def test_dump_without_credential_holds_no_identity(card) -> None:  # type: ignor
     assert dump.file("card_info", "0004") is not None
 
 
+def test_dump_withholds_the_credential_from_an_unanchored_ap(card, anchors) -> None:  # type: ignore[no-untyped-def]
+    """`card dump`/`card check --with`: a card-info or surface AP whose EF 0004 does not
+    chain to an anchor of its role never sees the PIN or 照合番号A/B (found: they were
+    presented to every AP, the surface AP's unchecked chain included)."""
+    _, tap, channel = card
+    only_surface = {SURFACE_CA_ID.raw: anchors[SURFACE_CA_ID.raw]}
+    dump = dump_card(channel, credential(CardInfoKey.PIN, PIN), only_surface)
+    assert not any(apdu[1] == 0x20 and len(apdu) > 5 for apdu in tap.sent)  # no VERIFY sent
+    assert dump.identity_fields() == []
+    assert {(r["ap"], r["id"]): r["sw"] for r in dump.refused}[("card_info", "0001")] == "6982"
+    assert "individual_number" in dump_card(channel, credential(CardInfoKey.PIN, PIN),
+                                            anchors).identity_fields()
+
+
 def test_dump_index_names_no_other_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     index = {"files": [{"ap": "../..", "id": "0001", "path": "../../etc/passwd",
                         "read": "x", "sha256": ""}]}

@@ -78,6 +78,7 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
 
     release = provision_release(recipient, purpose, required=credential is not None)
     presented_credential, pair = _credential(credential, pin_file)
+    card_anchors, _ = trust_anchors()
     term = terminal()
     try:
         term.make_dir(out_dir, private=True)  # new, 0700: it may hold identity data
@@ -85,7 +86,7 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
         raise click.UsageError(f"--out {out_dir}: must be a new directory ({exc})") from None
     with presented(reader, timeout) as (_name, channel):
         serial = authenticated_card(channel, release, pair) if pair is not None else None
-        dump = dump_card(channel, presented_credential)
+        dump = dump_card(channel, presented_credential, card_anchors)
     fields = dump.identity_fields()
     if fields and release is None:
         raise click.UsageError(f"the card released identity data without a credential "

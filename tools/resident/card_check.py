@@ -240,7 +240,7 @@ def check_card(channel: ApduChannel, anchors: Anchors, describe: DescribeAnchor,
     ``credential`` if given) and check it. The dump is returned for the caller to
     discard; nothing of it is in the report but digests' verdicts."""
     applications = {spec.name: _probe_application(channel, spec) for spec in APPLICATIONS}
-    dump = dump_card(channel, credential)
+    dump = dump_card(channel, credential, anchors)  # a credential only to anchored APs
     return CheckReport(applications, tuple(verify_files(dump, anchors, describe))), dump
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.apdu import CommandApdu
 from cardlib.apps.base import ApplicationSession
@@ -29,10 +31,13 @@ from cardlib.constants import (
     MfDataObject,
     SurfaceFile,
 )
+from cardlib.cv_certificate import decode_cv_certificate, verify_cv_chain
 from cardlib.errors import ApduError, CardDataError
 from cardlib.status import SW
 
 from .card_info import Credential
+
+Anchors = Mapping[bytes, rsa.RSAPublicKey]
 
 SW_RECORD_NOT_FOUND = 0x6A83
 DUMP_ID = re.compile(r"[0-9A-F]{4}(\.[0-9]{1,2})?")
@@ -173,10 +178,26 @@ def _records(session: ApplicationSession, spec: ApSpec,
             break
 
 
-def _present(session: ApplicationSession, spec: ApSpec, credential: Credential | None) -> str:
-    """Present ``credential`` where it applies; what opened the AP's files."""
+def _anchored(session: ApplicationSession, role: str, anchors: Anchors | None) -> bool:
+    """Whether the AP's EF 0004 chains to an anchor of ``role`` (no anchors: not asked)."""
+    if anchors is None:
+        return True
+    try:
+        verify_cv_chain([decode_cv_certificate(session.read_physical(0x0004))], anchors, role)
+    except (ApduError, CardDataError):
+        return False
+    return True
+
+
+def _present(session: ApplicationSession, spec: ApSpec, credential: Credential | None,
+             anchors: Anchors | None = None) -> str:
+    """Present ``credential`` where it applies, and only to an AP whose EF 0004 chains to
+    an anchor of its role (as `juki verify` and `card face` do); what opened its files."""
     if credential is None:
         return "free"
+    role = {"card_info": "card-info", "surface": "surface"}.get(spec.name)
+    if role is not None and not _anchored(session, role, anchors):
+        return "free: EF 0004 not anchored, credential withheld"
     if spec.name == "card_info":
         assert isinstance(session, CardInfoApSession)
         session.present(credential.key, credential.secret.reveal())
@@ -189,11 +210,11 @@ def _present(session: ApplicationSession, spec: ApSpec, credential: Credential |
 
 
 def _application(channel: ApduChannel, spec: ApSpec, credential: Credential | None,
-                 refused: list[dict[str, str]]) -> Iterator[DumpedFile]:
+                 refused: list[dict[str, str]], anchors: Anchors | None) -> Iterator[DumpedFile]:
     session_class = CardInfoApSession if spec.name == "card_info" else ApplicationSession
     session = session_class(channel, spec.aid)
     session.select()
-    opened = _present(session, spec, credential)
+    opened = _present(session, spec, credential, anchors)
     for fid in spec.files:
         try:
             data = session.read_physical(fid)
@@ -204,9 +225,11 @@ def _application(channel: ApduChannel, spec: ApSpec, credential: Credential | No
     yield from _records(session, spec, refused)
 
 
-def dump_card(channel: ApduChannel, credential: Credential | None) -> CardDump:
+def dump_card(channel: ApduChannel, credential: Credential | None,
+              anchors: Anchors | None = None) -> CardDump:
     """Read what is readable now. The credential is presented to the card-info AP (and,
-    for 照合番号A/B, to the surface AP's key of the same value); a wrong one raises."""
+    for 照合番号A/B, to the surface AP's key of the same value); a wrong one raises. With
+    ``anchors``, only to an AP whose EF 0004 chains to an anchor of its role."""
     refused: list[dict[str, str]] = []
     files = list(_mf_objects(channel, refused))
     present: list[str] = []
@@ -217,7 +240,7 @@ def dump_card(channel: ApduChannel, credential: Credential | None) -> CardDump:
             refused.append({"ap": spec.name, "id": "SELECT", "sw": _sw(exc)})
             continue
         present.append(spec.name)
-        files += _application(channel, spec, credential, refused)
+        files += _application(channel, spec, credential, refused, anchors)
     return CardDump(tuple(files), tuple(refused),
                     credential.key.name.lower() if credential else None, tuple(present))
 
