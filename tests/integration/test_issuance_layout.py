@@ -16,9 +16,24 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-SCRIPT = """
-import dataclasses, hashlib, json, sys
+RIG_TOKEN_PRELUDE = """
+import json, sys
 from pathlib import Path
+from hsm.rig_mark import mark_test_token
+from hsm.station_keys import ensure_station_keys
+from tools.rig.rig import Rig
+from tools.station.home import StationHome
+
+root = Path(sys.argv[1])
+home = StationHome(root / "home")
+Rig(home).ensure_token()
+hsm = home.open_token()
+mark_test_token(hsm)  # a rig's own token: the card maker may export transport keys
+ensure_station_keys(hsm)
+"""
+
+SCRIPT = RIG_TOKEN_PRELUDE + """
+import dataclasses, hashlib
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cardlib.apdu import split_response
@@ -30,22 +45,12 @@ from cardlib.emulator.state import StateFile
 from cardlib.integrity import decode_integrity_record
 from cardlib.transport import InProcessTransport
 from hsm.cv_hierarchy import CvHierarchy, station_anchors
-from hsm.rig_mark import mark_test_token
-from hsm.station_keys import ensure_station_keys
 from tools.issuance.request import load_request
 from tools.issuance.resident_card import issue_resident_card
 from tools.registry import Registry
 from tools.rig.card_maker import manufacture_blank_card
-from tools.rig.rig import Rig
-from tools.station.home import StationHome
 from tools.station.pins import Pin, ResidentCardPins
 
-root = Path(sys.argv[1])
-home = StationHome(root / "home")
-Rig(home).ensure_token()
-hsm = home.open_token()
-mark_test_token(hsm)  # a rig's own token: the card maker may export transport keys
-ensure_station_keys(hsm)
 state = root / "card.json"
 serial = manufacture_blank_card(hsm, state)
 card = ResidentCardOs(StateFile(state).load(), StateFile(state).save)
@@ -148,16 +153,18 @@ print(json.dumps(out))
 """
 
 
-def issue_and_read(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+def run_with_yamada_request(script: str, tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    """Run ``script`` in a fresh interpreter (argv: ``tmp_path``, the Yamada request) and
+    return the JSON of its last line of output."""
     request = ROOT / "fixtures" / "requests" / "resident-yamada.json"
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), str(request)],
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(request)],
                             capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_issued_card_has_the_real_layout_and_proves_itself(tmp_path: Path) -> None:
-    out = issue_and_read(tmp_path)
+    out = run_with_yamada_request(SCRIPT, tmp_path)
     serial = out["serial"]
     code = out["json"]["card_face"]["security_code"]
     assert len(code) == 4 and code.isdigit()
@@ -185,9 +192,7 @@ def test_issued_card_has_the_real_layout_and_proves_itself(tmp_path: Path) -> No
     assert out["jpki_0008"] == "8f8f00"
 
 
-ROTATION_SCRIPT = """
-import json, sys
-from pathlib import Path
+ROTATION_SCRIPT = RIG_TOKEN_PRELUDE + """
 from cardlib.apdu import split_response
 from cardlib.channel import ApduChannel
 from cardlib.cv_certificate import decode_cv_certificate, verify_cv_chain
@@ -195,24 +200,14 @@ from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.emulator.state import StateFile
 from cardlib.transport import InProcessTransport
 from hsm.cv_hierarchy import rotate_cv_role, station_anchors
-from hsm.rig_mark import mark_test_token
 from hsm.roles import KeyRole
-from hsm.station_keys import ensure_station_keys
 from tools.issuance.request import load_request
 from tools.issuance.resident_card import issue_resident_card
 from tools.registry import Registry, new_record_code
 from tools.rig.card_maker import manufacture_blank_card
-from tools.rig.rig import Rig
-from tools.station.home import StationHome
 from tools.station.pins import Pin, ResidentCardPins
 import dataclasses
 
-root = Path(sys.argv[1])
-home = StationHome(root / "home")
-Rig(home).ensure_token()
-hsm = home.open_token()
-mark_test_token(hsm)
-ensure_station_keys(hsm)
 registry = Registry(root / "registry.sqlite")
 registry.migrate()
 base = load_request(Path(sys.argv[2]))
@@ -256,42 +251,26 @@ print(json.dumps({"old": chains(old), "new": chains(new), "anchors": len(station
 def test_rotation_keeps_cards_of_the_old_hierarchy_verifying(tmp_path: Path) -> None:
     """Cards issued before a rotation of the three CAs (and so of the signers they
     certify) and cards issued after both chain to the station's anchors."""
-    request = ROOT / "fixtures" / "requests" / "resident-yamada.json"
-    result = subprocess.run([sys.executable, "-c", ROTATION_SCRIPT, str(tmp_path), str(request)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_with_yamada_request(ROTATION_SCRIPT, tmp_path)
     assert out == {"old": ["7000020/001", "7000033/001", "7000023/001", "000"],
                    "new": ["7000020/002", "7000033/002", "7000023/002", "000"], "anchors": 6}
 
 
-MISSING_SCRIPT = """
-import json, sys
-from pathlib import Path
+MISSING_SCRIPT = RIG_TOKEN_PRELUDE + """
 from cardlib.channel import ApduChannel
 from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.emulator.state import StateFile
 from cardlib.transport import InProcessTransport
 from hsm.cv_hierarchy import certificate_label
 from hsm.errors import KeyNotFoundError
-from hsm.rig_mark import mark_test_token
 from hsm.roles import KeyRole
-from hsm.station_keys import ensure_station_keys
 from tools.issuance.request import load_request
 from tools.issuance.resident_card import issue_resident_card
 from tools.registry import Registry
 from tools.rig.card_maker import manufacture_blank_card
-from tools.rig.rig import Rig
-from tools.station.home import StationHome
 from tools.station.pins import Pin, ResidentCardPins
 from pkcs11 import Attribute, ObjectClass
 
-root = Path(sys.argv[1])
-home = StationHome(root / "home")
-Rig(home).ensure_token()
-hsm = home.open_token()
-mark_test_token(hsm)
-ensure_station_keys(hsm)
 label = certificate_label(KeyRole.CV_CARD_INFO_SIGNER, 1)
 hsm.call(lambda s: [o.destroy() for o in s.get_objects({Attribute.CLASS: ObjectClass.DATA,
                                                          Attribute.LABEL: label})])
@@ -323,10 +302,6 @@ print(json.dumps({"error": error, "apdus": len(sent), "rows": len(registry.list(
 def test_no_card_io_without_the_cv_hierarchy(tmp_path: Path) -> None:
     """A token whose card-info signer has lost its CV certificate: issuance stops before
     the first APDU, with no registry row and the card still blank (OP_READY)."""
-    request = ROOT / "fixtures" / "requests" / "resident-yamada.json"
-    result = subprocess.run([sys.executable, "-c", MISSING_SCRIPT, str(tmp_path), str(request)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_with_yamada_request(MISSING_SCRIPT, tmp_path)
     assert "no CV certificate of juki/cv-card-info-signer/v1" in out["error"]
     assert out["apdus"] == 0 and out["rows"] == 0 and out["life_cycle"] == 1
