@@ -95,15 +95,23 @@ class ReplayingTransport:
         self.inner.close()
 
 
-def test_replayed_internal_authenticate_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+def verify_twice_replaying(station, blank_reader: str, replaying: type[ReplayingTransport],  # type: ignore[no-untyped-def]
+                           offline: bool = False) -> list:  # type: ignore[type-arg]
+    """Issue a card and verify it twice through ``replaying`` sharing one recording: the
+    second verification is answered with what the card answered the first."""
     issue(station, blank_reader)
     check = verifier(station)
     recorded: dict = {}
     verdicts = []
     for _ in range(2):
         with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
-            verdicts.append(check.verify(ApduChannel(ReplayingTransport(transport, recorded)),
-                                         ("pin", Pin(PIN))))
+            verdicts.append(check.verify(ApduChannel(replaying(transport, recorded)),
+                                         ("pin", Pin(PIN)), offline=offline))
+    return verdicts
+
+
+def test_replayed_internal_authenticate_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
+    verdicts = verify_twice_replaying(station, blank_reader, ReplayingTransport)
     assert verdicts[0].genuine
     assert not verdicts[1].genuine
     failed = {c.name: c for c in verdicts[1].checks if not c.ok}
@@ -125,14 +133,7 @@ class ReplayingPresence(ReplayingTransport):
 
 
 def test_replayed_presence_signature_is_rejected(station, blank_reader: str) -> None:  # type: ignore[no-untyped-def]
-    issue(station, blank_reader)
-    check = verifier(station)
-    recorded: dict = {}
-    verdicts = []
-    for _ in range(2):
-        with pcsc.PcscTransport(blank_reader, exclusive=True) as transport:
-            verdicts.append(check.verify(ApduChannel(ReplayingPresence(transport, recorded)),
-                                         ("pin", Pin(PIN)), offline=True))
+    verdicts = verify_twice_replaying(station, blank_reader, ReplayingPresence, offline=True)
     assert verdicts[0].genuine
     assert [c.name for c in verdicts[1].checks if not c.ok] == ["presence"]
 
