@@ -97,6 +97,22 @@ def next_command(reader: Reader) -> bytes | str:
         return bytes((cla, ins, p1, p2)) + data
 
 
+def decoded_commands(reader: Reader) -> Iterator[CommandApdu]:
+    """The input's commands (``next_command``, at most ``MAX_COMMANDS``) that decode as a
+    C-APDU; power cycles, resets and undecodable bytes are passed over."""
+    for _ in range(MAX_COMMANDS):
+        if not reader.remaining:
+            return
+        command = next_command(reader)
+        if not isinstance(command, bytes):
+            continue
+        try:
+            apdu = CommandApdu.decode(command)
+        except CardDataError:
+            continue
+        yield apdu
+
+
 def _valid_sw1(sw1: int) -> bool:
     return 0x61 <= sw1 <= 0x6F or 0x90 <= sw1 <= 0x9F
 

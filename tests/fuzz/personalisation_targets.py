@@ -10,10 +10,10 @@ from __future__ import annotations
 from cardlib.apdu import CommandApdu
 from cardlib.channel import ApduChannel
 from cardlib.constants import Ins
-from cardlib.errors import CardDataError, CardError
+from cardlib.errors import CardError
 from cardlib.transport import InProcessTransport
 
-from .card_targets import MAX_COMMANDS, _blank_state, _resident_card, _send, next_command, no_card_os_errors
+from .card_targets import _blank_state, _resident_card, _send, decoded_commands, no_card_os_errors
 from .reader import Reader
 from .registry import check, target
 
@@ -49,16 +49,7 @@ def emulator_personalisation(data: bytes) -> None:
     with no_card_os_errors():
         card.power_on()  # type: ignore[attr-defined]
         secure = personalising(ApduChannel(InProcessTransport(CheckedCard(card))))
-        for _ in range(MAX_COMMANDS):
-            if not reader.remaining:
-                break
-            command = next_command(reader)
-            if not isinstance(command, bytes):
-                continue
-            try:
-                apdu = CommandApdu.decode(command)
-            except CardDataError:
-                continue
+        for apdu in decoded_commands(reader):
             if apdu.ins == Ins.GENERATE_KEY_PAIR and reader.byte() % 4:
                 continue  # RSA-2048 generation is slow: one in four reaches the card
             try:

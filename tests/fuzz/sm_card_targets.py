@@ -17,9 +17,8 @@ from cardlib.transport import InProcessTransport
 
 from .card_targets import (
     CARD_INFO_PIN,
-    MAX_COMMANDS,
     _resident_card,
-    next_command,
+    decoded_commands,
     no_card_os_errors,
     personalised_resident_state,
 )
@@ -54,16 +53,7 @@ def emulator_card_info_sm(data: bytes) -> None:
     with no_card_os_errors():
         card.power_on()  # type: ignore[attr-defined]
         plain, secure = _open(card)
-        for _ in range(MAX_COMMANDS):
-            if not reader.remaining:
-                break
-            command = next_command(reader)
-            if not isinstance(command, bytes):
-                continue
-            try:
-                apdu = CommandApdu.decode(command)
-            except CardDataError:
-                continue
+        for apdu in decoded_commands(reader):
             if reader.chance(5) or not is_secure_command(apdu):  # raw, straight to the card
                 with refusals(CardError):
                     plain.transceive(apdu)
