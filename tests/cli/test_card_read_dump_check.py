@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 
 import pytest
 
-from cardlib.checkdigits import individual_number_check_digit
-from tools.registry import new_record_code
-
-from ..conftest import ROOT, juki
+from ..conftest import juki
+from .rig_cards import issue_own_yamada_card
 
 PIN = "7319"
-YAMADA = ROOT / "fixtures" / "requests" / "resident-yamada.json"
 READ_FOR = ("--recipient", "NENKIN", "--purpose", "B1-57")
 
 
@@ -25,22 +21,12 @@ READ_FOR = ("--recipient", "NENKIN", "--purpose", "B1-57")
 def card(rig_home: Path, tmp_path: Path) -> dict[str, object]:
     """A Yamada card with an individual number of its own in slot 0, and a credentials
     file naming its PIN, 照合番号A and 照合番号B."""
-    first11 = f"{secrets.randbelow(10**11):011d}"
-    number = first11 + str(individual_number_check_digit(first11))
-    request = json.loads(YAMADA.read_text(encoding="utf-8")) | {
-        "resident_code": new_record_code(), "individual_number": number}
-    request_path = tmp_path / "request.json"
-    request_path.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
-    juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(tmp_path / "card.json"))
+    issued = issue_own_yamada_card(rig_home, tmp_path, tmp_path / "card.json", PIN)
     creds = tmp_path / "creds.txt"
-    creds.write_text(f"card_info={PIN}\njpki_auth=2468\njpki_sign=SIGN2026\n")
+    creds.write_text(f"card_info={PIN}\ncollation_a={issued['number']}\n"
+                     f"collation_b={issued['b']}\n")
     os.chmod(creds, 0o600)
-    issued = json.loads(juki(rig_home, "issue", "resident", str(request_path), "--pin-file",
-                             str(creds), "--json").stdout)
-    # 照合番号B: born 1985-04-12 = 昭和60 -> 600412, the expiry year, the security code
-    b = f"600412{issued['expiry'][:4]}{issued['card_face']['security_code']}"
-    creds.write_text(f"card_info={PIN}\ncollation_a={number}\ncollation_b={b}\n")
-    return {"serial": issued["card_serial"], "number": number, "creds": creds}
+    return {"serial": issued["serial"], "number": issued["number"], "creds": creds}
 
 
 def read(home: Path, card: dict[str, object], *args: str, check: int = 0) -> dict:  # type: ignore[type-arg]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,18 +15,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardlib.card_info_records import decode_signed_key, encode_signed_key
-from cardlib.checkdigits import individual_number_check_digit
 from cardlib.constants import Aid, CardInfoFile, CommonFile
 from cardlib.cv_certificate import KeyId, cv_body, decode_cv_certificate, make_cv_certificate
 from cardlib.emulator.state import CardState, StateFile
 from cardlib.records import CardInfoRecord, decode_card_info_record, encode_card_info_record
-from tools.registry import new_record_code
 from tools.station.home import StationHome
 
-from ..conftest import ROOT, juki
+from ..conftest import juki
+from .rig_cards import issue_own_yamada_card
 
 PIN = "7319"
-YAMADA = ROOT / "fixtures" / "requests" / "resident-yamada.json"
 CARD_INFO = Aid.CARD_INFO.hex()
 CARD_CHECKS = ["applications", "cv_chain", "credential", "signed_key", "presence"]
 REGISTRY_CHECKS = ["card_record", "certificate", "registry_status"]
@@ -55,23 +52,9 @@ def _files(tmp_path: Path, card: dict) -> Path:  # type: ignore[type-arg]
 @pytest.fixture
 def card(rig_home: Path, tmp_path: Path) -> dict[str, object]:
     """A Yamada card of its own (new record code and individual number) in slot 0."""
-    first11 = f"{secrets.randbelow(10**11):011d}"
-    number = first11 + str(individual_number_check_digit(first11))
-    request = json.loads(YAMADA.read_text(encoding="utf-8")) | {
-        "resident_code": new_record_code(), "individual_number": number}
-    request_path = tmp_path / "request.json"
-    request_path.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
     state = tmp_path / "card.json"
-    juki(rig_home, "rig", "insert", "--slot", "0", "--state", str(state))
-    pins = tmp_path / "pins.txt"
-    pins.write_text(f"card_info={PIN}\njpki_auth=2468\njpki_sign=SIGN2026\n")
-    os.chmod(pins, 0o600)
-    issued = json.loads(juki(rig_home, "issue", "resident", str(request_path), "--pin-file",
-                             str(pins), "--json").stdout)
-    code = issued["card_face"]["security_code"]
-    # 照合番号B: born 1985-04-12 = 昭和60 -> 600412, the expiry year, the security code
-    card = {"serial": issued["card_serial"], "state": state, "number": number,
-            "b": f"600412{issued['expiry'][:4]}{code}"}
+    card: dict[str, object] = {**issue_own_yamada_card(rig_home, tmp_path, state, PIN),
+                               "state": state}
     card["creds"] = _files(tmp_path, card)
     return card
 
@@ -106,6 +89,25 @@ def put_file(state: CardState, fid: int, content: bytes) -> None:
     size = len(ef.content)
     assert len(content) <= size
     ef.data = (content + b"\xff" * (size - len(content))).hex()
+
+
+def insert_card_info_chain_under(home: Path, card: dict, destination: Path,  # type: ignore[type-arg]
+                                 ca: rsa.RSAPrivateKey, issuer: KeyId, holder: KeyId) -> None:
+    """Insert a copy of ``card`` whose card-info AP is consistent under ``ca``: EF 0004
+    certifies a fresh signer (``holder``, issued by ``issuer``, signed by ``ca``), EF 0007
+    carries a fresh presence key signed by that signer, key 0013 is that presence key."""
+    signer, presence = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                        for _ in range(2))
+    body = cv_body(issuer, holder, signer.public_key())
+    certificate = make_cv_certificate(issuer, holder, signer.public_key(), _sign(ca)(body))
+
+    def edit(state: CardState) -> None:
+        put_file(state, CardInfoFile.CV_CERTIFICATE, certificate.encode())
+        put_file(state, CardInfoFile.SIGNED_KEY,
+                 encode_signed_key(presence.public_key(), _sign(signer)))
+        state.apps[CARD_INFO].keys[f"{CardInfoFile.PRESENCE_KEY:04X}"] = _private_pem(presence)
+
+    insert_edited(home, Path(card["state"]), destination, edit)
 
 
 @contextmanager
@@ -168,18 +170,9 @@ def test_a_card_under_an_extra_anchor_is_genuine_from_the_card_alone(
         rig_home: Path, card: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     """What a real card is to us: a chain to an anchor we did not make, no registry row.
     (A chain to a published J-LIS anchor cannot be made without J-LIS keys.)"""
-    ca, signer, presence = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                            for _ in range(3))
-    body = cv_body(TEST_CA, TEST_SIGNER, signer.public_key())
-    certificate = make_cv_certificate(TEST_CA, TEST_SIGNER, signer.public_key(), _sign(ca)(body))
-
-    def edit(state: CardState) -> None:
-        put_file(state, CardInfoFile.CV_CERTIFICATE, certificate.encode())
-        put_file(state, CardInfoFile.SIGNED_KEY,
-                 encode_signed_key(presence.public_key(), _sign(signer)))
-        state.apps[CARD_INFO].keys[f"{CardInfoFile.PRESENCE_KEY:04X}"] = _private_pem(presence)
-
-    insert_edited(rig_home, Path(card["state"]), tmp_path / "foreign.json", edit)
+    ca = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    insert_card_info_chain_under(rig_home, card, tmp_path / "foreign.json", ca, TEST_CA,
+                                 TEST_SIGNER)
     verdict = verify(rig_home, check=1)
     assert failed(verdict) == ["cv_chain"] and "not a trust anchor" in verdict["checks"][-1]["detail"]
     anchors = rig_home / "test-anchors.toml"  # a configured path must be trusted: not in /tmp
@@ -245,21 +238,11 @@ def test_attack_b_an_unanchored_hierarchy_never_sees_the_credential(
         rig_home: Path, card: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     """A self-made CA under our own CA's key ID signs EF 0004; EF 0007 and 0013 are
     consistent under it. Refused at the chain: even a wrong PIN is never sent."""
-    own_ca, signer, presence = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                                for _ in range(3))
+    own_ca = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     original = decode_cv_certificate(StateFile(Path(card["state"])).load()
                                      .apps[CARD_INFO].files["0004"].content)
-    body = cv_body(original.issuer, original.holder, signer.public_key())
-    forged = make_cv_certificate(original.issuer, original.holder, signer.public_key(),
-                                 _sign(own_ca)(body))
-
-    def edit(state: CardState) -> None:
-        put_file(state, CardInfoFile.CV_CERTIFICATE, forged.encode())
-        put_file(state, CardInfoFile.SIGNED_KEY,
-                 encode_signed_key(presence.public_key(), _sign(signer)))
-        state.apps[CARD_INFO].keys[f"{CardInfoFile.PRESENCE_KEY:04X}"] = _private_pem(presence)
-
-    insert_edited(rig_home, Path(card["state"]), tmp_path / "own-ca.json", edit)
+    insert_card_info_chain_under(rig_home, card, tmp_path / "own-ca.json", own_ca,
+                                 original.issuer, original.holder)
     for offline in ([], ["--offline"]):
         verdict = verify(rig_home, *offline, check=1, stdin="0000\n")
         assert failed(verdict) == ["cv_chain"] and verdict["anchor"] is None
