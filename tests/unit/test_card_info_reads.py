@@ -126,27 +126,29 @@ def test_pin_opens_both(card, anchors) -> None:  # type: ignore[no-untyped-def]
     assert reading.integrity["anchor"] == "7000033/001"
 
 
-def test_collation_a_opens_the_number_not_the_4_information(card, anchors) -> None:  # type: ignore[no-untyped-def]
+# (credential, its secret, what it reads, the number and the 4 information it releases,
+#  the file it leaves closed, what it refuses to ask for)
+COLLATION_READS = [
+    (CardInfoKey.COLLATION_A, NUMBER, What.NUMBER, NUMBER, None, CardInfoFile.ATTRIBUTES,
+     What.IDENTITY),
+    (CardInfoKey.COLLATION_B, B, What.IDENTITY, None, SAMPLE_INFO, CardInfoFile.INDIVIDUAL_NUMBER,
+     What.NUMBER),
+]
+
+
+@pytest.mark.parametrize(("key", "secret", "what", "number", "four_info", "closed", "refused"),
+                         COLLATION_READS, ids=["a_opens_the_number_not_the_4_information",
+                                               "b_opens_the_4_information_not_the_number"])
+def test_a_collation_number_opens_its_file_only(card, anchors, key, secret, what, number,  # type: ignore[no-untyped-def]
+                                                four_info, closed, refused) -> None:
     _, _, channel = card
     session = CardInfoApSession(channel)
-    reading = read_card_info(session, credential(CardInfoKey.COLLATION_A, NUMBER), What.NUMBER,
-                             anchors)
-    assert reading.individual_number == NUMBER and reading.four_info is None
+    reading = read_card_info(session, credential(key, secret), what, anchors)
+    assert reading.individual_number == number and reading.four_info == four_info
     with pytest.raises(SecurityStatusNotSatisfiedError):
-        session.read_file(CardInfoFile.ATTRIBUTES)
+        session.read_file(closed)
     with pytest.raises(ValueError, match="does not open"):
-        read_card_info(session, credential(CardInfoKey.COLLATION_A, NUMBER), What.IDENTITY,
-                       anchors)
-
-
-def test_collation_b_opens_the_4_information_not_the_number(card, anchors) -> None:  # type: ignore[no-untyped-def]
-    _, _, channel = card
-    session = CardInfoApSession(channel)
-    reading = read_card_info(session, credential(CardInfoKey.COLLATION_B, B), What.IDENTITY,
-                             anchors)
-    assert reading.four_info == SAMPLE_INFO and reading.individual_number is None
-    with pytest.raises(SecurityStatusNotSatisfiedError):
-        session.read_file(CardInfoFile.INDIVIDUAL_NUMBER)
+        read_card_info(session, credential(key, secret), refused, anchors)
 
 
 def _sm_commands(sent: list[bytes]) -> list[bytes]:
