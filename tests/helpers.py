@@ -99,6 +99,15 @@ def raw(card: ResidentCardOs, hex_apdu: str) -> tuple[bytes, int]:
     return split_response(card.process_apdu(bytes.fromhex(hex_apdu.replace(" ", ""))))
 
 
+# The six published CA keys (RC §6.1): key ID -> the "sha256(modulus) = … [D] copy check"
+RC_COPY_CHECKS = {
+    "5000020/001 (A8)": "318ab4a79346bbd993d36d31a4d766f02a239f36b10bc323458242130f927a97",
+    "5000023/001": "bb96cc1dc6502005661961f0a45ed843d007c69e3ce167eceb6b1abd5333a932",
+    "5000033/001": "409655d477547d83cbe182385acb1ea83c9828eb6e5b8bba90957c339b5f30f7",
+    "6000020/001 (A8)": "218018727ce0d4955b0b40f468eb131d5e8375ee4a2aa58dabda524b19d29a39",
+    "6000023/001": "df70444dbe6841ec03267c25cf1bd35ff30ef8044da34ff5eedd0719e6f14530",
+    "6000033/001": "690db1b2d7b9994764a81982bc1e4cd76d9e92d0a33a895b2e71a0be8356f1ae",
+}
 SAMPLE_INFO = FourInfo("山田　太郎", "東京都千代田区霞が関二丁目1番2号", dt.date(1985, 4, 12), "1")
 
 

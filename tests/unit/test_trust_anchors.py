@@ -8,15 +8,8 @@ import pytest
 
 from cardlib.cv_certificate import verify_cv_chain
 from cardlib.trust_anchors import JPKI_TEST, PRODUCTION, PUBLISHED_ANCHORS, published_anchor_keys
+from tests.helpers import RC_COPY_CHECKS
 
-COPY_CHECKS = {  # RC §6.1, "sha256(modulus) = … [D] copy check"
-    "5000020/001 (A8)": "318ab4a79346bbd993d36d31a4d766f02a239f36b10bc323458242130f927a97",
-    "5000023/001": "bb96cc1dc6502005661961f0a45ed843d007c69e3ce167eceb6b1abd5333a932",
-    "5000033/001": "409655d477547d83cbe182385acb1ea83c9828eb6e5b8bba90957c339b5f30f7",
-    "6000020/001 (A8)": "218018727ce0d4955b0b40f468eb131d5e8375ee4a2aa58dabda524b19d29a39",
-    "6000023/001": "df70444dbe6841ec03267c25cf1bd35ff30ef8044da34ff5eedd0719e6f14530",
-    "6000033/001": "690db1b2d7b9994764a81982bc1e4cd76d9e92d0a33a895b2e71a0be8356f1ae",
-}
 KEY_IDS = {  # RC §6.1 "key ID" lines
     "5000020/001 (A8)": "35 30 30 30 30 32 30 08 05 30 30 31 00 00 00 A8",
     "5000023/001": "35 30 30 30 30 32 33 08 05 30 30 31 00 00 00 00",
@@ -30,7 +23,7 @@ KEY_IDS = {  # RC §6.1 "key ID" lines
 @pytest.mark.parametrize("anchor", PUBLISHED_ANCHORS, ids=lambda a: a.key_id.text)
 def test_each_modulus_matches_the_copy_check(anchor) -> None:  # type: ignore[no-untyped-def]
     modulus = anchor.modulus.to_bytes(256, "big")
-    assert hashlib.sha256(modulus).hexdigest() == COPY_CHECKS[anchor.key_id.text]
+    assert hashlib.sha256(modulus).hexdigest() == RC_COPY_CHECKS[anchor.key_id.text]
     assert anchor.modulus.bit_length() == 2048 and anchor.modulus % 2 == 1
     assert anchor.key_id.raw == bytes.fromhex(KEY_IDS[anchor.key_id.text])
     assert anchor.public_key().public_numbers().e == 65537
@@ -38,7 +31,7 @@ def test_each_modulus_matches_the_copy_check(anchor) -> None:  # type: ignore[no
 
 
 def test_six_distinct_anchors_and_what_they_sign() -> None:
-    assert sorted(a.key_id.text for a in PUBLISHED_ANCHORS) == sorted(COPY_CHECKS)
+    assert sorted(a.key_id.text for a in PUBLISHED_ANCHORS) == sorted(RC_COPY_CHECKS)
     assert len({a.modulus for a in PUBLISHED_ANCHORS}) == 6
     signs = {a.key_id.number[1:]: a.signs for a in PUBLISHED_ANCHORS}
     assert signs["000020"] == "MF GET DATA 00F8"

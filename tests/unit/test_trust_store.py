@@ -9,17 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.cv_certificate import KeyId
+from tests.helpers import RC_COPY_CHECKS
 from tools.errors import StationConfigError
 from tools.station.trust import TrustStore, load_extra
-
-COPY_CHECKS = {  # RC §6.1 sha256(modulus)
-    "5000020/001 (A8)": "318ab4a79346bbd993d36d31a4d766f02a239f36b10bc323458242130f927a97",
-    "5000023/001": "bb96cc1dc6502005661961f0a45ed843d007c69e3ce167eceb6b1abd5333a932",
-    "5000033/001": "409655d477547d83cbe182385acb1ea83c9828eb6e5b8bba90957c339b5f30f7",
-    "6000020/001 (A8)": "218018727ce0d4955b0b40f468eb131d5e8375ee4a2aa58dabda524b19d29a39",
-    "6000023/001": "df70444dbe6841ec03267c25cf1bd35ff30ef8044da34ff5eedd0719e6f14530",
-    "6000033/001": "690db1b2d7b9994764a81982bc1e4cd76d9e92d0a33a895b2e71a0be8356f1ae",
-}
 
 
 def _store(**trust: object) -> TrustStore:
@@ -29,7 +21,7 @@ def _store(**trust: object) -> TrustStore:
 def test_published_anchors_load_and_describe_as_rc_gives_them() -> None:
     store = _store(anchors=["jlis-production", "jpki-test"])
     described = {a.key_id: a for a in store.describe()}
-    assert {k: a.modulus_sha256 for k, a in described.items()} == COPY_CHECKS
+    assert {k: a.modulus_sha256 for k, a in described.items()} == RC_COPY_CHECKS
     assert {a.hierarchy for k, a in described.items() if k.startswith("5")} == {"J-LIS production"}
     assert {a.source for k, a in described.items() if k.startswith("6")} == {"jpki-test"}
     anchors = store.anchors()
@@ -40,7 +32,7 @@ def test_published_anchors_load_and_describe_as_rc_gives_them() -> None:
 
 def test_default_sets_leave_out_the_test_hierarchy() -> None:
     keys = {a.key_id for a in _store().describe()}
-    assert keys == {k for k in COPY_CHECKS if k.startswith("5")}
+    assert keys == {k for k in RC_COPY_CHECKS if k.startswith("5")}
     assert _store(anchors=[]).describe() == []
 
 
