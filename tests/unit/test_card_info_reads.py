@@ -346,3 +346,23 @@ def test_no_secret_or_identity_in_reprs(card) -> None:  # type: ignore[no-untype
     assert NUMBER not in repr(secure) and PIN not in repr(secure)
     dump = dump_card(channel, credential(CardInfoKey.PIN, PIN))
     assert NUMBER not in repr(dump) and "山田" not in repr(dump)
+
+
+def test_a_symbolic_link_in_a_dump_is_refused_when_checked_locally(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`card check --from DIR` run locally (root, say) on a dump someone else made: a link
+    to a file only the reader may read (card_info/0004.bin -> /etc/shadow) is not read;
+    the decoders' errors would name its first bytes."""
+    from tools.cli.card_diagnostics import dump_reader
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"root:$y$...")
+    dump = tmp_path / "dump"
+    (dump / "card_info").mkdir(parents=True)
+    (dump / "card_info" / "0004.bin").symlink_to(secret)
+    (dump / "jpki").symlink_to(tmp_path)
+    (dump / "card_info" / "0005.bin").write_bytes(b"\xff")
+    read = dump_reader(dump)
+    for relative in ("card_info/0004.bin", "jpki/secret"):
+        with pytest.raises(CardDataError, match="symbolic link"):
+            read(relative)
+    assert read("card_info/0005.bin") == b"\xff"
