@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 
 from ..apdu import CommandApdu
-from ..constants import Aid, CardInfoFile, LifeCycle
+from ..constants import Aid, CardInfoFile, LifeCycle, SurfaceFile
 from ..status import SW, CardStatus
 from .card_core import CardCore
 from .state import PinState
@@ -20,6 +20,14 @@ from .state import PinState
 MAX_SECRET = 16  # JICSAP 6.4.9: VERIFY data 1-16 bytes
 CHANGE_KEY_APPS = (Aid.COMMON.hex(), Aid.RESIDENT_REGISTRY.hex())
 BLOCKED_FOR_GOOD = {(Aid.CARD_INFO.hex(), f"{CardInfoFile.BLOCKED_KEY:04X}")}
+# Keys whose value is the card's printed data (照合番号A = the individual number, B = birth
+# date + expiry year + security code, the surface birth-date key): set at issuance, never
+# changed after it (ours; RC is silent), so a holder of one cannot re-key it and cut the
+# card from its face.
+DERIVED_KEYS = {(Aid.CARD_INFO.hex(), f"{fid:04X}")
+                for fid in (CardInfoFile.COLLATION_A, CardInfoFile.COLLATION_B)} | {
+    (Aid.CARD_SURFACE.hex(), f"{fid:04X}")
+    for fid in (SurfaceFile.BIRTH_DATE_KEY, SurfaceFile.COLLATION_B, SurfaceFile.COLLATION_A)}
 
 
 class PinCommands(CardCore):
@@ -57,6 +65,8 @@ class PinCommands(CardCore):
             raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)
         if self.state.life_cycle == LifeCycle.OP_READY:
             self._require_personalisable()
+        elif (self.ram.selected_aid, fid) in DERIVED_KEYS:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         else:
             if pin.tries_left == 0:
                 raise CardStatus(SW.REFERENCE_DATA_NOT_USABLE)

@@ -12,7 +12,7 @@ from cardlib.constants import Aid
 from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.emulator.state import CardState
 from tests.helpers import card_channel, personalising, raw
-from tests.unit.test_emulator_real_card import PIN, A, ef, issued_text, sel, verify
+from tests.unit.test_emulator_real_card import DOB, PIN, A, B, ef, issued_text, sel, verify
 
 __all__ = ["issued_text"]
 
@@ -111,3 +111,18 @@ def test_a_command_on_another_channel_does_not_desynchronise_the_sm_session(
     session = ApplicationSession(secure, Aid.CARD_INFO)
     session.select_ef(0x0001)
     assert session.read_binary(0, 65536) == NUMBER_FILE + b"\xff\xff"
+
+
+@pytest.mark.parametrize(("ap", "p2", "secret"), [("info", "94", A), ("info", "95", B),
+                                                  ("surface", "91", DOB), ("surface", "92", B),
+                                                  ("surface", "93", A)])
+def test_a_verified_collation_key_cannot_be_re_keyed_after_issuance(  # type: ignore[no-untyped-def]
+        card: ResidentCardOs, ap: str, p2: str, secret: str) -> None:
+    """Found in review: whoever had presented 照合番号A/B (or the birth-date key) could
+    CHANGE REFERENCE DATA it to a value of their own, cutting the card from its printed
+    face. Refused (6985); the old value still opens, with its tries unspent."""
+    sel(card, ap)
+    assert verify(card, p2, secret) == 0x9000
+    new = "1" * len(secret)
+    assert raw(card, f"002401{p2}{len(new):02X}{new.encode().hex()}")[1] == 0x6985
+    assert verify(card, p2, new) != 0x9000 and verify(card, p2, secret) == 0x9000
