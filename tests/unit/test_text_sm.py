@@ -282,9 +282,12 @@ def test_session_key_forms(key: rsa.RSAPrivateKey) -> None:
     for plain in (ccs_only, both, short_seed):
         assert sm.set_session_key(key, session_cryptogram(key, plain)) == 0x6A80
         assert not sm.active
-    other = rsa.generate_private_key(65537, 2048)
-    assert sm.set_session_key(key, session_cryptogram(other, session_key_plaintext(SEED))) == 0x6A80
     modulus = key.public_key().public_numbers().n
+    other = rsa.generate_private_key(65537, 2048)
+    wrong_key = session_cryptogram(other, session_key_plaintext(SEED))
+    while int.from_bytes(wrong_key, "big") >= modulus:  # that one is 6F00, tested below
+        wrong_key = session_cryptogram(other, session_key_plaintext(SEED))  # OAEP is random
+    assert sm.set_session_key(key, wrong_key) == 0x6A80
     assert sm.set_session_key(key, modulus.to_bytes(256, "big")) == 0x6F00
     assert sm.set_session_key(key, b"\xff" * 256) == 0x6F00
     assert sm.set_session_key(key, b"\x01" * 255) == 0x6A80
