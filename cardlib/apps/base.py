@@ -4,8 +4,10 @@ any application."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import tlv
@@ -14,12 +16,14 @@ from ..channel import ApduChannel
 from ..constants import (
     P2_NO_RESPONSE_DATA,
     P2_SELECTED_KEY,
+    RSA_2048_BYTES,
     SCP03_KVN,
     SELECT_BY_DF_NAME,
     SELECT_EF_UNDER_DF,
     SM_LEVEL_FULL,
     Ins,
 )
+from ..digestinfo import digest_info
 from ..errors import CardDataError, EndOfFileError
 from ..public_key import parse_rsa_public_key
 from ..scp03.host import open_secure_channel
@@ -32,6 +36,8 @@ MAX_FILE_SIZE = 0x7FFF  # READ BINARY P1 bit 8 must stay 0: 15-bit offsets
 WRITE_CHUNK = 0xF0
 END_OF_FILE_WARNING = 0x6282  # "end of file reached before Ne bytes" (myna-card)
 RECORD_ABSOLUTE = 0x04  # READ/UPDATE RECORD P2 b3..b1: the record number is absolute
+CLA_PROPRIETARY = 0x80
+CHALLENGE_MAX = 255  # the card hashes it; one short Lc of DigestInfo either way
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,22 @@ class ApplicationSession:
             raise ValueError("READ BINARY by SFI: sfi 1..30, offset 0..255")
         apdu = CommandApdu(0x00, Ins.READ_BINARY, 0x80 | sfi, offset, ne=length)
         return self.channel.send(apdu, reading=True)
+
+    def presence_signature(self, challenge: bytes) -> bytes:
+        """``80 2A 00 00`` over DigestInfo(SHA-256(challenge)) by the selected AP's
+        presence key (surface ``001A``, card-info ``0013``), no credential (RC §4.6,
+        §5.2): verifies as sha256WithRSAEncryption of ``challenge`` under the card key
+        the AP's records certify (surface DF12 / DF24 / DF42, card-info DF51)."""
+        if not 1 <= len(challenge) <= CHALLENGE_MAX:
+            raise ValueError(f"a challenge is 1-{CHALLENGE_MAX} bytes")
+        data = digest_info(hashes.SHA256(), hashlib.sha256(challenge).digest())
+        apdu = CommandApdu(CLA_PROPRIETARY, Ins.COMPUTE_DIGITAL_SIGNATURE, 0x00, 0x00, data,
+                           ne=256)
+        signature = self.channel.send(apdu)
+        if len(signature) != RSA_2048_BYTES:
+            raise CardDataError(f"presence signature: {len(signature)} bytes, expected "
+                                f"{RSA_2048_BYTES}")
+        return signature
 
     def _pin_fid(self, pin_fid: int | None) -> int:
         fid = pin_fid if pin_fid is not None else self.PIN_FID

@@ -4,29 +4,20 @@ Three keys open its files: the 生年月日 key ``0011`` (和暦 YYMMDD) the age
 ``0001`` only; 照合番号B ``0012`` the face ``0002`` (and ``0003``, ``0004``, ``0006``);
 照合番号A ``0013`` the same and the rendered number ``0005``. There is no secure
 messaging in this AP (SET SESSION KEY answers ``66F1``): the secrets travel in the
-clear, as on the real card. ``presence_signature`` is ``80 2A 00 00`` by key ``001A``,
-which needs no credential.
+clear, as on the real card. ``presence_signature`` (of every AP session) is ``80 2A 00 00``,
+here by key ``001A``, which needs no credential.
 """
 
 from __future__ import annotations
 
-import hashlib
-
-from cryptography.hazmat.primitives import hashes
-
-from ..apdu import CommandApdu
-from ..constants import RSA_2048_BYTES, Aid, Ins, SurfaceFile
-from ..digestinfo import digest_info
-from ..errors import CardDataError
+from ..constants import Aid, SurfaceFile
 from .base import ApplicationSession, PinStatus
 
-CLA_PROPRIETARY = 0x80
 SURFACE_KEYS = (SurfaceFile.BIRTH_DATE_KEY, SurfaceFile.COLLATION_B, SurfaceFile.COLLATION_A)
 KEY_LENGTHS = {SurfaceFile.BIRTH_DATE_KEY: 6, SurfaceFile.COLLATION_B: 14,
                SurfaceFile.COLLATION_A: 12}
 KEY_NAMES = {SurfaceFile.BIRTH_DATE_KEY: "birth date key", SurfaceFile.COLLATION_B: "照合番号B",
              SurfaceFile.COLLATION_A: "照合番号A"}
-CHALLENGE_MAX = 255  # the card hashes it; one short Lc of DigestInfo either way
 
 
 class SurfaceApSession(ApplicationSession):
@@ -48,18 +39,3 @@ class SurfaceApSession(ApplicationSession):
     def read_file(self, fid: SurfaceFile) -> bytes:
         """The object of EF ``fid`` (the length its header announces, filler left out)."""
         return self.read_tlv_file(fid)
-
-    def presence_signature(self, challenge: bytes) -> bytes:
-        """``80 2A 00 00`` over DigestInfo(SHA-256(challenge)) by key ``001A``, no
-        credential (RC §5.2): verifies as sha256WithRSAEncryption of ``challenge`` under
-        the card key of the records (DF12 / DF24 / DF42)."""
-        if not 1 <= len(challenge) <= CHALLENGE_MAX:
-            raise ValueError(f"a challenge is 1-{CHALLENGE_MAX} bytes")
-        data = digest_info(hashes.SHA256(), hashlib.sha256(challenge).digest())
-        apdu = CommandApdu(CLA_PROPRIETARY, Ins.COMPUTE_DIGITAL_SIGNATURE, 0x00, 0x00, data,
-                           ne=256)
-        signature = self.channel.send(apdu)
-        if len(signature) != RSA_2048_BYTES:
-            raise CardDataError(f"presence signature: {len(signature)} bytes, expected "
-                                f"{RSA_2048_BYTES}")
-        return signature

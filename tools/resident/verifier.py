@@ -22,23 +22,20 @@ that follows (``card read``) needs no second VERIFY.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from cardlib.apdu import CommandApdu
 from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
 from cardlib.apps.common import CommonApSession
 from cardlib.card_info_records import decode_signed_key
 from cardlib.channel import ApduChannel
-from cardlib.constants import RSA_2048_BYTES, CardInfoFile, Ins
+from cardlib.constants import CardInfoFile
 from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
-from cardlib.digestinfo import digest_info, rsa_sha256_signature_verifies
+from cardlib.digestinfo import rsa_sha256_signature_verifies
 from cardlib.errors import ApduError, CardDataError
 from cardlib.records import CardInfoRecord
 from hsm.ca import role_certificates
@@ -99,17 +96,6 @@ class _Run:
     def add(self, name: str, ok: bool, detail: str) -> bool:
         self.checks.append(Check(name, ok, detail))
         return ok
-
-
-def presence_signature(session: CardInfoApSession, digest: bytes) -> bytes:
-    """``80 2A 00 00 Lc <DigestInfo> 00`` on the selected AP: its key 0013 signs with no
-    credential (RC §4.6); the answer is a 256-byte PKCS#1 v1.5 signature."""
-    apdu = CommandApdu(0x80, Ins.COMPUTE_DIGITAL_SIGNATURE, 0x00, 0x00, digest, 256)
-    signature = session.channel.send(apdu)
-    if len(signature) != RSA_2048_BYTES:
-        raise CardDataError(f"presence signature: {len(signature)} bytes, expected "
-                            f"{RSA_2048_BYTES}")
-    return signature
 
 
 class Verifier:
@@ -195,8 +181,7 @@ class Verifier:
     def _presence(self, run: _Run, card_info: CardInfoApSession, key: rsa.RSAPublicKey) -> None:
         challenge = self.challenges.issue()
         try:
-            signature = presence_signature(
-                card_info, digest_info(hashes.SHA256(), hashlib.sha256(challenge).digest()))
+            signature = card_info.presence_signature(challenge)
         except (ApduError, CardDataError) as exc:
             self.challenges.redeem(challenge)
             run.add("presence", False, f"80 2A 00 00 failed: {exc}")
