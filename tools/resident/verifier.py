@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
+from cardlib.apps.card_info import CardInfoApSession
 from cardlib.apps.common import CommonApSession
 from cardlib.card_info_records import decode_signed_key
 from cardlib.channel import ApduChannel
@@ -47,9 +47,8 @@ from hsm.verify import ChallengeBook
 from ..registry import Registry
 from ..station.pins import Pin
 from ..station.trust import TrustStore
+from .card_info import CREDENTIAL_KEYS
 
-CREDENTIAL_KEYS = {"pin": CardInfoKey.PIN, "a": CardInfoKey.COLLATION_A,
-                   "b": CardInfoKey.COLLATION_B}
 CREDENTIAL_NAMES = {"pin": "card-info PIN", "a": "照合番号A", "b": "照合番号B"}
 CARD_CHECKS = ("applications", "cv_chain", "credential", "signed_key", "presence")
 REGISTRY_CHECKS = ("card_record", "certificate", "registry_status")
