@@ -28,6 +28,7 @@ from .common import (
     record_provision,
     station,
     terminal,
+    trust_store,
 )
 
 READ_FIELDS = {"identity": ["name", "birth_date", "sex", "address"],
@@ -84,12 +85,12 @@ def card_read(what: str | None, credential: str, secure: bool, recipient: str | 
     pin = pins.get(CARD_INFO_PIN.name)
     presented_first = ("pin", pin) if secure and pin is not None else (credential,
                                                                       pins[spec.name])
-    anchors, _ = card_diagnostics.trust_anchors()
+    store = trust_store()
     with presented(reader, timeout) as (_name, channel):
-        serial = authenticated_card(channel, release, presented_first)
+        serial = authenticated_card(channel, release, presented_first, store)
         reading = read_card_info(CardInfoApSession(channel),
                                  Credential(key, pins[spec.name], secure, pin, presented=True),
-                                 chosen, anchors)
+                                 chosen, store.anchors())
     fields = READ_FIELDS["identity"] + READ_FIELDS["number"] if chosen is What.ALL else \
         READ_FIELDS[chosen.value]
     entry = record_provision(release, fields, serial)

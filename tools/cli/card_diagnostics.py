@@ -24,8 +24,8 @@ from .common import (
     read_client_file,
     recipient_option,
     record_provision,
-    station,
     terminal,
+    trust_store,
 )
 
 optional_credential_option = click.option(
@@ -44,17 +44,14 @@ def _credential(credential: str | None, pin_file: Path | None):  # type: ignore[
     return Credential(CREDENTIAL_KEYS[name], secret), (name, secret)
 
 
-def trust_anchors():  # type: ignore[no-untyped-def]
-    from ..station.trust import TrustStore
-
-    st = station()
-    store = TrustStore.from_settings(st.home.settings(), st.hsm)
+def anchor_describer(store):  # type: ignore[no-untyped-def]
+    """``describe(key_id)`` for `card check`: the anchor's hierarchy and source."""
 
     def describe(raw: bytes) -> str:
         info = store.info(raw)
         return f"{info.hierarchy}, {info.source}" if info is not None else "not an anchor"
 
-    return store.anchors(), describe
+    return describe
 
 
 @click.command("dump")
@@ -79,15 +76,15 @@ def card_dump(out_dir: Path, credential: str | None, recipient: str | None,
 
     release = provision_release(recipient, purpose, required=credential is not None)
     presented_credential, pair = _credential(credential, pin_file)
-    card_anchors, _ = trust_anchors()
+    store = trust_store()
     term = terminal()
     try:
         term.make_dir(out_dir, private=True)  # new, 0700: it may hold identity data
     except OSError as exc:
         raise click.UsageError(f"--out {out_dir}: must be a new directory ({exc})") from None
     with presented(reader, timeout) as (_name, channel):
-        serial = authenticated_card(channel, release, pair) if pair is not None else None
-        dump = dump_card(channel, presented_credential, card_anchors)
+        serial = authenticated_card(channel, release, pair, store) if pair is not None else None
+        dump = dump_card(channel, presented_credential, store.anchors())
     fields = dump.identity_fields()
     if fields and release is None:
         raise click.UsageError(f"the card released identity data without a credential "
@@ -163,7 +160,8 @@ def card_check(from_dir: Path | None, credential: str | None, reader: str | None
     from ..resident.card_check import check_card, check_dump
     from ..resident.card_dump import load_dump
 
-    anchors, describe = trust_anchors()
+    store = trust_store()
+    anchors, describe = store.anchors(), anchor_describer(store)
     if from_dir is not None:
         dump, digests = load_dump(dump_reader(from_dir))
         report = check_dump(dump, digests, anchors, describe)

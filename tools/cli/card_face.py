@@ -23,6 +23,7 @@ from .common import (
     record_provision,
     station,
     terminal,
+    trust_store,
 )
 
 FACE_CREDENTIALS = ("a", "b", "dob")
@@ -55,13 +56,11 @@ def card_face(out_dir: Path, credential: str, recipient: str | None, purpose: st
     from hsm.verify import ChallengeBook
 
     from ..station.pins import FACE_CREDENTIALS as SPECS
-    from ..station.trust import TrustStore
-
     release = provision_release(recipient, purpose, required=True)
     spec = SPECS[credential]
     secret = collect_cli_pins([spec], pin_file, confirm=False)[spec.name]
     st = station()
-    store = TrustStore.from_settings(st.home.settings(), st.hsm)
+    store = trust_store()
     anchors = store.anchors()
     try:
         terminal().make_dir(out_dir, private=True)
@@ -73,7 +72,7 @@ def card_face(out_dir: Path, credential: str, recipient: str | None, purpose: st
             common.select()
             serial: str | None = common.read_card_info().card_serial
         else:
-            serial = authenticated_card(channel, release, (credential, secret))
+            serial = authenticated_card(channel, release, (credential, secret), store)
         reading = _read_or_refuse(SurfaceApSession(channel), credential, secret.reveal(),
                                   anchors, ChallengeBook(st.hsm), release, serial)
         if credential == "dob":

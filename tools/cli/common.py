@@ -197,21 +197,31 @@ def record_provision(release, fields: list[str], card_serial: str | None) -> int
                   resident_id=resident_id, record_code=code, card_serial=card_serial)
 
 
+def trust_store():  # type: ignore[no-untyped-def]
+    """The station's trust store: the sets and extra file of its config, and the
+    station anchors of its token (`juki trust list`)."""
+    from ..station.trust import TrustStore
+
+    st = station()
+    return TrustStore.from_settings(st.home.settings(), st.hsm)
+
+
 def authenticated_card(channel: ApduChannel, release,  # type: ignore[no-untyped-def]
-                       credential: tuple[str, Pin]) -> str:
+                       credential: tuple[str, Pin], trust=None) -> str:
     """The registry serial of the card on ``channel`` once it has proven itself with every
     check of `juki verify`, presenting ``credential`` (``--with`` name, value) once: the
     card-info AP is left selected with it verified, so the read that follows needs no
     second VERIFY. A card that fails any check is refused before anything is read: the
     refusal is recorded (with no resident and no serial, since the card's claim is
-    unproven) and ``CardNotGenuineError`` names the failed checks."""
+    unproven) and ``CardNotGenuineError`` names the failed checks. ``trust``: the
+    command's ``trust_store()``, if it has built one already."""
     from ..audit.provision import record
     from ..errors import CardNotGenuineError
     from ..resident.verifier import Verifier
 
     st = station()
     st.registry.expire_due()
-    verdict = Verifier.for_station(st.registry, st.hsm, st.home.settings()).verify(
+    verdict = Verifier.for_station(st.registry, st.hsm, st.home.settings(), trust).verify(
         channel, credential)
     if verdict.genuine and verdict.card_serial is not None:
         return verdict.card_serial

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit, json_option, station
+from .common import emit, json_option, trust_store
 
 
 @click.group()
@@ -18,10 +18,9 @@ def trust_list(as_json: bool) -> None:
     """The anchors in force: key ID, hierarchy, where it comes from, SHA-256 of the
     modulus. Sets are chosen by `[trust] anchors` in the station config, extra anchors by
     `[trust] extra`."""
-    from ..station.trust import SETS, TrustStore
+    from ..station.trust import SETS
 
-    st = station()
-    store = TrustStore.from_settings(st.home.settings(), st.hsm)
+    store = trust_store()
     described = store.describe()
     payload = {"sets": {name: name in store.sets for name in SETS},
                "extra": str(store.extra) if store.extra else None,

@@ -106,8 +106,12 @@ class Verifier:
         self.ca_certs = ca_certs
 
     @classmethod
-    def for_station(cls, registry: Registry, hsm: Hsm, settings: dict[str, Any]) -> Verifier:
-        return cls(registry, ChallengeBook(hsm), TrustStore.from_settings(settings, hsm),
+    def for_station(cls, registry: Registry, hsm: Hsm, settings: dict[str, Any],
+                    trust: TrustStore | None = None) -> Verifier:
+        """``trust``: the store the caller already built from ``settings`` and ``hsm``."""
+        if trust is None:
+            trust = TrustStore.from_settings(settings, hsm)
+        return cls(registry, ChallengeBook(hsm), trust,
                    role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
 
     def verify(self, channel: ApduChannel, credential: tuple[str, Pin],
