@@ -39,7 +39,6 @@ from .card_info import Credential
 
 Anchors = Mapping[bytes, rsa.RSAPublicKey]
 
-SW_RECORD_NOT_FOUND = 0x6A83
 DUMP_ID = re.compile(r"[0-9A-F]{4}(\.[0-9]{1,2})?")
 MAX_RECORDS = 16  # record EFs of these APs hold one or two records
 
@@ -173,7 +172,7 @@ def _records(session: ApplicationSession, spec: ApSpec,
             if sw == SW.OK:
                 yield DumpedFile(spec.name, f"{fid:04X}.{number}", data, f"READ RECORD {number}")
                 continue
-            if sw != SW_RECORD_NOT_FOUND or number == 1:
+            if sw != SW.RECORD_NOT_FOUND or number == 1:
                 refused.append({"ap": spec.name, "id": f"{fid:04X}.{number}", "sw": f"{sw:04X}"})
             break
 
