@@ -8,29 +8,19 @@ import json
 import os
 import pwd
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from tools.registry import new_record_code
 from tools.resident.face import is_placeholder_photo
-from tools.rig.service import OPERATOR_USER, Service, operator_file, start_service
+from tools.rig.service import OPERATOR_USER, Service, operator_file
 
 from ..conftest import ROOT, juki
 from ..operator_helpers import READER
 
 YAMADA = ROOT / "fixtures" / "requests" / "resident-yamada.json"
 CARD_PINS = "card_info=7319\njpki_auth=2468\njpki_sign=SIGN2026\ncollation_a=123456789018\n"
-
-
-@pytest.fixture(scope="module")
-def service(rig_home: Path) -> Iterator[Service]:
-    running = start_service(rig_home)
-    yield running
-    log = running.stop()
-    assert "Traceback" not in log, log
 
 
 def test_photo_and_face_through_the_service(service: Service, rig_home: Path,

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ from ..operator_helpers import ADMIN_PIN, ADMIN_PUK, READER, insert_operator_car
 
 FIXTURE = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
 CARD_PINS = "card_info=7319\njpki_auth=2468\njpki_sign=SIGN2026\n"
-
-
-@pytest.fixture(scope="module")
-def service(rig_home: Path) -> Iterator[Service]:
-    running = start_service(rig_home)
-    yield running
-    log = running.stop()
-    assert "Traceback" not in log, log
 
 
 def issue_through(service: Service, rig_home: Path, tmp_path: Path) -> str:
