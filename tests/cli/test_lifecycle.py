@@ -97,4 +97,4 @@ def test_db_upgrade_reports_the_schema(rig_home: Path) -> None:
     out = json.loads(juki(rig_home, "db", "upgrade", "--json").stdout)
     from tools.registry.schema import MIGRATIONS
 
-    assert out["schema_version"] == len(MIGRATIONS) == 5
+    assert out["schema_version"] == len(MIGRATIONS) == 6

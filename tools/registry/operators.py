@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .backend import Backend
+from .events import Event
 from .records import OPERATOR_COLUMNS, Denial, OperatorRecord, RegistryError, now
 
 OPERATOR_TRANSITIONS = {
@@ -28,6 +29,9 @@ class OperatorStore:
 
     def _error(self, message: str) -> Exception:
         return RegistryError(message)
+
+    def _log_event(self, db: Backend, event: Event) -> None:  # pragma: no cover - Registry's
+        raise NotImplementedError
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -66,6 +70,7 @@ class OperatorStore:
                         detail: str | None = None, actor: str | None = None) -> None:
         db.execute("INSERT INTO operator_events (operator_id, at, event, detail, actor) "
                    "VALUES (?, ?, ?, ?, ?)", (operator_id, now(), event, detail, actor))
+        self._log_event(db, Event(f"operator-{event}", detail, subject_operator=operator_id))
 
     def begin_enrolment(self, operator_id: str, name: str, municipality_code: str,
                         scopes: frozenset[str], unix_user: str | None, card_guid: str,

@@ -20,6 +20,8 @@ from pathlib import Path
 from cardlib.checkdigits import resident_code_check_digit
 
 from .backend import Backend, open_backend
+from .events import Event, EventSink
+from .operations import OperationStore
 from .operators import OperatorStore
 from .records import CARD_COLUMNS, CardEvent, CardRecord, RegistryError, now
 from .schema import MIGRATIONS, REVOKE_REASONS, statements_for
@@ -39,10 +41,13 @@ def new_record_code() -> str:
     return body + str(resident_code_check_digit(body))
 
 
-class Registry(OperatorStore):
+class Registry(OperationStore, OperatorStore):
     def __init__(self, target: Path | str) -> None:
         """``target``: a SQLite file path, or a ``postgresql://`` URL."""
         self._db: Backend = open_backend(target)
+        # 操作履歴: the station sets this (tools.audit.events.EventRecorder); every change
+        # then commits with its event in the tamper-evident log, or not at all.
+        self.event_sink: EventSink | None = None
         self.location = self._db.location
         self.migrate()
 
@@ -62,10 +67,26 @@ class Registry(OperatorStore):
         self._db.begin_write()
         try:
             yield self._db
+            if self.event_sink is not None:
+                self.event_sink.before_commit(self._db)
         except BaseException:
             self._db.rollback()
+            if self.event_sink is not None:
+                self.event_sink.discard()
             raise
         self._db.commit()
+
+    def _log_event(self, db: Backend, event: Event) -> None:
+        """Append ``event`` to the log inside the transaction of the change (no-op for a
+        registry without an event sink)."""
+        if self.event_sink is not None:
+            self.event_sink.append(db, event)
+
+    def log_event(self, event: Event) -> None:
+        """An event of a change outside the registry's tables (a key created in the
+        token, a PIN reset on a card), in a transaction of its own."""
+        with self.transaction() as db:
+            self._log_event(db, event)
 
     def schema_version(self) -> int:
         return self._db.version()
@@ -123,6 +144,11 @@ class Registry(OperatorStore):
                reason: str | None) -> None:
         db.execute("INSERT INTO card_events (serial, at, from_status, to_status, reason) "
                    "VALUES (?, ?, ?, ?, ?)", (serial, now(), before, after, reason))
+        row = db.execute("SELECT resident_id FROM cards WHERE serial = ? ORDER BY id DESC LIMIT 1",
+                         (serial,)).fetchone()
+        self._log_event(db, Event(f"card-{after}", reason, card_serial=serial,
+                                  resident_id=int(row[0]) if row and row[0] is not None else None,
+                                  detail={"from": before}))
 
     def _resident_for_issue(self, db: Backend, code: str, reissue_of: str | None) -> int:
         row = db.execute("SELECT resident_id, status FROM record_codes WHERE code = ?",
@@ -293,6 +319,9 @@ class Registry(OperatorStore):
                                 "resident_id = ? AND status = 'pending'", (new, resident))
             if cursor.rowcount != 1:
                 raise RegistryError(f"code {new} was not reserved for this resident")
+            # the codes themselves are not in the event: a reader of 操作履歴 without
+            # read-code learns that it changed, when and why, not what it is
+            self._log_event(db, Event("record-code-changed", reason, resident_id=resident))
 
     def abandon_code(self, code: str) -> None:
         """A reserved code whose card write failed: never handed out, never reused."""

@@ -7,6 +7,18 @@ from __future__ import annotations
 CARD_STATUSES = ("issuing", "active", "suspended", "revoked", "expired", "failed")
 OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
 REVOKE_REASONS = ("lost", "stolen", "returned", "damaged", "superseded", "deceased", "moved-out")
+# Why a certificate (not a card) is revoked: the card's reasons, and the counter's own
+# (a change of the 4 information the signature certificate carries; a renewal).
+CERTIFICATE_REVOKE_REASONS = (*REVOKE_REASONS, "four-info-changed", "renewed", "key-lost")
+CERTIFICATE_KINDS = ("card", "jpki-auth", "jpki-sign", "operator")
+# planned: move-out recorded; moved-in: the move-in notified, the card not yet rewritten
+# (its continued use is due by continued_use_deadline); completed: card rewritten;
+# cancelled: by the old municipality; expired: the move-in deadline passed; lapsed: the
+# continued-use deadline passed (the card is marked expired, reason "lapsed").
+MOVE_STATUSES = ("planned", "moved-in", "completed", "cancelled", "expired", "lapsed")
+# pending: started (its owner host:pid is working on it); interrupted: it failed or its
+# owner died mid-way, to be finished or rolled back by `juki issue recover`.
+OPERATION_STATUSES = ("pending", "interrupted", "done", "rolled-back")
 
 MIGRATIONS: list[list[str]] = [
     [  # 1: the walking skeleton
@@ -153,6 +165,61 @@ MIGRATIONS: list[list[str]] = [
             sex TEXT NOT NULL,
             address TEXT NOT NULL,
             updated_at TEXT NOT NULL)""",
+    ],
+    [  # 6: counter work on issued cards (issue 13): every certificate the CAs issued (for
+       # CRLs), CRL numbers, planned and completed moves, and the journal of card operations
+        f"""CREATE TABLE certificates (
+            serial_number TEXT PRIMARY KEY,
+            issuer_role TEXT NOT NULL,
+            issuer_version INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({", ".join(f"'{k}'" for k in CERTIFICATE_KINDS)})),
+            card_serial TEXT,
+            operator_id TEXT,
+            not_after TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('valid', 'hold', 'revoked')),
+            reason TEXT,
+            revoked_at TEXT,
+            der {{BLOB}} NOT NULL,
+            issued_at TEXT NOT NULL)""",
+        "CREATE INDEX certificates_card ON certificates(card_serial)",
+        "CREATE INDEX certificates_operator ON certificates(operator_id)",
+        "CREATE INDEX certificates_issuer ON certificates(issuer_role, issuer_version, status)",
+        """CREATE TABLE crl_numbers (
+            issuer_role TEXT NOT NULL,
+            issuer_version INTEGER NOT NULL,
+            number BIGINT NOT NULL,
+            PRIMARY KEY (issuer_role, issuer_version))""",
+        f"""CREATE TABLE moves (
+            id {{ID}},
+            resident_id BIGINT NOT NULL REFERENCES residents(id),
+            card_serial TEXT,
+            from_municipality TEXT NOT NULL,
+            to_municipality TEXT NOT NULL,
+            planned_date TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{s}'" for s in MOVE_STATUSES)})),
+            moved_in_date TEXT,
+            new_address TEXT,
+            notified_at TEXT,
+            continued_use_deadline TEXT,
+            continued_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE UNIQUE INDEX one_open_move_per_resident ON moves(resident_id)
+            WHERE status IN ('planned', 'moved-in')""",
+        f"""CREATE TABLE card_operations (
+            id {{ID}},
+            card_serial TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{s}'" for s in OPERATION_STATUSES)})),
+            payload TEXT NOT NULL,
+            owner TEXT,
+            failure TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT)""",
+        """CREATE UNIQUE INDEX one_open_operation_per_card ON card_operations(card_serial)
+            WHERE status IN ('pending', 'interrupted')""",
+        "CREATE INDEX provision_log_kind ON provision_log(kind, idx)",
     ],
 ]
 

@@ -22,6 +22,7 @@ from ..station.home import StationHome
 if TYPE_CHECKING:
     from hsm.token import Hsm
 
+    from ..audit.events import EventRecorder
     from ..operators.session import OperatorSession
     from ..registry import Registry
 
@@ -187,11 +188,26 @@ class Station:
             self.home.ensure()
             self._refuse_unsafe_home_as_root()
             self._registry = Registry(self.db or self.home.registry_target())
+            self._registry.event_sink = self._event_recorder()
             for card in interrupted(self._registry):
                 self._warn(f"the issuance of card {card.serial} (by {card.owner}, started "
                            f"{card.created_at}) was interrupted; it is marked failed when the "
                            "card is presented again, or run `juki issue recover`")
         return self._registry
+
+    def _event_recorder(self) -> EventRecorder:
+        """操作履歴 of this command: each registry change commits with an event naming
+        this station, the operator of the session and the scope of the command."""
+        from ..audit.events import Actor, EventRecorder
+        from ..audit.provision import release_for
+        from ..station.scopes import COMMAND_SCOPES
+
+        def actor() -> Actor:
+            zone = release_for(self.home, None, "", "").zone
+            scope = COMMAND_SCOPES.get(self.command or "")
+            return Actor(self.home.station_id(), zone, self.actor, scope)
+
+        return EventRecorder(self._open_hsm, actor)
 
     def _open_hsm(self) -> Hsm:
         if self._hsm is None:

@@ -9,7 +9,8 @@ in operator mode whatever the session.
 from __future__ import annotations
 
 SCOPES = ("issue", "revoke", "verify", "read-identity", "read-code", "change-code",
-          "audit-read", "operator-admin")
+          "audit-read", "operator-admin", "move", "change-info", "pin-reset", "renew",
+          "crl-publish")
 
 COMMAND_SCOPES: dict[str, str] = {
     "issue resident": "issue",
@@ -37,6 +38,16 @@ COMMAND_SCOPES: dict[str, str] = {
     "card info": "read-identity",
     "card code": "read-code",
     "resident change-code": "change-code",
+    # counter work on issued cards (issue 13): each operation its own scope
+    "resident move-out": "move",
+    "resident move-in": "move",
+    "resident continue-card": "move",
+    "resident moves": "move",
+    "resident change": "change-info",
+    "card pin reset": "pin-reset",
+    "card renew": "renew",
+    "crl publish": "crl-publish",
+    "audit events": "audit-read",
     "operator enroll": "operator-admin",
     "operator list": "operator-admin",
     "operator show": "operator-admin",

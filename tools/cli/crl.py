@@ -1,0 +1,1 @@
+"""``juki crl``: certificate revocation lists for relying parties outside the station."""
