@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tools.audit import log
+
 from ..conftest import juki
 from ..operator_helpers import operator_station, station_registry
 from .test_commands import PIN, pin_file, request_file
@@ -42,11 +44,20 @@ def print_to_pdf(html_file: Path, pdf: Path) -> str:
                           capture_output=True, text=True).stdout
 
 
-def checkpoints_prove_and_catch_an_edit(home: Path) -> None:
+def logged(home: Path, index: int) -> dict:
+    """The provision log entry at ``index`` as the station's registry holds it."""
+    entry = log.entry_at(station_registry(home).connection(), index)
+    assert entry is not None, f"no provision log entry {index}"
+    return entry.fields
+
+
+def checkpoints_prove_and_catch_an_edit(home: Path, provision: int) -> None:
     """The tail of the test above: signed checkpoints, an inclusion and a consistency
-    proof, then an edited row that `audit verify` catches."""
+    proof, then an edited row (the provision at index ``provision``) that `audit
+    verify` catches."""
     first = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
-    proof = json.loads(juki(home, "audit", "proof", "--index", "0", "--json").stdout)
+    proof = json.loads(juki(home, "audit", "proof", "--index", str(provision),
+                            "--json").stdout)
     assert proof["verified"] and proof["size"] == first["size"] and proof["proof"]
     juki(home, "verify", *NENKIN, "--reader", READER0, input=f"{PIN}\n")
     second = json.loads(juki(home, "audit", "checkpoint", "--json").stdout)
@@ -57,10 +68,11 @@ def checkpoints_prove_and_catch_an_edit(home: Path) -> None:
     assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
     registry = station_registry(home)
     with registry.transaction() as db:
-        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'NENKIM') "
-                   "WHERE idx = 0")
+        edited = db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', "
+                            "'NENKIM') WHERE idx = ?", (provision,))
+        assert edited.rowcount == 1
     broken = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
-    assert broken["first_bad_index"] == 0 and "MAC" in broken["problem"]
+    assert broken["first_bad_index"] == provision and "MAC" in broken["problem"]
 
 
 def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
@@ -75,13 +87,18 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
 
     read = json.loads(juki(home, "card", "read", *NENKIN, "--reader", READER0, "--json",
                            input=f"{PIN}\n").stdout)
-    assert read["provision_entry"] == 0 and read["name"]
+    provision = read["provision_entry"]  # issuance's 操作履歴 events come before it
+    assert read["name"] and {k: logged(home, provision)[k] for k in (
+        "kind", "recipient", "purpose", "card_serial")} == {
+        "kind": "provision", "recipient": "NENKIN", "purpose": "B1-57", "card_serial": serial}
     refused = juki(home, "card", "read", "--recipient", "NENKIN", "--purpose", "B5-4",
                    "--reader", READER0, input=f"{PIN}\n", check=7)
     assert "may not receive" in refused.stderr and "name" not in refused.stdout
+    assert logged(home, provision + 1)["kind"] == "refusal"
     verdict = json.loads(juki(home, "verify", "--recipient", "MOFA-PASSPORT", "--purpose", "B1-7",
                               "--reader", READER0, "--json", input=f"{PIN}\n").stdout)
-    assert verdict["genuine"] and verdict["provision_entry"] == 2
+    assert verdict["genuine"] and verdict["provision_entry"] == provision + 2
+    assert logged(home, provision + 2)["kind"] == "provision"
     juki(home, "verify", *NENKIN, "--reader", READER1, input=f"{PIN}\n")  # someone else's
     changed = json.loads(juki(home, "resident", "change-code", "--code", code, "--reason",
                               "転居", "--reader", READER0, "--json").stdout)
@@ -114,7 +131,7 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
                                 "JPKI user-authentication signature over a token challenge"}
     assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
 
-    checkpoints_prove_and_catch_an_edit(home)
+    checkpoints_prove_and_catch_an_edit(home, provision)
 
 
 def test_card_read_without_a_recipient_releases_nothing(rig_home: Path, tmp_path: Path) -> None:
