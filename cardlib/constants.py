@@ -51,6 +51,8 @@ class Ins(IntEnum):
     SET_SESSION_KEY = 0xAE  # 80 AE 00 00: the card-info AP's secure messaging
     SET_PUBLIC_IC_KEY = 0xA2  # 80 A2: terminal CV certificate (P1/P2 unknown: 6A86)
     LAST_COMMAND = 0xFC  # 80 FC 00 00: iPhone token profile only; cards answer 6700
+    ERASE_BINARY = 0x0E  # ISO 7816-4 00 0E P1P2: the EF from offset P1P2 back to FF filler
+    RESET_RETRY_COUNTER = 0x2C  # ISO 7816-4 00 2C 02 P2 <new>: counter session (ours)
 
 
 # ---- ISO 7816-4 -------------------------------------------------------------------------
@@ -189,6 +191,7 @@ SELECT_EF_UNDER_DF = 0x02
 P2_NO_RESPONSE_DATA = 0x0C
 P2_RETURN_FCI = 0x00
 P2_SELECTED_KEY = 0x80  # "key/PIN of the currently selected EF"
+P1_RESET_WITH_NEW_VALUE = 0x02  # RESET RETRY COUNTER: new reference data, no reset code
 
 CARD_INFO_PIN_MAX_TRIES = 3  # ours: the real retry limit is not published
 CARD_INFO_PIN_LENGTH = 4

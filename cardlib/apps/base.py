@@ -14,6 +14,7 @@ from .. import tlv
 from ..apdu import CommandApdu
 from ..channel import ApduChannel
 from ..constants import (
+    P1_RESET_WITH_NEW_VALUE,
     P2_NO_RESPONSE_DATA,
     P2_SELECTED_KEY,
     RSA_2048_BYTES,
@@ -204,6 +205,28 @@ class WritableApSession(ApplicationSession):
         for offset in range(0, len(content), WRITE_CHUNK):
             chunk = content[offset : offset + WRITE_CHUNK]
             self.channel.send(CommandApdu(0x00, Ins.UPDATE_BINARY, offset >> 8, offset & 0xFF, chunk))
+
+    def erase_binary(self, fid: int) -> None:
+        """ERASE BINARY ``00 0E 00 00``: EF ``fid`` back to its ``FF`` filler (in
+        personalisation, or in the issuer domain's counter session on an issued card)."""
+        self.select_ef(fid)
+        self.channel.send(CommandApdu(0x00, Ins.ERASE_BINARY, 0x00, 0x00))
+
+    def reset_retry_counter(self, pin_fid: int, value: bytes | str) -> None:
+        """RESET RETRY COUNTER ``00 2C 02 80 Lc <new>``: PIN EF ``pin_fid`` gets ``value``
+        (ASCII, as ``set_pin`` sends it) and its full retry counter (personalisation, or
+        the counter session on an issued card). The value never reaches a log."""
+        if isinstance(value, str):
+            try:
+                value = value.encode("ascii")
+            except UnicodeEncodeError:
+                raise ValueError("a PIN is ASCII (letters and digits)") from None
+        if not value:
+            raise ValueError("a new PIN value must not be empty")
+        self.select_ef(pin_fid)
+        apdu = CommandApdu(0x00, Ins.RESET_RETRY_COUNTER, P1_RESET_WITH_NEW_VALUE,
+                           P2_SELECTED_KEY, bytes(value))
+        self.channel.send(apdu, sensitive=True)
 
     def update_record(self, fid: int, record: int, content: bytes) -> None:
         """UPDATE RECORD ``00 DC <record> 04`` into record EF ``fid`` (ours: personalisation
