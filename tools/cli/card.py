@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import card_diagnostics, card_face, card_lifecycle
+from . import card_counter, card_diagnostics, card_face, card_lifecycle
 from .common import (
     ExitCode,
     authenticated_card,
@@ -41,7 +41,8 @@ def card() -> None:
     """Read presented cards."""
 
 
-for _command in card_lifecycle.COMMANDS + card_diagnostics.COMMANDS + (card_face.card_face,):
+for _command in (card_lifecycle.COMMANDS + card_diagnostics.COMMANDS + card_counter.COMMANDS
+                 + (card_face.card_face,)):
     card.add_command(_command)
 
 
@@ -126,7 +127,11 @@ def card_info(reader: str | None, timeout: float, as_json: bool) -> None:
 
 @card.group("pin")
 def card_pin() -> None:
-    """PIN status and change."""
+    """PIN status, change, and reset at the counter."""
+
+
+for _command in card_counter.PIN_COMMANDS:
+    card_pin.add_command(_command)
 
 
 @card_pin.command("status")

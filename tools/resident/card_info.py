@@ -15,8 +15,9 @@ from cardlib.apps.base import ApplicationSession
 from cardlib.apps.card_info import CardInfoApSession, CardInfoKey
 from cardlib.apps.common import CommonApSession
 from cardlib.apps.jpki import JpkiApSession
+from cardlib.apps.resident_registry import ResidentRegistrySession
 from cardlib.channel import ApduChannel
-from cardlib.constants import Aid, CardInfoFile, JpkiFile
+from cardlib.constants import Aid, CardInfoFile, CommonFile, JpkiFile, JukiFile
 from cardlib.cv_certificate import CvCertificate, decode_cv_certificate, verify_cv_chain
 from cardlib.errors import ApduError, CardDataError
 from cardlib.integrity import decode_integrity_record
@@ -151,6 +152,8 @@ PINS: dict[str, tuple[type[ApplicationSession], int]] = {
     "card_info": (CardInfoApSession, CardInfoFile.PIN),
     "jpki_auth": (JpkiApSession, JpkiFile.AUTH_PIN),
     "jpki_sign": (JpkiApSession, JpkiFile.SIGN_PIN),
+    "common": (CommonApSession, CommonFile.PIN),  # 共通AP 001C
+    "juki": (ResidentRegistrySession, JukiFile.PIN),  # 住基AP 001C (VERIFY in the clear)
 }
 
 

@@ -1,0 +1,133 @@
+"""PIN reset and unblock at the counter (issue 13 §3).
+
+A resident who forgot or blocked a PIN gets a new one after the operator has checked
+their identity (the document seen is recorded with the event). The card proves itself
+first without that PIN (every check of `juki verify` with 照合番号A or B, registry status
+active: the caller does that); the reset then runs under the issuer's authority, over
+the issuer domain's SCP03 session with keys derived in the token (``CounterSession``):
+RESET RETRY COUNTER sets the new value and restores that PIN's tries, and touches no
+other PIN. The station never knows, stores or logs a PIN: the journal holds the target
+only, the event its name, the document and the card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cardlib.errors import ApduError
+from hsm.token import Hsm
+
+from ..registry import Registry
+from ..registry.events import Event
+from ..registry.operations import CardOperation
+from ..station.pins import CARD_INFO_PIN, DIGITS, JPKI_AUTH_PIN, JPKI_SIGN_PIN, Pin, PinSpec
+from .card_session import CounterSession
+
+OPERATION_KIND = "pin-reset"
+EVENT = "pin-reset"
+ROLLED_BACK_NOTE = "the PIN may or may not have been reset; reset it again"
+
+_FOUR_DIGITS = PinSpec("", "", 4, 4, DIGITS, "4 digits")
+
+
+def _new(spec: PinSpec, name: str, label: str) -> PinSpec:
+    return replace(spec, name=f"{name}_new", label=f"new {label}")
+
+
+# The targets of `juki card pin reset --pin`, each with the format of its new value (the
+# host checks it before any card I/O; the card enforces the same rule). The pin-file
+# name of the new value is ``<target with _>_new``.
+NEW_PIN_SPECS: dict[str, PinSpec] = {
+    "card-info": _new(CARD_INFO_PIN, "card_info", "card-info PIN (4 digits)"),
+    "jpki-auth": _new(JPKI_AUTH_PIN, "jpki_auth", "JPKI authentication PIN (4 digits)"),
+    "jpki-sign": _new(JPKI_SIGN_PIN, "jpki_sign", "JPKI signature PIN (6-16 of A-Z 0-9)"),
+    "juki": _new(_FOUR_DIGITS, "juki", "住基AP PIN (4 digits)"),
+    "common": _new(_FOUR_DIGITS, "common", "共通AP PIN (4 digits)"),
+}
+TARGETS = tuple(NEW_PIN_SPECS)
+
+
+@dataclass(frozen=True)
+class PinReset:
+    card_serial: str
+    target: str
+    identity_document: str
+    reason: str
+    operation: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"card_serial": self.card_serial, "pin": self.target, "reset": True,
+                "identity_document": self.identity_document, "reason": self.reason,
+                "operation": self.operation}
+
+
+def check_request(target: str, identity_document: str, reason: str) -> tuple[str, str]:
+    """The operator's side of the request, before anything is asked of the resident or
+    the card: a known target, the identity document named, a reason given."""
+    from ..errors import PinInputError
+
+    if target not in NEW_PIN_SPECS:
+        raise PinInputError(f"--pin must be one of {', '.join(TARGETS)}, not {target!r}")
+    document, why = identity_document.strip(), reason.strip()
+    if not document:
+        raise PinInputError("--identity-document must name the document the resident showed")
+    if not why:
+        raise PinInputError("--reason must say why the PIN is reset")
+    return document, why
+
+
+def reset_pin(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: ignore[no-untyped-def]
+              target: str, new_value: Pin, identity_document: str, reason: str,
+              owner: str | None) -> PinReset:
+    """Reset ``target`` on the card ``card_serial`` (already authenticated on ``channel``)
+    to ``new_value``: journal, RESET RETRY COUNTER in the counter session, then the event
+    and the journal's ``done`` in one transaction. A card that answers the reset with an
+    error status word has not changed: the operation is rolled back. Any other failure
+    (the card pulled, the token gone) leaves it ``interrupted`` for `juki issue recover`.
+    """
+    spec = NEW_PIN_SPECS[target]
+    value = spec.check(new_value.reveal())  # the card checks too; never send what we refuse
+    card = registry.get(card_serial)
+    resident_id = card.resident_id if card is not None else None
+    operation = registry.begin_operation(card_serial, OPERATION_KIND, {"target": target}, owner)
+    try:
+        with CounterSession.open(channel, hsm, card_serial) as session:
+            session.reset_pin(target, value.reveal())
+    except ApduError:  # the card answered: it refused, nothing was reset
+        with registry.transaction() as db:
+            registry.settle_operation(db, operation, "rolled-back")
+        raise
+    except BaseException as exc:
+        registry.interrupt_operation(operation, _failure(exc, value))
+        raise
+    with registry.transaction() as db:
+        registry._log_event(db, Event(EVENT, reason, card_serial=card_serial,
+                                      resident_id=resident_id,
+                                      detail={"target": target,
+                                              "identity_document": identity_document,
+                                              "card_serial": card_serial}))
+        registry.settle_operation(db, operation, "done")
+    return PinReset(card_serial, target, identity_document, reason, operation)
+
+
+def _failure(exc: BaseException, value: Pin) -> str:
+    """What the journal keeps of a failure: its type and message, never the PIN (the
+    card layer never puts one in a message; this is the second belt)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text.replace(value.reveal(), "<redacted>") if value.reveal() else text
+
+
+def settle_interrupted_pin_reset(registry: Registry, operation: CardOperation) -> str:
+    """`juki issue recover` for an interrupted ``pin-reset``: it cannot be finished (the
+    value was never stored), so it is rolled back, with the note the operator tells the
+    resident. Returns the note."""
+    if operation.kind != OPERATION_KIND:
+        raise ValueError(f"operation {operation.id} is a {operation.kind}, not a {OPERATION_KIND}")
+    with registry.transaction() as db:
+        registry.settle_operation(db, operation.id, "rolled-back")
+        registry._log_event(db, Event("operation-rolled-back", ROLLED_BACK_NOTE,
+                                      card_serial=operation.card_serial,
+                                      detail={"operation": operation.id,
+                                              "kind": OPERATION_KIND,
+                                              "target": operation.payload.get("target")}))
+    return ROLLED_BACK_NOTE

@@ -1,0 +1,240 @@
+"""Renewal of a card's JPKI certificates at the counter (issue 13 §4).
+
+The card and each certificate carry their own expiry: the card ten years after issuance,
+the JPKI certificates until the holder's fifth birthday after theirs (at most the card's
+expiry). When a card's current authentication or signature certificate (the registry's
+``current_certificate``) falls due within the renewal window (``[counter]
+renewal_window_days``, or ``--window``) or has expired, both JPKI keys are generated
+again on the card (``0017``, ``001A``), certified by their CAs in the token, and written
+with their CA certificates (EF ``000A``/``000B``, ``0001``/``0002``) in the issuer
+domain's counter session; the old certificates are revoked ``renewed`` and the new ones
+recorded, with the event ``certificates-renewed`` and the journal's ``done``, in one
+transaction. An interrupted renewal is finished by running it again (`juki issue
+recover`: new keys again, so nothing issued by the broken run certifies a key on a card).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from cardlib.constants import Aid, JpkiFile
+from cardlib.records import FourInfo
+from hsm.token import Hsm
+
+from ..registry import Registry, RegistryError
+from ..registry.events import Event
+from ..registry.operations import CardOperation
+
+OPERATION_KIND = "renew"
+EVENT = "certificates-renewed"
+KINDS = ("jpki-auth", "jpki-sign")
+# kind -> (key EF, certificate EF, CA certificate EF) in the JPKI AP
+FILES = {"jpki-auth": (JpkiFile.AUTH_KEY, JpkiFile.AUTH_CERT, JpkiFile.AUTH_CA_CERT),
+         "jpki-sign": (JpkiFile.SIGN_KEY, JpkiFile.SIGN_CERT, JpkiFile.SIGN_CA_CERT)}
+
+
+@dataclass(frozen=True)
+class CertificateDue:
+    """One JPKI certificate of the card as the registry has it, and whether it is due."""
+
+    kind: str
+    serial_number: str | None  # None: the card has no valid certificate of this kind
+    not_after: dt.date | None
+    due: bool
+    expired: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "serial_number": self.serial_number,
+                "not_after": self.not_after.isoformat() if self.not_after else None,
+                "due": self.due, "expired": self.expired}
+
+
+@dataclass(frozen=True)
+class RenewalPlan:
+    card_serial: str
+    today: dt.date
+    window_days: int
+    card_expiry: dt.date
+    certificates: tuple[CertificateDue, ...]
+
+    @property
+    def horizon(self) -> dt.date:
+        return self.today + dt.timedelta(days=self.window_days)
+
+
+@dataclass(frozen=True)
+class Renewed:
+    card_serial: str
+    revoked: tuple[str, ...]
+    issued: tuple[dict[str, str], ...]  # kind, serial_number, not_after, issuer
+    operation: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"card_serial": self.card_serial, "revoked": list(self.revoked),
+                "renewed": list(self.issued), "operation": self.operation}
+
+
+def certificate_day(not_after: str) -> dt.date:
+    """The last day (UTC) of a registry ``not_after`` (ISO date or datetime)."""
+    return dt.datetime.fromisoformat(not_after).date()
+
+
+def certificates_due(registry: Registry, card_serial: str, today: dt.date,
+                     window_days: int) -> tuple[CertificateDue, ...]:
+    """The card's current JPKI certificates, each marked due (within the window) and
+    expired (before ``today``); a kind without a valid certificate is due."""
+    horizon = today + dt.timedelta(days=window_days)
+    found = []
+    for kind in KINDS:
+        record = registry.current_certificate(card_serial, kind)
+        if record is None:
+            found.append(CertificateDue(kind, None, None, True, False))
+            continue
+        day = certificate_day(record.not_after)
+        found.append(CertificateDue(kind, record.serial_number, day, day <= horizon, day < today))
+    return tuple(found)
+
+
+def plan_renewal(registry: Registry, card_serial: str, window_days: int,
+                 today: dt.date | None = None) -> RenewalPlan:
+    """What a renewal of the card would do, or a ``RegistryError`` saying why it is
+    refused: a card that is not active, a card that itself expires within the window
+    (reissue it instead), nothing due within the window."""
+    if window_days < 0:
+        raise RegistryError(f"the renewal window must not be negative ({window_days} days)")
+    day = today or dt.datetime.now(dt.UTC).date()
+    card = registry.get(card_serial)
+    if card is None:
+        raise RegistryError(f"card {card_serial} is not in the registry")
+    if card.status != "active":
+        reason = f" ({card.status_reason})" if card.status_reason else ""
+        raise RegistryError(f"card {card_serial} is {card.status}{reason}: only an active card's "
+                            "certificates are renewed")
+    if card.expiry is None:
+        raise RegistryError(f"card {card_serial} has no expiry on record")
+    expiry = dt.date.fromisoformat(card.expiry)
+    horizon = day + dt.timedelta(days=window_days)
+    if expiry <= horizon:
+        raise RegistryError(f"card {card_serial} itself expires on {expiry}, within the "
+                            f"{window_days}-day renewal window (until {horizon}): new "
+                            "certificates would end with it; reissue the card")
+    due = certificates_due(registry, card_serial, day, window_days)
+    if not any(c.due for c in due):
+        dates = ", ".join(f"{c.kind} until {c.not_after}" for c in due)
+        raise RegistryError(f"nothing to renew on card {card_serial}: its certificates run "
+                            f"beyond the {window_days}-day renewal window (until {horizon}): "
+                            f"{dates}")
+    return RenewalPlan(card_serial, day, window_days, expiry, due)
+
+
+def _identity(registry: Registry, card_serial: str) -> tuple[FourInfo, int]:
+    card = registry.get(card_serial)
+    identity = registry.identity_of(card.resident_id) if card and card.resident_id else None
+    if card is None or card.resident_id is None or identity is None:
+        raise RegistryError(f"card {card_serial}: no 4 information on record for its resident "
+                            "(the signature certificate carries them)")
+    four = FourInfo(str(identity["name"]), str(identity["address"]),
+                    dt.date.fromisoformat(str(identity["birth_date"])), str(identity["sex"]))
+    return four, card.resident_id
+
+
+def renew_certificates(channel, hsm: Hsm, registry: Registry,  # type: ignore[no-untyped-def]
+                       plan: RenewalPlan, crl_base_url: str, owner: str | None) -> Renewed:
+    """Carry out ``plan`` on the card on ``channel`` (already authenticated as
+    ``plan.card_serial``): journal, both keys and certificates on the card, registry."""
+    old = {c.kind: c.serial_number for c in plan.certificates if c.serial_number}
+    _identity(registry, plan.card_serial)  # refused before the journal and any card write
+    payload = {"old": old, "window_days": plan.window_days, "today": plan.today.isoformat()}
+    operation = registry.begin_operation(plan.card_serial, OPERATION_KIND, payload, owner)
+    return _run(channel, hsm, registry, plan.card_serial, operation, old, crl_base_url,
+                plan.today)
+
+
+def finish_interrupted_renewal(channel, hsm: Hsm, registry: Registry,  # type: ignore[no-untyped-def]
+                               operation: CardOperation, crl_base_url: str,
+                               today: dt.date | None = None) -> Renewed:
+    """`juki issue recover` for an interrupted ``renew``: run it again on the card (new
+    keys, new certificates) and commit; the old certificates are those it journalled."""
+    if operation.kind != OPERATION_KIND:
+        raise ValueError(f"operation {operation.id} is a {operation.kind}, not a {OPERATION_KIND}")
+    old = {str(k): str(v) for k, v in dict(operation.payload.get("old", {})).items()}
+    return _run(channel, hsm, registry, operation.card_serial, operation.id, old, crl_base_url,
+                today or dt.datetime.now(dt.UTC).date())
+
+
+def _run(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: ignore[no-untyped-def]
+         operation: int, old: dict[str, str], crl_base_url: str, today: dt.date) -> Renewed:
+    try:
+        four, resident_id = _identity(registry, card_serial)
+        card = registry.get(card_serial)
+        assert card is not None and card.expiry is not None  # _identity found it
+        issued = _on_card(channel, hsm, card_serial, four, dt.date.fromisoformat(card.expiry),
+                          crl_base_url, today)
+    except BaseException as exc:
+        registry.interrupt_operation(operation, f"{type(exc).__name__}: {exc}")
+        raise
+    rows = tuple(_row(i) for i in issued)
+    with registry.transaction() as db:
+        revoked = registry.revoke_certificates(db, reason="renewed", card_serial=card_serial,
+                                               serial_numbers=list(old.values()))
+        for certificate in issued:
+            registry.record_certificate(db, certificate, card_serial=card_serial)
+        registry._log_event(db, Event(EVENT, "renewed", card_serial=card_serial,
+                                      resident_id=resident_id, detail=_detail(old, rows)))
+        registry.settle_operation(db, operation, "done")
+    return Renewed(card_serial, tuple(revoked), rows, operation)
+
+
+def _on_card(channel, hsm: Hsm, card_serial: str, four: FourInfo,  # type: ignore[no-untyped-def]
+             card_expiry: dt.date, crl_base_url: str, today: dt.date) -> list[Any]:
+    """Both keys generated again on the card, certified in the token, written with their
+    CA certificates. Returns the ``IssuedCertificate`` of each kind."""
+    from hsm.ca import load_certificate
+    from hsm.roles import KeyRole
+
+    from ..issuance.jpki_certs import issue_jpki_certificate, jpki_not_after
+    from .card_session import CounterSession
+
+    not_after = jpki_not_after(four.birth_date, today, card_expiry)
+    issued = []
+    with CounterSession.open(channel, hsm, card_serial) as session:
+        for kind in KINDS:
+            key_fid, cert_fid, ca_fid = FILES[kind]
+            public_key = session.regenerate_key(bytes(Aid.JPKI), key_fid)
+            certificate = issue_jpki_certificate(hsm, kind, public_key, card_serial, not_after,
+                                                 four if kind == "jpki-sign" else None,
+                                                 crl_base_url)
+            ca = load_certificate(hsm, KeyRole(certificate.issuer_role),
+                                  certificate.issuer_version)
+            if ca is None:
+                raise RegistryError(f"{certificate.issuer_role} v{certificate.issuer_version} "
+                                    "has no certificate in the token")
+            session.rewrite_file(bytes(Aid.JPKI), cert_fid, _der(certificate.certificate))
+            session.rewrite_file(bytes(Aid.JPKI), ca_fid, _der(ca))
+            issued.append(certificate)
+    return issued
+
+
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _row(issued: Any) -> dict[str, str]:
+    certificate: x509.Certificate = issued.certificate
+    return {"kind": issued.kind, "serial_number": f"{certificate.serial_number:x}",
+            "not_after": certificate.not_valid_after_utc.isoformat(),
+            "issuer": f"{issued.issuer_role}-v{issued.issuer_version}"}
+
+
+def _detail(old: dict[str, str], rows: tuple[dict[str, str], ...]) -> dict[str, str]:
+    detail = {f"old_{kind.replace('-', '_')}": serial for kind, serial in old.items()}
+    for row in rows:
+        key = row["kind"].replace("-", "_")
+        detail[f"new_{key}"] = row["serial_number"]
+        detail[f"{key}_not_after"] = row["not_after"]
+    return detail
