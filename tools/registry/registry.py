@@ -21,6 +21,7 @@ from cardlib.checkdigits import resident_code_check_digit
 
 from .backend import Backend, open_backend
 from .events import Event, EventSink
+from .moves import MoveStore
 from .operations import OperationStore
 from .operators import OperatorStore
 from .records import CARD_COLUMNS, CardEvent, CardRecord, RegistryError, now
@@ -41,7 +42,7 @@ def new_record_code() -> str:
     return body + str(resident_code_check_digit(body))
 
 
-class Registry(OperationStore, OperatorStore):
+class Registry(MoveStore, OperationStore, OperatorStore):
     def __init__(self, target: Path | str) -> None:
         """``target``: a SQLite file path, or a ``postgresql://`` URL."""
         self._db: Backend = open_backend(target)

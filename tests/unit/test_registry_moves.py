@@ -1,0 +1,147 @@
+"""Moves in the registry (特例転出・特例転入): the planned move and its rules, the
+move-in with and without the card, and the deadlines that expire or lapse them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tools.registry import Registry, RegistryError, new_record_code
+from tools.registry.events import Event
+
+EXPIRY = dt.date(2036, 1, 1)
+TODAY = dt.date(2026, 5, 1)
+SERIAL = "100000000000001"
+IDENTITY = {"name": "山田 太郎", "name_kana": "ヤマダ タロウ", "birth_date": "1985-04-12",
+            "sex": "1", "address": "東京都千代田区千代田1-1"}
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.pending: list[Event] = []
+
+    def append(self, db, event: Event) -> int:  # type: ignore[no-untyped-def]
+        self.pending.append(event)
+        return len(self.events) + len(self.pending)
+
+    def before_commit(self, db) -> None:  # type: ignore[no-untyped-def]
+        self.events += self.pending
+        self.pending = []
+
+    def discard(self) -> None:
+        self.pending = []
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.events]
+
+
+@pytest.fixture
+def moving(registry: Registry) -> tuple[Registry, int, ListSink]:
+    code = new_record_code()
+    registry.begin_issuance(SERIAL, "resident", code, "131016", EXPIRY)
+    registry.complete_issuance(SERIAL, b"cert", identity=IDENTITY)
+    sink = ListSink()
+    registry.event_sink = sink
+    resident = registry.resident_of_code(code)
+    assert resident is not None
+    return registry, resident[0], sink
+
+
+def test_move_out_records_a_planned_move_from_the_cards_municipality(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    assert (move.status, move.from_municipality, move.to_municipality, move.card_serial) == (
+        "planned", "131016", "011002", SERIAL)
+    assert registry.open_move_of(resident) == move
+    assert registry.get(SERIAL).status == "active"  # the card stays valid
+    event = sink.events[-1]
+    assert (event.event, event.reason, event.card_serial, event.resident_id) == (
+        "move-out", "転勤", SERIAL, resident)
+    assert dict(event.detail) == {"move": move.id, "date": "2026-05-01", "from": "131016",
+                                  "to": "011002"}
+
+
+def test_move_out_rules(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, sink = moving
+    with pytest.raises(RegistryError, match="already names"):
+        registry.record_move(resident, "131016", TODAY, "転居")
+    registry.record_move(resident, "011002", TODAY, "転勤")
+    with pytest.raises(RegistryError, match="already has an open move"):
+        registry.record_move(resident, "012025", TODAY, "転勤")
+    assert sink.names() == ["move-out"]  # nothing of the refusals was kept
+    registry.set_status(SERIAL, "suspended", "investigation")
+    registry.cancel_move(registry.open_move_of(resident).id, "取消")
+    with pytest.raises(RegistryError, match="needs an active card"):
+        registry.record_move(resident, "011002", TODAY, "転勤")
+
+
+def test_move_in_with_the_card_completes_it_and_updates_identity_and_card(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, _sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    new = IDENTITY | {"address": "北海道札幌市中央区北1条西2丁目"}
+    with registry.transaction() as db:
+        registry.update_identity(db, resident, new, SERIAL, "011002")
+        registry.complete_move(db, move.id, TODAY, new["address"])
+    done = registry.move(move.id)
+    assert (done.status, done.moved_in_date, done.new_address) == (
+        "completed", "2026-05-01", new["address"])
+    assert done.notified_at and done.continued_at
+    assert registry.identity_of(resident)["address"] == new["address"]
+    assert registry.get(SERIAL).municipality_code == "011002"
+    assert registry.open_move_of(resident) is None
+
+
+def test_a_failed_transaction_keeps_nothing(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    with pytest.raises(RuntimeError), registry.transaction() as db:
+        registry.update_identity(db, resident, IDENTITY | {"address": "x"}, SERIAL, "011002")
+        registry.complete_move(db, move.id, TODAY, "x")
+        registry.record_event(db, Event("move-in", card_serial=SERIAL))
+        raise RuntimeError("the card write failed")
+    assert registry.move(move.id).status == "planned"
+    assert registry.identity_of(resident)["address"] == IDENTITY["address"]
+    assert registry.get(SERIAL).municipality_code == "131016"
+    assert sink.names() == ["move-out"]
+
+
+def test_planned_moves_expire_after_the_grace_period(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    assert registry.lapse_due(TODAY + dt.timedelta(days=30)) == []
+    assert registry.lapse_due(TODAY + dt.timedelta(days=31)) == [move.id]
+    assert registry.move(move.id).status == "expired"
+    assert "move_out_grace_days 30" in sink.events[-1].reason
+    assert registry.get(SERIAL).status == "active"
+
+
+def test_card_later_lapses_after_the_continued_use_deadline(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    with registry.transaction() as db:
+        registry.notify_move_in(db, move.id, TODAY, "札幌", 90)
+    notified = registry.move(move.id)
+    assert (notified.status, notified.continued_use_deadline) == ("moved-in", "2026-07-30")
+    assert registry.lapse_due(dt.date(2026, 7, 30)) == []
+    assert registry.lapse_due(dt.date(2026, 7, 31)) == [move.id]
+    card = registry.get(SERIAL)
+    assert (card.status, card.status_reason) == (
+        "expired", "lapsed: continued use not registered within 90 days of move-in (2026-05-01)")
+    assert registry.move(move.id).status == "lapsed"
+    assert sink.names()[-2:] == ["card-expired", "move-lapsed"]
+
+
+def test_continued_use_completes_a_moved_in_move(moving) -> None:  # type: ignore[no-untyped-def]
+    registry, resident, _sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    with registry.transaction() as db:
+        registry.notify_move_in(db, move.id, TODAY, "札幌", 90)
+    with registry.transaction() as db:
+        registry.complete_move(db, move.id)
+    assert registry.move(move.id).status == "completed"
+    assert registry.lapse_due(dt.date(2027, 1, 1)) == []
+    with pytest.raises(RegistryError, match="is completed"), registry.transaction() as db:
+        registry.complete_move(db, move.id)
+    assert [m.id for m in registry.moves_of(resident)] == [move.id]
