@@ -146,6 +146,36 @@ class CardCore:
                 and self.sm.bound_aid == Aid.ISSUER_SECURITY_DOMAIN.hex()
                 and self.sm.level == SM_LEVEL_FULL)
 
+    def _counter_session(self) -> bool:
+        """An issued card's issuer-domain SCP03 session at level 33 (the transport keys):
+        it spans the applications like the personalisation session, but admits only the
+        counter set (``counter_rules``)."""
+        return (self.state.life_cycle == LifeCycle.SECURED
+                and self.sm.bound_aid == Aid.ISSUER_SECURITY_DOMAIN.hex()
+                and self.sm.level == SM_LEVEL_FULL)
+
+    def _spanning_session(self) -> bool:
+        """The issuer domain's level-33 session, which SELECTs of applications do not end."""
+        return self._personalisation_session() or self._counter_session()
+
+    def _require_writable(self) -> None:
+        """A write to an application: on a blank card the personalisation rule; on an
+        issued card only a command of the counter session (which ``_process`` has already
+        checked against the counter set), anything else 6982."""
+        if self.state.life_cycle == LifeCycle.OP_READY:
+            self._require_personalisable()
+        elif not self._protected or not self._counter_session():
+            raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+
+    def _save_or_restore(self, restore: Callable[[], None]) -> None:
+        """Persist; if the EEPROM write fails, ``restore`` the old value in RAM too (the
+        command answers 6581 and the card keeps what it had)."""
+        try:
+            self._save()
+        except OSError:
+            restore()
+            raise
+
     def _require_personalisable(self) -> None:
         """Only a blank card, and only under SCP03 level 33 (the issuer domain's, or the
         application's own for the resident-registry AP)."""
@@ -183,9 +213,10 @@ class CardCore:
         """Keep a key generated on the card (PKCS#8 PEM) and persist the state."""
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode("ascii")
+        kept = keys.get(reference)
         keys[reference] = pem
         self._loaded_keys[pem] = key
-        self._save()
+        self._save_or_restore(lambda: keys.__setitem__(reference, kept))
 
     def _save(self) -> None:
         self._persist(self.state)

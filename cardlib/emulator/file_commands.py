@@ -1,5 +1,6 @@
 """File commands of the resident card OS: READ BINARY (current EF or short EF id),
-UPDATE BINARY (personalisation), READ RECORD and UPDATE RECORD (record EFs).
+UPDATE BINARY and ERASE BINARY (personalisation and the counter session), READ RECORD
+and UPDATE RECORD (record EFs).
 
 real-card.md §2.1: every EF of every AP is in 0001–001E, so its SFI is its low byte; an
 SFI read makes the EF current; an Le past the end returns the rest (9000), an offset past
@@ -10,7 +11,7 @@ from __future__ import annotations
 from ..apdu import CommandApdu
 from ..status import SW, CardStatus
 from .card_core import CardCore
-from .state import NEVER, FileState
+from .state import FILLER, NEVER, FileState
 
 SFI_FLAG = 0x80
 SFI_MASK = 0x1F
@@ -48,20 +49,39 @@ class FileCommands(CardCore):
             raise CardStatus(SW.WRONG_P1P2)
         return content[offset : offset + (apdu.ne or 256)]
 
-    def _update_binary(self, apdu: CommandApdu) -> bytes:
-        self._require_personalisable()
+    def _binary_target(self, apdu: CommandApdu) -> tuple[FileState, int]:
+        """The current transparent EF of a write and the offset P1P2 (15 bits)."""
+        self._require_writable()
         entry = self._selected_file()
         if entry.is_record_ef:
             raise CardStatus(SW.COMMAND_INCOMPATIBLE)
         offset = (apdu.p1 << 8) | apdu.p2
-        content = entry.content
-        if apdu.p1 & 0x80 or offset > len(content):
+        if apdu.p1 & 0x80 or offset > len(entry.content):
             raise CardStatus(SW.WRONG_P1P2)
+        return entry, offset
+
+    def _write_content(self, entry: FileState, content: bytes) -> None:
+        kept, entry.data = entry.data, content.hex()
+        self._save_or_restore(lambda: setattr(entry, "data", kept))
+
+    def _update_binary(self, apdu: CommandApdu) -> bytes:
+        entry, offset = self._binary_target(apdu)
+        content = entry.content
         end = offset + len(apdu.data)
         if entry.size is not None and end > entry.size:
             raise CardStatus(SW.NOT_ENOUGH_MEMORY)
-        entry.data = (content[:offset] + apdu.data + content[end:]).hex()
-        self._save()
+        self._write_content(entry, content[:offset] + apdu.data + content[end:])
+        return b""
+
+    def _erase_binary(self, apdu: CommandApdu) -> bytes:
+        """ERASE BINARY ``00 0E P1P2`` (ISO 7816-4, no data): the current EF from offset
+        P1P2 to its end back to the ``FF`` filler (a growing EF is cut there)."""
+        if apdu.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        entry, offset = self._binary_target(apdu)
+        content = entry.content
+        tail = bytes((FILLER,)) * (len(content) - offset) if entry.size is not None else b""
+        self._write_content(entry, content[:offset] + tail)
         return b""
 
     def _record_target(self, apdu: CommandApdu) -> FileState:
@@ -82,8 +102,9 @@ class FileCommands(CardCore):
         return bytes.fromhex(records[apdu.p1 - 1])[: apdu.ne or 256]
 
     def _update_record(self, apdu: CommandApdu) -> bytes:
-        """Personalisation (ours): create or replace record P1 of the current record EF."""
-        self._require_personalisable()
+        """Personalisation (ours): create or replace record P1 of the current record EF;
+        on an issued card only in the counter session (共通AP 0001 record 1)."""
+        self._require_writable()
         if apdu.p2 != RECORD_ABSOLUTE or apdu.p1 == 0:
             raise CardStatus(SW.INCORRECT_P1P2)
         entry = self._selected_file()
@@ -91,7 +112,8 @@ class FileCommands(CardCore):
             raise CardStatus(SW.COMMAND_INCOMPATIBLE)
         if not apdu.data:
             raise CardStatus(SW.WRONG_LENGTH)
-        entry.records.extend([""] * (apdu.p1 - len(entry.records)))
-        entry.records[apdu.p1 - 1] = apdu.data.hex()
-        self._save()
+        records, kept = entry.records, list(entry.records)
+        records.extend([""] * (apdu.p1 - len(records)))
+        records[apdu.p1 - 1] = apdu.data.hex()
+        self._save_or_restore(lambda: setattr(entry, "records", kept))
         return b""

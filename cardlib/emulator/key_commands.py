@@ -135,7 +135,9 @@ class KeyCommands(CardCore):
         return b""
 
     def _generate_key_pair(self, apdu: CommandApdu) -> bytes:
-        self._require_personalisable()
+        """Personalisation, or the counter session (JPKI 0017/001A): a new RSA-2048 key
+        replaces the old one; answers the public key."""
+        self._require_writable()
         if apdu.p1 != 0:
             raise CardStatus(SW.INCORRECT_P1P2)
         keys = self._app().keys

@@ -1,5 +1,6 @@
 """PIN commands of the resident card OS: VERIFY (current EF or SFI form), CHANGE
-REFERENCE DATA (JPKI, card-info and surface keys) and CHANGE KEY (共通AP/住基AP 001C).
+REFERENCE DATA (JPKI, card-info and surface keys), CHANGE KEY (共通AP/住基AP 001C) and
+RESET RETRY COUNTER (the counter session's PIN reset).
 
 The real card's answers (real-card.md §2.1, §10): an empty VERIFY is a retry query that
 spends nothing (63Cx; 63C0 when blocked; 63Cx also when already verified, which OpenSC's
@@ -12,9 +13,10 @@ from __future__ import annotations
 import hmac
 
 from ..apdu import CommandApdu
-from ..constants import Aid, CardInfoFile, LifeCycle, SurfaceFile
+from ..constants import P1_RESET_WITH_NEW_VALUE, Aid, CardInfoFile, LifeCycle, SurfaceFile
 from ..status import SW, CardStatus
 from .card_core import CardCore
+from .counter_rules import PINS as RESETTABLE_PINS
 from .state import PinState
 
 MAX_SECRET = 16  # JICSAP 6.4.9: VERIFY data 1-16 bytes
@@ -102,4 +104,29 @@ class PinCommands(CardCore):
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         fid, pin = self._pin(apdu.p2)
         self._new_value(fid, pin, apdu.data)
+        return b""
+
+    def _reset_retry_counter(self, apdu: CommandApdu) -> bytes:
+        """``00 2C 02 P2 Lc <new>`` (ISO 7816-4: new reference data, no reset code), P2
+        ``80`` the current PIN EF or ``80|fid``: the PIN gets the new value and its full
+        counter, its verified state is cleared; no other PIN changes. Only the five PINs
+        of ``counter_rules.PINS`` (others 6985: 0012 stays blocked, 照合番号A/B and the
+        surface keys are the printed data), in personalisation or the counter session."""
+        self._require_writable()
+        if apdu.p1 != P1_RESET_WITH_NEW_VALUE:
+            raise CardStatus(SW.INCORRECT_P1P2)
+        fid, pin = self._pin(apdu.p2)
+        if (self.ram.selected_aid, fid) not in RESETTABLE_PINS:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if not pin.accepts_format(apdu.data):
+            raise CardStatus(SW.WRONG_DATA)
+        kept = (pin.salt, pin.digest, pin.tries_left)
+        pin.set(apdu.data)
+
+        def restore() -> None:
+            pin.salt, pin.digest, pin.tries_left = kept
+
+        self._save_or_restore(restore)
+        if self.ram.status_aid == self.ram.selected_aid:
+            self.ram.verified.discard(fid)
         return b""

@@ -24,6 +24,7 @@ from ..constants import (
 )
 from ..status import SW
 from ..tlv import Tlv
+from . import counter_rules
 from .card_core import CardStatus, Handler
 from .file_commands import FileCommands
 from .issuer_commands import IssuerCommands
@@ -74,6 +75,8 @@ class ResidentCardOs(FileCommands, PinCommands, KeyCommands, IssuerCommands):
             Ins.SELECT: self._select,
             Ins.READ_BINARY: self._read_binary,
             Ins.UPDATE_BINARY: self._update_binary,
+            Ins.ERASE_BINARY: self._erase_binary,
+            Ins.RESET_RETRY_COUNTER: self._reset_retry_counter,
             Ins.READ_RECORD: self._read_record,
             Ins.UPDATE_RECORD: self._update_record,
             Ins.VERIFY: self._verify,
@@ -121,13 +124,19 @@ class ResidentCardOs(FileCommands, PinCommands, KeyCommands, IssuerCommands):
         if not apdu.cla & CLA_SECURE_MESSAGING and not required:
             self._protected = False
             return self._respond(*self._execute(apdu), apdu.ne)
-        bound = self.sm.bound_aid if self._personalisation_session() else self.ram.selected_aid
+        bound = self.sm.bound_aid if self._spanning_session() else self.ram.selected_aid
         plain = self.sm.unwrap(bound, apdu, required)
         if isinstance(plain, int):
             return join_response(b"", plain)
         self._protected = True
         session = self.sm.session  # the answer is protected even if the command ends it
-        data, sw = self._execute(plain) if plain is not None else (b"", SW.OK)
+        if plain is None:
+            data, sw = b"", SW.OK
+        elif self._counter_session() and not counter_rules.admits(
+                plain, self.ram.selected_aid, self.ram.selected_fid):
+            data, sw = b"", SW.CONDITIONS_NOT_SATISFIED  # not in the counter set
+        else:
+            data, sw = self._execute(plain)
         # Ne limited the plain data; the protected answer grows by padding and R-MAC.
         return self._respond(*split_response(session.wrap_response(data, sw)), None)
 
@@ -196,7 +205,7 @@ class ResidentCardOs(FileCommands, PinCommands, KeyCommands, IssuerCommands):
         if aid != self.ram.status_aid:  # leaving an AP drops its security status
             self.ram.verified.clear()
             self.ram.status_aid = aid
-        if aid != self.ram.selected_aid and not self._personalisation_session():
+        if aid != self.ram.selected_aid and not self._spanning_session():
             self.sm.reset()  # a secure channel belongs to the application it opened on
         self._end_text_session()  # any AP SELECT ends the card-info AP's session
         self.ram.selected_aid, self.ram.selected_fid = aid, None

@@ -201,9 +201,11 @@ def test_locked_card_refuses_personalisation(issued) -> None:  # type: ignore[no
     with pytest.raises(ConditionsNotSatisfiedError):
         IssuerSession(channel).lock()
     common = WritableApSession(channel, Aid.COMMON)
-    common.select()  # answered under the session, which it ends: it spans no more
-    with pytest.raises(SecurityStatusNotSatisfiedError):
+    common.select()  # the counter session spans the APs but admits only the counter set
+    with pytest.raises(ConditionsNotSatisfiedError):
         common.write_file(CommonFile.CARD_INFO_RECORD, b"\x01\x00")
+    with pytest.raises(ConditionsNotSatisfiedError):
+        common.generate_rsa_key(CommonFile.AUTH_KEY)
 
 
 def test_blank_card_refuses_personalisation_outside_scp03() -> None:
