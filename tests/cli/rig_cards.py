@@ -15,17 +15,19 @@ from ..conftest import ROOT, juki
 YAMADA = ROOT / "fixtures" / "requests" / "resident-yamada.json"
 
 
-def issue_own_yamada_card(home: Path, tmp_path: Path, state: Path, pin: str) -> dict[str, str]:
+def issue_own_yamada_card(home: Path, tmp_path: Path, state: Path, pin: str,
+                          rig_home: Path | None = None) -> dict[str, str]:
     """Insert a blank card (emulator state ``state``) in slot 0 and issue it to Yamada
     with a record code and an individual number of its own and ``pin`` as its PIN: the
-    card's serial, individual number and 照合番号B."""
+    card's serial, individual number and 照合番号B. ``rig_home``: the rig's home when the
+    station ``home`` is another one."""
     first11 = f"{secrets.randbelow(10**11):011d}"
     number = first11 + str(individual_number_check_digit(first11))
     request = json.loads(YAMADA.read_text(encoding="utf-8")) | {
         "resident_code": new_record_code(), "individual_number": number}
     request_path = tmp_path / "request.json"
     request_path.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
-    juki(home, "rig", "insert", "--slot", "0", "--state", str(state))
+    juki(rig_home or home, "rig", "insert", "--slot", "0", "--state", str(state))
     pins = tmp_path / "pins.txt"
     pins.write_text(f"card_info={pin}\njpki_auth=2468\njpki_sign=SIGN2026\n")
     os.chmod(pins, 0o600)
