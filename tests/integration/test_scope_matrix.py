@@ -67,6 +67,8 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "issue resident": [str(files["request"])],
         "issue batch": [str(files["batch"])],
         "card pin change": ["card_info"],
+        "card pin reset": ["--pin", "card-info", "--reason", "test", "--identity-document",
+                           "passport"],
         "card sign": [str(files["request"]), "--key", "auth"],  # sign key: see FIELD_CASES
         "card show": [SERIAL],
         "card suspend": [SERIAL, "--reason", "test"],
