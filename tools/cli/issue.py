@@ -14,6 +14,7 @@ from .common import (
     card_options,
     client_path,
     collect_cli_pins,
+    collect_credential,
     emit,
     json_option,
     pin_file_option,
@@ -38,13 +39,15 @@ def issue_resident(request_file: Path, reader: str | None, timeout: float,
     """Personalise a blank card as a resident card from REQUEST_FILE (JSON)."""
     from ..issuance.request import load_request
     from ..issuance.resident_card import issue_resident_card
+    from ..pki.issued import crl_base_url
 
     request = load_request(request_file, read_client_file)  # validated before any card I/O
     pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
     st = station()
     hsm, registry = st.hsm, st.registry
     with presented(reader, timeout, kind="blank") as (name, channel):
-        issued = issue_resident_card(channel, hsm, registry, request, pins)
+        issued = issue_resident_card(channel, hsm, registry, request, pins,
+                                     crl_base_url=crl_base_url(st.home.settings()))
     emit(as_json, issued.as_json() | {"reader": name},
          f"issued card {issued.card_serial} in {name} (expires {issued.expiry}); security "
          f"code for the card face: {issued.security_code.reveal()} (shown only now)")
@@ -65,6 +68,7 @@ def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file:
     from cardlib import pcsc
 
     from ..issuance.batch import parse_batch, run_batch
+    from ..pki.issued import crl_base_url
 
     lines = parse_batch(batch_file, read_client_file)
     pins = ResidentCardPins.from_collected(collect_cli_pins(ISSUANCE_PINS, pin_file, confirm=True))
@@ -75,7 +79,8 @@ def issue_batch(batch_file: Path, readers: str | None, timeout: float, pin_file:
     todo = sum(1 for line in lines if line.status == "not-issued")
     with click.progressbar(length=todo, label="issuing", file=sys.stderr) as bar:
         run_batch(lines, names, st.hsm, st.registry.location, pins, timeout,
-                  progress=lambda _line: bar.update(1))
+                  progress=lambda _line: bar.update(1),
+                  crl_base_url=crl_base_url(st.home.settings()))
     summary = {s: sum(1 for line in lines if line.status == s)
                for s in ("issued", "rejected", "failed", "not-issued")}
     emit(as_json, {"summary": summary, "lines": [line.as_json() for line in lines]}, lambda: "\n".join(
@@ -105,13 +110,50 @@ def issue_unfinished(as_json: bool) -> ExitCode:
 
 
 @issue.command("recover")
+@click.option("--operation", "operation_id", type=int, default=None,
+              help="Finish (or with --roll-back undo) this open card operation; its card "
+                   "must be in the reader.")
+@click.option("--roll-back", is_flag=True, help="With --operation: undo instead of finishing.")
+@click.option("--with", "credential", type=click.Choice(["pin"]), default="pin",
+              show_default=True, help="A 4-information operation needs the card-info PIN "
+                                      "(pin file name card_info), never from argv.")
+@card_options
+@pin_file_option
 @json_option
-def issue_recover(as_json: bool) -> None:
-    """Mark every interrupted issuance ``failed`` (its card can then be issued again)."""
+def issue_recover(operation_id: int | None, roll_back: bool, credential: str, reader: str | None,
+                  timeout: float, pin_file: Path | None, as_json: bool) -> None:
+    """Mark every interrupted issuance ``failed`` (its card can then be issued again) and
+    list the open card operations (a running one whose process is gone is marked
+    interrupted). With --operation ID and the card present: finish it (the card steps
+    again to the journalled target, then the registry) or, with --roll-back, rewrite the
+    card to what the registry holds."""
+    from ..counter.recovery import listed, open_operations, recover_operation
     from ..issuance.recovery import fail_if_interrupted, interrupted
 
-    registry = station().registry
-    serials = [c.serial for c in interrupted(registry)]
-    for serial in serials:
-        fail_if_interrupted(registry, serial)
-    emit(as_json, {"marked_failed": serials}, f"{len(serials)} interrupted issuance(s) marked failed")
+    st = station()
+    registry = st.registry
+    if operation_id is None:
+        if roll_back:
+            raise click.UsageError("--roll-back goes with --operation ID")
+        serials = [c.serial for c in interrupted(registry)]
+        for serial in serials:
+            fail_if_interrupted(registry, serial)
+        operations = [listed(o) for o in open_operations(registry)]
+        emit(as_json, {"marked_failed": serials, "operations": operations}, lambda: "\n".join(
+            [f"{len(serials)} interrupted issuance(s) marked failed"]
+            + [f"operation {o['id']}: {o['kind']} of card {o['card_serial']} {o['status']}"
+               f" ({o['failure'] or 'no failure recorded'}): juki issue recover --operation "
+               f"{o['id']} [--roll-back]" for o in operations]))
+        return
+    found = registry.operation(operation_id)
+    needs_pin = found is not None and found.kind in ("move-in", "continue-card", "change")
+    pin = collect_credential(credential, pin_file)[1] if needs_pin else None
+    needs_card = found is not None and found.kind != "pin-reset"
+    if not needs_card:
+        result = recover_operation(None, st.hsm, registry, st.home.settings(), operation_id,
+                                   pin, roll_back)
+    else:
+        with presented(reader, timeout) as (_name, channel):
+            result = recover_operation(channel, st.hsm, registry, st.home.settings(),
+                                       operation_id, pin, roll_back)
+    emit(as_json, result, f"operation {operation_id}: {result['status']}")

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cardlib.constants import Aid, CardInfoFile, CommonFile, JpkiFile
 from cardlib.integrity import attributes_digest, encode_integrity_record, signed_part
 from cardlib.records import CardInfoRecord, FourInfo, encode_card_info_record, encode_four_info
+from hsm.cv_hierarchy import CvHierarchy
 from hsm.token import Hsm
 
 if TYPE_CHECKING:
@@ -78,3 +80,16 @@ def reissue_signature_certificate(session: CounterSession, hsm: Hsm, signers: An
         on_issued(issued)
     write_jpki_certificate(session, "jpki-sign", issued.certificate)
     return issued
+
+
+@dataclass(frozen=True)
+class CounterSigners:
+    """The token keys a counter rewrite signs with, looked up before any card I/O: the CV
+    hierarchy (``cv.card_info_signer`` signs EF 0003). The JPKI sign CA is looked up by
+    ``issue_jpki_certificate``."""
+
+    cv: CvHierarchy
+
+    @classmethod
+    def current(cls, hsm: Hsm) -> CounterSigners:
+        return cls(CvHierarchy.current(hsm))
