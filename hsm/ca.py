@@ -167,6 +167,7 @@ class CardCertificateRequest:
     other_names: tuple[tuple[str, bytes], ...] = ()  # (OID, DER value) for subjectAltName
     unit: str | None = None  # OU: the operator's municipality code
     client_auth: bool = False  # extendedKeyUsage clientAuth (operator login keys)
+    crl_url: str | None = None  # CRLDistributionPoints: where the issuing CA's CRL is published
 
 
 def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Certificate:
@@ -188,6 +189,10 @@ def issue_certificate(ca: TokenKey, request: CardCertificateRequest) -> x509.Cer
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                        critical=False)
     )
+    if request.crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(request.crl_url)],
+                                       None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     if request.client_auth:
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)

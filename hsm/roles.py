@@ -14,7 +14,9 @@ _LABEL_RE = re.compile(r"^juki/(?P<role>[a-z0-9-]+)/v(?P<version>[1-9][0-9]*)$")
 
 
 class KeyRole(StrEnum):
+    # The auth CA: JPKI user-authentication certificates and the 共通AP card certificate.
     RESIDENT_ISSUING_CA = "resident-issuing-ca"
+    RESIDENT_SIGN_CA = "resident-sign-ca"  # JPKI signature certificates (JPKI EF 0002)
     # Signed card-info EF 0003 before issue 12; cv-card-info-signer does now. Not created
     # by `hsm init` any more; older tokens keep theirs.
     INTEGRITY_SIGNER = "card-info-integrity-signer"
@@ -43,12 +45,13 @@ SECRET_KEY_ROLES = (*CARD_MASTER_ROLES, KeyRole.OPERATOR_CARD_MANAGEMENT, *MAC_K
 
 SIGNER_SUBJECTS = {
     KeyRole.RESIDENT_ISSUING_CA: "Juki Resident Issuing CA",
+    KeyRole.RESIDENT_SIGN_CA: "Juki Resident Signature CA",
     KeyRole.INTEGRITY_SIGNER: "Juki Card-Info Integrity Signer",
     KeyRole.OPERATOR_CA: "Juki Operator CA",
     KeyRole.AUDIT_SIGNER: "Juki Provision Log Checkpoint Signer",
 }
 # The other signers are self-signed end entities.
-CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA, KeyRole.OPERATOR_CA}
+CERTIFIES_OTHERS = {KeyRole.RESIDENT_ISSUING_CA, KeyRole.RESIDENT_SIGN_CA, KeyRole.OPERATOR_CA}
 
 
 def label_for(role: KeyRole, version: int) -> str:

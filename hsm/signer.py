@@ -34,6 +34,14 @@ class TokenRsaSigner(RemoteRsaPrivateKey):
         super().__init__(self._load_public_key())
 
     @property
+    def role(self) -> KeyRole:
+        return self._role
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
     def label(self) -> str:
         return label_for(self._role, self._version)
 

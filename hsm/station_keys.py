@@ -26,9 +26,11 @@ class StationKeys:
 
 def ensure_station_keys(hsm: Hsm) -> StationKeys:
     ca = ensure_signer_certificate(hsm, KeyRole.RESIDENT_ISSUING_CA)
+    sign_ca = ensure_signer_certificate(hsm, KeyRole.RESIDENT_SIGN_CA)
     operator_ca = ensure_signer_certificate(hsm, KeyRole.OPERATOR_CA)
     audit = ensure_signer_certificate(hsm, KeyRole.AUDIT_SIGNER)
-    keys = [(ca.label, ca.created), (operator_ca.label, operator_ca.created),
+    keys = [(ca.label, ca.created), (sign_ca.label, sign_ca.created),
+            (operator_ca.label, operator_ca.created),
             (audit.label, audit.created),
             *ensure_card_masters(hsm),
             *ensure_secret_keys(hsm, (KeyRole.OPERATOR_CARD_MANAGEMENT,

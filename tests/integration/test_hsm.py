@@ -31,12 +31,12 @@ def test_static_keys_are_sensitive_and_never_extractable(station) -> None:  # ty
                                       "cv-mf-intermediate", "cv-root", "cv-surface-ca",
                                       "cv-surface-signer", "operator-ca",
                                       "operator-card-management-master", "operator-session-mac",
-                                      "resident-issuing-ca"]
+                                      "resident-issuing-ca", "resident-sign-ca"]
     for key in keys:
         assert key.sensitive and not key.extractable
         assert key.always_sensitive and key.never_extractable
-    ca = keys[-1]
-    assert ca.has_certificate and ca.bits == 2048
+    for ca in keys[-2:]:  # the auth CA and the signature CA
+        assert ca.has_certificate and ca.bits == 2048
 
 
 def test_card_certificate_is_signed_by_the_token(station) -> None:  # type: ignore[no-untyped-def]

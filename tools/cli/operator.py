@@ -48,6 +48,7 @@ def operator_enroll(operator_id: str, name: str, municipality: str, scopes: str,
                     pin_file: Path | None, as_json: bool) -> None:
     """Provision a blank PIV card as OPERATOR's card (PIN and PUK from prompt/stdin/file)."""
     from ..operators.enrolment import ALGORITHMS, EnrolmentRequest, enrol_operator
+    from ..pki.issued import crl_base_url
     from ..station.scopes import parse_scopes
 
     request = EnrolmentRequest(operator_id, name, municipality, parse_scopes(scopes), unix_user,
@@ -57,7 +58,8 @@ def operator_enroll(operator_id: str, name: str, municipality: str, scopes: str,
     hsm, registry = st.hsm, st.registry
     with presented(reader, timeout, kind="operator") as (_name, channel):
         enrolled = enrol_operator(channel, hsm, registry, request, pins["operator_pin"],
-                                  pins["operator_puk"], st.actor)
+                                  pins["operator_puk"], st.actor,
+                                  crl_base_url(st.home.settings()))
     emit(as_json, enrolled.as_json(),
          f"operator {enrolled.operator_id} enrolled on card {enrolled.card_guid} "
          f"({enrolled.algorithm}, certificate valid to {enrolled.not_after})")

@@ -22,6 +22,7 @@ from hsm.errors import HsmError
 from hsm.token import Hsm
 
 from ..errors import JukiError, RequestError
+from ..pki.issued import DEFAULT_CRL_BASE_URL
 from ..registry import Registry
 from ..station.pins import ResidentCardPins
 from ..station.readers import blank_serial, open_card
@@ -86,7 +87,8 @@ def _wait_for_blank(reader: str, used: set[str], deadline: float) -> str | None:
 
 def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_at: Path | str,
               pins: ResidentCardPins, timeout: float,
-              progress: Callable[[BatchLine], None] = lambda _line: None) -> list[BatchLine]:
+              progress: Callable[[BatchLine], None] = lambda _line: None,
+              crl_base_url: str = DEFAULT_CRL_BASE_URL) -> list[BatchLine]:
     todo: queue.Queue[BatchLine] = queue.Queue()
     for line in lines:
         if line.status == "not-issued":
@@ -112,7 +114,8 @@ def run_batch(lines: list[BatchLine], readers: list[str], hsm: Hsm, registry_at:
                 assert line.request is not None
                 try:
                     with open_card(reader) as channel:
-                        issued = issue_resident_card(channel, hsm, registry, line.request, pins)
+                        issued = issue_resident_card(channel, hsm, registry, line.request, pins,
+                                                     crl_base_url=crl_base_url)
                     line.status, line.card_serial = "issued", issued.card_serial
                     line.security_code = issued.security_code
                     line.detail = f"expires {issued.expiry}"

@@ -4,9 +4,10 @@
   ``0002`` (the 16-byte key reference: ours is the key ID of ``cv-mf-intermediate``, the
   key that certifies this AP's key in MF ``7F21``), key ``0019`` generated on the card,
   PIN ``001C`` = the card-info PIN;
-- JPKI: two key pairs generated on the card and certified by the issuing CA in the
-  token, the certificates, EF ``0006`` the 160-byte CK_TOKEN_INFO, EF ``0008`` ``8F 8F 00``,
-  the two PINs;
+- JPKI: two key pairs generated on the card and certified in the token (auth by
+  ``resident-issuing-ca``, signature by ``resident-sign-ca``: ``jpki_certs``), the
+  certificates and their CA certificates, EF ``0006`` the 160-byte CK_TOKEN_INFO, EF
+  ``0008`` ``8F 8F 00``, the two PINs;
 - 住基AP: record 1 of EF ``0002`` (the same 16 bytes as the 共通AP's) and PIN ``001C``.
 """
 
@@ -14,21 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardlib import tlv
 from cardlib.apps.base import WritableApSession
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, CommonFile, JpkiFile, JukiFile
 from cardlib.jpki_token_info import TokenInfo, encode_token_info
 from cardlib.records import CardInfoRecord, encode_card_info_record
-from hsm.ca import CardCertificateRequest, TokenKey, issue_certificate
 
+from .jpki_certs import (
+    IssuedCertificate,
+    JpkiSigners,
+    issue_jpki_certificate,
+    jpki_not_after,
+    write_jpki_certificate,
+)
 from .request import IdentityRequest
 
-JPKI_OTHER_NAME_ARC = "1.2.392.200149.8.5.5"
-UTF8_STRING = 0x0C
 CERT_AVAILABILITY_BOTH = bytes.fromhex("8F8F00")  # signing and authentication present
 TOKEN_MANUFACTURER = "Juki Registry Network (test)"  # ours
 TOKEN_MODEL = "JUKI-EMU-1"  # ours
@@ -55,13 +60,8 @@ def personalise_juki_public(channel: ApduChannel, key_reference: bytes, pin: str
     juki.set_pin(JukiFile.PIN, pin)
 
 
-def four_info_other_names(request: IdentityRequest) -> tuple[tuple[str, bytes], ...]:
-    """The 4 information as subjectAltName otherName entries (OIDs 1.2.392.200149.8.5.5.x),
-    each a UTF8String."""
-    values = [("1", request.name), ("2", request.name_kana), ("3", request.sex),
-              ("4", request.birth_date.strftime("%Y%m%d")), ("5", request.address)]
-    return tuple((f"{JPKI_OTHER_NAME_ARC}.{index}", tlv.Tlv(UTF8_STRING, value.encode()).encode())
-                 for index, value in values if value)
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def token_info(serial: str) -> bytes:
@@ -71,26 +71,27 @@ def token_info(serial: str) -> bytes:
         model=TOKEN_MODEL))
 
 
-def personalise_jpki_ap(channel: ApduChannel, ca: TokenKey, serial: str, expiry: dt.date,
-                        request: IdentityRequest, auth_pin: str, sign_pin: str) -> None:
-    """Two RSA-2048 key pairs generated on the card, certified by the issuing CA in the
-    token; the signature certificate carries the 4 information; PINs set."""
+def personalise_jpki_ap(channel: ApduChannel, signers: JpkiSigners, serial: str,
+                        expiry: dt.date, request: IdentityRequest, auth_pin: str, sign_pin: str,
+                        issued: dt.date, crl_base_url: str
+                        ) -> tuple[IssuedCertificate, IssuedCertificate]:
+    """Two RSA-2048 key pairs generated on the card; the auth key certified by the auth CA
+    (``resident-issuing-ca``), the signature key (its certificate carrying the 4
+    information) by ``resident-sign-ca``, each until the 5th birthday after ``issued``
+    (at most ``expiry``); PINs set. Returns the two certificates (auth, sign)."""
     jpki = WritableApSession(channel, Aid.JPKI)
     jpki.select()
-    auth_key = jpki.generate_rsa_key(JpkiFile.AUTH_KEY)
-    sign_key = jpki.generate_rsa_key(JpkiFile.SIGN_KEY)
-    auth = issue_certificate(ca, CardCertificateRequest(auth_key, serial, expiry,
-                                                         "JPKI User Authentication"))
-    sign = issue_certificate(ca, CardCertificateRequest(
-        sign_key, serial, expiry, "JPKI Digital Signature", non_repudiation=True,
-        other_names=four_info_other_names(request)))
-    ca_der = ca.certificate.public_bytes(serialization.Encoding.DER)
-    for fid, content in ((JpkiFile.AUTH_CERT, auth.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.AUTH_CA_CERT, ca_der),
-                         (JpkiFile.SIGN_CERT, sign.public_bytes(serialization.Encoding.DER)),
-                         (JpkiFile.SIGN_CA_CERT, ca_der),
-                         (JpkiFile.TOKEN_INFO, token_info(serial)),
-                         (JpkiFile.CERT_AVAILABILITY, CERT_AVAILABILITY_BOTH)):
-        jpki.write_file(fid, content)
+    keys = {"jpki-auth": jpki.generate_rsa_key(JpkiFile.AUTH_KEY),
+            "jpki-sign": jpki.generate_rsa_key(JpkiFile.SIGN_KEY)}
+    not_after = jpki_not_after(request.birth_date, issued, expiry)
+    auth, sign = (issue_jpki_certificate(signers, kind, key, serial, not_after, request,
+                                         crl_base_url) for kind, key in keys.items())
+    write_jpki_certificate(jpki, auth.kind, auth.certificate)
+    jpki.write_file(JpkiFile.AUTH_CA_CERT, _der(signers.auth.certificate))
+    write_jpki_certificate(jpki, sign.kind, sign.certificate)
+    jpki.write_file(JpkiFile.SIGN_CA_CERT, _der(signers.sign.certificate))
+    jpki.write_file(JpkiFile.TOKEN_INFO, token_info(serial))
+    jpki.write_file(JpkiFile.CERT_AVAILABILITY, CERT_AVAILABILITY_BOTH)
     jpki.set_pin(JpkiFile.AUTH_PIN, auth_pin)
     jpki.set_pin(JpkiFile.SIGN_PIN, sign_pin)
+    return auth, sign

@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.apps.base import open_secure
 from cardlib.apps.issuer import IssuerSession
@@ -29,15 +29,16 @@ from hsm.ca import CardCertificateRequest, TokenKey, issue_certificate
 from hsm.cv_hierarchy import CvHierarchy
 from hsm.diversify import CardKeys, KeySet, card_keys
 from hsm.errors import HsmError
-from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from ..errors import IssuanceError
+from ..pki.issued import DEFAULT_CRL_BASE_URL, crl_url
 from ..registry import Registry
 from ..station.card_keys import put_key_components, token_prfs
 from ..station.pins import ResidentCardPins
 from .card_face_images import ensure_font
 from .card_info_ap import personalise_card_info_ap
+from .jpki_certs import IssuedCertificate, JpkiSigners
 from .mf_objects import mf_objects, personalise_mf
 from .public_aps import personalise_common_ap, personalise_jpki_ap, personalise_juki_public
 from .recovery import (
@@ -86,15 +87,21 @@ def expiry_for(issued: dt.date) -> dt.date:
 @dataclass(frozen=True)
 class StationSigners:
     """The token keys an issuance signs with, looked up once (before any card I/O): the
-    issuing CA (X.509: JPKI and the registry's certificate of the 共通AP key) and our CV
-    hierarchy (MF chain, card-info and surface records)."""
+    JPKI CAs (X.509: the auth CA ``resident-issuing-ca`` also certifies the registry's
+    certificate of the 共通AP key; ``resident-sign-ca`` the signature certificate) and our
+    CV hierarchy (MF chain, card-info and surface records)."""
 
-    ca: TokenKey
+    jpki: JpkiSigners
     cv: CvHierarchy
+
+    @property
+    def ca(self) -> TokenKey:
+        """The auth CA (``resident-issuing-ca``)."""
+        return self.jpki.auth
 
     @classmethod
     def current(cls, hsm: Hsm) -> StationSigners:
-        return cls(TokenKey.current(hsm, KeyRole.RESIDENT_ISSUING_CA), CvHierarchy.current(hsm))
+        return cls(JpkiSigners.current(hsm), CvHierarchy.current(hsm))
 
 
 def personalise_registry_ap(plain: ApduChannel, secure_isd: ApduChannel, transport: CardKeys,
@@ -112,13 +119,24 @@ def personalise_registry_ap(plain: ApduChannel, secure_isd: ApduChannel, transpo
     registry.write_file(RegistryFile.CHANGE_HISTORY, encode_history([]))
 
 
+def card_key_certificate(ca: TokenKey, public_key: rsa.RSAPublicKey, serial: str,
+                         expiry: dt.date, crl_base_url: str) -> IssuedCertificate:
+    """The registry's certificate of the 共通AP key ``0019`` (kind ``card``): by the auth
+    CA, until the card's expiry."""
+    role, version = ca.signer.role.value, ca.signer.version
+    certificate = issue_certificate(ca, CardCertificateRequest(
+        public_key, serial, expiry, crl_url=crl_url(crl_base_url, role, version)))
+    return IssuedCertificate("card", certificate, role, version)
+
+
 def personalise(plain: ApduChannel, hsm: Hsm, signers: StationSigners, serial: str,
                 expiry: dt.date, request: IdentityRequest, pins: ResidentCardPins,
-                code: SecurityCode) -> x509.Certificate:
+                code: SecurityCode, issued: dt.date,
+                crl_base_url: str) -> tuple[IssuedCertificate, ...]:
     """Everything written to a blank card, all of it under SCP03 level 33: the issuer
     domain's session (transport keys) spans the applications until the 住基AP's own
-    session; a last issuer session locks the card. Returns the registry's certificate
-    of the 共通AP key."""
+    session; a last issuer session locks the card. Returns the certificates issued: the
+    registry's certificate of the 共通AP key (kind ``card``), JPKI auth and sign."""
     card_info_pin = pins.card_info.reveal()
     key_reference = signers.cv.mf_intermediate.key_id.raw
     with card_keys(hsm, serial, KeySet.ISSUER_TRANSPORT) as transport, \
@@ -126,8 +144,8 @@ def personalise(plain: ApduChannel, hsm: Hsm, signers: StationSigners, serial: s
         secure = open_secure(plain, IssuerSession, token_prfs(transport)).channel
         common_key = personalise_common_ap(secure, serial, request.municipality_code, expiry,
                                            key_reference, card_info_pin)
-        certificate = issue_certificate(signers.ca, CardCertificateRequest(common_key, serial,
-                                                                           expiry))
+        card_certificate = card_key_certificate(signers.ca, common_key, serial, expiry,
+                                                crl_base_url)
         personalise_mf(IssuerSession(secure), mf_objects(
             signers.cv, serial, request.municipality_code, expiry, common_key))
         personalise_card_info_ap(secure, signers.cv, request, card_info_pin,
@@ -135,14 +153,15 @@ def personalise(plain: ApduChannel, hsm: Hsm, signers: StationSigners, serial: s
         personalise_surface_ap(secure, signers.cv.surface_signer,
                                signers.cv.surface_certificate.encode(), request, expiry,
                                code.reveal(), request.individual_number)
-        personalise_jpki_ap(secure, signers.ca, serial, expiry, request,
-                            pins.jpki_auth.reveal(), pins.jpki_sign.reveal())
+        jpki = personalise_jpki_ap(secure, signers.jpki, serial, expiry, request,
+                                   pins.jpki_auth.reveal(), pins.jpki_sign.reveal(), issued,
+                                   crl_base_url)
         personalise_registry_ap(plain, secure, transport, registry_keys, request.resident_code,
                                 key_reference, card_info_pin)
         lock = open_secure(plain, IssuerSession, token_prfs(transport))
         assert isinstance(lock, IssuerSession)
         lock.lock()
-    return certificate
+    return card_certificate, *jpki
 
 
 def issue_resident_card(
@@ -153,9 +172,11 @@ def issue_resident_card(
     pins: ResidentCardPins,
     today: dt.date | None = None,
     reissue_of: str | None = None,
+    crl_base_url: str = DEFAULT_CRL_BASE_URL,
 ) -> IssuedCard:
     """Issue a blank card; with ``reissue_of``, a new card for that card's resident,
-    the old one revoked as superseded in the same registry transaction."""
+    the old one revoked as superseded in the same registry transaction. Every
+    certificate names its CA's CRL under ``crl_base_url`` (``[crl] base_url``)."""
     signers = StationSigners.current(hsm)  # these fail before any card I/O
     ensure_font()  # so does a station without the card surface's font
 
@@ -172,20 +193,24 @@ def issue_resident_card(
             raise IssuanceError(f"card {serial} is not blank (life cycle {info.life_cycle.name})")
         log.warning("card %s is locked but its issuance failed: wiping it first", serial)
         wipe_card(channel, hsm, serial)
-    expiry = expiry_for(today or dt.date.today())
+    issued = today or dt.date.today()
+    expiry = expiry_for(issued)
     registry.begin_issuance(serial, "resident", request.resident_code, request.municipality_code,
                             expiry, reissue_of=reissue_of, owner=this_process())
     log.info("issuing card %s", serial)
     code = SecurityCode.generate()
     try:
-        certificate = personalise(channel, hsm, signers, serial, expiry, request, pins, code)
+        certificates = personalise(channel, hsm, signers, serial, expiry, request, pins, code,
+                                   issued, crl_base_url)
     except (Exception, KeyboardInterrupt) as exc:
         reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
         registry.mark_failed(serial, reason or type(exc).__name__)
         raise
+    certificate = certificates[0].certificate
     der = certificate.public_bytes(serialization.Encoding.DER)
     identity = {"name": request.name, "name_kana": request.name_kana, "sex": request.sex,
                 "birth_date": request.birth_date.isoformat(), "address": request.address}
-    registry.complete_issuance(serial, der, supersedes=reissue_of, identity=identity)
+    registry.complete_issuance(serial, der, supersedes=reissue_of, identity=identity,
+                               certificates=certificates)
     return IssuedCard(serial, request.municipality_code, expiry,
                       certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"), code)

@@ -28,6 +28,7 @@ from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from ..errors import RequestError
+from ..pki.issued import DEFAULT_CRL_BASE_URL, IssuedCertificate, crl_url
 from ..registry import Registry
 from ..station.pins import Pin
 
@@ -93,7 +94,8 @@ def _set_pin_and_puk(piv: PivSession, pin: Pin, puk: Pin) -> None:
 
 
 def enrol_operator(channel: ApduChannel, hsm: Hsm, registry: Registry, request: EnrolmentRequest,
-                   pin: Pin, puk: Pin, actor: str | None) -> EnrolledOperator:
+                   pin: Pin, puk: Pin, actor: str | None,
+                   crl_base_url: str = DEFAULT_CRL_BASE_URL) -> EnrolledOperator:
     piv = PivSession(channel)
     piv.select()
     guid = piv.read_chuid().guid
@@ -101,6 +103,8 @@ def enrol_operator(channel: ApduChannel, hsm: Hsm, registry: Registry, request: 
                              request.scopes, request.unix_user, guid.hex().upper(), actor)
     try:
         ca = TokenKey.current(hsm, KeyRole.OPERATOR_CA)
+        role, version = ca.signer.role.value, ca.signer.version
+        url = crl_url(crl_base_url, role, version)
         not_after = (dt.datetime.now(dt.UTC) + CERTIFICATE_VALIDITY).date()
         with management_key(hsm, guid) as cipher:
             piv.authenticate_management(cipher)
@@ -108,16 +112,17 @@ def enrol_operator(channel: ApduChannel, hsm: Hsm, registry: Registry, request: 
             card_key = piv.generate_key(PivKeyRef.CARD_AUTHENTICATION, PivAlgorithm.ECC_P256)
             auth_cert = issue_certificate(ca, CardCertificateRequest(
                 auth_key, guid.hex().upper(), not_after, common_name=request.operator_id,
-                unit=request.municipality_code, client_auth=True))
+                unit=request.municipality_code, client_auth=True, crl_url=url))
             card_cert = issue_certificate(ca, CardCertificateRequest(
                 card_key, guid.hex().upper(), not_after, common_name="Juki Operator Card",
-                unit=request.municipality_code))
+                unit=request.municipality_code, crl_url=url))
             piv.put_certificate(PivKeyRef.AUTHENTICATION, auth_cert)
             piv.put_certificate(PivKeyRef.CARD_AUTHENTICATION, card_cert)
         with piv.pin_forgotten():
             _set_pin_and_puk(piv, pin, puk)
-        registry.complete_enrolment(request.operator_id,
-                                    auth_cert.public_bytes(serialization.Encoding.DER), actor)
+        registry.complete_enrolment(
+            request.operator_id, auth_cert.public_bytes(serialization.Encoding.DER), actor,
+            tuple(IssuedCertificate("operator", c, role, version) for c in (auth_cert, card_cert)))
     except BaseException as exc:
         registry.fail_enrolment(request.operator_id, str(exc) or type(exc).__name__)
         raise

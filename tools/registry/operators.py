@@ -10,10 +10,16 @@ locks anything, so the application must) and cleared only by an administrator.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from .backend import Backend
 from .events import Event
 from .records import OPERATOR_COLUMNS, Denial, OperatorRecord, RegistryError, now
+from .schema import CERTIFICATE_REVOKE_REASONS
+
+# An operator revoked for a reason of its own (free text) has its certificates revoked
+# as "returned" (CRL cessationOfOperation); a registry reason (lost, stolen …) is kept.
+OPERATOR_CERTIFICATE_REASON = "returned"
 
 OPERATOR_TRANSITIONS = {
     "suspended": {"active"},
@@ -108,13 +114,17 @@ class OperatorStore:
             self._operator_event(db, operator_id, "enrolling", f"card {card_guid}", actor)
 
     def complete_enrolment(self, operator_id: str, certificate_der: bytes,
-                           actor: str | None) -> None:
+                           actor: str | None, certificates: tuple[Any, ...] = ()) -> None:
+        """``enrolling`` → ``active``; ``certificates`` (``IssuedCertificate``s of kind
+        ``operator``) are recorded in the same transaction (for the operator CA's CRL)."""
         with self.transaction() as db:  # type: ignore[attr-defined]
             cursor = db.execute("UPDATE operators SET status = 'active', certificate = ?, "
                                 "updated_at = ? WHERE operator_id = ? AND status = 'enrolling'",
                                 (certificate_der, now(), operator_id))
             if cursor.rowcount != 1:
                 raise self._error(f"operator {operator_id} is not being enrolled")
+            for issued in certificates:
+                self.record_certificate(db, issued, operator_id=operator_id)  # type: ignore[attr-defined]
             self._operator_event(db, operator_id, "enrolled", None, actor)
 
     def fail_enrolment(self, operator_id: str, reason: str) -> None:
@@ -137,6 +147,11 @@ class OperatorStore:
             db.execute("UPDATE operators SET status = ?, status_reason = ?, updated_at = ? "
                        "WHERE operator_id = ?", (to, reason, now(), operator_id))
             self._operator_event(db, operator_id, to, reason, actor)
+            if to == "revoked":
+                certificate_reason = (reason if reason in CERTIFICATE_REVOKE_REASONS
+                                      else OPERATOR_CERTIFICATE_REASON)
+                self.revoke_certificates(db, reason=certificate_reason,  # type: ignore[attr-defined]
+                                         operator_id=operator_id)
             return before
 
     # ---- logins ---------------------------------------------------------------------------

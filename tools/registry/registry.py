@@ -20,6 +20,7 @@ from pathlib import Path
 from cardlib.checkdigits import resident_code_check_digit
 
 from .backend import Backend, open_backend
+from .certificates import CertificateStore, IssuedLike
 from .events import Event, EventSink
 from .moves import MoveStore
 from .operations import OperationStore
@@ -42,7 +43,7 @@ def new_record_code() -> str:
     return body + str(resident_code_check_digit(body))
 
 
-class Registry(MoveStore, OperationStore, OperatorStore):
+class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
     def __init__(self, target: Path | str) -> None:
         """``target``: a SQLite file path, or a ``postgresql://`` URL."""
         self._db: Backend = open_backend(target)
@@ -208,9 +209,11 @@ class Registry(MoveStore, OperationStore, OperatorStore):
 
     def complete_issuance(self, serial: str, certificate_der: bytes,
                           supersedes: str | None = None,
-                          identity: dict[str, str | None] | None = None) -> None:
+                          identity: dict[str, str | None] | None = None,
+                          certificates: tuple[IssuedLike, ...] | list[IssuedLike] = ()) -> None:
         """``issuing`` → ``active``; a superseded card is revoked in the same transaction;
-        the resident's identity information (the 4 information) is kept for disclosure."""
+        the resident's identity information (the 4 information) is kept for disclosure;
+        the certificates issued onto the card are recorded (for the CRLs)."""
         with self.transaction() as db:
             cursor = db.execute("UPDATE cards SET status = 'active', certificate = ?, updated_at = ?"
                                 " WHERE serial = ? AND status = 'issuing'",
@@ -218,6 +221,8 @@ class Registry(MoveStore, OperationStore, OperatorStore):
             if cursor.rowcount != 1:
                 raise RegistryError(f"card {serial} is not being issued")
             self._event(db, serial, "issuing", "active", None)
+            for issued in certificates:
+                self.record_certificate(db, issued, card_serial=serial)
             if identity is not None:
                 row = db.execute(f"SELECT resident_id FROM cards WHERE serial = ? AND status IN "
                                  f"{LIVE_SQL}", (serial,)).fetchone()
@@ -263,6 +268,12 @@ class Registry(MoveStore, OperationStore, OperatorStore):
         db.execute("UPDATE cards SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
                    (to, reason, now(), card_id))
         self._event(db, serial, before, to, reason)
+        if to == "revoked":  # the card's certificates follow its status (the CRLs)
+            self.revoke_certificates(db, reason=str(reason), card_serial=serial)
+        elif to == "suspended":
+            self.hold_certificates(db, serial)
+        elif to == "active" and before == "suspended":
+            self.release_certificates(db, serial)
         return before
 
     def set_status(self, serial: str, to: str, reason: str | None = None) -> str:
