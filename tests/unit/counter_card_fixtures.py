@@ -76,7 +76,10 @@ def snapshot(card: ResidentCardOs) -> dict[Key, object]:
                               ("data_objects",): dict(state.data_objects)}
     for aid, app in state.apps.items():
         for fid, entry in app.files.items():
-            out[(aid, "file", fid)] = (entry.data, tuple(entry.records or ()))
+            if entry.records is None:
+                out[(aid, "file", fid)] = entry.data
+            for number, record in enumerate(entry.records or (), start=1):
+                out[(aid, "record", fid, str(number))] = record
         for fid, pin in app.pins.items():
             out[(aid, "pin", fid)] = (pin.salt, pin.digest, pin.tries_left)
         for fid, pem in app.keys.items():

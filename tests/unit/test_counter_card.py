@@ -87,7 +87,7 @@ def test_rewrite_of_the_common_record_1(issued_counter_text: str) -> None:
     ap = WritableApSession(counter(plain), Aid.COMMON)
     ap.select()
     ap.update_record(CommonFile.CARD_INFO_RECORD, 1, record)
-    assert changed(before, card) == {(COMMON, "file", "0001")}
+    assert changed(before, card) == {(COMMON, "record", "0001", "1")}
     card.power_on()
     select(plain, "common", CommonFile.CARD_INFO_RECORD)
     assert raw(card, "00B2010400") == (record, 0x9000)
