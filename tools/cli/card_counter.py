@@ -134,7 +134,7 @@ def _renewal_window_days() -> int:
 
 
 def _crl_base_url() -> str:
-    from ..pki.crl import crl_base_url
+    from ..pki.issued import crl_base_url
 
     return crl_base_url(station().home.settings())
 

@@ -36,13 +36,22 @@ def station_release(purpose: str):  # type: ignore[no-untyped-def]
 
 @click.command("list")
 @click.option("--status", default=None, help="Only cards in this state.")
+@click.option("--expiring", "expiring_days", type=click.IntRange(min=0), default=None,
+              help="Only live cards whose own expiry or a current certificate's falls within "
+                   "this many days (or has passed); each row says what is due and when.")
 @json_option
-def card_list(status: str | None, as_json: bool) -> None:
+def card_list(status: str | None, expiring_days: int | None, as_json: bool) -> None:
     """Cards in the registry (expired ones are marked first)."""
     st = station()
     registry = st.registry
     registry.expire_due()
     cards = registry.list(status)
+    due: dict[str, list[dict[str, object]]] = {}
+    if expiring_days is not None:
+        from ..counter.renewal import coming_due
+
+        due = coming_due(registry, expiring_days)
+        cards = [c for c in cards if c.serial in due]
     show_codes = st.reveal("record_code")
     if show_codes:  # each resident's code shown is a provision, recorded before it is
         release = station_release("REGISTRY-ADMIN")
@@ -51,10 +60,13 @@ def card_list(status: str | None, as_json: bool) -> None:
                 record_provision(release, ["record_code"], c.serial)
     rows = [c.as_json() | ({} if show_codes else {"resident_code": None,
                                                   "redacted": ["resident_code"]})
+            | ({"due": due[c.serial]} if expiring_days is not None else {})
             for c in cards]
     emit(as_json, rows, lambda: "\n".join(
         f"{c.serial}  {c.status:9} {c.status_reason or '':10} expiry {c.expiry}  code "
-        f"{c.resident_code if show_codes else REDACTED}" for c in cards) or "no cards")
+        f"{c.resident_code if show_codes else REDACTED}" + "".join(
+            f"\n    due: {d['what']} {d['not_after']}{' (expired)' if d['expired'] else ''}"
+            for d in due.get(c.serial, [])) for c in cards) or "no cards")
 
 
 @click.command("show")

@@ -61,6 +61,11 @@ def verify(recipient: str | None, purpose: str | None, credential: str, offline:
                          f"chain: {' -> '.join(verdict.chain)}")
         lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in verdict.checks]
         lines += [f"  [skipped] {s['name']}: {s['reason']}" for s in verdict.skipped]
+        if verdict.card_expired is not None:
+            lines.append(f"  card: {'EXPIRED' if verdict.card_expired else 'within its expiry'}")
+        lines += [f"  certificate {c['kind']}: {c['serial_number']} until {c['not_after']}, "
+                  f"{c['status']}{', EXPIRED' if c['expired'] else ''}"
+                  for c in verdict.certificates]
         return "\n".join(lines)
 
     emit(as_json, verdict.as_json() | ({"provision_entry": entry} if entry is not None else {}),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,9 +25,16 @@ from cardlib.constants import Aid, JpkiFile
 from cardlib.records import FourInfo
 from hsm.token import Hsm
 
+from ..issuance.jpki_certs import (
+    IssuedCertificate,
+    JpkiSigners,
+    issue_jpki_certificate,
+    jpki_not_after,
+)
 from ..registry import Registry, RegistryError
 from ..registry.events import Event
 from ..registry.operations import CardOperation
+from .card_session import CounterSession
 
 OPERATION_KIND = "renew"
 EVENT = "certificates-renewed"
@@ -191,31 +197,22 @@ def _run(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: ignor
 
 
 def _on_card(channel, hsm: Hsm, card_serial: str, four: FourInfo,  # type: ignore[no-untyped-def]
-             card_expiry: dt.date, crl_base_url: str, today: dt.date) -> list[Any]:
+             card_expiry: dt.date, crl_base_url: str, today: dt.date) -> list[IssuedCertificate]:
     """Both keys generated again on the card, certified in the token, written with their
     CA certificates. Returns the ``IssuedCertificate`` of each kind."""
-    from hsm.ca import load_certificate
-    from hsm.roles import KeyRole
-
-    from ..issuance.jpki_certs import issue_jpki_certificate, jpki_not_after
-    from .card_session import CounterSession
-
+    signers = JpkiSigners.current(hsm)  # both CA keys found before any card write
     not_after = jpki_not_after(four.birth_date, today, card_expiry)
     issued = []
     with CounterSession.open(channel, hsm, card_serial) as session:
         for kind in KINDS:
             key_fid, cert_fid, ca_fid = FILES[kind]
-            public_key = session.regenerate_key(bytes(Aid.JPKI), key_fid)
-            certificate = issue_jpki_certificate(hsm, kind, public_key, card_serial, not_after,
+            public_key = session.regenerate_key(Aid.JPKI.value, key_fid)
+            certificate = issue_jpki_certificate(signers, kind, public_key, card_serial,
+                                                 not_after,
                                                  four if kind == "jpki-sign" else None,
                                                  crl_base_url)
-            ca = load_certificate(hsm, KeyRole(certificate.issuer_role),
-                                  certificate.issuer_version)
-            if ca is None:
-                raise RegistryError(f"{certificate.issuer_role} v{certificate.issuer_version} "
-                                    "has no certificate in the token")
-            session.rewrite_file(bytes(Aid.JPKI), cert_fid, _der(certificate.certificate))
-            session.rewrite_file(bytes(Aid.JPKI), ca_fid, _der(ca))
+            session.rewrite_file(Aid.JPKI.value, cert_fid, _der(certificate.certificate))
+            session.rewrite_file(Aid.JPKI.value, ca_fid, _der(signers.for_kind(kind).certificate))
             issued.append(certificate)
     return issued
 
@@ -224,7 +221,7 @@ def _der(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def _row(issued: Any) -> dict[str, str]:
+def _row(issued: IssuedCertificate) -> dict[str, str]:
     certificate: x509.Certificate = issued.certificate
     return {"kind": issued.kind, "serial_number": f"{certificate.serial_number:x}",
             "not_after": certificate.not_valid_after_utc.isoformat(),
@@ -238,3 +235,29 @@ def _detail(old: dict[str, str], rows: tuple[dict[str, str], ...]) -> dict[str, 
         detail[f"new_{key}"] = row["serial_number"]
         detail[f"{key}_not_after"] = row["not_after"]
     return detail
+
+
+def coming_due(registry: Registry, days: int,
+               now: dt.datetime | None = None) -> dict[str, list[dict[str, object]]]:
+    """`card list --expiring DAYS`: for each live card (active or suspended) whose own
+    expiry or any valid/held certificate's not_after falls before now + DAYS (or has
+    passed), what is due and when."""
+    moment = now or dt.datetime.now(dt.UTC)
+    before = moment + dt.timedelta(days=days)
+    due: dict[str, list[dict[str, object]]] = {}
+    live = {c.serial: c for c in registry.list() if c.status in ("active", "suspended")}
+    for card in live.values():
+        if card.expiry is not None and dt.date.fromisoformat(card.expiry) < before.date():
+            due.setdefault(card.serial, []).append(
+                {"what": "card", "serial_number": None, "not_after": card.expiry,
+                 "expired": dt.date.fromisoformat(card.expiry) < moment.date()})
+    for record in registry.certificates_expiring(before):
+        if record.card_serial not in live or record.kind not in ("card", *KINDS):
+            continue
+        not_after = dt.datetime.fromisoformat(record.not_after)
+        if not_after.tzinfo is None:
+            not_after = not_after.replace(tzinfo=dt.UTC)
+        due.setdefault(record.card_serial, []).append(
+            {"what": record.kind, "serial_number": record.serial_number,
+             "not_after": record.not_after, "expired": not_after < moment})
+    return due

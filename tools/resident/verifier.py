@@ -74,12 +74,18 @@ class Verdict:
     ours: bool = False
     offline: bool = False
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # ours, online: the card's current certificates as the registry has them (an expired
+    # JPKI certificate is reported here, not as a failed check) and whether the card
+    # itself is past its expiry (None: not looked up)
+    certificates: list[dict[str, object]] = field(default_factory=list)
+    card_expired: bool | None = None
 
     def as_json(self) -> dict[str, object]:
         return {"genuine": self.genuine, "card_serial": self.card_serial,
                 "offline": self.offline, "ours": self.ours, "anchor": self.anchor,
                 "chain": self.chain, "checks": [c.as_json() for c in self.checks],
-                "skipped": self.skipped}
+                "skipped": self.skipped, "certificates": self.certificates,
+                "card_expired": self.card_expired}
 
 
 @dataclass
@@ -91,6 +97,8 @@ class _Run:
     certificate: CvCertificate | None = None
     anchor: dict[str, str] | None = None
     chain: list[str] = field(default_factory=list)
+    certificates: list[dict[str, object]] = field(default_factory=list)
+    card_expired: bool | None = None
 
     def add(self, name: str, ok: bool, detail: str) -> bool:
         self.checks.append(Check(name, ok, detail))
@@ -237,6 +245,8 @@ class Verifier:
         on_record = (entry.municipality_code, entry.expiry)
         on_card = (record.municipality_code, record.expiry.isoformat())
         expired = record.expiry < dt.datetime.now(dt.UTC).date()
+        run.card_expired = expired
+        run.certificates = certificate_report(self.registry, serial)
         if on_record != on_card:
             run.add("card_record", False, f"card says municipality/expiry {on_card}, "
                                           f"registry {on_record}")
@@ -285,4 +295,31 @@ class Verifier:
         done = {c.name for c in run.checks}
         genuine = all(c.ok for c in run.checks) and done >= set(required)
         serial = run.record.card_serial if run.record is not None else None
-        return Verdict(genuine, serial, run.checks, run.anchor, run.chain, ours, offline, skipped)
+        return Verdict(genuine, serial, run.checks, run.anchor, run.chain, ours, offline, skipped,
+                       run.certificates, run.card_expired)
+
+
+REPORTED_KINDS = ("card", "jpki-auth", "jpki-sign")
+
+
+def certificate_report(registry: Registry, serial: str,
+                       now: dt.datetime | None = None) -> list[dict[str, object]]:
+    """The card's current certificate of each kind (the newest valid or on hold; else its
+    newest of any status), each with its own expiry: a JPKI certificate past its
+    not_after is ``expired`` while the card may still be valid, and the other way round."""
+    moment = now or dt.datetime.now(dt.UTC)
+    report: list[dict[str, object]] = []
+    for kind in REPORTED_KINDS:
+        record = registry.current_certificate(serial, kind)
+        if record is None:
+            older = [c for c in registry.certificates_of(card_serial=serial) if c.kind == kind]
+            record = max(older, key=lambda c: c.issued_at) if older else None
+        if record is None:
+            continue
+        not_after = dt.datetime.fromisoformat(record.not_after)
+        if not_after.tzinfo is None:
+            not_after = not_after.replace(tzinfo=dt.UTC)
+        report.append({"kind": kind, "serial_number": record.serial_number,
+                       "not_after": record.not_after, "status": record.status,
+                       "expired": not_after < moment})
+    return report
