@@ -92,6 +92,7 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "audit proof": ["--index", "0"],
         "audit consistency": ["--old", "1"],
         "audit self": ["--code", "12345678901"],
+        "crl publish": ["--out", str(files["request"].parent / "crl-out")],
     }.get(path, [])
     names = {p.name for p in command.params}
     extra = (["--reader", NO_READER] if "reader" in names else []) + (

@@ -48,6 +48,7 @@ from ..registry import Registry
 from ..station.pins import Pin
 from ..station.trust import TrustStore
 from .card_info import CREDENTIAL_KEYS
+from .relying_party import RELYING_PARTY_CHECKS, OsRandom, RelyingParty
 
 CREDENTIAL_NAMES = {"pin": "card-info PIN", "a": "照合番号A", "b": "照合番号B"}
 CARD_CHECKS = ("applications", "cv_chain", "credential", "signed_key", "presence")
@@ -99,6 +100,7 @@ class _Run:
     chain: list[str] = field(default_factory=list)
     certificates: list[dict[str, object]] = field(default_factory=list)
     card_expired: bool | None = None
+    relying_party: bool = False
 
     def add(self, name: str, ok: bool, detail: str) -> bool:
         self.checks.append(Check(name, ok, detail))
@@ -114,6 +116,15 @@ class Verifier:
         self.ca_certs = ca_certs
 
     @classmethod
+    def for_relying_party(cls, settings: dict[str, Any]) -> Verifier:
+        """No token and no registry: the trust sets and extra anchors of ``settings``
+        (the ``station`` set needs the token, so it is left out) and challenges from the
+        operating system's CSPRNG; the JPKI certificate is checked against the relying
+        party's CA certificates and CRLs (``verify(..., relying_party=...)``)."""
+        return cls(None, ChallengeBook(OsRandom()),  # type: ignore[arg-type]
+                   TrustStore.from_settings(settings, None), [])
+
+    @classmethod
     def for_station(cls, registry: Registry, hsm: Hsm, settings: dict[str, Any],
                     trust: TrustStore | None = None) -> Verifier:
         """``trust``: the store the caller already built from ``settings`` and ``hsm``."""
@@ -123,11 +134,12 @@ class Verifier:
                    role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA))
 
     def verify(self, channel: ApduChannel, credential: tuple[str, Pin],
-               offline: bool = False) -> Verdict:
+               offline: bool = False, relying_party: RelyingParty | None = None) -> Verdict:
         """The verdict on the card on ``channel``; presents ``credential`` (name in
         ``CREDENTIAL_KEYS``, value) once, and only to a card whose chain is anchored.
-        A wrong credential raises ``InvalidPinError`` (the card is not judged)."""
-        run = _Run()
+        A wrong credential raises ``InvalidPinError`` (the card is not judged). With
+        ``relying_party`` (offline only), its JPKI certificate and CRL checks too."""
+        run = _Run(relying_party=relying_party is not None)
         card_info = CardInfoApSession(channel)
         try:
             card_info.select()
@@ -139,6 +151,9 @@ class Verifier:
             return self._verdict(run, offline, ours=False)
         ours = run.anchor is not None and run.anchor["source"] == "station"
         run.record = self._common_record(channel)
+        if relying_party is not None:
+            for name, ok, detail in relying_party.check(channel, self._serial(run)):
+                run.add(name, ok, detail)
         if not ours and not offline and self._claims_a_station_serial(run):
             return self._verdict(run, offline, ours=False)  # before the credential
         if ours and not offline:
@@ -207,6 +222,10 @@ class Verifier:
                                       "challenge under DF51")
 
     # ---- ours: the registry -----------------------------------------------------------
+
+    @staticmethod
+    def _serial(run: _Run) -> str | None:
+        return run.record.card_serial if run.record is not None else None
 
     @staticmethod
     def _common_record(channel: ApduChannel) -> CardInfoRecord | None:
@@ -285,7 +304,7 @@ class Verifier:
     # ---- the verdict --------------------------------------------------------------------
 
     def _verdict(self, run: _Run, offline: bool, ours: bool) -> Verdict:
-        required = list(CARD_CHECKS)
+        required = list(CARD_CHECKS) + (list(RELYING_PARTY_CHECKS) if run.relying_party else [])
         skipped = []
         if ours and not offline:
             required += REGISTRY_CHECKS

@@ -209,6 +209,14 @@ class Station:
 
         return EventRecorder(self._open_hsm, actor)
 
+    def checked_settings(self) -> dict[str, dict[str, str]]:
+        """The home's settings for a command that opens neither the token nor the registry
+        (a relying party's `verify --offline --ca --crl`): run by root, the same check of
+        the home as opening them (its config names files the command trusts)."""
+        self._require_authorized()
+        self._refuse_unsafe_home_as_root()
+        return self.home.settings()
+
     def _open_hsm(self) -> Hsm:
         if self._hsm is None:
             self._refuse_unsafe_home_as_root()
