@@ -75,6 +75,15 @@ def checkpoints_prove_and_catch_an_edit(home: Path, provision: int) -> None:
     assert broken["first_bad_index"] == provision and "MAC" in broken["problem"]
 
 
+def incidental_is_the_code_change(own: dict, old: str, new: str) -> None:
+    """付随情報 of `audit self`: the record code's change, date and reason, proven; no code."""
+    incidental = own["incidental_information"]
+    assert [(i["event"], i["reason"], i["proof_verified"]) for i in incidental] == [
+        ("record-code-changed", "転居", True)] and own["checkpoint"]["signature_ok"]
+    assert old not in json.dumps(incidental) and new not in json.dumps(incidental)
+    assert incidental[0]["date"] == incidental[0]["time_local"][:10]
+
+
 def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
                                                               tmp_path: Path) -> None:
     home = operator_station(rig_home, tmp_path / "station")
@@ -120,9 +129,11 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
     juki(home, "audit", "disclose", "--card", serial, "--format", "html", "--out", str(html_file))
     page = html_file.read_text(encoding="utf-8")
     assert "本人確認情報の提供状況の開示" in page and "日本年金機構" in page
+    assert "付随情報" in page and "住民票コードの変更" in page and "転居" in page
     text = print_to_pdf(html_file, tmp_path / "report.pdf")
     assert "日本年金機構" in text and "外務省" in text and "検証済" in text
-    assert text.count("検証済") == 5  # three provisions and two disclosures, all proven
+    # three provisions, two disclosures and the record code's change (付随情報), all proven
+    assert text.count("検証済") == 6
 
     own = json.loads(juki(home, "audit", "self", "--code", changed["new_code"], "--reader",
                           READER0, "--json", input="2468\n").stdout)  # their card, auth PIN
@@ -130,6 +141,7 @@ def test_provisions_are_recorded_and_disclosed_to_the_resident(rig_home: Path,
     assert own["requester"] == {"kind": "resident", "card_serial": serial, "proof":
                                 "JPKI user-authentication signature over a token challenge"}
     assert sorted(h["status"] for h in own["code_history"]) == ["active", "retired"]
+    incidental_is_the_code_change(own, code, changed["new_code"])
 
     checkpoints_prove_and_catch_an_edit(home, provision)
 

@@ -13,6 +13,7 @@ tests/integration/test_scope_matrix.py): this tests authorisation, not login.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -149,6 +150,7 @@ def test_recipient_table_change_needs_operator_admin_and_is_recorded(
                      '[[recipient.purposes]]\ncode = "ALL"\ndescription = "everything"\n',
                      encoding="utf-8")
     operator = session(residents, station, "audit-read")
+    juki(home, "audit", "recipients")  # the configured table, loaded at first use if not yet
     before_log, before_denials = len(log_rows(home)), len(denials(home))
     refused = juki(home, "audit", "recipients", "--load", str(table), check=7)
     assert "operator-admin" in refused.stderr
@@ -161,10 +163,11 @@ def test_recipient_table_change_needs_operator_admin_and_is_recorded(
 
     admin = session(residents, station, "audit-read", "operator-admin")
     assert "ROGUE" in juki(home, "audit", "recipients", "--load", str(table)).stdout
-    entry = log_rows(home)[-1]
-    assert (entry["kind"], entry["recipient"], entry["purpose"], entry["operator"]) == (
-        "recipient-table", "STATION", "RECIPIENT-TABLE", admin)
-    assert "ROGUE/ALL" in entry["detail"] and "sha256:" in entry["detail"]
+    entry = log_rows(home)[-1]  # 操作履歴: committed with the table change
+    assert (entry["kind"], entry["event"], entry["operator"], entry["scope"]) == (
+        "event", "recipient-table-changed", admin, "audit-read")
+    assert entry["detail"] == {"file": "recipients.toml", "added": "ROGUE/ALL",
+                               "sha256": hashlib.sha256(table.read_bytes()).hexdigest()}
 
 
 def forge_jpki_auth_key(state: Path, destination: Path) -> None:

@@ -7,7 +7,7 @@ Both requests are provisions themselves and are recorded first.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hsm.token import Hsm
@@ -16,6 +16,7 @@ from ..errors import RequestError
 from ..registry import Registry
 from . import log, merkle
 from .checkpoints import Checkpoint, make_checkpoint, verifier
+from .event_list import IncidentalEntry, incidental_information
 from .provision import (
     DISCLOSURE_PURPOSE,
     IDENTITY_FIELDS,
@@ -28,7 +29,7 @@ from .provision import (
 )
 from .recipients import listed
 
-SHOWN_KINDS = ("provision", "disclosure")
+SHOWN_KINDS = ("provision", "disclosure")  # 操作履歴 (kind "event") is 付随情報, not a provision
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class DisclosureReport:
     checkpoint: dict[str, object]
     checkpoint_signature_ok: bool
     entries: list[DisclosedEntry]
+    incidental_information: list[IncidentalEntry] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -106,7 +108,8 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
     subtree = log.stored_subtree(db)
     recipients, purposes = _names(registry)
     entries = []
-    for entry in log.entries_of_resident(db, resident_id):
+    logged = log.entries_of_resident(db, resident_id)
+    for entry in logged:
         fields_of = entry.fields
         if fields_of.get("kind") not in SHOWN_KINDS or entry.index >= checkpoint.size:
             continue
@@ -125,23 +128,36 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
             station=str(fields_of["station"]), inclusion_proof=[p.hex() for p in proof],
             proof_verified=ok, requester=fields_of.get("requester")))
     signed_ok = verifier(db, hsm).ok(checkpoint)
-    report = DisclosureReport(resident_id, codes, checkpoint.as_json(), signed_ok, entries)
+    incidental = incidental_information(logged, checkpoint.size, checkpoint.root, subtree)
+    report = DisclosureReport(resident_id, codes, checkpoint.as_json(), signed_ok, entries,
+                              incidental)
     return report, checkpoint
 
 
 def self_information(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
-                     requester: dict[str, str], show_codes: bool) -> dict[str, object]:
-    """The resident's identity information held, recorded as a disclosure (with who
-    asked) first; record codes only ``show_codes``."""
+                     requester: dict[str, str], show_codes: bool, *,
+                     checkpoints_file: Path) -> dict[str, object]:
+    """The resident's identity information held and its 付随情報 (the date and reason of
+    each change to the 4 information and the record code, each proven in a fresh signed
+    checkpoint), recorded as a disclosure (with who asked) first; record codes only
+    ``show_codes``."""
     identity = registry.identity_of(resident_id)
     code = registry.active_code(resident_id)
     history = registry.code_history(resident_id) if show_codes else None
     record(registry, hsm, release, kind="disclosure",
-           fields=[*IDENTITY_FIELDS, *(["record_code", "code_history"] if show_codes else [])],
+           fields=[*IDENTITY_FIELDS, "incidental_information",
+                   *(["record_code", "code_history"] if show_codes else [])],
            resident_id=resident_id, record_code=code, card_serial=requester.get("card_serial"),
            requester=requester)
+    checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
+    db = registry.connection()
+    incidental = incidental_information(log.entries_of_resident(db, resident_id),
+                                        checkpoint.size, checkpoint.root, log.stored_subtree(db))
     return {"resident_id": resident_id, "identity": identity,
             "record_code": code if show_codes else None, "code_history": history,
+            "incidental_information": [asdict(e) for e in incidental],
+            "checkpoint": checkpoint.as_json() | {
+                "signature_ok": verifier(db, hsm).ok(checkpoint)},
             "requester": requester,
             "redacted": [] if show_codes else ["record_code", "code_history"]}
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from hsm.keys import current_version
+from hsm.cv_hierarchy import CV_ROLES, rotate_cv_role
+from hsm.keys import current_version, latest_version
 from hsm.mac import mac
-from hsm.roles import KeyRole
+from hsm.roles import KeyRole, parse_label
 
 from ..registry.events import Event
 from . import anchors, log
@@ -28,6 +29,7 @@ from . import anchors, log
 if TYPE_CHECKING:
     from hsm.token import Hsm
 
+    from ..registry import Registry
     from ..registry.backend import Backend
 
 EVENT_KIND = "event"
@@ -83,3 +85,39 @@ class EventRecorder:
     def discard(self) -> None:
         """The transaction rolled back: its events are gone, the head stays as it was."""
         self._head_due = False
+
+
+# ---- keys: a change in the token, recorded right after it -----------------------------
+# The token and the registry share no transaction: a key is created (or rotated) first —
+# the event's MAC may need the very key `hsm init` creates — and its events follow in one
+# registry transaction. A failure there is reported by the command (never silent).
+
+def key_created_events(keys: list[tuple[str, bool]]) -> list[Event]:
+    """``key-created`` for each (label, created now) that was created: role + version."""
+    events = []
+    for label, created in keys:
+        parsed = parse_label(label)
+        if created and parsed is not None:
+            events.append(Event("key-created", "hsm init",
+                                detail={"role": parsed[0], "version": parsed[1]}))
+    return events
+
+
+def record_key_events(registry: Registry, events: list[Event]) -> None:
+    """The events of one token change, in one transaction (nothing when there are none)."""
+    if events:
+        with registry.transaction() as db:
+            for event in events:
+                registry._log_event(db, event)
+
+
+def rotate_cv_key(hsm: Hsm, registry: Registry, role: KeyRole, reason: str) -> int:
+    """Rotate a CV role (``hsm.cv_hierarchy.rotate_cv_role``: a CA also rotates the key it
+    certifies) and record ``key-rotated`` for every role that got a new version."""
+    before = {r: latest_version(hsm, r) for r in CV_ROLES}
+    version = rotate_cv_role(hsm, role)
+    record_key_events(registry, [
+        Event("key-rotated", reason, detail={"role": r.value, "version": new,
+                                             "previous": before[r]})
+        for r in CV_ROLES if (new := latest_version(hsm, r)) != before[r]])
+    return version

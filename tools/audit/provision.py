@@ -8,7 +8,6 @@ callers print or return identity information only after it returned, so a failed
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,10 +17,17 @@ from hsm.mac import mac
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 
-from ..errors import PermissionDeniedError, ProvisionNotRecordedError, StationConfigError
+from ..errors import (
+    JukiError,
+    PermissionDeniedError,
+    ProvisionNotRecordedError,
+    RequestError,
+    StationConfigError,
+)
 from ..registry import Registry
 from ..station.home import StationHome
 from . import anchors, log, recipients
+from .events import Actor, EventRecorder
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "address")
 DEFAULT_ZONE = "Asia/Tokyo"
@@ -92,7 +98,14 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
 def check_purpose(registry: Registry, hsm: Hsm, release: Release, card_serial: str | None,
                   recipients_file: str | None = None) -> None:
     """Refuse (and record the refusal) a purpose the recipient may not use."""
-    recipients.ensure_loaded(registry, Path(recipients_file) if recipients_file else None)
+    try:  # the first use loads the configured table, with its event
+        recipients.ensure_loaded(registry, Path(recipients_file) if recipients_file else None)
+    except JukiError:
+        raise
+    except Exception as exc:  # a database or token failure: nothing may be released
+        raise ProvisionNotRecordedError(
+            f"the recipient table could not be loaded with its record ({type(exc).__name__}: "
+            f"{exc}); nothing was released") from exc
     if recipients.purpose_of(registry, release.recipient, release.purpose) is None:
         record(registry, hsm, release, kind="refusal", fields=[], resident_id=None,
                record_code=None, card_serial=card_serial,
@@ -111,16 +124,20 @@ def resident_of_card(registry: Registry, card_serial: str | None) -> tuple[int |
 
 
 def load_recipients(registry: Registry, hsm: Hsm, release: Release, path: Path) -> list[str]:
-    """Add the recipients and purposes of ``path`` to the table, recorded first in the
-    provision log (kind ``recipient-table``: the file's SHA-256 and every pair it adds);
-    a file that does not parse changes and records nothing. Returns the added pairs."""
-    found = recipients.parse_file(path)
-    held = {(r.recipient_id, p.code) for r in recipients.listed(registry) for p in r.purposes}
-    added = sorted(f"{r.recipient_id}/{p.code}" for r in found for p in r.purposes
-                   if (r.recipient_id, p.code) not in held)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    record(registry, hsm, release, kind="recipient-table", fields=[], resident_id=None,
-           record_code=None, card_serial=None,
-           detail=f"loaded {path.name} sha256:{digest}; added: {', '.join(added) or 'nothing'}")
-    recipients.load(registry, path)
+    """Add the recipients and purposes of ``path`` to the table. The change and its
+    操作履歴 event ``recipient-table-changed`` (the file's SHA-256 and every pair it
+    adds) commit in one transaction, or neither does; a file that does not parse changes
+    and records nothing. Returns the added pairs."""
+    try:
+        data = path.read_bytes()  # read once: the digest is of the table loaded
+    except OSError as exc:
+        raise RequestError("recipients", f"{path}: {exc}") from None
+    found = recipients.parse_bytes(data, path)
+    # a registry without the station's recorder still records this change
+    sink = registry.event_sink or EventRecorder(
+        lambda: hsm, lambda: Actor(release.station, release.zone, release.operator, None))
+    with registry.transaction() as db:
+        added = recipients.add(db, found)
+        sink.append(db, recipients.table_event(path, data, added, f"loaded {path.name}"))
+        sink.before_commit(db)
     return added

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RequestError
 from ..registry import Registry
+from ..registry.backend import Backend
+from ..registry.events import Event
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "recipients.toml"
 
@@ -32,8 +35,17 @@ class Recipient:
 
 def parse_file(path: Path) -> list[Recipient]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RequestError("recipients", f"{path}: {exc}") from None
+    return parse_bytes(data, path)
+
+
+def parse_bytes(data: bytes, path: Path) -> list[Recipient]:
+    """The recipients of a table file already read (``path`` names it in errors)."""
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RequestError("recipients", f"{path}: {exc}") from None
     found: list[Recipient] = []
     for number, item in enumerate(raw.get("recipient", []), start=1):
@@ -52,20 +64,43 @@ def parse_file(path: Path) -> list[Recipient]:
     return found
 
 
+def add(db: Backend, recipients: list[Recipient]) -> list[str]:
+    """Add what is new inside the caller's transaction (nothing is replaced: a
+    recipient's purposes only grow by data); the ``recipient/purpose`` pairs added."""
+    added = []
+    for r in recipients:
+        if db.execute("SELECT 1 FROM recipients WHERE recipient_id = ?",
+                      (r.recipient_id,)).fetchone() is None:
+            db.execute("INSERT INTO recipients (recipient_id, name) VALUES (?, ?)",
+                       (r.recipient_id, r.name))
+        for p in r.purposes:
+            if db.execute("SELECT 1 FROM recipient_purposes WHERE recipient_id = ? AND "
+                          "code = ?", (r.recipient_id, p.code)).fetchone() is None:
+                db.execute("INSERT INTO recipient_purposes (recipient_id, code, description) "
+                           "VALUES (?, ?, ?)", (r.recipient_id, p.code, p.description))
+                added.append(f"{r.recipient_id}/{p.code}")
+    return sorted(added)
+
+
+def table_event(path: Path, data: bytes, added: list[str], reason: str) -> Event:
+    """操作履歴 of a change to the table: the file, its SHA-256 and every pair added."""
+    return Event("recipient-table-changed", reason,
+                 detail={"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
+                         "added": ", ".join(added) or "nothing"})
+
+
 def load(registry: Registry, path: Path) -> list[Recipient]:
-    """Replace nothing, add what is new (a recipient's purposes only grow by data)."""
-    recipients = parse_file(path)
+    """The table file's new recipients and purposes added, with their event (a station's
+    registry records it in the same transaction)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RequestError("recipients", f"{path}: {exc}") from None
+    recipients = parse_bytes(data, path)
     with registry.transaction() as db:
-        for r in recipients:
-            if db.execute("SELECT 1 FROM recipients WHERE recipient_id = ?",
-                          (r.recipient_id,)).fetchone() is None:
-                db.execute("INSERT INTO recipients (recipient_id, name) VALUES (?, ?)",
-                           (r.recipient_id, r.name))
-            for p in r.purposes:
-                if db.execute("SELECT 1 FROM recipient_purposes WHERE recipient_id = ? AND "
-                              "code = ?", (r.recipient_id, p.code)).fetchone() is None:
-                    db.execute("INSERT INTO recipient_purposes (recipient_id, code, description) "
-                               "VALUES (?, ?, ?)", (r.recipient_id, p.code, p.description))
+        added = add(db, recipients)
+        if added:
+            registry._log_event(db, table_event(path, data, added, "the configured table"))
     return recipients
 
 

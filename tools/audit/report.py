@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
 
 from .disclosure import DisclosureReport
 
@@ -15,6 +18,26 @@ FIELD_LABELS = {
     "signature_certificate": "署名用電子証明書（基本4情報を含む）",
 }
 KIND_LABELS = {"provision": "提供", "disclosure": "開示"}
+EVENT_LABELS = {  # 付随情報: what changed, as the resident reads it
+    "four-info-changed": "基本4情報の変更", "move-out": "転出（特例転出）",
+    "move-in": "転入（特例転入）", "card-continued": "カードの継続利用",
+    "move-lapsed": "転入届の期限切れ", "record-code-changed": "住民票コードの変更",
+    "card-active": "カードの再交付",
+}
+
+
+def _detail(detail: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(detail.items()))
+
+
+def incidental_text(entries: list[Mapping[str, Any]]) -> list[str]:
+    """付随情報 lines (``audit self`` and the text report): date, event, reason, detail."""
+    lines = ["付随情報 (changes to the 4 information and the record code):"]
+    lines += [f"  {e['date']} {e['event']} ({EVENT_LABELS.get(e['event'], e['event'])})"
+              f"{': ' + e['reason'] if e['reason'] else ''}"
+              f"{'; ' + _detail(e['detail']) if e['detail'] else ''}; inclusion proof "
+              f"{'verified' if e['proof_verified'] else 'FAILED'}" for e in entries]
+    return lines if entries else [lines[0] + " none recorded"]
 
 
 def local_time(iso: str) -> str:
@@ -58,13 +81,33 @@ def as_text(report: DisclosureReport) -> str:
                      f"{'verified' if e.proof_verified else 'FAILED'}")
     if not report.entries:
         lines.append("no provisions recorded")
+    lines += incidental_text([asdict(e) for e in report.incidental_information])
     return "\n".join(lines)
+
+
+def incidental_html(report: DisclosureReport) -> str:
+    e = html.escape
+    rows = [f"<tr><td>{i.index}</td><td class=\"nowrap\">{e(i.date)}</td>"
+            f"<td>{e(EVENT_LABELS.get(i.event, i.event))}<br><small>{e(i.event)}</small></td>"
+            f"<td>{e(i.reason or '—')}</td><td>{e(_detail(i.detail) or '—')}</td>"
+            f"<td>{'検証済' if i.proof_verified else '検証失敗'}</td></tr>"
+            for i in report.incidental_information]
+    body = "\n".join(rows) or '<tr><td colspan="6">変更の記録はありません</td></tr>'
+    return f"""<h2>付随情報</h2>
+<p>基本4情報（氏名・生年月日・性別・住所）と住民票コードの変更の日付と事由です。</p>
+<table>
+<thead><tr><th>番号</th><th>記録日</th><th>変更</th><th>事由</th><th>詳細</th>
+<th>改ざん検知証明</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>"""
 
 
 STYLE = """
 @page { size: A4; margin: 18mm 14mm; }
 body { font-family: "Noto Sans CJK JP", "IPAexGothic", sans-serif; font-size: 10pt; }
 h1 { font-size: 15pt; margin: 0 0 4mm; }
+h2 { font-size: 12pt; margin: 6mm 0 2mm; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border: 0.3mm solid #444; padding: 1.2mm 1.6mm; vertical-align: top; }
 th { background: #eee; white-space: nowrap; }
@@ -113,6 +156,7 @@ def as_html(report: DisclosureReport, issued_at: str, station: str) -> str:
 <tbody>
 {body}
 </tbody></table>
+{incidental_html(report)}
 <footer>
 <p>記録の改ざん検知: 各記録の包含証明（RFC 6962 Merkle tree）をチェックポイント
 （記録数 {checkpoint['size']}、{e(str(checkpoint['at']))}、

@@ -170,6 +170,68 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
         click.echo(text)
 
 
+@audit.command("events")
+@click.option("--operator", "operator_id", default=None, help="Only what this operator did.")
+@click.option("--card", "card_serial", default=None, help="Only events of this card.")
+@click.option("--since", default=None,
+              help="Only events from this ISO date or date-time on (station time if no offset).")
+@click.option("--event", "event_name", default=None,
+              help="Only this event (card-suspended, operator-enrolled, key-created …).")
+@click.option("--proof", is_flag=True,
+              help="Each with its inclusion proof against a freshly signed checkpoint.")
+@json_option
+def audit_events(operator_id: str | None, card_serial: str | None, since: str | None,
+                 event_name: str | None, proof: bool, as_json: bool) -> ExitCode:
+    """操作履歴: who did what (every change to a card, resident, operator, key or the
+    recipient table), oldest first. Exit 1 if a proof or the checkpoint fails."""
+    from ..audit import event_list, log
+    from ..audit.anchors import checkpoints_path
+    from ..audit.checkpoints import make_checkpoint, verifier
+    from ..audit.provision import release_for
+
+    st = station()
+    zone = release_for(st.home, st.actor, "", "").zone
+    query = event_list.EventQuery(operator_id, card_serial,
+                                  event_list.parse_since(since, zone) if since else None,
+                                  event_name)
+    db = st.registry.connection()
+    if proof:
+        checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root))
+        size, root, subtree = checkpoint.size, checkpoint.root, log.stored_subtree(db)
+        signed = verifier(db, st.hsm).ok(checkpoint)
+        head: dict[str, object] | None = checkpoint.as_json() | {"signature_ok": signed}
+    else:
+        size, root, subtree, signed, head = log.size(db), None, None, True, None
+    ok = _stream_events(as_json, head,
+                        (event_list.listed(e, size if proof else None, root, subtree)
+                         for e in event_list.event_entries(db, query, below=size)))
+    return ExitCode.OK if ok and signed else ExitCode.CHECK_FAILED
+
+
+def _stream_events(as_json: bool, head: dict[str, object] | None, events) -> bool:  # type: ignore[no-untyped-def]
+    """Print each event as it is read (JSON ``{"checkpoint": …, "events": [...]}``, or a
+    text block each); whether every proof verified."""
+    ok, count = True, 0
+    if as_json:
+        click.echo('{"checkpoint": ' + json.dumps(head, ensure_ascii=False) + ', "events": [',
+                   nl=False)
+    elif head is not None:
+        click.echo(f"checkpoint: {head['size']} entries, root {head['root']}, {head['at']}, "
+                   f"signature {'valid' if head['signature_ok'] else 'INVALID'}")
+    for count, event in enumerate(events, start=1):
+        ok = ok and event.proof_verified is not False
+        if as_json:
+            body = json.dumps(event.as_json(), ensure_ascii=False, indent=2)
+            click.echo(("\n" if count == 1 else ",\n") + body, nl=False)
+        else:
+            click.echo(event.text())
+    if as_json:
+        click.echo("\n]}" if count else "]}")
+    elif not count:
+        click.echo("no events")
+    return ok
+
+
 def _station_release(st):  # type: ignore[no-untyped-def]
     from ..audit.provision import STATION, release_for
 
@@ -242,21 +304,25 @@ def audit_self(code: str, representative: str | None, basis: str | None, reader:
     """The resident's own identity information held: 4 information, record code and its
     change history (with read-code), recorded as a disclosure. Served to the resident in
     person (their card's JPKI authentication key and PIN) or to a legal representative."""
+    from ..audit.anchors import checkpoints_path
     from ..audit.disclosure import disclosure_release, self_information
     from ..audit.provision import release_for
+    from ..audit.report import incidental_text
 
     st = station()
     resident, requester = _requester(st, code, representative, basis, reader, timeout, pin_file)
     release = disclosure_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"),
                                  representative=representative is not None)
     info = self_information(st.registry, st.hsm, release, resident, requester,
-                            show_codes=st.reveal("record_code"))
+                            show_codes=st.reveal("record_code"),
+                            checkpoints_file=checkpoints_path(st.home.root))
     identity = info["identity"] or {}
     emit(as_json, info, lambda: "\n".join(
         [f"{k}: {v}" for k, v in identity.items()]  # type: ignore[union-attr]
         + [f"record code: {info['record_code'] or '(not shown: needs read-code)'}"]
         + [f"  {h['code']} {h['status']} {h['assigned_at']} -> {h['retired_at'] or ''} "
            f"{h['reason'] or ''}" for h in info["code_history"] or []]  # type: ignore[union-attr]
+        + incidental_text(info["incidental_information"])  # type: ignore[arg-type]
         + [f"requested by: {requester.get('name') or 'the resident in person'}"
            + (f" (legal representative; basis: {requester['basis']})"
               if requester["kind"] == "representative" else f" (card {requester['card_serial']})")]))

@@ -93,7 +93,11 @@ def hsm_init(as_json: bool) -> None:
 
     from hsm.station_keys import ensure_station_keys
 
-    result = ensure_station_keys(station().hsm)
+    from ..audit.events import key_created_events, record_key_events
+
+    st = station()
+    result = ensure_station_keys(st.hsm)
+    record_key_events(st.registry, key_created_events(result.keys))  # 操作履歴
     keys = [{"label": label, "created": created} for label, created in result.keys]
     payload = {
         "created": result.created,

@@ -21,6 +21,10 @@ from .schema import CERTIFICATE_REVOKE_REASONS
 # as "returned" (CRL cessationOfOperation); a registry reason (lost, stolen …) is kept.
 OPERATOR_CERTIFICATE_REASON = "returned"
 
+# 操作履歴 names of the operator_events rows that are not one word already
+OPERATOR_EVENT_NAMES = {"active": "resumed", "enrolment failed": "enrolment-failed",
+                        "PIN reset with PUK": "unblocked"}
+
 OPERATOR_TRANSITIONS = {
     "suspended": {"active"},
     "active": {"suspended"},
@@ -76,7 +80,8 @@ class OperatorStore:
                         detail: str | None = None, actor: str | None = None) -> None:
         db.execute("INSERT INTO operator_events (operator_id, at, event, detail, actor) "
                    "VALUES (?, ?, ?, ?, ?)", (operator_id, now(), event, detail, actor))
-        self._log_event(db, Event(f"operator-{event}", detail, subject_operator=operator_id))
+        self._log_event(db, Event(f"operator-{OPERATOR_EVENT_NAMES.get(event, event)}", detail,
+                                  subject_operator=operator_id))
 
     def begin_enrolment(self, operator_id: str, name: str, municipality_code: str,
                         scopes: frozenset[str], unix_user: str | None, card_guid: str,
