@@ -36,3 +36,14 @@ def issue_own_yamada_card(home: Path, tmp_path: Path, state: Path, pin: str,
     # 照合番号B: born 1985-04-12 = 昭和60 -> 600412, the expiry year, the security code
     b = f"600412{issued['expiry'][:4]}{issued['card_face']['security_code']}"
     return {"serial": issued["card_serial"], "number": number, "b": b}
+
+
+def dead_owner() -> str:
+    """An operation owner (host:pid) on this host whose process has exited: what a
+    SIGKILLed command leaves in the journal."""
+    import socket
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}"

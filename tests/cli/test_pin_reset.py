@@ -21,7 +21,7 @@ from tools.station.readers import open_card
 
 from ..conftest import juki
 from ..operator_helpers import operator_station, station_registry
-from .rig_cards import issue_own_yamada_card
+from .rig_cards import dead_owner, issue_own_yamada_card
 from .test_audit import READER0
 
 CARD_PIN = "4826"
@@ -193,3 +193,23 @@ def test_a_counterfeit_is_refused_before_any_reset_apdu(counter: dict, tmp_path:
     assert "2C 02" not in result.stderr and "80 50" not in result.stderr  # no SCP03, no reset
     after = station_registry(home).connection().execute(journal, (counter["serial"],))
     assert len(after.fetchall()) == before  # not even journalled
+
+
+def test_an_interrupted_reset_is_rolled_back_by_recover_with_the_note(counter: dict) -> None:
+    """The reset's process died after its journal entry (owner gone): recover cannot
+    finish it (the value was never stored) and rolls it back, telling the operator to
+    reset again; no card is needed."""
+    home = counter["home"]
+    registry = station_registry(home)
+    operation = registry.begin_operation(counter["serial"], "pin-reset", {"target": "juki"},
+                                         dead_owner())
+    listed = json.loads(juki(home, "issue", "recover", "--json").stdout)["operations"]
+    assert [(o["id"], o["kind"], o["payload"]) for o in listed] == [
+        (operation, "pin-reset", {"target": "juki"})]
+    done = json.loads(juki(home, "issue", "recover", "--operation", str(operation),
+                           "--json").stdout)
+    assert done == {"operation": operation, "status": "rolled-back",
+                    "note": "the PIN may or may not have been reset; reset it again"}
+    assert station_registry(home).operation(operation).status == "rolled-back"
+    event = events(home, "operation-rolled-back")[-1]
+    assert event["detail"] == {"operation": operation, "kind": "pin-reset", "target": "juki"}

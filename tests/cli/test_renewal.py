@@ -15,7 +15,7 @@ from tools.station.readers import open_card
 
 from ..conftest import juki
 from ..operator_helpers import operator_station, station_registry
-from .rig_cards import issue_own_yamada_card
+from .rig_cards import dead_owner, issue_own_yamada_card
 from .test_audit import READER0
 
 CARD_PIN = "5173"
@@ -141,3 +141,25 @@ def test_a_suspended_card_is_not_renewed(counter: dict) -> None:
         assert "renewal is refused" in result.stderr
     finally:
         juki(home, "card", "resume", counter["serial"])
+
+
+def test_an_interrupted_renewal_is_finished_by_recover(counter: dict) -> None:
+    """A renewal whose process died after its journal entry is run again by `juki issue
+    recover --operation ID` with the card present: new keys, the journalled old
+    certificates revoked, the journal done."""
+    home = counter["home"]
+    before = current(counter)
+    registry = station_registry(home)
+    old = {"jpki-auth": before["jpki-auth"], "jpki-sign": before["jpki-sign"]}
+    operation = registry.begin_operation(counter["serial"], "renew",
+                                         {"old": old, "window_days": 90, "today": "2030-01-01"},
+                                         dead_owner())
+    renew(counter, "--window", "2000", check=2)  # one open operation per card
+    juki(counter["rig"], "rig", "insert", "--slot", "0", "--state", str(counter["state"]))
+    done = json.loads(juki(home, "issue", "recover", "--operation", str(operation),
+                           "--reader", READER0, "--json").stdout)
+    assert done["status"] == "done" and sorted(done["revoked"]) == sorted(old.values())
+    after = current(counter)
+    assert after["jpki-auth"] not in old.values() and after["jpki-sign"] not in old.values()
+    assert f"{card_auth_certificate().serial_number:x}" == after["jpki-auth"]
+    assert station_registry(home).operation(operation).status == "done"
