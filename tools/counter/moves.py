@@ -68,7 +68,8 @@ def move_out(registry: Registry, settings: dict[str, Any], code: str, to: str, d
 def _open_move(registry: Registry, resident: int, municipality: str, date: dt.date,
                rules: CounterSettings, today: dt.date, card_serial: str | None) -> Move:
     """The resident's planned move into ``municipality``, within its deadlines; a move
-    found past them is expired and the refusal names the rule and its setting."""
+    found past them is expired here (not by an earlier sweep, so that the refusal names
+    the rule and its setting)."""
     move = registry.open_move_of(resident)
     who = f"card {card_serial}'s resident" if card_serial else "the resident"
     if move is None:
@@ -106,7 +107,6 @@ def move_in(channel: ApduChannel, hsm: Hsm, registry: Registry, settings: dict[s
     check_municipality(municipality)
     check_date(date, today, "move-in")
     address = _address(address)
-    run_deadlines(registry, settings, today)
     card = authenticate(channel, hsm, registry, settings, pin, "moving with the card")
     move = _open_move(registry, card.resident_id, municipality, date, rules, today, card.serial)
     target = registry_identity(registry, card.resident_id).as_row() | {"address": address}
@@ -139,7 +139,6 @@ def card_later(registry: Registry, settings: dict[str, Any], code: str, address:
     check_date(date, today, "move-in")
     address = _address(address)
     resident = resident_of(registry, code)
-    run_deadlines(registry, settings, today)
     move = _open_move(registry, resident, municipality, date, rules, today, None)
     identity = registry_identity(registry, resident).as_row() | {"address": address}
     with registry.transaction() as db:
