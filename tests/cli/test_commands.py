@@ -74,7 +74,7 @@ def test_readers_detect_profile_by_aid(rig_home: Path, tmp_path: Path) -> None:
 def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
     again = json.loads(juki(rig_home, "hsm", "init", "--json").stdout)
     assert again["created"] is False and "BEGIN CERTIFICATE" in again["ca_certificate"]
-    assert [k["created"] for k in again["keys"]] == [False] * 16
+    assert [k["created"] for k in again["keys"]] == [False] * 17
     status = json.loads(juki(rig_home, "hsm", "status", "--json").stdout)
     by_role = {k["role"]: k for k in status["keys"]}
     assert sorted(by_role) == ["audit-checkpoint-note-signer", "audit-checkpoint-signer",
@@ -83,11 +83,13 @@ def test_hsm_init_is_idempotent_and_status_lists_roles(rig_home: Path) -> None:
                                "cv-mf-intermediate", "cv-root", "cv-surface-ca",
                                "cv-surface-signer", "operator-ca",
                                "operator-card-management-master", "operator-session-mac",
-                               "resident-issuing-ca"]
+                               "resident-issuing-ca", "resident-sign-ca"]
     assert by_role["cv-root"]["cv_key_id"] == "7000020/001"
     assert by_role["cv-card-info-signer"]["cv_key_id"] == "7000031/001"
     assert by_role["resident-issuing-ca"]["label"] == "juki/resident-issuing-ca/v1"
     assert by_role["resident-issuing-ca"]["key_type"] == "RSA"
+    assert by_role["resident-sign-ca"]["label"] == "juki/resident-sign-ca/v1"
+    assert by_role["resident-sign-ca"]["key_type"] == "RSA" and by_role["resident-sign-ca"]["has_certificate"]
     assert by_role["card-master-mac"]["key_type"] == "AES" and by_role["card-master-mac"]["bits"] == 256
     for key in status["keys"]:
         assert key["sensitive"] is True and key["extractable"] is False
@@ -288,4 +290,4 @@ def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> 
     token_file.write_bytes(b"")
     status = juki(home, "hsm", "status", "--json", env=own)
     assert "restored from its copy" in status.stderr
-    assert len(json.loads(status.stdout)["keys"]) == 16  # 10 station keys and our six CV keys
+    assert len(json.loads(status.stdout)["keys"]) == 17  # 11 station keys and our six CV keys

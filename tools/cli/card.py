@@ -235,14 +235,17 @@ def card_certs(reader: str | None, timeout: float, out_dir: Path | None, with_si
 def _record_signature_certificate(certificate) -> int:  # type: ignore[no-untyped-def]
     """Record the release of a signature certificate (it carries the 4 information) to the
     station for the holder's service, before anything is written or printed. It is
-    attributed to the card (and resident) it names only if this station's issuing CA
-    issued it; a certificate from elsewhere is recorded as no resident's."""
+    attributed to the card (and resident) it names only if this station's signature CA
+    (or, for cards issued before it, the issuing CA) issued it; a certificate from
+    elsewhere is recorded as no resident's."""
     from hsm.ca import role_certificates
     from hsm.roles import KeyRole
 
     from ..resident.jpki import certified_serial
 
-    cas = role_certificates(station().hsm, KeyRole.RESIDENT_ISSUING_CA)
+    hsm = station().hsm  # JPKI signature certificates: resident-sign-ca (older: the auth CA)
+    cas = [*role_certificates(hsm, KeyRole.RESIDENT_SIGN_CA),
+           *role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA)]
     return record_provision(card_lifecycle.station_release("HOLDER-SERVICE"),
                             ["signature_certificate"], certified_serial(certificate, cas))
 

@@ -140,6 +140,7 @@ def card_reissue(old_serial: str, request_file: Path, reader: str | None, timeou
     superseded when the new one is active."""
     from ..issuance.request import load_request
     from ..issuance.resident_card import issue_resident_card
+    from ..pki.issued import crl_base_url
     from ..station.pins import ISSUANCE_PINS, ResidentCardPins
 
     request = load_request(request_file, read_client_file)
@@ -147,7 +148,8 @@ def card_reissue(old_serial: str, request_file: Path, reader: str | None, timeou
     st = station()
     with presented(reader, timeout, kind="blank") as (name, channel):
         issued = issue_resident_card(channel, st.hsm, st.registry, request, pins,
-                                     reissue_of=old_serial)
+                                     reissue_of=old_serial,
+                                     crl_base_url=crl_base_url(st.home.settings()))
     emit(as_json, issued.as_json() | {"supersedes": old_serial, "reader": name},
          f"issued card {issued.card_serial}; card {old_serial} revoked (superseded); security "
          f"code for the card face: {issued.security_code.reveal()} (shown only now)")
