@@ -60,6 +60,7 @@ def verify(recipient: str | None, purpose: str | None, credential: str, offline:
     entry = None
     if release is not None and verdict.card_serial is not None:
         entry = record_provision(release, ["verification"], verdict.card_serial)
+    note = _open_operation(verdict.card_serial) if relying_party is None else None
 
     def text() -> str:
         head = "GENUINE" if verdict.genuine else "NOT GENUINE"
@@ -74,11 +75,26 @@ def verify(recipient: str | None, purpose: str | None, credential: str, offline:
         lines += [f"  certificate {c['kind']}: {c['serial_number']} until {c['not_after']}, "
                   f"{c['status']}{', EXPIRED' if c['expired'] else ''}"
                   for c in verdict.certificates]
+        if note is not None:
+            lines.append(f"  {note['note']}")
         return "\n".join(lines)
 
-    emit(as_json, verdict.as_json() | ({"provision_entry": entry} if entry is not None else {}),
-         text)
+    emit(as_json, verdict.as_json() | ({"provision_entry": entry} if entry is not None else {})
+         | ({"open_operation": note} if note is not None else {}), text)
     return ExitCode.OK if verdict.genuine else ExitCode.CHECK_FAILED
+
+
+def _open_operation(serial: str | None) -> dict[str, object] | None:
+    """An unfinished counter operation on the card (its card and registry may differ)."""
+    if serial is None:
+        return None
+    operation = station().registry.open_operation_of(serial)
+    if operation is None:
+        return None
+    status = "interrupted" if operation.status == "interrupted" else "in progress"
+    return {"id": operation.id, "kind": operation.kind, "status": operation.status,
+            "note": f"operation {operation.id} ({operation.kind}) {status}: run juki issue "
+                    f"recover"}
 
 
 def _verifier(relying_party: bool):  # type: ignore[no-untyped-def]
@@ -89,6 +105,9 @@ def _verifier(relying_party: bool):  # type: ignore[no-untyped-def]
     if relying_party:
         return Verifier.for_relying_party(st.checked_settings())
     st.registry.expire_due()
+    from ..counter.moves import run_deadlines
+
+    run_deadlines(st.registry, st.home.settings())  # a card whose continued use lapsed
     return Verifier.for_station(st.registry, st.hsm, st.home.settings())
 
 
