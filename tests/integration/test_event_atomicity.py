@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hsm.errors import HsmError
-from tests.conftest import ROOT, juki
+from tests.conftest import ROOT, create_database, juki
 from tests.integration.test_issuance_faults import InjectedFaults
 from tools.audit import anchors, log
 from tools.audit.events import Actor, EventRecorder
@@ -59,6 +60,11 @@ def test_a_token_fault_during_the_event_rolls_the_suspension_back(station, tmp_p
 def test_hsm_init_records_each_key_it_creates(tmp_path: Path) -> None:
     home = tmp_path / "home"
     Rig(StationHome(home)).ensure_token()  # a token of its own: every key is new
+    if os.environ.get("JUKI_DB"):  # the PostgreSQL pass: a registry of its own too
+        station = StationHome(home)
+        settings = station.settings()
+        settings["registry"] = {"url": create_database("juki_keys")}
+        station.write_settings(settings)
     first = json.loads(juki(home, "hsm", "init", "--json").stdout)
     created = sorted(k["label"] for k in first["keys"] if k["created"])
     events = json.loads(juki(home, "audit", "events", "--json").stdout)["events"]
