@@ -150,7 +150,8 @@ def listed(entry: log.Entry, size: int | None = None, root: bytes | None = None,
 # the events about a resident's 4 information and record code (a reissued card's
 # activation comes from its card-issuing event's "reissue of …" reason)
 INCIDENTAL_EVENTS = frozenset({"four-info-changed", "move-out", "move-in", "card-continued",
-                               "move-lapsed", "record-code-changed"})
+                               "move-lapsed", "move-cancelled", "move-expired",
+                               "record-code-changed"})
 # never shown even if an event's detail held one: the values themselves are identity
 # information (or a record code), disclosed by their own fields, not as history
 VALUE_KEYS = frozenset({"name", "name_kana", "address", "birth_date", "sex", "value",

@@ -21,7 +21,8 @@ KIND_LABELS = {"provision": "提供", "disclosure": "開示"}
 EVENT_LABELS = {  # 付随情報: what changed, as the resident reads it
     "four-info-changed": "基本4情報の変更", "move-out": "転出（特例転出）",
     "move-in": "転入（特例転入）", "card-continued": "カードの継続利用",
-    "move-lapsed": "転入届の期限切れ", "record-code-changed": "住民票コードの変更",
+    "move-lapsed": "継続利用の期限切れ", "move-cancelled": "転出の取消し",
+    "move-expired": "転入届の期限切れ", "record-code-changed": "住民票コードの変更",
     "card-active": "カードの再交付",
 }
 
