@@ -58,3 +58,26 @@ def test_change_of_name_and_its_refusals(station) -> None:  # type: ignore[no-un
     with pytest.raises(RegistryError, match="is suspended"):
         change_identity(channel(card), station.hsm, station.registry, station.home.settings(),
                         PINS.card_info, "address", "x", "訂正", TODAY)
+
+
+def test_card_later_then_continue_card(station) -> None:  # type: ignore[no-untyped-def]
+    from tools.counter.moves import card_later, continue_card
+
+    card, code = issued_card(station)
+    serial = card.state.serial
+    resident = station.registry.resident_of_code(code)[0]
+    station.registry.record_move(resident, "011002", TODAY, "転勤")
+    notified = card_later(station.registry, station.home.settings(), code, "札幌市中央区",
+                          "011002", TODAY)
+    assert notified.status == "moved-in"
+    assert station.registry.current_certificate(serial, "jpki-sign") is None
+    assert station.registry.get(serial).municipality_code == "131016"  # as the card says
+    changed = continue_card(channel(card), station.hsm, station.registry,
+                            station.home.settings(), PINS.card_info)
+    identity, municipality = assert_agree(station, card)
+    assert (identity["address"], municipality) == ("札幌市中央区", "011002")
+    assert station.registry.move(notified.id).status == "completed"
+    assert changed.kind == "continue-card" and changed.signature_certificate
+    with pytest.raises(RegistryError, match="no notified move-in"):
+        continue_card(channel(card), station.hsm, station.registry, station.home.settings(),
+                      PINS.card_info)
