@@ -76,6 +76,7 @@ bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/card_alone.py
 	$(PY) bench/issuance.py
+	$(PY) bench/counter.py
 	$(PY) bench/login.py
 	$(PY) bench/audit.py
 	$(PY) bench/cli_startup.py

@@ -42,9 +42,12 @@ def station_release(purpose: str):  # type: ignore[no-untyped-def]
 @json_option
 def card_list(status: str | None, expiring_days: int | None, as_json: bool) -> None:
     """Cards in the registry (expired ones are marked first)."""
+    from ..counter.moves import run_deadlines
+
     st = station()
     registry = st.registry
     registry.expire_due()
+    run_deadlines(registry, st.home.settings())  # cards whose continued use lapsed
     cards = registry.list(status)
     due: dict[str, list[dict[str, object]]] = {}
     if expiring_days is not None:
