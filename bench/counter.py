@@ -33,7 +33,6 @@ from smartcard.System import readers  # noqa: E402
 
 from bench.common import bench_station  # noqa: E402
 from bench.issuance import Clock, TimedTransport, timed_sections  # noqa: E402
-from tools.registry import Registry  # noqa: E402
 from cardlib.channel import ApduChannel  # noqa: E402
 from cardlib.pcsc import PcscTransport  # noqa: E402
 from hsm.keys import latest_version, role_key  # noqa: E402
@@ -42,7 +41,7 @@ from hsm.token import Hsm  # noqa: E402
 from tools.counter.moves import move_in, move_out  # noqa: E402
 from tools.issuance.request import load_request  # noqa: E402
 from tools.issuance.resident_card import issue_resident_card  # noqa: E402
-from tools.registry import new_record_code  # noqa: E402
+from tools.registry import Registry, new_record_code  # noqa: E402
 from tools.rig.rig import reader_name  # noqa: E402
 from tools.station.pins import Pin, ResidentCardPins  # noqa: E402
 
