@@ -75,8 +75,7 @@ def build_crl(hsm: Hsm, registry: Registry, role: KeyRole, version: int,
     ca = certificates_by_version(hsm, role).get(version)
     if ca is None:
         raise ValueError(f"no {role.value} v{version} certificate in the token")
-    entries = registry.revoked_under(role.value, version)
-    number = registry.next_crl_number(role.value, version)
+    number, entries = registry.crl_snapshot(role.value, version)  # one snapshot: see there
     this_update = dt.datetime.now(dt.UTC).replace(microsecond=0)
     builder = (x509.CertificateRevocationListBuilder()
                .issuer_name(ca.subject)

@@ -182,11 +182,7 @@ class CertificateStore:
 
     def revoked_under(self, issuer_role: str, issuer_version: int) -> list[CertificateRecord]:
         """What the CRL of one CA version lists: revoked or on hold, not yet expired."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM certificates WHERE issuer_role = ? AND issuer_version = ? "
-            "AND status IN ('revoked', 'hold') AND not_after >= ? ORDER BY revoked_at, "
-            "serial_number", (issuer_role, issuer_version, now()))
-        return [_record(r) for r in rows]
+        return _revoked_under(self._db, issuer_role, issuer_version)
 
     def certificates_expiring(self, before: dt.datetime) -> list[CertificateRecord]:
         """``valid`` certificates whose not-after falls before ``before`` (UTC)."""
@@ -199,13 +195,36 @@ class CertificateStore:
         """The next CRL number of one CA version (1, 2, …), in a write transaction of its
         own: strictly increasing, also across stations sharing the registry."""
         with self.transaction() as db:  # type: ignore[attr-defined]
-            row = db.execute("SELECT number FROM crl_numbers WHERE issuer_role = ? AND "
-                             "issuer_version = ?", (issuer_role, issuer_version)).fetchone()
-            number = int(row[0]) + 1 if row else 1
-            if row:
-                db.execute("UPDATE crl_numbers SET number = ? WHERE issuer_role = ? AND "
-                           "issuer_version = ?", (number, issuer_role, issuer_version))
-            else:
-                db.execute("INSERT INTO crl_numbers (issuer_role, issuer_version, number) "
-                           "VALUES (?, ?, ?)", (issuer_role, issuer_version, number))
-            return number
+            return _next_crl_number(db, issuer_role, issuer_version)
+
+    def crl_snapshot(self, issuer_role: str, issuer_version: int
+                     ) -> tuple[int, list[CertificateRecord]]:
+        """The next CRL number of one CA version and what that CRL lists, read in ONE
+        write transaction: under the registry's write lock, a higher number never lists
+        less than a lower one (read apart, a publish racing a revocation on another
+        station could give the newest CRL an older list, and a relying party takes the
+        newest)."""
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            number = _next_crl_number(db, issuer_role, issuer_version)
+            return number, _revoked_under(db, issuer_role, issuer_version)
+
+
+def _revoked_under(db: Backend, issuer_role: str, issuer_version: int) -> list[CertificateRecord]:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM certificates WHERE issuer_role = ? AND issuer_version = ? "
+        "AND status IN ('revoked', 'hold') AND not_after >= ? ORDER BY revoked_at, "
+        "serial_number", (issuer_role, issuer_version, now()))
+    return [_record(r) for r in rows]
+
+
+def _next_crl_number(db: Backend, issuer_role: str, issuer_version: int) -> int:
+    row = db.execute("SELECT number FROM crl_numbers WHERE issuer_role = ? AND "
+                     "issuer_version = ?", (issuer_role, issuer_version)).fetchone()
+    number = int(row[0]) + 1 if row else 1
+    if row:
+        db.execute("UPDATE crl_numbers SET number = ? WHERE issuer_role = ? AND "
+                   "issuer_version = ?", (number, issuer_role, issuer_version))
+    else:
+        db.execute("INSERT INTO crl_numbers (issuer_role, issuer_version, number) "
+                   "VALUES (?, ?, ?)", (issuer_role, issuer_version, number))
+    return number
