@@ -146,6 +146,11 @@ def issue_recover(operation_id: int | None, roll_back: bool, credential: str, re
                f"{o['id']} [--roll-back]" for o in operations]))
         return
     found = registry.operation(operation_id)
+    if found is not None:  # finishing or undoing it is doing it: the operation's scope too
+        from ..station.scopes import OPERATION_SCOPES
+
+        st.require(OPERATION_SCOPES.get(found.kind, "operator-admin"),
+                   f"`juki issue recover` of operation {operation_id} ({found.kind})")
     needs_pin = found is not None and found.kind in ("move-in", "continue-card", "change")
     pin = collect_credential(credential, pin_file)[1] if needs_pin else None
     needs_card = found is not None and found.kind != "pin-reset"

@@ -94,6 +94,16 @@ class Station:
             return True
         return self.session is not None and scope in self.session.scopes
 
+    def require(self, scope: str, what: str) -> None:
+        """A scope the command needs beyond its own (``issue recover`` finishing a counter
+        operation needs that operation's scope); a denial is recorded and raised."""
+        if self.holds(scope):
+            return
+        message = f"operator {self.actor} lacks the scope {scope!r} that {what} needs"
+        self._open_registry().record_denial(self.home.station_id(), self.actor,
+                                            self.command or "", scope, message)
+        raise PermissionDeniedError(message)
+
     def reveal(self, field: str) -> bool:
         """May this command reveal (or change) ``field``? By ``scopes.FIELD_SCOPES``: True
         if the caller holds its scope; else False for a field that is redacted, and for a

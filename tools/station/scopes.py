@@ -70,6 +70,16 @@ COMMAND_SCOPES: dict[str, str] = {
     "audit checkpoint": "operator-admin",
 }
 
+# `issue recover --operation ID` finishes or rolls back a journalled counter operation:
+# that is doing (or undoing) the operation, so it needs the operation's own scope too.
+OPERATION_SCOPES: dict[str, str] = {
+    "move-in": "move",
+    "continue-card": "move",
+    "change": "change-info",
+    "pin-reset": "pin-reset",
+    "renew": "renew",
+}
+
 # Commands that authenticate by themselves (login, the PAM hook) or show the caller's own
 # session.
 SESSION_FREE = frozenset({
