@@ -199,18 +199,20 @@ def issue_resident_card(
                             expiry, reissue_of=reissue_of, owner=this_process())
     log.info("issuing card %s", serial)
     code = SecurityCode.generate()
+    identity = {"name": request.name, "name_kana": request.name_kana, "sex": request.sex,
+                "birth_date": request.birth_date.isoformat(), "address": request.address}
     try:
         certificates = personalise(channel, hsm, signers, serial, expiry, request, pins, code,
                                    issued, crl_base_url)
+        certificate = certificates[0].certificate
+        # a failure here (the token failing the event log's MAC inside the transaction)
+        # leaves a locked card whose registry row is still issuing: failed, like any other
+        registry.complete_issuance(serial, certificate.public_bytes(serialization.Encoding.DER),
+                                   supersedes=reissue_of, identity=identity,
+                                   certificates=certificates)
     except (Exception, KeyboardInterrupt) as exc:
         reason = type(exc).__name__ if isinstance(exc, HsmError | KeyboardInterrupt) else str(exc)
         registry.mark_failed(serial, reason or type(exc).__name__)
         raise
-    certificate = certificates[0].certificate
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    identity = {"name": request.name, "name_kana": request.name_kana, "sex": request.sex,
-                "birth_date": request.birth_date.isoformat(), "address": request.address}
-    registry.complete_issuance(serial, der, supersedes=reissue_of, identity=identity,
-                               certificates=certificates)
     return IssuedCard(serial, request.municipality_code, expiry,
                       certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"), code)
