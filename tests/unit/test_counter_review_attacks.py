@@ -84,3 +84,91 @@ def test_a_higher_crl_number_never_lists_less(registry: Registry, local_ca,  # t
     assert _number(a) != _number(b)
     assert newest.get_revoked_certificate_by_serial_number(
         sign.certificate.serial_number) is not None, "the newest CRL omits a revoked certificate"
+
+
+# ---- the card: forms of the counter commands the allow-list must not let through ---------
+
+from cardlib.apdu import CommandApdu  # noqa: E402
+from cardlib.errors import CardError  # noqa: E402
+
+from .counter_card_fixtures import (  # noqa: E402
+    AIDS,
+    changed,
+    counter,
+    fresh,
+    issued_counter_text,
+    select,
+    send,
+    snapshot,
+)
+
+__all__ = ["issued_counter_text"]
+
+# Inside the counter session, (AP, EF selected first, command): each must change nothing.
+SESSION_ATTACKS = [
+    # UPDATE/ERASE BINARY by SFI: P1 80|sfi names an EF the selected one does not (EF 0001
+    # = the individual number, 0007 = the signed AP key), with a listed EF current.
+    ("info", 0x0002, CommandApdu(0x00, 0xD6, 0x81, 0x00, b"999999999999")),
+    ("info", 0x0002, CommandApdu(0x00, 0xD6, 0x87, 0x00, b"\x00")),
+    ("info", 0x0002, CommandApdu(0x00, 0x0E, 0x81, 0x00)),
+    ("jpki", 0x000A, CommandApdu(0x00, 0xD6, 0x88, 0x00, b"\x00")),
+    # RESET RETRY COUNTER: P2 80|fid names another PIN than the (listed) current one:
+    # 0012 (blocked for good), 0013/0014 照合番号A/B.
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x02, 0x92, b"1234")),
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x02, 0x93, b"123456789012")),
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x02, 0x94, b"12345678901234")),
+    # RESET RETRY COUNTER with another P1 (00 = with a reset code, 01, 03)
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x00, 0x80, b"12341234")),
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x01, 0x80, b"1234")),
+    ("info", 0x0011, CommandApdu(0x00, 0x2C, 0x03, 0x80)),
+    # GENERATE KEY with another P1 (the JPKI's two keys are both listed); in the
+    # card-info AP by 80|fid while nothing listed is current (its AP key 0016)
+    ("jpki", 0x001A, CommandApdu(0x00, 0x46, 0x01, 0x80, b"", 256)),
+    ("info", 0x0002, CommandApdu(0x00, 0x46, 0x00, 0x96, b"", 256)),
+    # UPDATE RECORD of record 1 by SFI, of record 2, with P2 "last"/"next" modes
+    ("common", 0x0001, CommandApdu(0x00, 0xDC, 0x01, 0x0C, bytes(16))),
+    ("common", 0x0001, CommandApdu(0x00, 0xDC, 0x00, 0x02, bytes(16))),
+    ("common", 0x0001, CommandApdu(0x00, 0xDC, 0x01, 0x03, bytes(16))),
+    # a listed EF, but past its end: extended length beyond the EF, an offset past it
+    ("info", 0x0002, CommandApdu(0x00, 0xD6, 0x00, 0x00, bytes(5000))),
+    ("info", 0x0002, CommandApdu(0x00, 0x0E, 0x7F, 0xFF)),
+    # a logical channel (CLA 01..03) on a listed target
+    ("info", 0x0002, CommandApdu(0x01, 0xD6, 0x00, 0x00, b"\x00")),
+    ("info", 0x0011, CommandApdu(0x03, 0x2C, 0x02, 0x80, b"1234")),
+    # the proprietary class on a listed target
+    ("info", 0x0002, CommandApdu(0x80, 0xD6, 0x00, 0x00, b"\x00")),
+]
+
+
+@pytest.mark.parametrize(("ap", "fid", "command"), SESSION_ATTACKS,
+                         ids=[f"{a}-{f:04X}-{c.cla:02X}{c.ins:02X}{c.p1:02X}{c.p2:02X}"
+                              for a, f, c in SESSION_ATTACKS])
+def test_forms_of_the_counter_commands_outside_the_allow_list_change_nothing(
+        issued_counter_text: str, ap: str, fid: int, command: CommandApdu) -> None:
+    card, plain = fresh(issued_counter_text)
+    secure, before = counter(plain), snapshot(card)
+    select(secure, ap, fid)
+    try:
+        _data, sw = secure.transceive(command)
+    except CardError:  # the host refused to wrap it, or the session broke: nothing written
+        sw = None
+    assert sw != 0x9000
+    assert changed(before, card) == set()
+
+
+def test_a_partial_aid_select_then_writes_without_the_session(issued_counter_text: str) -> None:
+    """SELECT by a prefix of the JPKI AID (JICSAP 4.2), then every write in the clear:
+    6982, nothing changed; in a logical channel: 6881."""
+    card, plain = fresh(issued_counter_text)
+    before = snapshot(card)
+    prefix = AIDS["jpki"][:6]
+    assert send(plain, 0x00, 0xA4, 0x04, 0x0C, prefix)[1] == 0x9000
+    assert send(plain, 0x00, 0xA4, 0x02, 0x0C, b"\x00\x0A")[1] == 0x9000
+    assert send(plain, 0x00, 0x0E, 0x00, 0x00)[1] == 0x6982
+    assert send(plain, 0x00, 0xD6, 0x00, 0x00, b"\x00")[1] == 0x6982
+    assert send(plain, 0x00, 0xD6, 0x81, 0x00, b"\x00")[1] == 0x6982
+    assert send(plain, 0x00, 0x46, 0x00, 0x9A, b"", 256)[1] == 0x6982
+    assert send(plain, 0x00, 0xA4, 0x02, 0x0C, b"\x00\x1B")[1] == 0x9000
+    assert send(plain, 0x00, 0x2C, 0x02, 0x80, b"5555")[1] == 0x6982
+    assert send(plain, 0x01, 0x2C, 0x02, 0x80, b"5555")[1] == 0x6881
+    assert changed(before, card) == set()
