@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cardlib.errors import ApduError
+from cardlib.channel import ApduChannel
+from cardlib.constants import Ins
+from cardlib.transport import Transport
 from hsm.token import Hsm
 
 from ..registry import Registry
@@ -81,33 +83,62 @@ def reset_pin(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: 
               owner: str | None) -> PinReset:
     """Reset ``target`` on the card ``card_serial`` (already authenticated on ``channel``)
     to ``new_value``: journal, RESET RETRY COUNTER in the counter session, then the event
-    and the journal's ``done`` in one transaction. A card that answers the reset with an
-    error status word has not changed: the operation is rolled back. Any other failure
-    (the card pulled, the token gone) leaves it ``interrupted`` for `juki issue recover`.
-    """
+    and the journal's ``done`` in one transaction.
+
+    A failure before RESET RETRY COUNTER was handed to the reader (the SCP03 session, the
+    token, the SELECTs) changed no PIN: the operation is ``rolled-back`` at once. Once it
+    was sent, anything but its MACed ``9000`` (the card pulled, a garbled or an error
+    answer: SCP03 does not MAC an error status word) leaves the card's PIN unknown, and a
+    failure to record a confirmed reset leaves the registry behind the card: both leave
+    the operation ``interrupted`` for `juki issue recover` (rolled back with the note
+    "may or may not have been reset")."""
     spec = NEW_PIN_SPECS[target]
     value = spec.check(new_value.reveal())  # the card checks too; never send what we refuse
     card = registry.get(card_serial)
     resident_id = card.resident_id if card is not None else None
     operation = registry.begin_operation(card_serial, OPERATION_KIND, {"target": target}, owner)
+    watch = _ResetWatch(channel.transport)
     try:
-        with CounterSession.open(channel, hsm, card_serial) as session:
+        with CounterSession.open(ApduChannel(watch, channel.max_get_response_rounds), hsm,
+                                 card_serial) as session:
             session.reset_pin(target, value.reveal())
-    except ApduError:  # the card answered: it refused, nothing was reset
-        with registry.transaction() as db:
-            registry.settle_operation(db, operation, "rolled-back")
-        raise
     except BaseException as exc:
-        registry.interrupt_operation(operation, _failure(exc, value))
+        if watch.reset_sent:
+            registry.interrupt_operation(operation, _failure(exc, value))
+        else:  # RESET RETRY COUNTER never left the host: no PIN changed
+            with registry.transaction() as db:
+                registry.settle_operation(db, operation, "rolled-back")
         raise
-    with registry.transaction() as db:
-        registry._log_event(db, Event(EVENT, reason, card_serial=card_serial,
-                                      resident_id=resident_id,
-                                      detail={"target": target,
-                                              "identity_document": identity_document,
-                                              "card_serial": card_serial}))
-        registry.settle_operation(db, operation, "done")
+    try:
+        with registry.transaction() as db:
+            registry._log_event(db, Event(EVENT, reason, card_serial=card_serial,
+                                          resident_id=resident_id,
+                                          detail={"target": target,
+                                                  "identity_document": identity_document,
+                                                  "card_serial": card_serial}))
+            registry.settle_operation(db, operation, "done")
+    except BaseException as exc:
+        registry.interrupt_operation(operation, "the card confirmed the reset; recording it "
+                                                f"failed: {_failure(exc, value)}")
+        raise
     return PinReset(card_serial, target, identity_document, reason, operation)
+
+
+class _ResetWatch:
+    """The reader's transport under the counter session, noting whether RESET RETRY
+    COUNTER has been handed to the card (its INS is in the clear under SCP03)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.reset_sent = False
+
+    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        if len(apdu) > 1 and apdu[1] == Ins.RESET_RETRY_COUNTER:
+            self.reset_sent = True
+        return self.inner.send_and_receive(apdu)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _failure(exc: BaseException, value: Pin) -> str:

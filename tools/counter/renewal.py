@@ -16,6 +16,7 @@ recover`: new keys again, so nothing issued by the broken run certifies a key on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -175,31 +176,65 @@ def finish_interrupted_renewal(channel, hsm: Hsm, registry: Registry,  # type: i
 
 def _run(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: ignore[no-untyped-def]
          operation: int, old: dict[str, str], crl_base_url: str, today: dt.date) -> Renewed:
+    """The card steps, then one registry transaction; any failure on the way (the card,
+    the token, the commit itself) leaves the operation ``interrupted`` for recover."""
     try:
         four, resident_id = _identity(registry, card_serial)
         card = registry.get(card_serial)
         assert card is not None and card.expiry is not None  # _identity found it
         issued = _on_card(channel, hsm, card_serial, four, dt.date.fromisoformat(card.expiry),
-                          crl_base_url, today)
+                          crl_base_url, today,
+                          lambda certificate: _record(registry, card_serial, operation,
+                                                      certificate))
+        rows = tuple(_row(i) for i in issued)
+        revoked = _commit(registry, card_serial, resident_id, operation, old, rows)
     except BaseException as exc:
         registry.interrupt_operation(operation, f"{type(exc).__name__}: {exc}")
         raise
-    rows = tuple(_row(i) for i in issued)
-    with registry.transaction() as db:
-        revoked = registry.revoke_certificates(db, reason="renewed", card_serial=card_serial,
-                                               serial_numbers=list(old.values()))
-        for certificate in issued:
-            registry.record_certificate(db, certificate, card_serial=card_serial)
-        registry._log_event(db, Event(EVENT, "renewed", card_serial=card_serial,
-                                      resident_id=resident_id, detail=_detail(old, rows)))
-        registry.settle_operation(db, operation, "done")
     return Renewed(card_serial, tuple(revoked), rows, operation)
 
 
+def _record(registry: Registry, card_serial: str, operation: int,
+            issued: IssuedCertificate) -> None:
+    """A new certificate is recorded (valid) before it is written to the card: a run
+    interrupted after the write leaves no certificate the registry could not revoke."""
+    with registry.transaction() as db:
+        registry.record_certificate(db, issued, card_serial=card_serial)
+        registry._log_event(db, Event("certificate-issued", OPERATION_KIND,
+                                      card_serial=card_serial, detail={
+                                          "kind": issued.kind,
+                                          "serial_number": f"{issued.certificate.serial_number:x}",
+                                          "operation": operation}))
+
+
+def _commit(registry: Registry, card_serial: str, resident_id: int, operation: int,
+            old: dict[str, str], rows: tuple[dict[str, str], ...]) -> list[str]:
+    """The journalled old certificates revoked ``renewed``, any other JPKI certificate an
+    interrupted run recorded revoked ``superseded`` (its key is gone from the card), the
+    event and the journal's ``done``."""
+    new = {row["serial_number"] for row in rows}
+    with registry.transaction() as db:
+        revoked = registry.revoke_certificates(db, reason="renewed", card_serial=card_serial,
+                                               serial_numbers=tuple(old.values()))
+        stale = tuple(c.serial_number for c in registry.certificates_of(
+            card_serial=card_serial, status="valid")
+            if c.kind in KINDS and c.serial_number not in new)
+        if stale:
+            revoked += registry.revoke_certificates(db, reason="superseded",
+                                                    card_serial=card_serial,
+                                                    serial_numbers=stale)
+        registry._log_event(db, Event(EVENT, "renewed", card_serial=card_serial,
+                                      resident_id=resident_id, detail=_detail(old, rows)))
+        registry.settle_operation(db, operation, "done")
+    return revoked
+
+
 def _on_card(channel, hsm: Hsm, card_serial: str, four: FourInfo,  # type: ignore[no-untyped-def]
-             card_expiry: dt.date, crl_base_url: str, today: dt.date) -> list[IssuedCertificate]:
-    """Both keys generated again on the card, certified in the token, written with their
-    CA certificates. Returns the ``IssuedCertificate`` of each kind."""
+             card_expiry: dt.date, crl_base_url: str, today: dt.date,
+             record: Callable[[IssuedCertificate], None]) -> list[IssuedCertificate]:
+    """Both keys generated again on the card, certified in the token, each certificate
+    recorded (``record``) and then written with its CA certificate. Returns the
+    ``IssuedCertificate`` of each kind."""
     signers = JpkiSigners.current(hsm)  # both CA keys found before any card write
     not_after = jpki_not_after(four.birth_date, today, card_expiry)
     issued = []
@@ -211,6 +246,7 @@ def _on_card(channel, hsm: Hsm, card_serial: str, four: FourInfo,  # type: ignor
                                                  not_after,
                                                  four if kind == "jpki-sign" else None,
                                                  crl_base_url)
+            record(certificate)
             session.rewrite_file(Aid.JPKI.value, cert_fid, _der(certificate.certificate))
             session.rewrite_file(Aid.JPKI.value, ca_fid, _der(signers.for_kind(kind).certificate))
             issued.append(certificate)
