@@ -172,3 +172,43 @@ def test_a_partial_aid_select_then_writes_without_the_session(issued_counter_tex
     assert send(plain, 0x00, 0x2C, 0x02, 0x80, b"5555")[1] == 0x6982
     assert send(plain, 0x01, 0x2C, 0x02, 0x80, b"5555")[1] == 0x6881
     assert changed(before, card) == set()
+
+
+# ---- moves: the dates of a move-out ----------------------------------------------------------
+
+from tools.counter.moves import move_out  # noqa: E402
+from tools.errors import RequestError  # noqa: E402
+from tools.registry import new_record_code  # noqa: E402
+
+MOVE_TODAY = dt.date(2026, 5, 1)
+
+
+def _resident_with_a_card(registry: Registry) -> str:
+    code = new_record_code()
+    registry.begin_issuance("100000000000077", "resident", code, "131016", dt.date(2036, 1, 1))
+    registry.complete_issuance("100000000000077", b"cert", identity={
+        "name": "山田 太郎", "name_kana": None, "birth_date": "1985-04-12", "sex": "1",
+        "address": "東京都千代田区千代田1-1"})
+    return code
+
+
+@pytest.mark.parametrize(("ahead", "settings"), [(15, {}), (3650 * 7, {}),
+                                                  (8, {"counter": {"move_out_advance_days": 7}})])
+def test_a_move_out_planned_far_ahead_is_refused(registry: Registry, ahead: int,
+                                                 settings: dict) -> None:
+    """Hole (fixed): a move-out took any planned date, so one dated years ahead kept the
+    move open (blocking every other move of the resident) and the move-in's rule
+    "within 30 days of the planned date" could never bite. Refused by name, nothing
+    recorded."""
+    code = _resident_with_a_card(registry)
+    with pytest.raises(RequestError, match="move_out_advance_days"):
+        move_out(registry, settings, code, "011002", MOVE_TODAY + dt.timedelta(days=ahead),
+                 "転勤", today=MOVE_TODAY)
+    assert registry.moves_of(registry.resident_of_code(code)[0]) == []  # type: ignore[index]
+
+
+def test_a_move_out_at_the_limit_is_recorded(registry: Registry) -> None:
+    code = _resident_with_a_card(registry)
+    move = move_out(registry, {}, code, "011002", MOVE_TODAY + dt.timedelta(days=14), "転勤",
+                    today=MOVE_TODAY)
+    assert (move.status, move.planned_date) == ("planned", "2026-05-15")

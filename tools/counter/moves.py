@@ -55,13 +55,19 @@ def resident_of(registry: Registry, code: str) -> int:
 
 
 def move_out(registry: Registry, settings: dict[str, Any], code: str, to: str, date: dt.date,
-             reason: str) -> Move:
+             reason: str, today: dt.date | None = None) -> Move:
     """`juki resident move-out`: the planned move of the resident holding ``code``."""
     check_municipality(to)
     if not reason.strip():
         raise RequestError("reason", "must not be empty")
+    ahead = CounterSettings.from_settings(settings).move_out_advance_days
+    latest = (today or dt.date.today()) + dt.timedelta(days=ahead)
+    if date > latest:
+        raise RequestError("date", f"a move-out is notified at most {ahead} days before the "
+                                   f"planned date (move_out_advance_days): {date} is after "
+                                   f"{latest}")
     resident = resident_of(registry, code)
-    run_deadlines(registry, settings)
+    run_deadlines(registry, settings, today)
     return registry.record_move(resident, to, date, reason)
 
 

@@ -5,7 +5,10 @@ the current rules (docs/counter.md):
 - ``move_out_grace_days`` (30): the move-in within 30 days of the planned move-out date;
 - ``continued_use_days`` (90): the card's continued use within 90 days of the move-in,
   or the card lapses;
-- ``renewal_window_days`` (90): certificates this close to expiry may be renewed.
+- ``renewal_window_days`` (90): certificates this close to expiry may be renewed;
+- ``move_out_advance_days`` (14): a move-out is notified at most this many days before
+  its planned date (a date far ahead would keep the move open, and the move-in's
+  30-day rule from ever biting, for years).
 
 A refusal under one of them names the rule and the setting key.
 """
@@ -27,6 +30,7 @@ class CounterSettings:
     move_out_grace_days: int = 30
     continued_use_days: int = 90
     renewal_window_days: int = 90
+    move_out_advance_days: int = 14
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> CounterSettings:
