@@ -145,3 +145,20 @@ def test_continued_use_completes_a_moved_in_move(moving) -> None:  # type: ignor
     with pytest.raises(RegistryError, match="is completed"), registry.transaction() as db:
         registry.complete_move(db, move.id)
     assert [m.id for m in registry.moves_of(resident)] == [move.id]
+
+
+def test_a_lapsed_cards_certificates_are_revoked(moving) -> None:  # type: ignore[no-untyped-def]
+    """A lapsed card is not past its validity: its certificates must reach the CRL."""
+    from .test_registry_certificates import Issued, certificate
+
+    registry, resident, sink = moving
+    issued = Issued("jpki-auth", certificate(days=3650), "resident-issuing-ca", 1)
+    with registry.transaction() as db:
+        registry.record_certificate(db, issued, card_serial=SERIAL)
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    with registry.transaction() as db:
+        registry.notify_move_in(db, move.id, TODAY, "札幌", 90)
+    assert registry.lapse_due(dt.date(2026, 7, 31)) == [move.id]
+    [record] = registry.certificates_of(card_serial=SERIAL)
+    assert (record.status, record.reason) == ("revoked", "lapsed")
+    assert "certificate-revoked" in sink.names()

@@ -44,6 +44,7 @@ CRL_REASONS: dict[str, x509.ReasonFlags] = {
     "returned": x509.ReasonFlags.cessation_of_operation,
     "damaged": x509.ReasonFlags.cessation_of_operation,
     "deceased": x509.ReasonFlags.cessation_of_operation,
+    "lapsed": x509.ReasonFlags.cessation_of_operation,  # the card lapsed after a move
     "hold": x509.ReasonFlags.certificate_hold,
 }
 

@@ -190,6 +190,10 @@ class MoveStore:
                                 "LIMIT 1", (move.card_serial,)).fetchone()
             if status is not None and status[0] in ("active", "suspended"):
                 self._transition(db, move.card_serial, "expired", reason)
+                # unlike a card past its expiry, a lapsed card's certificates are still
+                # within their validity: a relying party must find them on the CRL
+                self.revoke_certificates(db, reason="lapsed",  # type: ignore[attr-defined]
+                                         card_serial=move.card_serial)
         self._log_event(db, Event("move-lapsed", reason, card_serial=move.card_serial,
                                   resident_id=move.resident_id, detail={
                                       "move": move.id,

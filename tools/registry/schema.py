@@ -9,7 +9,8 @@ OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
 REVOKE_REASONS = ("lost", "stolen", "returned", "damaged", "superseded", "deceased", "moved-out")
 # Why a certificate (not a card) is revoked: the card's reasons, and the counter's own
 # (a change of the 4 information the signature certificate carries; a renewal).
-CERTIFICATE_REVOKE_REASONS = (*REVOKE_REASONS, "four-info-changed", "renewed", "key-lost")
+CERTIFICATE_REVOKE_REASONS = (*REVOKE_REASONS, "four-info-changed", "renewed", "key-lost",
+                              "lapsed")  # lapsed: continued use not registered after a move
 CERTIFICATE_KINDS = ("card", "jpki-auth", "jpki-sign", "operator")
 # planned: move-out recorded; moved-in: the move-in notified, the card not yet rewritten
 # (its continued use is due by continued_use_deadline); completed: card rewritten;
