@@ -212,3 +212,74 @@ def test_a_move_out_at_the_limit_is_recorded(registry: Registry) -> None:
     move = move_out(registry, {}, code, "011002", MOVE_TODAY + dt.timedelta(days=14), "転勤",
                     today=MOVE_TODAY)
     assert (move.status, move.planned_date) == ("planned", "2026-05-15")
+
+
+# ---- the relying party: CRLs it must not take as complete --------------------------------------
+
+from tests.unit.test_relying_party import (  # noqa: E402
+    CA_KEY as RP_CA_KEY,
+)
+from tests.unit.test_relying_party import (  # noqa: E402
+    NOW,
+    OTHER_KEY,
+    checks,
+    make_crl,
+    party,
+)
+from tests.unit.test_relying_party import (  # noqa: E402
+    name as rp_name,
+)
+
+
+def _crl_with(extension: x509.ExtensionType, critical: bool, number: int = 5,
+              issuer: x509.Name | None = None, key=RP_CA_KEY) -> x509.CertificateRevocationList:  # type: ignore[no-untyped-def]
+    return (x509.CertificateRevocationListBuilder()
+            .issuer_name(issuer or rp_name("Test Auth CA"))
+            .last_update(NOW - dt.timedelta(hours=1)).next_update(NOW + dt.timedelta(hours=1))
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(extension, critical=critical)
+            .sign(key, hashes.SHA256()))
+
+
+PARTIAL_CRLS = {
+    # a delta CRL (RFC 5280 5.2.4) lists only what changed since its base: as the newest
+    # CRL it would hide a certificate revoked before the base
+    "delta": _crl_with(x509.DeltaCRLIndicator(1), critical=True),
+    # an indirect CRL, a CRL of some reasons only, a CRL of CA certificates only: none of
+    # them is the complete list of the CA's revoked end-entity certificates
+    "indirect": _crl_with(x509.IssuingDistributionPoint(
+        None, None, False, False, None, True, False), critical=True),
+    "some-reasons": _crl_with(x509.IssuingDistributionPoint(
+        None, None, False, False, frozenset({x509.ReasonFlags.key_compromise}), False, False),
+        critical=True),
+    "ca-only": _crl_with(x509.IssuingDistributionPoint(
+        None, None, False, True, None, False, False), critical=True),
+    # an extension the relying party does not understand, marked critical (RFC 5280 5.2)
+    "unknown-critical": _crl_with(x509.UnrecognizedExtension(
+        x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), critical=True),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PARTIAL_CRLS))
+def test_a_partial_or_not_understood_crl_is_not_taken_as_complete(kind: str) -> None:
+    """Beside the current complete CRL (number 1, listing the certificate), a CRL of the
+    same CA with a higher number that is a delta, indirect or partitioned CRL, or has a
+    critical extension not understood: refused, naming it, rather than letting it
+    decide (it does not list the revoked certificate)."""
+    revoked = make_crl(revoked={0xABCDEF: x509.ReasonFlags.key_compromise}, number=1)
+    ok, detail = checks(party(revoked, PARTIAL_CRLS[kind]))["crl"]
+    assert not ok
+    assert "revoked" in detail or "crl1" in detail
+
+
+def test_a_revoked_serial_of_another_ca_does_not_refuse(kind: str = "other-ca") -> None:
+    """The same serial number revoked by another CA (another name, another key) is not
+    this certificate: only a CRL of its own issuer counts."""
+    other = (x509.CertificateRevocationListBuilder().issuer_name(rp_name("Other CA"))
+             .last_update(NOW - dt.timedelta(hours=1)).next_update(NOW + dt.timedelta(hours=1))
+             .add_extension(x509.CRLNumber(9), critical=False)
+             .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(0xABCDEF)
+                                      .revocation_date(NOW - dt.timedelta(hours=1)).build())
+             .sign(OTHER_KEY, hashes.SHA256()))
+    ok, detail = checks(party(make_crl(number=1), other))["crl"]
+    assert ok and "not listed" in detail

@@ -7,7 +7,9 @@ issued (name and signature) by one of the given CA certificates, itself a CA wit
 validity; its subject serialNumber is the card serial of the 共通AP record.
 ``crl``: a CRL of that CA is given; every CRL naming that CA verifies under the CA's key
 (one that does not is refused, named); the newest one (highest CRL number) is current
-(this update ≤ now ≤ next update) and does not list the certificate's serial number.
+(this update ≤ now ≤ next update) and does not list the certificate's serial number. A
+delta, indirect or partitioned CRL, or one with a critical extension not understood, is
+refused (it is not the complete list; RFC 5280 5.2).
 """
 
 from __future__ import annotations
@@ -158,6 +160,10 @@ class RelyingParty:
             if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
                 return "crl", False, (f"CRL {crl_source} names {name} as its issuer but is not "
                                       f"signed by that CA's key ({source})")
+            partial = _not_complete(crl)
+            if partial is not None:
+                return "crl", False, (f"CRL {crl_source} of {name} is {partial}: a relying party "
+                                      "takes only complete CRLs (RFC 5280 5.2), refused")
         crl_source, crl = max(claiming, key=lambda pair: _crl_number(pair[1]))
         number = _crl_number(crl)
         if crl.next_update_utc is None:
@@ -174,6 +180,31 @@ class RelyingParty:
         return "crl", True, (f"CRL number {number} of {name} ({crl_source}) verifies under the "
                              f"CA's key, current until {crl.next_update_utc.isoformat()}; "
                              f"certificate {certificate.serial_number:x} not listed")
+
+
+KNOWN_CRL_EXTENSIONS = (x509.CRLNumber, x509.AuthorityKeyIdentifier,
+                        x509.IssuingDistributionPoint)
+
+
+def _not_complete(crl: x509.CertificateRevocationList) -> str | None:
+    """Why ``crl`` is not the complete list of its CA's revoked end-entity certificates
+    (a delta, indirect or partitioned CRL, or one with a critical extension not
+    understood), or None. As the newest CRL such a one would hide a revocation."""
+    try:
+        extensions = list(crl.extensions)
+    except ValueError as exc:
+        return f"unreadable ({exc})"
+    for extension in extensions:
+        value = extension.value
+        if isinstance(value, x509.DeltaCRLIndicator):
+            return "a delta CRL"
+        if isinstance(value, x509.IssuingDistributionPoint) and (
+                value.indirect_crl or value.only_some_reasons or value.only_contains_ca_certs
+                or value.only_contains_attribute_certs):
+            return "a partitioned or indirect CRL (issuing distribution point)"
+        if extension.critical and not isinstance(value, KNOWN_CRL_EXTENSIONS):
+            return f"marked with a critical extension it does not understand ({extension.oid.dotted_string})"
+    return None
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int:
