@@ -39,9 +39,18 @@ def test_demo_issues_verifies_reads_and_rejects_a_counterfeit(tmp_path: Path) ->
     assert "logged in as clerk01" in narration and "clerk01 logged out" in narration
     assert f"GENUINE: card {summary['reissued_card_serial']}" in narration
     assert "juki card code: operator clerk01 lacks" in narration  # the admin's denial review
-    assert summary["tampered_entry_detected"] == 0
+    # the edited row is the first provision (events of the issuance come before it)
+    assert isinstance(summary["tampered_entry_detected"], int)
+    assert f'"first_bad_index": {summary["tampered_entry_detected"]}' in narration
+    # the moving story (issue 13)
+    assert summary["moved"]["moved_to"] == "141003"
+    assert "certificate revoked" in summary["moved"]["old_signature_certificate_refused"]
+    assert "address: 神奈川県横浜市中区本町一丁目1番地" in narration
+    assert "certs-after-move/sign.pem: OK" in narration
+    assert "jpki-sign PIN reset" in narration
+    assert "move-in (転入（特例転入）)" in narration  # 付随情報 from the 操作履歴
     assert "to NENKIN (日本年金機構) for B1-57" in narration  # the resident's report
-    assert "provision log intact" in narration and '"first_bad_index": 0' in narration
+    assert "provision log intact" in narration
     assert "本人確認情報の提供状況の開示" in Path(summary["disclosure_report"]).read_text()
     shown = result.stdout + narration
     for pin in ("4821", "5932", "JUKI2026", "672839", "90817263"):  # never printed

@@ -6,7 +6,9 @@ its own (``WORKDIR``; rig commands are shown with ``--home $RIG``): the station'
 names the rig's token as a production station names its HSM, and the rig never touches
 the station home, which goes to operator mode at step 13.
 rig up -> hsm init -> issue -> verify -> full profile read ->
-counterfeit rejected -> suspend/resume -> record-code change -> reissue -> operators
+counterfeit rejected -> suspend/resume -> record-code change -> reissue -> moving with
+the card (move-out, move-in, the new address read back, the old signature certificate
+refused by `openssl verify -crl_check`, a PIN reset, 付随情報) -> operators
 (enrol on PIV cards, operator mode, login, a scope denial) -> the provision record
 (disclosure report; a database edit caught by `juki audit verify`) -> rig down.
 """
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from .demo_moves import moving_story
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "requests" / "resident-yamada.json"
 DEMO_PINS = {"card_info": "4821", "jpki_auth": "5932", "jpki_sign": "JUKI2026",  # mode-600 file
@@ -81,6 +85,8 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         serial = _issue_and_read(n, home, pin_file)
         counterfeit = _counterfeit(n, cards, pin_file)
         old_code, changed, reissued = _life_cycle(n, home, serial, pin_file)
+        moved = moving_story(n, home, pin_file, reissued, changed["new_code"],
+                             _collation_b(reissued))
         denied = _operators(n, cards, pin_file)
         tampered = _audit(n, pin_file, cards, old_code)
         served = _service(n)
@@ -93,6 +99,7 @@ def run_demo(workdir: Path | None, keep_rig: bool, narrate_to_stderr: bool = Fal
         "card_serial": serial,
         "new_record_code": changed["new_code"],
         "reissued_card_serial": reissued["card_serial"],
+        "moved": moved,
         "genuine_card_verified": True,
         "counterfeit_rejected_by": [c["name"] for c in counterfeit["checks"] if not c["ok"]],
         "operators_enrolled": ["admin01", "clerk01"],
@@ -135,6 +142,17 @@ def _issue_and_read(n: Narrator, home: Path, pin_file: Path) -> str:
     n.juki("card", "code", "--recipient", "MUNI-TAX", "--purpose", "B4-3", "--pin-file",
            str(pin_file))
     return serial
+
+
+def _collation_b(issued: dict) -> str:
+    """照合番号B of an issued card: birth date, expiry year, the security code of its face."""
+    import datetime as dt
+
+    from cardlib.collation import collation_b
+
+    birth = dt.date.fromisoformat(json.loads(FIXTURE.read_text(encoding="utf-8"))["birth_date"])
+    return collation_b(birth, dt.date.fromisoformat(issued["expiry"]),
+                       issued["card_face"]["security_code"])
 
 
 def _attach_station(n: Narrator) -> None:
@@ -239,12 +257,13 @@ def _audit(n: Narrator, pin_file: Path, cards: Path, old_code: str) -> dict:
     from ..registry import Registry
     from ..station.home import StationHome
 
+    edit = ("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') WHERE idx = "
+            "(SELECT MIN(idx) FROM provision_log WHERE kind = 'provision')")
     registry = Registry(StationHome(n.home).registry_target())
     with registry.transaction() as db:
-        db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') "
-                   "WHERE idx = 0")
+        db.execute(edit)
     registry.close()
-    n.say("UPDATE provision_log SET entry = replace(entry, 'NENKIN', 'MUNI-TAX') WHERE idx = 0")
+    n.say(edit)
     n.step("19. ... and `juki audit verify` names that entry")
     verdict = json.loads(n.juki("audit", "verify", "--json", expect=1).stdout)
     n.juki("logout")
