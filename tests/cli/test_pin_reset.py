@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from cardlib.apps.base import ApplicationSession
 from cardlib.errors import InvalidPinError, PinBlockedError
@@ -128,9 +129,57 @@ def test_the_sign_pin_format_is_refused_on_the_host(counter: dict) -> None:
     assert station_registry(home).open_operation_of(counter["serial"]) is None
 
 
+def published_revocations(home: Path, out: Path) -> dict[str, tuple[int, set]]:
+    """`juki crl publish --out DIR`: per CRL file its number and its entries (serial,
+    reason)."""
+    juki(home, "crl", "publish", "--out", str(out), "--json")
+    crls = {}
+    for path in sorted(out.glob("*.crl")):
+        crl = x509.load_der_x509_crl(path.read_bytes())
+        entries = set()
+        for entry in crl:
+            try:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            except x509.ExtensionNotFound:
+                reason = None
+            entries.add((entry.serial_number, reason))
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        crls[path.name] = (number, entries)
+    assert crls, f"no CRL published in {out}"
+    return crls
+
+
+def revoke_another_sign_certificate(home: Path, serial: str) -> None:
+    """A revoked signature certificate of another card under the same CA version as the
+    card's, so the CRLs compared below are not empty."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    registry = station_registry(home)
+    sign = registry.current_certificate(serial, "jpki-sign")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "another card")])
+    now = dt.datetime.now(dt.UTC)
+    other = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+             .sign(key, hashes.SHA256()))
+    with registry.transaction() as db:
+        registry.record_certificate(db, SimpleNamespace(
+            kind="jpki-sign", certificate=other, issuer_role=sign.issuer_role,
+            issuer_version=sign.issuer_version), card_serial="999999999999999")
+        registry.revoke_certificates(db, reason="key-lost",
+                                     serial_numbers=(f"{other.serial_number:x}",))
+
+
 def test_a_sign_pin_reset_revokes_nothing_and_the_value_leaks_nowhere(counter: dict) -> None:
     home = counter["home"]
     juki(counter["rig"], "rig", "insert", "--slot", "0", "--state", str(counter["state"]))
+    revoke_another_sign_certificate(home, counter["serial"])  # the sign CA's CRL lists one
+    crls_before = published_revocations(home, counter["root"] / "crl-before")
     registry = station_registry(home)
     query = "SELECT serial_number, kind, status, reason FROM certificates WHERE card_serial = ?"
     certificates = registry.connection().execute(query, (counter["serial"],)).fetchall()
@@ -152,6 +201,12 @@ def test_a_sign_pin_reset_revokes_nothing_and_the_value_leaks_nowhere(counter: d
     journal = registry.connection().execute("SELECT payload, failure FROM card_operations")
     assert not [r for r in journal.fetchall() if value in str(r)]
     assert verify_on_card("jpki-sign", value) == "ok"
+    # what a relying party sees: the same CRLs (new numbers), the same entries
+    crls_after = published_revocations(home, counter["root"] / "crl-after")
+    assert crls_after.keys() == crls_before.keys()
+    assert any(entries for _number, entries in crls_before.values())
+    for name, (number, entries) in crls_after.items():
+        assert number > crls_before[name][0] and entries == crls_before[name][1], name
 
 
 def test_an_operator_without_pin_reset_is_denied(counter: dict, station) -> None:  # type: ignore[no-untyped-def]
