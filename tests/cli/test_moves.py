@@ -206,8 +206,10 @@ def test_sigkill_during_move_in(rig_home: Path, tmp_path: Path) -> None:
         listing = json.loads(juki(rig_home, "issue", "recover", "--json").stdout)
         for operation in listing["operations"]:
             assert operation["status"] == "interrupted" and "identity" not in operation["payload"]
-            seen = json.loads(juki(rig_home, "verify", "--reader", reader_name(0), "--json",
-                                   input=f"{PIN}\n", check=None).stdout)
+            verified = juki(rig_home, "verify", "--reader", reader_name(0), "--json",
+                            input=f"{PIN}\n", check=None)
+            seen = json.loads(verified.stdout)
+            assert verified.returncode == 1  # the card does not pass until recovered
             assert seen["open_operation"]["id"] == operation["id"]
             assert "run juki issue recover" in seen["open_operation"]["note"]
             juki(rig_home, "issue", "recover", "--operation", str(operation["id"]),

@@ -76,12 +76,14 @@ def verify(recipient: str | None, purpose: str | None, credential: str, offline:
                   f"{c['status']}{', EXPIRED' if c['expired'] else ''}"
                   for c in verdict.certificates]
         if note is not None:
-            lines.append(f"  {note['note']}")
+            lines.append(f"  [FAIL] open operation: {note['note']}")
         return "\n".join(lines)
 
     emit(as_json, verdict.as_json() | ({"provision_entry": entry} if entry is not None else {})
          | ({"open_operation": note} if note is not None else {}), text)
-    return ExitCode.OK if verdict.genuine else ExitCode.CHECK_FAILED
+    # an unfinished operation: the card's files may disagree with the registry (and with
+    # each other) until `juki issue recover` settles it, so the card does not pass
+    return ExitCode.OK if verdict.genuine and note is None else ExitCode.CHECK_FAILED
 
 
 def _open_operation(serial: str | None) -> dict[str, object] | None:
