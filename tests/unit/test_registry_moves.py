@@ -162,3 +162,20 @@ def test_a_lapsed_cards_certificates_are_revoked(moving) -> None:  # type: ignor
     [record] = registry.certificates_of(card_serial=SERIAL)
     assert (record.status, record.reason) == ("revoked", "lapsed")
     assert "certificate-revoked" in sink.names()
+
+
+def test_a_move_settled_meanwhile_is_not_written_again(moving) -> None:  # type: ignore[no-untyped-def]
+    """Two stations race one move-in: the one that checked the move before the other
+    completed it is refused under the write lock, before its journal entry or any APDU."""
+    from tools.counter.identity_change import Presented
+    from tools.counter.moves import _rewrite
+
+    registry, resident, _sink = moving
+    stale = registry.record_move(resident, "011002", TODAY, "転勤")
+    with registry.transaction() as db:  # the other station's move-in completes it
+        registry.complete_move(db, stale.id, TODAY, "札幌")
+    card = Presented(SERIAL, resident, "131016", dt.date(2036, 1, 1), bytes(32))
+    with pytest.raises(RegistryError, match="another station settled it"):
+        _rewrite(None, None, registry, {}, card, "move-in", stale, IDENTITY, TODAY.isoformat(),  # type: ignore[arg-type]
+                 True, TODAY)
+    assert registry.open_operation_of(SERIAL) is None

@@ -129,7 +129,13 @@ def _rewrite(channel: ApduChannel, hsm: Hsm, registry: Registry, settings: dict[
                "signature_certificate": reissue_signature,
                "old_signature_certificate": signature_serial(registry, card.serial),
                "move": move.id}
-    operation = registry.begin_operation(card.serial, kind, payload, this_process())
+    with registry.transaction() as db:  # the move still open, under the write lock:
+        # another station that completed it since our check loses no race to us
+        row = db.execute("SELECT status FROM moves WHERE id = ?", (move.id,)).fetchone()
+        if row is None or row[0] != move.status:
+            raise RegistryError(f"move {move.id} is {row[0] if row else 'gone'} now (another "
+                                "station settled it): nothing was written to the card")
+        operation = registry.begin_operation_in(db, card.serial, kind, payload, this_process())
     return finish_operation(channel, hsm, registry, settings, operation, card.number_digest,
                             today)
 
