@@ -12,6 +12,7 @@ only, the event its name, the document and the card.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from cardlib.channel import ApduChannel
@@ -24,6 +25,8 @@ from ..registry.events import Event
 from ..registry.operations import CardOperation
 from ..station.pins import CARD_INFO_PIN, DIGITS, JPKI_AUTH_PIN, JPKI_SIGN_PIN, Pin, PinSpec
 from .card_session import CounterSession
+
+log = logging.getLogger(__name__)
 
 OPERATION_KIND = "pin-reset"
 EVENT = "pin-reset"
@@ -91,24 +94,14 @@ def reset_pin(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: 
     answer: SCP03 does not MAC an error status word) leaves the card's PIN unknown, and a
     failure to record a confirmed reset leaves the registry behind the card: both leave
     the operation ``interrupted`` for `juki issue recover` (rolled back with the note
-    "may or may not have been reset")."""
+    "may or may not have been reset"). After the MACed 9000, a failure only to close the
+    session (its keys in the token) does not undo the reset: it is recorded."""
     spec = NEW_PIN_SPECS[target]
     value = spec.check(new_value.reveal())  # the card checks too; never send what we refuse
     card = registry.get(card_serial)
     resident_id = card.resident_id if card is not None else None
     operation = registry.begin_operation(card_serial, OPERATION_KIND, {"target": target}, owner)
-    watch = _ResetWatch(channel.transport)
-    try:
-        with CounterSession.open(ApduChannel(watch, channel.max_get_response_rounds), hsm,
-                                 card_serial) as session:
-            session.reset_pin(target, value.reveal())
-    except BaseException as exc:
-        if watch.reset_sent:
-            registry.interrupt_operation(operation, _failure(exc, value))
-        else:  # RESET RETRY COUNTER never left the host: no PIN changed
-            with registry.transaction() as db:
-                registry.settle_operation(db, operation, "rolled-back")
-        raise
+    _reset_on_card(channel, hsm, registry, card_serial, target, value, operation)
     try:
         with registry.transaction() as db:
             registry._log_event(db, Event(EVENT, reason, card_serial=card_serial,
@@ -118,10 +111,39 @@ def reset_pin(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: 
                                                   "card_serial": card_serial}))
             registry.settle_operation(db, operation, "done")
     except BaseException as exc:
-        registry.interrupt_operation(operation, "the card confirmed the reset; recording it "
-                                                f"failed: {_failure(exc, value)}")
+        registry.interrupt_operation(operation, CONFIRMED + _failure(exc, value))
         raise
     return PinReset(card_serial, target, identity_document, reason, operation)
+
+
+CONFIRMED = "the card confirmed the reset; recording it failed: "
+
+
+def _reset_on_card(channel, hsm: Hsm, registry: Registry, card_serial: str,  # type: ignore[no-untyped-def]
+                   target: str, value: Pin, operation: int) -> None:
+    """RESET RETRY COUNTER in the counter session. On a failure the journal says what is
+    known (see ``reset_pin``) and the exception goes on; a failure only to close the
+    session after the card's MACed 9000 (its keys in the token) leaves the reset done."""
+    watch = _ResetWatch(channel.transport)
+    confirmed = False
+    try:
+        with CounterSession.open(ApduChannel(watch, channel.max_get_response_rounds), hsm,
+                                 card_serial) as session:
+            session.reset_pin(target, value.reveal())
+            confirmed = True
+    except BaseException as exc:
+        if confirmed and isinstance(exc, Exception):
+            log.warning("card %s: PIN %s reset; closing the counter session failed (%s)",
+                        card_serial, target, type(exc).__name__)
+            return
+        if confirmed:
+            registry.interrupt_operation(operation, CONFIRMED + _failure(exc, value))
+        elif watch.reset_sent:
+            registry.interrupt_operation(operation, _failure(exc, value))
+        else:  # RESET RETRY COUNTER never left the host: no PIN changed
+            with registry.transaction() as db:
+                registry.settle_operation(db, operation, "rolled-back")
+        raise
 
 
 class _ResetWatch:
