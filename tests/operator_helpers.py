@@ -83,6 +83,18 @@ def operator_mode(home: Path) -> None:
     station.write_settings(settings)
 
 
+def admin_station(rig_home: Path, root: Path, scopes: str = "operator-admin,verify", *,
+                  logged_in: bool = False) -> Path:
+    """An operator-mode station at ``root/station`` with operator ``admin`` (card
+    ``root/admin.json``, ``ADMIN_PIN``) enrolled with ``scopes``; logged in if asked."""
+    home = operator_station(rig_home, root / "station")
+    enroll(home, rig_home, root / "admin.json", "admin", scopes)
+    operator_mode(home)
+    if logged_in:
+        login(home, rig_home, root / "admin.json")
+    return home
+
+
 def registry_target(home: Path) -> Path | str:
     """The station's own registry (its config's PostgreSQL URL, else its SQLite file)."""
     url = StationHome(home).settings().get("registry", {}).get("url")

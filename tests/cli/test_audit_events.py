@@ -20,11 +20,8 @@ from ..operator_helpers import (
     ADMIN_PIN,
     ADMIN_PUK,
     READER,
-    enroll,
+    admin_station,
     insert_operator_card,
-    login,
-    operator_mode,
-    operator_station,
     pin_file,
     station_registry,
 )
@@ -65,10 +62,7 @@ def reissue_request(rig_home: Path, root: Path, code: str) -> Path:
 def desk(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A station in operator mode, the admin logged in; each step's events by name."""
     root = tmp_path_factory.mktemp("events")
-    home = operator_station(rig_home, root / "station")
-    enroll(home, rig_home, root / "admin.json", "admin", ADMIN_SCOPES)
-    operator_mode(home)
-    login(home, rig_home, root / "admin.json")
+    home = admin_station(rig_home, root, ADMIN_SCOPES, logged_in=True)
     station_id = json.loads(juki(home, "station", "status", "--json").stdout)["station"]
     steps: dict[str, tuple[str, list[dict]]] = {}
 

@@ -17,6 +17,7 @@ from ..operator_helpers import (
     ADMIN_PIN,
     ADMIN_PUK,
     READER,
+    admin_station,
     enroll,
     insert_operator_card,
     login,
@@ -36,10 +37,7 @@ def session_path(home: Path) -> Path:
 @pytest.fixture
 def op_home(rig_home: Path, tmp_path: Path) -> Path:
     """An operator-mode station with an enrolled admin (card ``admin.json``) logged out."""
-    home = operator_station(rig_home, tmp_path / "station")
-    enroll(home, rig_home, tmp_path / "admin.json", "admin", "operator-admin,verify")
-    operator_mode(home)
-    return home
+    return admin_station(rig_home, tmp_path)
 
 
 def admin_login(home: Path, rig_home: Path, tmp_path: Path) -> None:
