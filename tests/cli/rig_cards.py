@@ -11,6 +11,7 @@ from cardlib.checkdigits import individual_number_check_digit
 from tools.registry import new_record_code
 
 from ..conftest import ROOT, juki
+from ..operator_helpers import operator_station
 
 YAMADA = ROOT / "fixtures" / "requests" / "resident-yamada.json"
 
@@ -36,6 +37,15 @@ def issue_own_yamada_card(home: Path, tmp_path: Path, state: Path, pin: str,
     # 照合番号B: born 1985-04-12 = 昭和60 -> 600412, the expiry year, the security code
     b = f"600412{issued['expiry'][:4]}{issued['card_face']['security_code']}"
     return {"serial": issued["card_serial"], "number": number, "b": b}
+
+
+def station_with_yamada_card(rig_home: Path, root: Path, pin: str) -> dict:
+    """A station of its own at ``root/station`` with Yamada's card (emulator state
+    ``root/card.json``, ``pin`` as its PIN) issued in slot 0: ``home``, ``rig``, ``root``,
+    ``state`` and what ``issue_own_yamada_card`` answers."""
+    home = operator_station(rig_home, root / "station")
+    card = issue_own_yamada_card(home, root, root / "card.json", pin, rig_home=rig_home)
+    return {"home": home, "rig": rig_home, "root": root, "state": root / "card.json", **card}
 
 
 def dead_owner() -> str:

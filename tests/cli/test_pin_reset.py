@@ -21,8 +21,8 @@ from tools.station.home import StationHome
 from tools.station.readers import open_card
 
 from ..conftest import juki
-from ..operator_helpers import operator_station, station_registry
-from .rig_cards import dead_owner, issue_own_yamada_card
+from ..operator_helpers import station_registry
+from .rig_cards import dead_owner, station_with_yamada_card
 from .test_audit import READER0
 
 CARD_PIN = "4826"
@@ -39,10 +39,7 @@ DOCUMENT = "passport TK1234567"
 @pytest.fixture(scope="module")
 def counter(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A station of its own with Yamada's card issued in slot 0."""
-    root = tmp_path_factory.mktemp("pin-reset")
-    home = operator_station(rig_home, root / "station")
-    card = issue_own_yamada_card(home, root, root / "card.json", CARD_PIN, rig_home=rig_home)
-    return {"home": home, "rig": rig_home, "root": root, "state": root / "card.json", **card}
+    return station_with_yamada_card(rig_home, tmp_path_factory.mktemp("pin-reset"), CARD_PIN)
 
 
 def verify_on_card(target: str, value: str) -> object:

@@ -14,8 +14,8 @@ from cardlib.constants import JpkiFile
 from tools.station.readers import open_card
 
 from ..conftest import juki
-from ..operator_helpers import operator_station, station_registry
-from .rig_cards import dead_owner, issue_own_yamada_card
+from ..operator_helpers import station_registry
+from .rig_cards import dead_owner, station_with_yamada_card
 from .test_audit import READER0
 
 CARD_PIN = "5173"
@@ -23,10 +23,7 @@ CARD_PIN = "5173"
 
 @pytest.fixture(scope="module")
 def counter(rig_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("renewal")
-    home = operator_station(rig_home, root / "station")
-    card = issue_own_yamada_card(home, root, root / "card.json", CARD_PIN, rig_home=rig_home)
-    return {"home": home, "rig": rig_home, "state": root / "card.json", **card}
+    return station_with_yamada_card(rig_home, tmp_path_factory.mktemp("renewal"), CARD_PIN)
 
 
 def renew(counter: dict, *args: str, check: int = 0):  # type: ignore[no-untyped-def]
