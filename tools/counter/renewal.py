@@ -23,7 +23,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cardlib.constants import Aid, JpkiFile
-from cardlib.records import FourInfo
 from hsm.token import Hsm
 
 from ..issuance.jpki_certs import (
@@ -36,6 +35,7 @@ from ..registry import Registry, RegistryError
 from ..registry.events import Event
 from ..registry.operations import CardOperation
 from .card_session import CounterSession
+from .operation import ResidentIdentity
 
 OPERATION_KIND = "renew"
 EVENT = "certificates-renewed"
@@ -139,15 +139,15 @@ def plan_renewal(registry: Registry, card_serial: str, window_days: int,
     return RenewalPlan(card_serial, day, window_days, expiry, due)
 
 
-def _identity(registry: Registry, card_serial: str) -> tuple[FourInfo, int]:
+def _identity(registry: Registry, card_serial: str) -> tuple[ResidentIdentity, int]:
+    """The 4 information and the kana name on record: the signature certificate's
+    subjectAltName carries both, as at issuance (a bare ``FourInfo`` would drop the kana)."""
     card = registry.get(card_serial)
     identity = registry.identity_of(card.resident_id) if card and card.resident_id else None
     if card is None or card.resident_id is None or identity is None:
         raise RegistryError(f"card {card_serial}: no 4 information on record for its resident "
                             "(the signature certificate carries them)")
-    four = FourInfo(str(identity["name"]), str(identity["address"]),
-                    dt.date.fromisoformat(str(identity["birth_date"])), str(identity["sex"]))
-    return four, card.resident_id
+    return ResidentIdentity.from_row(identity), card.resident_id
 
 
 def renew_certificates(channel, hsm: Hsm, registry: Registry,  # type: ignore[no-untyped-def]
@@ -229,7 +229,7 @@ def _commit(registry: Registry, card_serial: str, resident_id: int, operation: i
     return revoked
 
 
-def _on_card(channel, hsm: Hsm, card_serial: str, four: FourInfo,  # type: ignore[no-untyped-def]
+def _on_card(channel, hsm: Hsm, card_serial: str, four: ResidentIdentity,  # type: ignore[no-untyped-def]
              card_expiry: dt.date, crl_base_url: str, today: dt.date,
              record: Callable[[IssuedCertificate], None]) -> list[IssuedCertificate]:
     """Both keys generated again on the card, certified in the token, each certificate
