@@ -29,10 +29,10 @@ from cardlib.records import CardInfoRecord, FourInfo, encode_card_info_record, e
 from hsm.cv_hierarchy import CvHierarchy
 from hsm.token import Hsm
 
+from ..pki.issued import DEFAULT_CRL_BASE_URL
+
 if TYPE_CHECKING:
     from .card_session import CounterSession
-
-DEFAULT_CRL_BASE_URL = "http://crl.juki.invalid"
 
 
 def rewrite_identity(session: CounterSession, hsm: Hsm, signers: Any, identity: FourInfo,

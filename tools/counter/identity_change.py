@@ -35,6 +35,7 @@ from hsm.token import Hsm
 
 from ..errors import CardNotGenuineError, RequestError
 from ..issuance.recovery import this_process
+from ..pki.issued import crl_base_url
 from ..registry import Registry, RegistryError
 from ..resident.verifier import Verifier
 from ..station.pins import Pin
@@ -90,6 +91,7 @@ def authenticate(channel: ApduChannel, hsm: Hsm, registry: Registry, settings: d
     """The card proves itself with every check of `juki verify` (the card-info PIN
     presented once), or nothing is written: a suspended, revoked, expired (or lapsed)
     card is refused by name first. Then EF 0001 is read (the PIN opens it) for DF31."""
+    crl_base_url(settings)  # a bad [crl] base_url is refused before any card I/O
     claimed = card_serial_claimed(channel)
     row = registry.get(claimed) if claimed else None
     if row is not None and row.status != "active":

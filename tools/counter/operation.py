@@ -15,6 +15,7 @@ from cardlib.channel import ApduChannel
 from cardlib.records import FourInfo
 from hsm.token import Hsm
 
+from ..pki.issued import crl_base_url
 from ..registry import Registry, RegistryError
 from ..registry.events import Event
 from ..registry.operations import CardOperation
@@ -23,7 +24,6 @@ from .card_session import CounterSession
 
 REWRITES = ("move-in", "continue-card", "change")
 EVENTS = {"move-in": "move-in", "continue-card": "card-continued", "change": "four-info-changed"}
-DEFAULT_CRL_BASE_URL = "http://crl.juki.invalid"
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,6 @@ def registry_identity(registry: Registry, resident_id: int) -> ResidentIdentity:
 def signature_serial(registry: Registry, card_serial: str) -> str | None:
     current = registry.current_certificate(card_serial, "jpki-sign")
     return current.serial_number if current is not None else None
-
-
-def crl_base_url(settings: dict[str, Any]) -> str:
-    return str(settings.get("crl", {}).get("base_url", DEFAULT_CRL_BASE_URL))
 
 
 def failure_text(exc: BaseException) -> str:
