@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import functools
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.x509.oid import NameOID
 
 from cardlib.apdu import split_response
 from cardlib.apps.card_info import CardInfoApSession
@@ -16,6 +27,8 @@ from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.errors import CardRemovedError, InvalidPinError, PinBlockedError
 from cardlib.records import FourInfo
 from cardlib.transport import InProcessTransport
+from tools.pki.issued import IssuedCertificate
+from tools.registry.events import Event
 
 
 class ScriptedTransport:
@@ -97,6 +110,106 @@ def personalising(channel: ApduChannel, keys: dict[str, bytes] = TRANSPORT_KEYS)
 
 def raw(card: ResidentCardOs, hex_apdu: str) -> tuple[bytes, int]:
     return split_response(card.process_apdu(bytes.fromhex(hex_apdu.replace(" ", ""))))
+
+
+@contextlib.contextmanager
+def rsa_key_pool(size: int) -> Iterator[None]:
+    """On-card RSA key generation is slow: while inside, the emulated cards' key
+    generation hands out ``size`` keys made once, in turn."""
+    from cardlib.emulator import key_commands
+
+    pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                            for _ in range(size)])
+    original = key_commands.rsa.generate_private_key
+    key_commands.rsa.generate_private_key = lambda **_kw: next(pool)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        key_commands.rsa.generate_private_key = original  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pooled_card_keys() -> Iterator[None]:
+    """Autouse in every test module that imports it: on-card RSA key generation is not
+    what those tests are about, so their cards share three keys."""
+    with rsa_key_pool(3):
+        yield
+
+
+@functools.cache
+def _certificate_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def self_signed_certificate(not_before: dt.datetime, not_after: dt.datetime) -> x509.Certificate:
+    """``CN=test``, self-signed (one key per run), valid from ``not_before`` to
+    ``not_after``: a certificate for the registry, where who signed it does not matter."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    key = _certificate_key()
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+
+
+def resident_certificates(card: x509.Certificate, auth: x509.Certificate,
+                          sign: x509.Certificate) -> list[IssuedCertificate]:
+    """A resident card's three certificates as issuance records them: the card's and the
+    JPKI auth one under resident-issuing-ca v1, the JPKI sign one under resident-sign-ca v1."""
+    return [IssuedCertificate("card", card, "resident-issuing-ca", 1),
+            IssuedCertificate("jpki-auth", auth, "resident-issuing-ca", 1),
+            IssuedCertificate("jpki-sign", sign, "resident-sign-ca", 1)]
+
+
+class KeptEvents:
+    """An event sink (``tools.registry.events.EventSink``) that keeps what the registry
+    appends: in ``pending`` until its transaction commits, then in ``committed``."""
+
+    def __init__(self) -> None:
+        self.pending: list[Event] = []
+        self.committed: list[Event] = []
+
+    def append(self, db, event: Event) -> int:  # type: ignore[no-untyped-def]
+        self.pending.append(event)
+        return len(self.committed) + len(self.pending)
+
+    def before_commit(self, db) -> None:  # type: ignore[no-untyped-def]
+        self.committed += self.pending
+        self.pending = []
+
+    def discard(self) -> None:
+        self.pending = []
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.committed]
+
+
+OWN_TOKEN_PRELUDE = """
+import json, sys
+from pathlib import Path
+from hsm.station_keys import ensure_station_keys
+from tools.registry import Registry
+from tools.rig.rig import Rig
+from tools.station.home import StationHome
+
+home = StationHome(Path(sys.argv[1]))
+Rig(home).ensure_token()
+hsm = home.open_token()
+ensure_station_keys(hsm)
+registry = Registry(home.root / "registry.sqlite")
+"""
+
+
+def run_on_own_token(script: str, home: Path, timeout: int = 300) -> dict:
+    """Run ``script`` in a Python process of its own (one SoftHSM configuration per
+    process) after ``OWN_TOKEN_PRELUDE``: a station ``home`` with a token of its own and
+    the station keys (``hsm``), its SQLite ``registry``. The JSON it prints last."""
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", OWN_TOKEN_PRELUDE + script, str(home)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 # The six published CA keys (RC §6.1): key ID -> the "sha256(modulus) = … [D] copy check"

@@ -12,13 +12,12 @@ import datetime as dt
 import itertools
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.channel import ApduChannel
 from cardlib.errors import CardError
 from cardlib.transport import InProcessTransport
 from hsm.errors import HsmError
-from tests.helpers import FaultyTransport
+from tests.helpers import FaultyTransport, pooled_card_keys
 from tools.counter.identity_change import change_identity
 from tools.counter.moves import move_in
 from tools.counter.recovery import recover_operation
@@ -27,21 +26,9 @@ from tools.errors import JukiError
 from .counter_cards import PINS, assert_agree, channel, issued_card
 from .test_issuance_faults import InjectedFaults
 
+__all__ = ["pooled_card_keys"]  # autouse: this module's cards share a few RSA keys
 TODAY = dt.date.today()
 PLACES = {"131016": "東京都千代田区霞が関二丁目1番2号", "011002": "北海道札幌市中央区北1条西2丁目"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pooled_card_keys():  # type: ignore[no-untyped-def]
-    """On-card RSA key generation is not what this test is about: reuse a few keys."""
-    from cardlib.emulator import key_commands
-
-    pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                            for _ in range(3)])
-    original = key_commands.rsa.generate_private_key
-    key_commands.rsa.generate_private_key = lambda **_kw: next(pool)  # type: ignore[assignment]
-    yield
-    key_commands.rsa.generate_private_key = original  # type: ignore[assignment]
 
 
 class Moving:

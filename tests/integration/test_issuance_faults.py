@@ -7,10 +7,6 @@ never ``active`` without a locked card. Runs in-process against the real token."
 from __future__ import annotations
 
 import dataclasses
-import itertools
-
-import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.channel import ApduChannel
 from cardlib.constants import LifeCycle
@@ -20,7 +16,7 @@ from cardlib.errors import CardError
 from cardlib.transport import InProcessTransport
 from hsm.diversify import KeyPurpose, export_for_card_maker
 from hsm.errors import HsmError
-from tests.helpers import FaultyTransport
+from tests.helpers import FaultyTransport, pooled_card_keys
 from tools.errors import JukiError
 from tools.issuance.request import load_request
 from tools.issuance.resident_card import issue_resident_card
@@ -30,21 +26,9 @@ from tools.station.pins import Pin, ResidentCardPins
 
 from ..conftest import ROOT
 
+__all__ = ["pooled_card_keys"]  # autouse: this module's cards share a few RSA keys
 PINS = ResidentCardPins(Pin("1111"), Pin("2222"), Pin("SIGN3333"))
 BASE = load_request(ROOT / "fixtures" / "requests" / "resident-yamada.json")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pooled_card_keys():  # type: ignore[no-untyped-def]
-    """On-card RSA key generation is not what this test is about: reuse a few keys."""
-    from cardlib.emulator import key_commands
-
-    pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                            for _ in range(3)])
-    original = key_commands.rsa.generate_private_key
-    key_commands.rsa.generate_private_key = lambda **_kw: next(pool)  # type: ignore[assignment]
-    yield
-    key_commands.rsa.generate_private_key = original  # type: ignore[assignment]
 
 
 def blank_card(station) -> ResidentCardOs:  # type: ignore[no-untyped-def]

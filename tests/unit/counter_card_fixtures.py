@@ -3,18 +3,16 @@ session tests, and what they compare: a snapshot of everything durable on the ca
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardlib.apdu import CommandApdu
 from cardlib.channel import ApduChannel
 from cardlib.constants import Aid, LifeCycle
 from cardlib.emulator.resident_card_os import ResidentCardOs
 from cardlib.emulator.state import CardState
-from tests.helpers import card_channel, personalising
+from tests.helpers import card_channel, personalising, rsa_key_pool
 from tests.unit.test_emulator_real_card import _personalise
 from tests.unit.test_registry_ap import REGISTRY, load_registry_keys
 
@@ -38,14 +36,8 @@ def issued_counter_text() -> str:
 @pytest.fixture(scope="module")
 def pooled_rsa_keys() -> Iterator[None]:
     """On-card RSA generation is slow; the random-APDU test reuses a few keys."""
-    from cardlib.emulator import key_commands
-
-    pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                            for _ in range(2)])
-    original = key_commands.rsa.generate_private_key
-    key_commands.rsa.generate_private_key = lambda **_kw: next(pool)  # type: ignore[assignment]
-    yield
-    key_commands.rsa.generate_private_key = original  # type: ignore[assignment]
+    with rsa_key_pool(2):
+        yield
 
 
 def fresh(text: str) -> tuple[ResidentCardOs, ApduChannel]:
