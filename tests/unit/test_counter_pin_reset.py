@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import KeptEvents
 from tools.counter.pin_reset import (
     NEW_PIN_SPECS,
     ROLLED_BACK_NOTE,
@@ -63,20 +64,8 @@ def test_the_request_names_its_document_and_reason() -> None:
 
 
 def test_an_interrupted_reset_is_rolled_back_with_the_note(registry) -> None:  # type: ignore[no-untyped-def]
-    events = []
-
-    class Sink:
-        def append(self, db, event) -> int:  # type: ignore[no-untyped-def]
-            events.append(event)
-            return len(events)
-
-        def before_commit(self, db) -> None:  # type: ignore[no-untyped-def]
-            pass
-
-        def discard(self) -> None:
-            pass
-
-    registry.event_sink = Sink()
+    sink = KeptEvents()
+    registry.event_sink = sink
     operation_id = registry.begin_operation("012345678901234", "pin-reset",
                                             {"target": "jpki-sign"}, "elsewhere:1")
     registry.interrupt_operation(operation_id, "CardRemovedError: card removed")
@@ -85,7 +74,7 @@ def test_an_interrupted_reset_is_rolled_back_with_the_note(registry) -> None:  #
     assert settle_interrupted_pin_reset(registry, operation) == ROLLED_BACK_NOTE
     assert registry.operation(operation_id).status == "rolled-back"
     assert registry.open_operation_of("012345678901234") is None
-    last = events[-1]
+    last = sink.committed[-1]
     assert (last.event, last.reason, last.card_serial) == (
         "operation-rolled-back", "the PIN may or may not have been reset; reset it again",
         "012345678901234")

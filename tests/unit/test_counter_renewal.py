@@ -6,44 +6,28 @@ by certificates made with short or past validity, never by sleeping."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.helpers import resident_certificates, self_signed_certificate
 from tools.counter.renewal import certificates_due, coming_due, plan_renewal
 from tools.registry import Registry, RegistryError, new_record_code
 from tools.resident.verifier import certificate_report
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
-@dataclass(frozen=True)
-class Issued:
-    kind: str
-    certificate: x509.Certificate
-    issuer_role: str
-    issuer_version: int
-
-
 def certificate(last_day: dt.date) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
-    start = dt.datetime.combine(last_day - dt.timedelta(days=1000), dt.time(), dt.UTC)
-    end = dt.datetime.combine(last_day, dt.time(23, 59, 59), dt.UTC)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(KEY.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end).sign(KEY, hashes.SHA256()))
+    """Valid for 1000 days up to the end of ``last_day``."""
+    return self_signed_certificate(
+        dt.datetime.combine(last_day - dt.timedelta(days=1000), dt.time(), dt.UTC),
+        dt.datetime.combine(last_day, dt.time(23, 59, 59), dt.UTC))
 
 
 def issue(registry: Registry, serial: str, expiry: dt.date, auth: dt.date,
           sign: dt.date) -> dict[str, str]:
-    certificates = [Issued("card", certificate(expiry), "resident-issuing-ca", 1),
-                    Issued("jpki-auth", certificate(auth), "resident-issuing-ca", 1),
-                    Issued("jpki-sign", certificate(sign), "resident-sign-ca", 1)]
+    certificates = resident_certificates(certificate(expiry), certificate(auth), certificate(sign))
     registry.begin_issuance(serial, "resident", new_record_code(), "131016", expiry)
     registry.complete_issuance(serial, b"cert", certificates=certificates)
     return {i.kind: f"{i.certificate.serial_number:x}" for i in certificates}

@@ -6,63 +6,27 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
+from tests.helpers import KeptEvents, resident_certificates, self_signed_certificate
+from tools.pki.issued import IssuedCertificate as Issued
 from tools.registry import Registry, RegistryError, new_record_code
-from tools.registry.events import Event
 
 EXPIRY = dt.date(2036, 1, 1)
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@dataclass(frozen=True)
-class Issued:
-    kind: str
-    certificate: x509.Certificate
-    issuer_role: str
-    issuer_version: int
 
 
 def certificate(days: int = 365) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    """Valid for ``days`` days from two days ago."""
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(KEY.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
-            .sign(KEY, hashes.SHA256()))
-
-
-class Sink:
-    """An event sink that keeps what the registry appends (committed or not)."""
-
-    def __init__(self) -> None:
-        self.pending: list[Event] = []
-        self.committed: list[Event] = []
-
-    def append(self, db, event: Event) -> int:  # type: ignore[no-untyped-def]
-        self.pending.append(event)
-        return len(self.pending)
-
-    def before_commit(self, db) -> None:  # type: ignore[no-untyped-def]
-        self.committed += self.pending
-        self.pending = []
-
-    def discard(self) -> None:
-        self.pending = []
+    return self_signed_certificate(start, start + dt.timedelta(days=days))
 
 
 def issue(registry: Registry, serial: str, *extra: Issued) -> list[Issued]:
-    certificates = [Issued("card", certificate(), "resident-issuing-ca", 1),
-                    Issued("jpki-auth", certificate(), "resident-issuing-ca", 1),
-                    Issued("jpki-sign", certificate(), "resident-sign-ca", 1), *extra]
+    certificates = [*resident_certificates(certificate(), certificate(), certificate()), *extra]
     registry.begin_issuance(serial, "resident", new_record_code(), "131016", EXPIRY)
     registry.complete_issuance(serial, b"cert", certificates=certificates)
     return certificates
@@ -101,7 +65,7 @@ def test_a_failed_completion_records_nothing(registry: Registry) -> None:
 
 
 def test_card_status_is_followed_with_events(registry: Registry) -> None:
-    sink = Sink()
+    sink = KeptEvents()
     registry.event_sink = sink
     issued = issue(registry, "100000000000001")
     registry.set_status("100000000000001", "suspended", "investigation")

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from tests.helpers import KeptEvents
 from tools.registry import Registry, RegistryError, new_record_code
 from tools.registry.events import Event
 
@@ -17,32 +18,12 @@ IDENTITY = {"name": "山田 太郎", "name_kana": "ヤマダ タロウ", "birth_
             "sex": "1", "address": "東京都千代田区千代田1-1"}
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.pending: list[Event] = []
-
-    def append(self, db, event: Event) -> int:  # type: ignore[no-untyped-def]
-        self.pending.append(event)
-        return len(self.events) + len(self.pending)
-
-    def before_commit(self, db) -> None:  # type: ignore[no-untyped-def]
-        self.events += self.pending
-        self.pending = []
-
-    def discard(self) -> None:
-        self.pending = []
-
-    def names(self) -> list[str]:
-        return [e.event for e in self.events]
-
-
 @pytest.fixture
-def moving(registry: Registry) -> tuple[Registry, int, ListSink]:
+def moving(registry: Registry) -> tuple[Registry, int, KeptEvents]:
     code = new_record_code()
     registry.begin_issuance(SERIAL, "resident", code, "131016", EXPIRY)
     registry.complete_issuance(SERIAL, b"cert", identity=IDENTITY)
-    sink = ListSink()
+    sink = KeptEvents()
     registry.event_sink = sink
     resident = registry.resident_of_code(code)
     assert resident is not None
@@ -56,7 +37,7 @@ def test_move_out_records_a_planned_move_from_the_cards_municipality(moving) -> 
         "planned", "131016", "011002", SERIAL)
     assert registry.open_move_of(resident) == move
     assert registry.get(SERIAL).status == "active"  # the card stays valid
-    event = sink.events[-1]
+    event = sink.committed[-1]
     assert (event.event, event.reason, event.card_serial, event.resident_id) == (
         "move-out", "転勤", SERIAL, resident)
     assert dict(event.detail) == {"move": move.id, "date": "2026-05-01", "from": "131016",
@@ -113,7 +94,7 @@ def test_planned_moves_expire_after_the_grace_period(moving) -> None:  # type: i
     assert registry.lapse_due(TODAY + dt.timedelta(days=30)) == []
     assert registry.lapse_due(TODAY + dt.timedelta(days=31)) == [move.id]
     assert registry.move(move.id).status == "expired"
-    assert "move_out_grace_days 30" in sink.events[-1].reason
+    assert "move_out_grace_days 30" in sink.committed[-1].reason
     assert registry.get(SERIAL).status == "active"
 
 
