@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import run_on_own_token
 from tools.audit import anchors, log, merkle
 from tools.audit.checkpoints import checkpoints, make_checkpoint
 from tools.audit.provision import Release, record
@@ -152,23 +153,12 @@ def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(stat
 
 
 ROTATION_SCRIPT = """
-import json, sys
-from pathlib import Path
 from hsm.keys import generate_mac_key, latest_version
 from hsm.roles import KeyRole
-from hsm.station_keys import ensure_station_keys
 from tools.audit.checkpoints import make_checkpoint
 from tools.audit.verify import verify_log
 from tools.audit.provision import Release, record
-from tools.station.home import StationHome
-from tools.registry import Registry
-from tools.rig.rig import Rig
 
-home = StationHome(Path(sys.argv[1]))
-Rig(home).ensure_token()
-hsm = home.open_token()
-ensure_station_keys(hsm)
-registry = Registry(home.root / "registry.sqlite")
 notes = home.root / "audit" / "checkpoints"
 release = Release("s", "Asia/Tokyo", None, "NENKIN", "B1-57")
 def add(n):
@@ -189,12 +179,5 @@ print(json.dumps({"ok": verdict.ok, "size": verdict.size, "versions": versions})
 def test_rotated_entry_mac_key_keeps_old_entries_verifying(tmp_path: Path) -> None:
     """A new audit-entry-mac version beside the old: entries made under each verify
     (run in its own process: one SoftHSM configuration per process)."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    result = subprocess.run([sys.executable, "-c", ROTATION_SCRIPT, str(tmp_path / "home")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=True)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_own_token(ROTATION_SCRIPT, tmp_path / "home", timeout=120)
     assert outcome == {"ok": True, "size": 6, "versions": [1, 1, 1, 2, 2, 2]}

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hsm.errors import HsmError
-from tests.conftest import ROOT, create_database, juki
+from tests.conftest import create_database, juki
+from tests.helpers import run_on_own_token
 from tests.integration.test_issuance_faults import InjectedFaults
 from tools.audit import anchors, log
 from tools.audit.events import Actor, EventRecorder
@@ -79,21 +78,10 @@ def test_hsm_init_records_each_key_it_creates(tmp_path: Path) -> None:
 
 
 ROTATE = """
-import json, sys
-from pathlib import Path
 from hsm.roles import KeyRole
 from tools.audit.events import Actor, EventRecorder, rotate_cv_key
 from tools.audit.verify import verify_log
-from tools.registry import Registry
-from tools.rig.rig import Rig
-from tools.station.home import StationHome
-from hsm.station_keys import ensure_station_keys
 
-home = StationHome(Path(sys.argv[1]))
-Rig(home).ensure_token()
-hsm = home.open_token()
-ensure_station_keys(hsm)
-registry = Registry(home.root / "registry.sqlite")
 registry.event_sink = EventRecorder(lambda: hsm, lambda: Actor("st", "Asia/Tokyo", "alice",
                                                                "operator-admin"))
 version = rotate_cv_key(hsm, registry, KeyRole.CV_CARD_INFO_CA, "scheduled rotation")
@@ -105,10 +93,7 @@ print(json.dumps({"version": version, "events": rows,
 
 
 def test_a_cv_rotation_records_key_rotated_for_each_role_rotated(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", ROTATE, str(tmp_path / "home")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_on_own_token(ROTATE, tmp_path / "home")
     assert out["version"] == 2 and out["ok"]
     assert [(e["event"], e["reason"], e["operator"], e["detail"]) for e in out["events"]] == [
         ("key-rotated", "scheduled rotation", "alice",
