@@ -276,14 +276,16 @@ def _detail(old: dict[str, str], rows: tuple[dict[str, str], ...]) -> dict[str, 
 def coming_due(registry: Registry, days: int,
                now: dt.datetime | None = None) -> dict[str, list[dict[str, object]]]:
     """`card list --expiring DAYS`: for each live card (active or suspended) whose own
-    expiry or any valid/held certificate's not_after falls before now + DAYS (or has
-    passed), what is due and when."""
+    expiry or any valid certificate's last day falls on or before today + DAYS (or has
+    passed), what is due and when. The same days as ``plan_renewal``'s window: what
+    `card renew --window DAYS` finds due is listed here."""
     moment = now or dt.datetime.now(dt.UTC)
-    before = moment + dt.timedelta(days=days)
+    horizon = moment.date() + dt.timedelta(days=days)  # the last day counted
+    before = dt.datetime.combine(horizon + dt.timedelta(days=1), dt.time(), dt.UTC)
     due: dict[str, list[dict[str, object]]] = {}
     live = {c.serial: c for c in registry.list() if c.status in ("active", "suspended")}
     for card in live.values():
-        if card.expiry is not None and dt.date.fromisoformat(card.expiry) < before.date():
+        if card.expiry is not None and dt.date.fromisoformat(card.expiry) <= horizon:
             due.setdefault(card.serial, []).append(
                 {"what": "card", "serial_number": None, "not_after": card.expiry,
                  "expired": dt.date.fromisoformat(card.expiry) < moment.date()})
