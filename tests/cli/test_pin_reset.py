@@ -33,7 +33,7 @@ NEW = {"card-info": "9154", "jpki-auth": "7703", "jpki-sign": "ZQXWV97310K", "ju
        "common": "3187"}
 STATUS_NAME = {"card-info": "card_info", "jpki-auth": "jpki_auth", "jpki-sign": "jpki_sign",
                "juki": "juki", "common": "common"}
-DOCUMENT = "passport TK1234567"
+DOCUMENT = "passport"
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ ISSUED = {"card-info": "1111", "jpki-auth": "2222", "jpki-sign": "SIGN3333", "ju
 WRONG = {"card-info": "0000", "jpki-auth": "0000", "jpki-sign": "WRONG000", "juki": "0000",
          "common": "0000"}
 FRESH = {"card-info": "{:04d}", "jpki-sign": "RESET{}SIGN"}  # a new value each attempt
-DOCUMENT = "passport TK1234567"
+DOCUMENT = "passport"
 CAUGHT = (CardError, HsmError, JukiError)
 
 

@@ -36,7 +36,7 @@ def issue_through(service: Service, rig_home: Path, tmp_path: Path) -> dict:  # 
 
 def reset(service: Service, *extra: str, stdin: str, check: int = 0):  # type: ignore[no-untyped-def]
     return service.client("card", "pin", "reset", "--pin", "card-info", "--reason", "forgotten",
-                          "--identity-document", "passport TK1234567", "--reader", READER,
+                          "--identity-document", "passport", "--reader", READER,
                           *extra, "--json", input=stdin, check=check)
 
 

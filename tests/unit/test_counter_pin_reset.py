@@ -53,10 +53,14 @@ def test_the_jpki_sign_pin_format(value: str, ok: bool) -> None:
 
 
 def test_the_request_names_its_document_and_reason() -> None:
-    assert check_request("juki", "  passport TK1234567 ", " forgotten ") == (
-        "passport TK1234567", "forgotten")
+    assert check_request("juki", "  passport ", " forgotten ") == (
+        "passport", "forgotten")
     with pytest.raises(PinInputError, match="identity-document"):
         check_request("juki", "   ", "forgotten")
+    # the kind of document is recorded in the permanent event log, never its number
+    for numbered in ("passport TK1234567", "運転免許証 第１２３号", "licence 42"):
+        with pytest.raises(PinInputError, match="not its number"):
+            check_request("juki", numbered, "forgotten")
     with pytest.raises(PinInputError, match="reason"):
         check_request("juki", "passport", "")
     with pytest.raises(PinInputError, match="--pin must be one of"):

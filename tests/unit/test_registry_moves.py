@@ -160,3 +160,18 @@ def test_a_move_settled_meanwhile_is_not_written_again(moving) -> None:  # type:
         _rewrite(None, None, registry, {}, card, "move-in", stale, IDENTITY, TODAY.isoformat(),  # type: ignore[arg-type]
                  True, TODAY)
     assert registry.open_operation_of(SERIAL) is None
+
+
+def test_a_move_whose_card_is_being_written_does_not_lapse(moving) -> None:  # type: ignore[no-untyped-def]
+    """An interrupted continue-card must stay finishable: the sweep waits for it."""
+    registry, resident, _sink = moving
+    move = registry.record_move(resident, "011002", TODAY, "転勤")
+    with registry.transaction() as db:
+        registry.notify_move_in(db, move.id, TODAY, "札幌", 90)
+    operation = registry.begin_operation(SERIAL, "continue-card", {"move": move.id}, None)
+    registry.interrupt_operation(operation, "CardRemovedError")
+    assert registry.lapse_due(dt.date(2026, 7, 31)) == []
+    assert registry.move(move.id).status == "moved-in"
+    with registry.transaction() as db:
+        registry.settle_operation(db, operation, "rolled-back")
+    assert registry.lapse_due(dt.date(2026, 7, 31)) == [move.id]

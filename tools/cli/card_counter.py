@@ -56,8 +56,8 @@ def counter_card(channel, credential, operation: str) -> str:  # type: ignore[no
               help="Which PIN: card-info, jpki-auth, jpki-sign, juki (住基AP) or common (共通AP).")
 @click.option("--reason", required=True, help="Why (forgotten, blocked …; recorded with the event).")
 @click.option("--identity-document", "document", required=True,
-              help="The identity document the operator checked (e.g. 'passport TK1234567'; "
-                   "recorded with the event).")
+              help="The kind of identity document the operator checked (e.g. passport, "
+                   "運転免許証; recorded with the event; its number is not: digits are refused).")
 @click.option("--with", "credential", type=click.Choice(["a", "b"]), default="b",
               show_default=True,
               help="The card proves itself with 照合番号A (pin file name collation_a) or B "

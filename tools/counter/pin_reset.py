@@ -76,6 +76,11 @@ def check_request(target: str, identity_document: str, reason: str) -> tuple[str
     document, why = identity_document.strip(), reason.strip()
     if not document:
         raise PinInputError("--identity-document must name the document the resident showed")
+    if any(ch.isdigit() for ch in document):
+        # the event log is permanent and read with audit-read: the kind of document goes
+        # there, never its number (a passport or licence number is personal data)
+        raise PinInputError("--identity-document names the kind of document (e.g. passport, "
+                            "運転免許証), not its number: digits are refused")
     if not why:
         raise PinInputError("--reason must say why the PIN is reset")
     return document, why

@@ -168,6 +168,10 @@ class MoveStore:
             rows = db.execute(f"SELECT {MOVE_COLUMNS} FROM moves WHERE status IN "
                               "('planned', 'moved-in') ORDER BY id").fetchall()
             for move in map(_move, rows):
+                if move.card_serial is not None and db.execute(
+                        "SELECT 1 FROM card_operations WHERE card_serial = ? AND status IN "
+                        "('pending', 'interrupted')", (move.card_serial,)).fetchone():
+                    continue  # its move-in is being written (or recovered): settle that first
                 if move.status == "planned":
                     last = dt.date.fromisoformat(move.planned_date) + dt.timedelta(
                         days=move_out_grace_days)
