@@ -28,7 +28,7 @@ PIN, AUTH_PIN = "6274", "2468"  # issue_own_yamada_card: jpki_auth=2468, jpki_si
 READER0, READER1 = reader_name(0), reader_name(1)
 TODAY = dt.date.today()
 NENKIN = ("--recipient", "NENKIN", "--purpose", "B1-57")
-NAME_OID = "1.2.392.200149.8.5.5.1"
+NAME_OID, ADDRESS_OID = "1.2.392.200149.8.5.5.1", "1.2.392.200149.8.5.5.5"
 PLACES = {"131016": "東京都千代田区霞が関二丁目1番2号", "011002": "北海道札幌市中央区北1条西2丁目",
           "141011": "神奈川県横浜市中区日本大通1"}
 
@@ -248,6 +248,9 @@ def test_card_later_then_continue_card_and_a_move_in_without_a_signature_certifi
     sign = continued["signature_certificate"]
     assert sign and station_registry(home).current_certificate(serial, "jpki-sign") \
         .serial_number == sign
+    new_sign = card_certificates(desk, desk["root"] / "certs-continued")["sign"]
+    assert f"{new_sign.serial_number:x}" == sign  # carrying the new address
+    assert other_name(new_sign, ADDRESS_OID) == PLACES[there]
 
     # moving on without a new signature certificate: the old one revoked, none issued
     onward = elsewhere(desk)
