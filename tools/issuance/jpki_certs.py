@@ -100,11 +100,11 @@ def four_info_other_names(identity: Identity) -> tuple[tuple[str, bytes], ...]:
 
 def issue_jpki_certificate(hsm_or_signers: Hsm | JpkiSigners, kind: str,
                            public_key: rsa.RSAPublicKey, card_serial: str, not_after: dt.date,
-                           identity: Identity | None, crl_url: str) -> IssuedCertificate:
+                           identity: Identity | None, crl_base_url: str) -> IssuedCertificate:
     """Certify the card's JPKI key of ``kind`` (``jpki-auth`` | ``jpki-sign``) with its CA
     in the token. ``identity``: the 4 information of the signature certificate (required
-    for ``jpki-sign``, ignored for ``jpki-auth``). ``crl_url``: the CRL URL, or
-    the ``[crl] base_url`` to which ``/<role>-v<version>.crl`` of the signing CA is added."""
+    for ``jpki-sign``, ignored for ``jpki-auth``). ``crl_base_url``: the ``[crl]
+    base_url``, to which ``/<role>-v<version>.crl`` of the signing CA is always added."""
     signers = (hsm_or_signers if isinstance(hsm_or_signers, JpkiSigners)
                else JpkiSigners.current(hsm_or_signers))
     ca = signers.for_kind(kind)
@@ -113,7 +113,7 @@ def issue_jpki_certificate(hsm_or_signers: Hsm | JpkiSigners, kind: str,
         raise IssuanceError("a JPKI signature certificate carries the 4 information: "
                             "none given")
     role, version = ca.signer.role.value, ca.signer.version
-    url = crl_url if crl_url.endswith(".crl") else _crl_url(crl_url, role, version)
+    url = _crl_url(crl_base_url, role, version)
     request = CardCertificateRequest(
         public_key, card_serial, not_after, COMMON_NAMES[kind], non_repudiation=signing,
         other_names=four_info_other_names(identity) if signing and identity else (),
