@@ -201,6 +201,12 @@ def test_a_birth_date_change_and_a_suspended_card_are_refused(desk: dict) -> Non
                    "--json", input=f"{PIN}\n", check=2)
     assert "birth-date change needs a new card" in refused.stdout + refused.stderr
     assert snapshot(home, serial) == before
+    current = station_registry(home).identity_of(station_registry(home).get(serial).resident_id)
+    refused = juki(home, "resident", "change", "--field", "address", "--value",
+                   str(current["address"]), "--reason", "訂正", "--date", TODAY.isoformat(),
+                   "--reader", READER0, input=f"{PIN}\n", check=2)
+    assert "already that value: nothing was changed" in refused.stderr
+    assert snapshot(home, serial) == before  # no rewrite, no revocation, no journal entry
 
     juki(home, "card", "suspend", serial, "--reason", "調査中")
     try:

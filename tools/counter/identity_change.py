@@ -116,8 +116,6 @@ def change_identity(channel: ApduChannel, hsm: Hsm, registry: Registry,
                     reason: str, date: dt.date, reissue_signature: bool = True,
                     today: dt.date | None = None) -> Changed:
     """`juki resident change`: one field of the 4 information (or the kana name)."""
-
-
     today = today or dt.date.today()
     if field_name == "birth-date":
         raise RequestError("field", "a birth-date change needs a new card: 照合番号B and the "
@@ -131,6 +129,9 @@ def change_identity(channel: ApduChannel, hsm: Hsm, registry: Registry,
         raise RequestError("reason", "must not be empty")
     card = authenticate(channel, hsm, registry, settings, pin, "a change of the 4 information")
     old = registry_identity(registry, card.resident_id)
+    if old.as_row().get(FIELDS[field_name]) == value:  # no rewrite, no revocation for nothing
+        raise RequestError("value", f"the {field_name} on record is already that value: "
+                                    "nothing was changed")
     target = ResidentIdentity.from_row(old.as_row() | {FIELDS[field_name]: value})
     payload = {"resident_id": card.resident_id, "identity": target.as_row(),
                "municipality": card.municipality_code, "from_municipality": card.municipality_code,
