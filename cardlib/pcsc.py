@@ -120,7 +120,12 @@ class PcscTransport:
                 raise ReaderBusyError(f"the card in {reader_name!r} is in use by another "
                                       "application") from exc
             raise TransportError(f"cannot connect to the card in {reader_name!r}: {exc}") from exc
-        self.atr = bytes(self._connection.getATR())
+        try:  # the card can be reset or pulled between the connect and this status call
+            self.atr = bytes(self._connection.getATR())
+        except CardConnectionException as exc:
+            self._connection.disconnect()
+            raise CardRemovedError(f"the card in {reader_name!r} was reset or removed while "
+                                   f"connecting: {exc}") from exc
         self._closed = False
 
     def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
