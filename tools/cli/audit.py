@@ -18,6 +18,7 @@ from .common import (
     pin_file_option,
     presented,
     station,
+    station_release,
     terminal,
 )
 
@@ -43,7 +44,7 @@ def audit_recipients(load_file: Path | None, as_json: bool) -> None:
     st = station()
     registry = st.registry
     if load_file is not None and st.reveal("recipient_table"):  # else denied and recorded
-        load_recipients(registry, st.hsm, _station_release(st), load_file)
+        load_recipients(registry, st.hsm, station_release("RECIPIENT-TABLE"), load_file)
     recipients.ensure_loaded(registry, Path(f) if (f := _recipients_file()) else None)
     found = recipients.listed(registry)
     emit(as_json, [r.as_json() for r in found], lambda: "\n".join(
@@ -230,12 +231,6 @@ def _stream_events(as_json: bool, head: dict[str, object] | None, events) -> boo
     elif not count:
         click.echo("no events")
     return ok
-
-
-def _station_release(st):  # type: ignore[no-untyped-def]
-    from ..audit.provision import STATION, release_for
-
-    return release_for(st.home, st.actor, STATION, "RECIPIENT-TABLE")
 
 
 def _requester(st, code: str, representative: str | None, basis: str | None,  # type: ignore[no-untyped-def]

@@ -27,6 +27,7 @@ from .common import (
     recipient_option,
     record_provision,
     station,
+    station_release,
     terminal,
     trust_store,
 )
@@ -246,7 +247,7 @@ def _record_signature_certificate(certificate) -> int:  # type: ignore[no-untype
     hsm = station().hsm  # JPKI signature certificates: resident-sign-ca (older: the auth CA)
     cas = [*role_certificates(hsm, KeyRole.RESIDENT_SIGN_CA),
            *role_certificates(hsm, KeyRole.RESIDENT_ISSUING_CA)]
-    return record_provision(card_lifecycle.station_release("HOLDER-SERVICE"),
+    return record_provision(station_release("HOLDER-SERVICE"),
                             ["signature_certificate"], certified_serial(certificate, cas))
 
 

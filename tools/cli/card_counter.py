@@ -19,18 +19,10 @@ from .common import (
     pin_file_option,
     presented,
     station,
+    station_release,
 )
 
 PIN_TARGETS = ("card-info", "jpki-auth", "jpki-sign", "juki", "common")  # pin_reset.TARGETS
-
-
-def _station_release():  # type: ignore[no-untyped-def]
-    """The counter's own use of the card (recipient ``STATION``): what a refused card is
-    recorded under."""
-    from ..audit.provision import STATION, release_for
-
-    st = station()
-    return release_for(st.home, st.actor, STATION, "REGISTRY-ADMIN")
 
 
 def counter_card(channel, credential, operation: str) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +31,7 @@ def counter_card(channel, credential, operation: str) -> str:  # type: ignore[no
     only not active (suspended, revoked, expired) is refused by name; any other failure
     is ``CardNotGenuineError`` (recorded as a refusal)."""
     try:
-        return authenticated_card(channel, _station_release(), credential)
+        return authenticated_card(channel, station_release("REGISTRY-ADMIN"), credential)
     except CardNotGenuineError as exc:
         failed = {name for name, _ in exc.failed}
         record = station().registry.get(exc.claimed_serial) if exc.claimed_serial else None

@@ -20,18 +20,10 @@ from .common import (
     read_client_file,
     record_provision,
     station,
+    station_release,
 )
 
 REDACTED = "(needs read-code)"
-
-
-def station_release(purpose: str):  # type: ignore[no-untyped-def]
-    """A view at the station itself (recipient ``STATION``, a station purpose such as
-    ``REGISTRY-ADMIN``): recorded like any provision, never in the recipient table."""
-    from ..audit.provision import STATION, release_for
-
-    st = station()
-    return release_for(st.home, st.actor, STATION, purpose)
 
 
 @click.command("list")

@@ -186,6 +186,15 @@ def provision_release(recipient: str | None, purpose: str | None, required: bool
     return release
 
 
+def station_release(purpose: str):  # type: ignore[no-untyped-def]
+    """A view at the station itself (recipient ``STATION``, a station purpose such as
+    ``REGISTRY-ADMIN``): recorded like any provision, never in the recipient table."""
+    from ..audit.provision import STATION, release_for
+
+    st = station()
+    return release_for(st.home, st.actor, STATION, purpose)
+
+
 def record_provision(release, fields: list[str], card_serial: str | None) -> int:  # type: ignore[no-untyped-def]
     """Record the provision of ``fields`` of the card's resident; returns the entry index.
     Called before anything is printed: what cannot be recorded is not released."""
