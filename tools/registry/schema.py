@@ -1,6 +1,8 @@
 """Versioned migrations of the registry schema. A migration is a list of statements,
 applied in one transaction with the version bump; never edit a released one.
-``{ID}`` and ``{BLOB}`` become each database's own types (``statements_for``)."""
+``{ID}`` and ``{BLOB}`` become each database's own types (``statements_for``). A
+statement that differs between the databases is a dict ``{dialect: sql}``; a dialect
+missing from it runs nothing (PostgreSQL's roles and grants have no SQLite form)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ MOVE_STATUSES = ("planned", "moved-in", "completed", "cancelled", "expired", "la
 # owner died mid-way, to be finished or rolled back by `juki issue recover`.
 OPERATION_STATUSES = ("pending", "interrupted", "done", "rolled-back")
 
-MIGRATIONS: list[list[str]] = [
+MIGRATIONS: list[list[str | dict[str, str]]] = [
     [  # 1: the walking skeleton
         """CREATE TABLE cards (
             serial TEXT PRIMARY KEY,
@@ -222,6 +224,22 @@ MIGRATIONS: list[list[str]] = [
             WHERE status IN ('pending', 'interrupted')""",
         "CREATE INDEX provision_log_kind ON provision_log(kind, idx)",
     ],
+    [  # 7: the provision log at national scale (issue 14). Group-committed appends: one
+       # token MAC per batch over the batch's Merkle subtree root (tools.audit.batches);
+       # entries of a batch carry an empty per-entry MAC. A disclosure finds a resident's
+       # entries by what the entries themselves say (an index on the entry text), so an
+       # entry whose resident_id column was re-attributed is still found, without a scan.
+        """CREATE TABLE log_batches (
+            start_idx BIGINT PRIMARY KEY,
+            end_idx BIGINT NOT NULL,
+            mac {BLOB} NOT NULL,
+            mac_version INTEGER NOT NULL,
+            CHECK (end_idx > start_idx))""",
+        {"sqlite": "CREATE INDEX provision_log_said_resident ON provision_log("
+                   "json_extract(entry, '$.resident_id'))",
+         "postgresql": "CREATE INDEX provision_log_said_resident ON provision_log("
+                       "((entry::jsonb ->> 'resident_id')))"},
+    ],
 ]
 
 
@@ -232,4 +250,9 @@ TYPES = {
 
 
 def statements_for(dialect: str, migration: int) -> list[str]:
-    return [statement.format(**TYPES[dialect]) for statement in MIGRATIONS[migration]]
+    found = []
+    for statement in MIGRATIONS[migration]:
+        text = statement.get(dialect) if isinstance(statement, dict) else statement
+        if text is not None:
+            found.append(text.format(**TYPES[dialect]))
+    return found
