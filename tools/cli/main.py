@@ -38,14 +38,27 @@ from ..errors import (
     RequestError,
 )
 from ..registry.records import RegistryError
-from . import audit, card, crl, issue, operator, resident, rig, station, trust, verify
+from . import (
+    audit,
+    card,
+    crl,
+    issue,
+    operator,
+    provide,
+    registry,
+    resident,
+    rig,
+    station,
+    trust,
+    verify,
+)
 from .common import RUN_KEY, ExitCode
 
 COMMANDS: tuple[click.Command, ...] = (
     issue.issue, verify.verify, trust.trust, card.card, resident.resident,
     operator.operator, operator.login, operator.logout, operator.whoami, operator.pam_auth,
     station.station_group, station.hsm, station.db, station.readers,
-    audit.audit, crl.crl,
+    audit.audit, crl.crl, provide.provide, registry.registry_group,
     rig.rig, rig.emulator, rig.demo,
 )
 
