@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LogTamperedError
 from ..registry.backend import Backend
-from . import merkle
+from . import batches, merkle
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
@@ -63,6 +63,61 @@ def append(db: Backend, fields: dict[str, Any], kind: str, resident_id: int | No
         db.execute("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
                    (level, position, value))
     return index
+
+
+def frontier(db: Backend, tree_size: int) -> list[tuple[int, bytes]]:
+    """The right frontier of the stored tree of ``tree_size`` leaves: its perfect
+    subtrees (height, hash), left to right, one stored node per set bit of the size."""
+    stack, start = [], 0
+    for height in range(tree_size.bit_length() - 1, -1, -1):
+        if tree_size >> height & 1:
+            stack.append((height, _node(db, height, start >> height)))
+            start += 1 << height
+    return stack
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``append_batch`` wrote: entries ``[start, end)`` and the tree's new root."""
+
+    start: int
+    end: int
+    root: bytes
+
+
+def append_batch(db: Backend, items: list[tuple[dict[str, Any], str, int | None]],
+                 mac_batch: Callable[[bytes], bytes], mac_version: int) -> Appended:
+    """Append ``items`` (fields, kind, resident id) inside the caller's write transaction
+    as one group: every row (one ``executemany``) with an empty per-entry MAC and the
+    batch's key version, the Merkle nodes computed here from the stored right frontier
+    (log2(n) reads, none per entry), and one ``log_batches`` row whose MAC (``mac_batch``,
+    one token call) covers ``batches.batch_message(start, end, MTH(start..end))``."""
+    if not items:
+        raise ValueError("an empty batch appends nothing")
+    start = size(db)
+    stack = frontier(db, start)
+    rows, nodes, leaves = [], [], []
+    for offset, (fields, kind, resident_id) in enumerate(items):
+        index = start + offset
+        entry = canonical({**fields, "index": index, "kind": kind})
+        value = merkle.leaf_hash(entry)
+        leaves.append(value)
+        rows.append((index, entry.decode("utf-8"), kind, resident_id, b"", mac_version))
+        height = 0
+        nodes.append((0, index, value))
+        while stack and stack[-1][0] == height:  # a right child completes its parent
+            value = merkle.node_hash(stack.pop()[1], value)
+            height += 1
+            nodes.append((height, index >> height, value))
+        stack.append((height, value))
+    end = start + len(items)
+    tag = mac_batch(batches.batch_message(start, end, merkle.root_of(leaves)))
+    db.executemany("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)", nodes)
+    db.execute("INSERT INTO log_batches (start_idx, end_idx, mac, mac_version) "
+               "VALUES (?, ?, ?, ?)", (start, end, tag, mac_version))
+    return Appended(start, end, merkle.fold(stack))
 
 
 def stored_subtree(db: Backend) -> merkle.Subtree:

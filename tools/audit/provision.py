@@ -1,6 +1,7 @@
 """Recording a provision before the release: the purpose check, the entry, the refusal.
 
-`record` appends in its own registry transaction and returns only after the commit;
+`record` appends in its own registry transaction and returns only after the commit
+(`record_many`: a group of entries, one transaction and one token MAC);
 callers print or return identity information only after it returned, so a failed write
 (a full disk, a lost database) releases nothing.
 """
@@ -93,6 +94,45 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
         raise ProvisionNotRecordedError(
             f"the provision could not be recorded ({type(exc).__name__}: {exc}); "
             "nothing was released") from exc
+
+
+@dataclass(frozen=True)
+class Provided:
+    """One provision of a group (``record_many``): what ``record`` takes per entry."""
+
+    fields: tuple[str, ...]
+    resident_id: int | None
+    record_code: str | None
+    detail: str | None
+    kind: str = "provision"
+    card_serial: str | None = None
+
+
+def record_many(registry: Registry, hsm: Hsm, release: Release,
+                items: list[Provided]) -> list[int]:
+    """Append ``items`` as one group commit (``log.append_batch``): one transaction, one
+    token MAC over the batch, one token head write; the indexes are returned only after
+    the COMMIT, so a caller releases nothing that is not durably recorded (SQLite WAL
+    with synchronous=FULL fsyncs at COMMIT; PostgreSQL's default synchronous_commit)."""
+    utc, local = _stamp(release.zone)
+    try:
+        version = current_version(hsm, KeyRole.AUDIT_ENTRY_MAC)
+        group = [({"time_utc": utc, "time_local": local, "station": release.station,
+                   "operator": release.operator, "recipient": release.recipient,
+                   "purpose": release.purpose, "fields": sorted(item.fields),
+                   "resident_id": item.resident_id, "record_code": item.record_code,
+                   "card_serial": item.card_serial, "detail": item.detail},
+                  item.kind, item.resident_id) for item in items]
+        with registry.transaction() as db:
+            done = log.append_batch(
+                db, group, lambda message: mac(hsm, version, message, KeyRole.AUDIT_ENTRY_MAC),
+                version)
+            anchors.write_head(hsm, db, done.end, done.root)
+    except Exception as exc:  # a database or token failure: the release must not happen
+        raise ProvisionNotRecordedError(
+            f"the provisions could not be recorded ({type(exc).__name__}: {exc}); "
+            "nothing of them was released") from exc
+    return list(range(done.start, done.end))
 
 
 def check_purpose(registry: Registry, hsm: Hsm, release: Release, card_serial: str | None,
