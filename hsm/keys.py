@@ -189,6 +189,7 @@ def inventory(hsm: Hsm) -> list[KeyInfo]:
             key_type = obj[Attribute.KEY_TYPE]
             bits = (len(obj[Attribute.MODULUS]) * 8 if key_type == KeyType.RSA
                     else 255 if key_type == KeyType.EC_EDWARDS
+                    else 256 if key_type == KeyType.EC  # P-256 only (hsm.tls_keys)
                     else obj[Attribute.VALUE_LEN] * 8)
             result.append(KeyInfo(
                 role=parsed[0],

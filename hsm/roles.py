@@ -36,6 +36,9 @@ class KeyRole(StrEnum):
     CV_CARD_INFO_SIGNER = "cv-card-info-signer"  # 7000031: card-info DF33 and DF52
     CV_SURFACE_CA = "cv-surface-ca"  # 7000023: surface EF 0004 (certifies 7000021)
     CV_SURFACE_SIGNER = "cv-surface-signer"  # 7000021: surface DF13, DF28, DF43
+    # A shared PostgreSQL registry (issue 14), EC P-256 (hsm.tls_keys):
+    STATION_CA = "registry-station-ca"  # registry operator's token: certifies stations' TLS keys
+    REGISTRY_TLS = "registry-tls-client"  # station's token: its TLS client key to the registry
 
 
 CARD_MASTER_ROLES = (KeyRole.CARD_MASTER_ENC, KeyRole.CARD_MASTER_MAC, KeyRole.CARD_MASTER_DEK)

@@ -13,7 +13,10 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .tls import ClientIdentity
 
 WRITE_LOCK_KEY = 7_386_001  # pg_advisory_xact_lock key of the registry
 
@@ -72,12 +75,24 @@ class SqliteBackend:
 class PostgresBackend:
     dialect = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client: ClientIdentity | None = None) -> None:
+        """``client``: the station's TLS identity (``tls``): its role, certificate and
+        token key are added to ``url``; ``location`` stays ``url`` (the log is the
+        database, whoever connects)."""
+        self.location = url
+        conninfo = url
+        if client is not None:
+            from .tls import system_psycopg
+
+            system_psycopg()
+            conninfo = client.conninfo(url)
+            client.prepare()
         import psycopg  # optional dependency: the `postgres` extra
 
-        self.location = url
-        self._db = psycopg.connect(url, autocommit=True)
-        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        self._db = psycopg.connect(conninfo, autocommit=True)
+        # a station role may not CREATE (even IF NOT EXISTS checks the privilege first)
+        if self._db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         if self._db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
             self._db.execute("INSERT INTO schema_version VALUES (0)")
 
@@ -108,8 +123,9 @@ class PostgresBackend:
         self._db.close()
 
 
-def open_backend(target: Path | str) -> Backend:
+def open_backend(target: Path | str, client: ClientIdentity | None = None) -> Backend:
+    """``client`` (a station's TLS identity) applies to PostgreSQL only."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(text)
+        return PostgresBackend(text, client)
     return SqliteBackend(Path(target))

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cardlib.checkdigits import resident_code_check_digit
 
@@ -27,6 +28,9 @@ from .operations import OperationStore
 from .operators import OperatorStore
 from .records import CARD_COLUMNS, CardEvent, CardRecord, RegistryError, now
 from .schema import MIGRATIONS, REVOKE_REASONS, statements_for
+
+if TYPE_CHECKING:
+    from .tls import ClientIdentity
 
 LIVE = ("issuing", "active", "suspended")
 LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE) + ")"  # LIVE in an IN clause
@@ -44,9 +48,10 @@ def new_record_code() -> str:
 
 
 class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
-    def __init__(self, target: Path | str) -> None:
-        """``target``: a SQLite file path, or a ``postgresql://`` URL."""
-        self._db: Backend = open_backend(target)
+    def __init__(self, target: Path | str, client: ClientIdentity | None = None) -> None:
+        """``target``: a SQLite file path, or a ``postgresql://`` URL; ``client``: a
+        station's TLS identity for a shared PostgreSQL registry (``tls``)."""
+        self._db: Backend = open_backend(target, client)
         # 操作履歴: the station sets this (tools.audit.events.EventRecorder); every change
         # then commits with its event in the tamper-evident log, or not at all.
         self.event_sink: EventSink | None = None

@@ -1,0 +1,173 @@
+"""How a station connects to a shared PostgreSQL registry as itself: mutual TLS, the
+client key in the station's token (issue 14).
+
+libpq (the system's, through pure-python psycopg) loads the key through the OpenSSL
+engine ``pkcs11`` (libengine-pkcs11-openssl): ``sslkey=pkcs11:<RFC 7512 URI>`` (libpq
+splits engine and key id at the first colon). The engine reads the token PIN from a file
+(``pin-source=file:``), never from argv or the environment: ``<home>/secrets/
+registry-tls.pin``, 0600, rewritten from the station's PIN file before each connection
+(libp11 takes the whole file as the PIN, so it has no trailing newline).
+
+Two things this process must get right (docs/deployment.md, design notes):
+- OpenSSL reads ``OPENSSL_CONF`` once, at its first initialisation, which Python's own
+  ``hashlib``/``ssl`` may already have done. So the engine's configuration (module path,
+  ``init = 1``) is loaded explicitly with ``CONF_modules_load_file`` from the system
+  libcrypto (the one libpq uses), once per process, whatever OPENSSL_CONF said.
+- python-pkcs11 and libp11 share the one SoftHSM library in the process. Whoever calls
+  C_Initialize second gets CKR_CRYPTOKI_ALREADY_INITIALIZED: libp11 accepts it,
+  python-pkcs11 does not, so the station's token is opened (python-pkcs11) before the
+  first TLS connection. ``init = 1`` keeps the engine's functional reference for the
+  process's life, so closing a connection never makes libp11 call C_Finalize under the
+  station's own sessions (tests/integration/test_registry_tls_pg.py proves both).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from hsm.config import TokenConfig
+from hsm.roles import KeyRole
+from hsm.tls_keys import pkcs11_uri
+
+from .records import RegistryError
+
+ENROLMENT_DIR = "registry-tls"
+CSR_FILE = "station.csr"
+CERT_FILE = "station.pem"
+OPENSSL_CONF_FILE = "openssl.cnf"
+ENROLMENT_FILE = "enrolment.json"
+ENGINE_PIN_FILE = "registry-tls.pin"  # in the home's secrets directory
+ENGINE_GLOBS = ("/usr/lib/*/engines-3/pkcs11.so", "/usr/lib/engines-3/pkcs11.so")
+REQUIRED_URL_PARAMETERS = {"sslmode": "verify-full", "sslrootcert": None}
+
+_LOADED_CONFIGS: set[str] = set()
+_LOAD_LOCK = threading.Lock()
+
+
+def engine_path() -> str:
+    found = sorted(p for pattern in ENGINE_GLOBS for p in glob.glob(pattern))
+    if not found:
+        raise RegistryError("the OpenSSL pkcs11 engine is not installed "
+                            "(Debian: libengine-pkcs11-openssl)")
+    return found[0]
+
+
+def engine_config(module: str) -> str:
+    """The OpenSSL configuration that defines the engine ``pkcs11`` for ``module``."""
+    return (f"openssl_conf = juki_openssl_init\n\n[juki_openssl_init]\n"
+            f"engines = juki_engines\n\n[juki_engines]\npkcs11 = juki_pkcs11\n\n"
+            f"[juki_pkcs11]\nengine_id = pkcs11\ndynamic_path = {engine_path()}\n"
+            f"MODULE_PATH = {module}\ninit = 1\n")
+
+
+def load_engine_config(path: Path) -> None:
+    """Load ``path`` into this process's system libcrypto (once per path)."""
+    with _LOAD_LOCK:
+        if str(path) in _LOADED_CONFIGS:
+            return
+        crypto = ctypes.CDLL("libcrypto.so.3")
+        crypto.CONF_modules_load_file.argtypes = [ctypes.c_char_p, ctypes.c_char_p,
+                                                  ctypes.c_ulong]
+        crypto.CONF_modules_load_file.restype = ctypes.c_int
+        if crypto.CONF_modules_load_file(str(path).encode(), None, 0) <= 0:
+            raise RegistryError(f"OpenSSL could not load the engine configuration {path}")
+        _LOADED_CONFIGS.add(str(path))
+
+
+def system_psycopg() -> object:
+    """psycopg on the system libpq (its ``python`` implementation): the binary wheel's
+    bundled libpq and OpenSSL cannot load the engine."""
+    if "psycopg" not in sys.modules:
+        os.environ.setdefault("PSYCOPG_IMPL", "python")
+    import psycopg
+
+    if psycopg.pq.__impl__ != "python":
+        raise RegistryError("a station's TLS key in the token needs psycopg on the system "
+                            f"libpq, not its {psycopg.pq.__impl__} implementation "
+                            "(install `psycopg`, not `psycopg[binary]`)")
+    return psycopg
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A station's enrolment: its role, certificate and token key, as libpq takes them."""
+
+    role: str
+    cert_file: Path
+    openssl_conf: Path
+    engine_pin_file: Path
+    token: TokenConfig
+    key_version: int
+
+    def __repr__(self) -> str:
+        return f"ClientIdentity(role={self.role!r}, cert_file={str(self.cert_file)!r})"
+
+    def key_uri(self) -> str:
+        return pkcs11_uri(self.token.token_label, KeyRole.REGISTRY_TLS, self.key_version,
+                          str(self.engine_pin_file))
+
+    def parameters(self) -> dict[str, str]:
+        return {"user": self.role, "sslcert": str(self.cert_file),
+                "sslkey": "pkcs11:" + self.key_uri()}
+
+    def prepare(self) -> None:
+        """Before a connection: the engine's PIN file current, the station's token opened
+        by python-pkcs11 first, the engine configured."""
+        from hsm.token import open_token
+
+        write_private(self.engine_pin_file, self.token.read_pin())
+        open_token(self.token).call(lambda session: None)
+        load_engine_config(self.openssl_conf)
+
+    def conninfo(self, url: str) -> str:
+        """``url`` (which must ask for verify-full against a root CA file) with this
+        station's user, certificate and engine key added."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        given = conninfo_to_dict(url)
+        for name, value in REQUIRED_URL_PARAMETERS.items():
+            if not given.get(name) or (value and given[name] != value):
+                raise RegistryError(f"the registry URL must carry {name}="
+                                    f"{value or '<the server CA file>'} for a TLS station")
+        return make_conninfo(url, **self.parameters())
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` into ``path``, created 0600 (never readable by others, even briefly)."""
+    tmp = path.with_name(f".{path.name}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def enrolment_dir(home_root: Path) -> Path:
+    return home_root / ENROLMENT_DIR
+
+
+def read_enrolment(home_root: Path) -> dict[str, object]:
+    path = enrolment_dir(home_root) / ENROLMENT_FILE
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def client_identity(home_root: Path, secrets_dir: Path,
+                    token: TokenConfig) -> ClientIdentity | None:
+    """The station's installed enrolment, or None (a station without one connects as the
+    URL says: a TLS-only registry refuses it)."""
+    enrolment = read_enrolment(home_root)
+    version = enrolment.get("key_version")
+    if not isinstance(version, int):
+        return None
+    directory = enrolment_dir(home_root)
+    return ClientIdentity(str(enrolment["role"]), directory / CERT_FILE,
+                          directory / OPENSSL_CONF_FILE, secrets_dir / ENGINE_PIN_FILE,
+                          token, version)
