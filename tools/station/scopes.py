@@ -10,7 +10,7 @@ from __future__ import annotations
 
 SCOPES = ("issue", "revoke", "verify", "read-identity", "read-code", "change-code",
           "audit-read", "operator-admin", "move", "change-info", "pin-reset", "renew",
-          "crl-publish")
+          "crl-publish", "provide")
 
 COMMAND_SCOPES: dict[str, str] = {
     "issue resident": "issue",
@@ -48,6 +48,9 @@ COMMAND_SCOPES: dict[str, str] = {
     "card renew": "renew",
     "crl publish": "crl-publish",
     "audit events": "audit-read",
+    # bulk provision of 本人確認情報 to an agency (issue 14): its own scope, not
+    # read-identity (a card at the counter): one command releases a whole population
+    "provide batch": "provide",
     "operator enroll": "operator-admin",
     "operator list": "operator-admin",
     "operator show": "operator-admin",

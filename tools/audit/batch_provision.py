@@ -1,0 +1,182 @@
+"""`juki provide batch`: answer an agency's request file in chunks, each chunk's
+provisions group-committed (``provision.record_many``) before its results are written.
+
+Per chunk (``CHUNK`` rows): the registry's answers (``batch_match.Lookup``, a few
+queries), then one entry per row that gives anything about a resident (its fields,
+resident, record code; ``detail`` names the request's SHA-256 and the row, never a
+name or an address), plus one entry for the chunk's ``no-match`` rows (their count and
+row range: they give nothing about a resident, but the answer "no such resident" was
+given to that recipient), all in one transaction with one token MAC; only after the
+COMMIT are the chunk's result lines written. A failure stops the batch: the chunks
+committed before it are in the result, the failing one is not (``BatchInterruptedError``
+says which rows were provided).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from hsm.token import Hsm
+
+from ..errors import ProvisionNotRecordedError
+from ..registry import Registry
+from .batch_match import CHANGED, MATCH, NO_MATCH, Answer, Lookup
+from .batch_request import RequestRow, parse
+from .provision import Provided, Release, record_many
+
+CHUNK = 1000
+RESULT_COLUMNS = ("row", "ref", "status", "record_code", "name", "birth_date", "sex",
+                  "address", "changed_on", "entry")
+
+
+class BatchInterruptedError(ProvisionNotRecordedError):
+    """The batch stopped mid-way; the message says which rows were provided."""
+
+
+class ResultSink(Protocol):
+    def write(self, text: str) -> None: ...
+    def finish(self, complete: bool) -> Path: ...
+
+
+@dataclass
+class Summary:
+    request_sha256: str
+    rows: int = 0
+    matched: int = 0
+    no_match: int = 0
+    changed_since: int = 0
+    entries: int = 0
+    first_index: int | None = None
+    last_index: int | None = None
+    seconds: float = 0.0
+    result: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+def _chunks(rows: Iterator[RequestRow], size: int) -> Iterator[list[RequestRow]]:
+    chunk: list[RequestRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _items(answers: list[Answer], digest: str) -> tuple[list[Provided], list[Answer]]:
+    """The chunk's entries, and the answers in the order of their entries (the
+    no-match summary last, for the rows that gave nothing)."""
+    giving = [a for a in answers if a.status != NO_MATCH]
+    items = [Provided(a.fields, a.resident_id, a.record_code,
+                      f"batch request sha256:{digest} row {a.row.number}") for a in giving]
+    misses = [a.row.number for a in answers if a.status == NO_MATCH]
+    if misses:
+        items.append(Provided((), None, None, f"batch request sha256:{digest} rows "
+                              f"{answers[0].row.number}-{answers[-1].row.number}: "
+                              f"{len(misses)} without a match (nothing about a resident)"))
+    return items, giving
+
+
+def _lines(answers: list[Answer], entries: dict[int, int], summary_entry: int | None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for a in answers:
+        name, birth, sex, address = a.identity or ("", "", "", "")
+        entry = entries.get(a.row.number, summary_entry)
+        writer.writerow([a.row.number, a.row.ref, a.status, a.record_code or "", name, birth,
+                         sex, address, a.changed_on or "", "" if entry is None else entry])
+    return out.getvalue()
+
+
+def _tally(summary: Summary, answers: list[Answer], indexes: list[int]) -> None:
+    summary.rows += len(answers)
+    summary.matched += sum(a.status == MATCH for a in answers)
+    summary.changed_since += sum(a.status == CHANGED for a in answers)
+    summary.no_match += sum(a.status == NO_MATCH for a in answers)
+    if indexes:
+        summary.entries += len(indexes)
+        summary.first_index = indexes[0] if summary.first_index is None else summary.first_index
+        summary.last_index = indexes[-1]
+
+
+def provide_batch(registry: Registry, hsm: Hsm, release: Release, request: IO[bytes],
+                  digest: str, sink: ResultSink, progress: Callable[[int], None],
+                  chunk_size: int = CHUNK) -> Summary:
+    """Answer, record and write every chunk of ``request`` (already checked whole: see
+    ``batch_request.check``); see the module docstring."""
+    started, summary = time.monotonic(), Summary(digest)
+    lookup = Lookup(registry.connection(), release.zone)
+    sink.write(",".join(RESULT_COLUMNS) + "\n")
+    for chunk in _chunks(parse(request), chunk_size):
+        try:
+            answers = lookup.answer(chunk)
+            items, giving = _items(answers, digest)
+            indexes = record_many(registry, hsm, release, items) if items else []
+        except Exception as exc:
+            summary.seconds = round(time.monotonic() - started, 3)
+            done = sink.finish(complete=False)
+            provided = (f"rows 1-{summary.rows} were provided and recorded (entries "
+                        f"{summary.first_index}-{summary.last_index}), their results are in "
+                        f"{done}" if summary.rows else "no row was provided")
+            raise BatchInterruptedError(
+                f"the batch stopped at row {chunk[0].number}: {provided}; rows "
+                f"{chunk[0].number}- were neither recorded nor provided ({exc})") from exc
+        entries = {a.row.number: i for a, i in zip(giving, indexes, strict=False)}
+        summary_entry = indexes[-1] if len(items) > len(giving) else None
+        sink.write(_lines(answers, entries, summary_entry))  # only after the COMMIT
+        _tally(summary, answers, indexes)
+        progress(len(chunk))
+    summary.result = str(sink.finish(complete=True))
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
+class FileResult:
+    """The result written as it goes to ``OUT.partial`` (0600: it holds identity
+    information), renamed to ``OUT`` once complete; an interrupted batch leaves
+    ``OUT.partial`` with exactly the committed chunks, never a half-written ``OUT``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.partial = path, path.with_name(path.name + ".partial")
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+
+    def finish(self, complete: bool) -> Path:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        if complete:
+            os.replace(self.partial, self.path)
+            return self.path
+        return self.partial
+
+
+class BufferedResult:
+    """The result kept here and handed over once (``write_file``: the client writes it,
+    when the station service runs the command): ``OUT`` when complete, else
+    ``OUT.partial``."""
+
+    def __init__(self, path: Path, write_file: Callable[[Path, bytes], None]) -> None:
+        self.path, self._write_file, self._buffer = path, write_file, io.StringIO()
+
+    def write(self, text: str) -> None:
+        self._buffer.write(text)
+
+    def finish(self, complete: bool) -> Path:
+        target = self.path if complete else self.path.with_name(self.path.name + ".partial")
+        self._write_file(target, self._buffer.getvalue().encode("utf-8"))
+        return target
