@@ -111,7 +111,7 @@ def issue_station(server: RegistryServer, directory: Path, station_id: str) -> S
     _, key_path, csr_path = key_and_csr(directory, role)
     cert_path = directory / f"{role}.pem"
     if STOPGAP_KEY.exists():  # TODO(A1): remove with .ci/stopgap_station_ca.py
-        _stopgap_issue(server, role, csr_path, cert_path)
+        _stopgap_issue(server, station_id, csr_path, cert_path)
         return StationCredentials(station_id, role, cert_path, key_path)
     juki(directory, "registry", "issue-station", str(csr_path), "--ca-home", str(server.ca_home),
          "--admin-db", server.owner_url(), "--out", str(cert_path), "--json")
@@ -140,12 +140,13 @@ STOPGAP_KEY = Path("/etc/juki-registry/station-ca.key.d/station-ca.key")
 _STOPGAP_REVOKED: list[int] = []
 
 
-def _stopgap_issue(server: RegistryServer, role: str, csr_path: Path, cert_path: Path) -> None:
+def _stopgap_issue(server: RegistryServer, station_id: str, csr_path: Path, cert_path: Path) -> None:
     import datetime as dt
 
     import psycopg
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
+    role = station_role(station_id)
     ca_key = serialization.load_pem_private_key(STOPGAP_KEY.read_bytes(), None)
     ca = x509.load_pem_x509_certificate((server.crl.parent / "station-ca.pem").read_bytes())
     csr = x509.load_pem_x509_csr(csr_path.read_bytes())
@@ -160,6 +161,10 @@ def _stopgap_issue(server: RegistryServer, role: str, csr_path: Path, cert_path:
     with psycopg.connect(server.superuser_url(), autocommit=True) as db:
         if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
             db.execute(f'CREATE ROLE "{role}" LOGIN IN ROLE juki_stations')
+    with psycopg.connect(server.owner_url(), autocommit=True) as db:
+        if db.execute("SELECT to_regclass('registry_stations')").fetchone() != (None,):
+            db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "
+                       "VALUES (%s, %s, 'enrolled', 'now')", (station_id, role))
 
 
 def _stopgap_revoke(server: RegistryServer, station_id: str) -> None:
