@@ -100,6 +100,7 @@ def arguments(path: str, command: click.Command, files: dict[str, Path]) -> list
         "audit consistency": ["--old", "1"],
         "audit self": ["--code", "12345678901"],
         "crl publish": ["--out", str(files["request"].parent / "crl-out")],
+        "provide batch": [str(files["request"]), "--recipient", "NENKIN", "--purpose", "B1-57"],
     }.get(path, [])
     names = {p.name for p in command.params}
     extra = (["--reader", NO_READER] if "reader" in names else []) + (
