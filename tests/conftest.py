@@ -5,6 +5,7 @@ Nothing here skips: without pcscd, vpcd or SoftHSM these tests fail."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -67,6 +68,79 @@ def _open_by_roots_word(home: Path) -> None:
     station.write_settings(settings)
 
 
+# The PostgreSQL pass of `make test` (JUKI_DB asks for TLS): the registry is shared as in
+# production (.ci/postgres-up, docs/deployment.md). A station reaches it only as its own
+# role, with a client certificate whose key is in its token; the tests that read or
+# tamper with the database directly do so as its owner (``direct_registry_target``).
+OWNER_URL_ENV = "JUKI_REGISTRY_OWNER_URL"
+CA_HOME_ENV = "JUKI_REGISTRY_CA_HOME"
+
+
+def shared_tls_registry() -> str | None:
+    """The suite's shared registry URL when this is the TLS pass, else None."""
+    url = os.environ.get("JUKI_DB", "")
+    return url if url.startswith("postgresql") and "sslmode=verify-full" in url else None
+
+
+def _uses_shared_registry(home: Path) -> bool:
+    return shared_tls_registry() is not None and not _own_registry_url(home)
+
+
+def direct_registry_target(home: Path) -> Path | str:
+    """Where a test opens the station's registry itself (to look at it or tamper with
+    it): the station's own target, except the shared TLS registry, which the test process
+    (no station certificate of its own) reaches as its owner over the local socket."""
+    from tools.station.home import StationHome
+
+    target = StationHome(home).registry_target()
+    if shared_tls_registry() is not None and str(target) == shared_tls_registry():
+        return os.environ[OWNER_URL_ENV]
+    return target
+
+
+def enroll_in_shared_registry(home: Path) -> None:
+    """In the TLS pass, a home that uses the shared registry is enrolled as a station
+    would be in production: `station enroll-registry` (key in its token, CSR), the
+    registry operator's `registry issue-station`, `station enroll-registry --install`.
+    Elsewhere (SQLite, a database of its own) nothing is done."""
+    if not _uses_shared_registry(home):
+        return
+    import secrets
+
+    from tools.station.home import StationHome
+
+    station = StationHome(home)
+    settings = station.settings()
+    if not settings.get("station", {}).get("id"):  # the default (host:path) names no role
+        settings.setdefault("station", {})["id"] = f"suite-{secrets.token_hex(4)}"
+        station.write_settings(settings)
+    asked = json.loads(juki(home, "station", "enroll-registry", "--json").stdout)
+    operator = {"JUKI_DB": ""}  # the registry operator's commands use no station registry
+    certificate = Path(asked["csr"]).with_name("issued.pem")
+    juki(Path(os.environ[CA_HOME_ENV]), "registry", "issue-station", asked["csr"],
+         "--ca-home", os.environ[CA_HOME_ENV], "--admin-db", os.environ[OWNER_URL_ENV],
+         "--out", str(certificate), "--json", env=operator)
+    juki(home, "station", "enroll-registry", "--install", str(certificate), "--json")
+    ENROLLED_ROLES.append(asked["role"])
+
+
+ENROLLED_ROLES: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_enrolled_roles():  # type: ignore[no-untyped-def]
+    """The suite's station roles are cluster-wide: dropped when the session ends."""
+    yield
+    if not ENROLLED_ROLES or postgres_admin_url() is None:
+        return
+    import psycopg
+
+    with psycopg.connect(postgres_admin_url() or "", autocommit=True) as db:
+        for role in ENROLLED_ROLES:
+            with contextlib.suppress(psycopg.Error):  # still in use: left for the next run
+                db.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture(scope="session")
 def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("station")
@@ -74,6 +148,7 @@ def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     assert up["pcscd"]["running"] and len(up["cards"]) == RIG_SLOTS
     _open_by_roots_word(home)  # the tests use the rig's home as a station too
     juki(home, "hsm", "init")
+    enroll_in_shared_registry(home)
     started = {up["pcscd"]["pid"], *(c["pid"] for c in up["cards"])}
     yield home
     status = json.loads(juki(home, "rig", "status", "--json", check=None).stdout)

@@ -17,7 +17,7 @@ from tools.rig.rig import reader_name
 from tools.rig.softhsm_token import init_token
 from tools.station.home import StationHome
 
-from ..conftest import ROOT, juki
+from ..conftest import ROOT, direct_registry_target, juki
 
 FIXTURE = ROOT / "fixtures" / "requests" / "resident-suzuki.json"
 
@@ -268,7 +268,7 @@ def test_issuing_without_a_ca_touches_no_card(rig_home: Path, tmp_path: Path) ->
     assert "juki hsm init" in result.stderr
     readers = json.loads(juki(rig_home, "readers", "--json").stdout)
     assert next(r for r in readers if r["card_serial"] == serial)["life_cycle"] == "OP_READY"
-    registry = Registry(StationHome(rig_home).registry_target())
+    registry = Registry(direct_registry_target(rig_home))
     try:
         assert registry.get(serial) is None
     finally:
@@ -279,7 +279,6 @@ def test_softhsm_token_emptied_by_a_killed_login_is_restored(tmp_path: Path) -> 
     """SoftHSM rewrites token.object in place at every login; a SIGKILL in that window
     leaves it empty. The station restores it from the copy the rig keeps."""
     from tools.rig.rig import Rig
-    from tools.station.home import StationHome
 
     home = tmp_path / "station"
     Rig(StationHome(home)).ensure_token()

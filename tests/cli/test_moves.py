@@ -19,7 +19,7 @@ from tools.registry import Registry
 from tools.rig.rig import reader_name
 from tools.station.home import StationHome
 
-from ..conftest import ROOT, juki
+from ..conftest import ROOT, direct_registry_target, juki
 from .rig_cards import issue_own_yamada_card
 
 PIN = "5931"
@@ -29,7 +29,7 @@ NENKIN = ("--recipient", "NENKIN", "--purpose", "B1-57")
 
 
 def registry(home: Path) -> Registry:
-    return Registry(StationHome(home).registry_target())
+    return Registry(direct_registry_target(home))  # as its owner in the TLS pass
 
 
 def issue_card(home: Path, tmp_path: Path) -> tuple[str, str]:

@@ -14,16 +14,15 @@ from pathlib import Path
 
 from tools.registry import Registry
 from tools.rig.rig import reader_name
-from tools.station.home import StationHome
 
-from ..conftest import ROOT, juki
+from ..conftest import ROOT, direct_registry_target, juki
 from .test_commands import PIN, insert_blank, pin_file, request_file
 
 RUNS = 20
 
 
 def statuses(home: Path, serial: str) -> list[str]:
-    registry = Registry(StationHome(home).registry_target())
+    registry = Registry(direct_registry_target(home))
     try:
         return [c.status for c in registry.list() if c.serial == serial]
     finally:

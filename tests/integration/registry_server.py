@@ -26,6 +26,7 @@ from tools.registry.roles import station_role
 from ..conftest import juki
 
 TLS_TEST_DB = "juki_tls_test"
+OPERATOR = {"JUKI_DB": ""}  # the registry operator's commands open no station registry
 SOCKET = "/var/run/postgresql"
 
 
@@ -114,7 +115,7 @@ def issue_station(server: RegistryServer, directory: Path, station_id: str) -> S
         _stopgap_issue(server, station_id, csr_path, cert_path)
         return StationCredentials(station_id, role, cert_path, key_path)
     juki(directory, "registry", "issue-station", str(csr_path), "--ca-home", str(server.ca_home),
-         "--admin-db", server.owner_url(), "--out", str(cert_path), "--json")
+         "--admin-db", server.owner_url(), "--out", str(cert_path), "--json", env=OPERATOR)
     return StationCredentials(station_id, role, cert_path, key_path)
 
 
@@ -123,7 +124,7 @@ def revoke_station(server: RegistryServer, station_id: str, directory: Path) -> 
         _stopgap_revoke(server, station_id)
         return
     juki(directory, "registry", "revoke-station", station_id, "--ca-home", str(server.ca_home),
-         "--admin-db", server.owner_url(), "--crl-out", str(server.crl), "--json")
+         "--admin-db", server.owner_url(), "--crl-out", str(server.crl), "--json", env=OPERATOR)
 
 
 def psql_refusal(conninfo: str, env: dict[str, str] | None = None) -> str:

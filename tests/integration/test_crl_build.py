@@ -11,13 +11,14 @@ from cryptography import x509
 
 from hsm.ca import certificates_by_version
 from hsm.roles import KeyRole
+from tests.conftest import direct_registry_target
 from tests.helpers import KeptEvents
 from tools.pki.crl import build_crl, publish_crls
 from tools.registry import Registry
 
 
 def test_crls_are_signed_in_the_token_and_numbered_upwards(station) -> None:  # type: ignore[no-untyped-def]
-    registry = Registry(station.registry.location)
+    registry = Registry(direct_registry_target(station.home.root))
     sink = KeptEvents()
     registry.event_sink = sink
     written: dict[str, bytes] = {}

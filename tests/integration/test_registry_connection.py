@@ -147,7 +147,7 @@ def test_the_station_ca_issues_no_administrative_role(server: RegistryServer, tm
         csr_named.write_bytes(_csr_for(tmp_path, name))
         refused = juki(tmp_path, "registry", "issue-station", str(csr_named), "--ca-home",
                        str(server.ca_home), "--admin-db", server.owner_url(),
-                       "--out", str(tmp_path / "never.pem"), check=None)
+                       "--out", str(tmp_path / "never.pem"), check=None, env={"JUKI_DB": ""})
         assert refused.returncode != 0 and not (tmp_path / "never.pem").exists()
 
 
