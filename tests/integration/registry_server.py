@@ -111,18 +111,13 @@ def issue_station(server: RegistryServer, directory: Path, station_id: str) -> S
     role = station_role(station_id)
     _, key_path, csr_path = key_and_csr(directory, role)
     cert_path = directory / f"{role}.pem"
-    if STOPGAP_KEY.exists():  # TODO(A1): remove with .ci/stopgap_station_ca.py
-        _stopgap_issue(server, station_id, csr_path, cert_path)
-        return StationCredentials(station_id, role, cert_path, key_path)
     juki(directory, "registry", "issue-station", str(csr_path), "--ca-home", str(server.ca_home),
-         "--admin-db", server.owner_url(), "--out", str(cert_path), "--json", env=OPERATOR)
+         "--admin-db", server.owner_url(), "--out", str(cert_path), "--station-id", station_id,
+         "--json", env=OPERATOR)
     return StationCredentials(station_id, role, cert_path, key_path)
 
 
 def revoke_station(server: RegistryServer, station_id: str, directory: Path) -> None:
-    if STOPGAP_KEY.exists():  # TODO(A1): remove with .ci/stopgap_station_ca.py
-        _stopgap_revoke(server, station_id)
-        return
     juki(directory, "registry", "revoke-station", station_id, "--ca-home", str(server.ca_home),
          "--admin-db", server.owner_url(), "--crl-out", str(server.crl), "--json", env=OPERATOR)
 
@@ -136,55 +131,3 @@ def psql_refusal(conninfo: str, env: dict[str, str] | None = None) -> str:
     assert result.returncode != 0, f"admitted: {result.stdout!r}"
     return result.stderr
 
-
-STOPGAP_KEY = Path("/etc/juki-registry/station-ca.key.d/station-ca.key")
-_STOPGAP_REVOKED: list[int] = []
-
-
-def _stopgap_issue(server: RegistryServer, station_id: str, csr_path: Path, cert_path: Path) -> None:
-    import datetime as dt
-
-    import psycopg
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    role = station_role(station_id)
-    ca_key = serialization.load_pem_private_key(STOPGAP_KEY.read_bytes(), None)
-    ca = x509.load_pem_x509_certificate((server.crl.parent / "station-ca.pem").read_bytes())
-    csr = x509.load_pem_x509_csr(csr_path.read_bytes())
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca.subject)
-            .public_key(csr.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (server.crl.parent / f"stopgap-{role}.serial").write_text(str(cert.serial_number))
-    with psycopg.connect(server.superuser_url(), autocommit=True) as db:
-        if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-            db.execute(f'CREATE ROLE "{role}" LOGIN IN ROLE juki_stations')
-    with psycopg.connect(server.owner_url(), autocommit=True) as db:
-        if db.execute("SELECT to_regclass('registry_stations')").fetchone() != (None,):
-            db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "
-                       "VALUES (%s, %s, 'enrolled', 'now')", (station_id, role))
-
-
-def _stopgap_revoke(server: RegistryServer, station_id: str) -> None:
-    import datetime as dt
-
-    import psycopg
-
-    role = station_role(station_id)
-    ca_key = serialization.load_pem_private_key(STOPGAP_KEY.read_bytes(), None)
-    ca = x509.load_pem_x509_certificate((server.crl.parent / "station-ca.pem").read_bytes())
-    _STOPGAP_REVOKED.append(int((server.crl.parent / f"stopgap-{role}.serial").read_text()))
-    now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now)
-               .next_update(now + dt.timedelta(days=30)))
-    for serial in _STOPGAP_REVOKED:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
-    server.crl.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(  # type: ignore[arg-type]
-        serialization.Encoding.PEM))
-    with psycopg.connect(server.superuser_url(), autocommit=True) as db:
-        db.execute(f'ALTER ROLE "{role}" NOLOGIN')
-        db.execute("SELECT pg_reload_conf()")
