@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from cardlib.checkdigits import resident_code_check_digit
 
+from . import checked, pg_roles
 from .backend import Backend, open_backend
 from .certificates import CertificateStore, IssuedLike
 from .events import Event, EventSink
@@ -27,6 +28,7 @@ from .moves import MoveStore
 from .operations import OperationStore
 from .operators import OperatorStore
 from .records import CARD_COLUMNS, CardEvent, CardRecord, RegistryError, now
+from .roles import OWNER_ROLE
 from .schema import MIGRATIONS, REVOKE_REASONS, statements_for
 
 if TYPE_CHECKING:
@@ -99,8 +101,16 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
         return self._db.version()
 
     def migrate(self) -> int:
-        """Apply every pending migration (each with its version bump, atomically)."""
+        """Apply every pending migration (each with its version bump, atomically). On a
+        PostgreSQL registry with roles only its owner (or a superuser) migrates: a
+        station facing an older schema is told to have `juki db upgrade` run."""
         with self.transaction() as db:
+            if db.version() < len(MIGRATIONS) and not pg_roles.is_owner(db) \
+                    and pg_roles.roles_configured(db):
+                raise RegistryError(
+                    f"the registry's schema is version {db.version()}, this juki needs "
+                    f"{len(MIGRATIONS)}: the registry operator runs `juki db upgrade` as "
+                    f"{OWNER_ROLE} (this connection is not the owner)")
             for index in range(db.version(), len(MIGRATIONS)):
                 for statement in statements_for(db.dialect, index):
                     db.execute(statement)
@@ -220,10 +230,14 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
         the resident's identity information (the 4 information) is kept for disclosure;
         the certificates issued onto the card are recorded (for the CRLs)."""
         with self.transaction() as db:
-            cursor = db.execute("UPDATE cards SET status = 'active', certificate = ?, updated_at = ?"
-                                " WHERE serial = ? AND status = 'issuing'",
-                                (certificate_der, now(), serial))
-            if cursor.rowcount != 1:
+            if db.dialect == "postgresql":
+                changed = checked.card_status(db, serial, "issuing", "active",
+                                              certificate=certificate_der)
+            else:
+                changed = db.execute("UPDATE cards SET status = 'active', certificate = ?, "
+                                     "updated_at = ? WHERE serial = ? AND status = 'issuing'",
+                                     (certificate_der, now(), serial)).rowcount
+            if changed != 1:
                 raise RegistryError(f"card {serial} is not being issued")
             self._event(db, serial, "issuing", "active", None)
             for issued in certificates:
@@ -252,10 +266,14 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
 
     def mark_failed(self, serial: str, reason: str) -> None:
         with self.transaction() as db:
-            cursor = db.execute("UPDATE cards SET status = 'failed', failure = ?, updated_at = ? "
-                                "WHERE serial = ? AND status = 'issuing'",
-                                (reason[:500], now(), serial))
-            if cursor.rowcount:
+            if db.dialect == "postgresql":
+                changed = checked.card_status(db, serial, "issuing", "failed",
+                                              failure=reason[:500])
+            else:
+                changed = db.execute("UPDATE cards SET status = 'failed', failure = ?, "
+                                     "updated_at = ? WHERE serial = ? AND status = 'issuing'",
+                                     (reason[:500], now(), serial)).rowcount
+            if changed:
                 self._event(db, serial, "issuing", "failed", reason[:200])
 
     def unfinished(self) -> list[CardRecord]:
@@ -270,8 +288,11 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
         card_id, before = int(row[0]), str(row[1])
         if before not in TRANSITIONS.get(to, set()):
             raise RegistryError(f"card {serial} is {before}: it cannot become {to}")
-        db.execute("UPDATE cards SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-                   (to, reason, now(), card_id))
+        if db.dialect == "postgresql":
+            checked.card_status(db, serial, before, to, reason)
+        else:
+            db.execute("UPDATE cards SET status = ?, status_reason = ?, updated_at = ? "
+                       "WHERE id = ?", (to, reason, now(), card_id))
         self._event(db, serial, before, to, reason)
         if to == "revoked":  # the card's certificates follow its status (the CRLs)
             self.revoke_certificates(db, reason=str(reason), card_serial=serial)
@@ -328,13 +349,17 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
 
     def commit_code_change(self, resident: int, old: str, new: str, reason: str) -> None:
         with self.transaction() as db:
-            stamp = now()
-            db.execute("UPDATE record_codes SET status = 'retired', retired_at = ?, reason = ? "
-                       "WHERE code = ? AND resident_id = ? AND status = 'active'",
-                       (stamp, reason, old, resident))
-            cursor = db.execute("UPDATE record_codes SET status = 'active' WHERE code = ? AND "
-                                "resident_id = ? AND status = 'pending'", (new, resident))
-            if cursor.rowcount != 1:
+            if db.dialect == "postgresql":
+                checked.code_status(db, old, resident, "active", "retired", reason)
+                changed = checked.code_status(db, new, resident, "pending", "active")
+            else:
+                db.execute("UPDATE record_codes SET status = 'retired', retired_at = ?, "
+                           "reason = ? WHERE code = ? AND resident_id = ? AND status = 'active'",
+                           (now(), reason, old, resident))
+                changed = db.execute("UPDATE record_codes SET status = 'active' WHERE code = ? "
+                                     "AND resident_id = ? AND status = 'pending'",
+                                     (new, resident)).rowcount
+            if changed != 1:
                 raise RegistryError(f"code {new} was not reserved for this resident")
             # the codes themselves are not in the event: a reader of 操作履歴 without
             # read-code learns that it changed, when and why, not what it is
@@ -343,5 +368,8 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
     def abandon_code(self, code: str) -> None:
         """A reserved code whose card write failed: never handed out, never reused."""
         with self.transaction() as db:
-            db.execute("UPDATE record_codes SET status = 'abandoned', retired_at = ? "
-                       "WHERE code = ? AND status = 'pending'", (now(), code))
+            if db.dialect == "postgresql":
+                checked.code_status(db, code, None, "pending", "abandoned")
+            else:
+                db.execute("UPDATE record_codes SET status = 'abandoned', retired_at = ? "
+                           "WHERE code = ? AND status = 'pending'", (now(), code))

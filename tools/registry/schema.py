@@ -6,6 +6,8 @@ missing from it runs nothing (PostgreSQL's roles and grants have no SQLite form)
 
 from __future__ import annotations
 
+from . import pg_rules
+
 CARD_STATUSES = ("issuing", "active", "suspended", "revoked", "expired", "failed")
 OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
 REVOKE_REASONS = ("lost", "stolen", "returned", "damaged", "superseded", "deceased", "moved-out")
@@ -239,6 +241,17 @@ MIGRATIONS: list[list[str | dict[str, str]]] = [
                    "json_extract(entry, '$.resident_id'))",
          "postgresql": "CREATE INDEX provision_log_said_resident ON provision_log("
                        "((entry::jsonb ->> 'resident_id')))"},
+    ],
+    [  # 8: the registry enforces its own rules (issue 14): which station id each station
+       # role writes as; on PostgreSQL roles, grants, append-only triggers and the checked
+       # status functions (tools.registry.pg_rules; SQLite keeps the rules in the code)
+        """CREATE TABLE registry_stations (
+            station_id TEXT PRIMARY KEY,
+            role TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('enrolled', 'revoked')),
+            enrolled_at TEXT NOT NULL,
+            revoked_at TEXT)""",
+        *({"postgresql": sql} for sql in pg_rules.migration_statements()),
     ],
 ]
 

@@ -1,0 +1,248 @@
+"""Migration 8: the PostgreSQL registry enforces its rules itself. Each attack is made
+in SQL by a station role (as a compromised station would, past the juki code) and must
+be refused BY THE DATABASE; the same change through the registry code still works."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from psycopg import errors
+
+from tools.registry import Registry, RegistryError, new_record_code, pg_roles, pg_rules
+from tools.registry.registry import TRANSITIONS
+from tools.registry.roles import ADMIN_ROLE, OWNER_ROLE, station_role
+from tools.registry.schema import MIGRATIONS
+
+from .pg_station import OTHER_STATION_ID, STATION_ID, as_station, raw_as
+
+SERIAL = "100000000000001"
+ROLE = station_role(STATION_ID)
+
+
+@pytest.fixture
+def url(fresh_postgres: str) -> str:
+    Registry(fresh_postgres).close()  # migrated by the superuser (the owner's upgrade)
+    return fresh_postgres
+
+
+@pytest.fixture
+def station(url: str):  # type: ignore[no-untyped-def]
+    registry = as_station(url)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def owner_db(url: str):  # type: ignore[no-untyped-def]
+    """The owner's connection (the harness's superuser) as a Backend."""
+    registry = Registry(url)
+    yield registry.connection()
+    registry.close()
+
+
+@pytest.fixture
+def sql(url: str, station: Registry):  # type: ignore[no-untyped-def]
+    """A raw SQL connection as the station's role (the attacker's tool)."""
+    db = raw_as(url, ROLE)
+    yield db
+    db.close()
+
+
+def issue(registry: Registry, serial: str = SERIAL) -> str:
+    code = new_record_code()
+    registry.begin_issuance(serial, "resident", code, "131016", dt.date(2036, 1, 1))
+    registry.complete_issuance(serial, b"cert")
+    return code
+
+
+def entry(station_id: str | None, index: int = 0) -> str:
+    fields = {"index": index, "kind": "event", "event": "probe"}
+    if station_id is not None:
+        fields["station"] = station_id
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def seed_rows(url: str) -> None:
+    """One row in each append-only table (as the superuser), so row triggers fire."""
+    with raw_as(url, None) as db:
+        db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
+                   "VALUES (0, %s, 'event', NULL, '\\x00', 1)", (entry(STATION_ID),))
+        db.execute("INSERT INTO merkle_nodes VALUES (0, 0, '\\x00')")
+        db.execute("INSERT INTO audit_checkpoints VALUES (1, '\\x00', 'now', 'k', '\\x00')")
+        db.execute("INSERT INTO log_batches VALUES (0, 1, '\\x00', 1)")
+        db.execute("INSERT INTO card_events (serial, at, to_status) VALUES ('1', 'now', 'active')")
+        db.execute("INSERT INTO operator_events (operator_id, at, event) VALUES ('o', 'now', 'x')")
+
+
+def test_the_frozen_transitions_are_the_registrys() -> None:
+    code_pairs = {(before, to) for to, befores in TRANSITIONS.items() for before in befores}
+    assert set(pg_rules.CARD_TRANSITIONS) == code_pairs | {("issuing", "active"),
+                                                          ("issuing", "failed")}
+    assert len(MIGRATIONS) == 8
+
+
+@pytest.mark.parametrize("table", pg_rules.APPEND_ONLY)
+def test_append_only_tables_refuse_update_delete_truncate(url: str, sql, table: str) -> None:  # type: ignore[no-untyped-def]
+    seed_rows(url)
+    change = {"UPDATE": f"UPDATE {table} SET {_column(table)} = {_column(table)}",
+              "DELETE": f"DELETE FROM {table}", "TRUNCATE": f"TRUNCATE {table}"}
+    for statement in change.values():  # the station: no privilege at all
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+            sql.execute(statement)
+    with raw_as(url, None) as owner:  # the owner (even a superuser): the trigger refuses
+        owner.execute(f"SET ROLE {OWNER_ROLE}")
+        for op, statement in change.items():
+            with pytest.raises(errors.InsufficientPrivilege, match=f"refuses {op} on {table}"):
+                owner.execute(statement)
+        owner.execute("RESET ROLE")
+        assert owner.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 1
+
+
+def _column(table: str) -> str:
+    return {"provision_log": "entry", "merkle_nodes": "hash", "audit_checkpoints": "root",
+            "log_batches": "mac", "card_events": "reason", "operator_events": "detail"}[table]
+
+
+def test_a_station_cannot_disable_the_triggers_or_create_objects(sql) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(errors.InsufficientPrivilege, match="must be owner"):
+        sql.execute("ALTER TABLE provision_log DISABLE TRIGGER ALL")
+    with pytest.raises(errors.InsufficientPrivilege):
+        sql.execute("SET session_replication_role = replica")
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied for schema"):
+        sql.execute("CREATE TABLE cards_shadow (serial TEXT)")
+    with pytest.raises(errors.InsufficientPrivilege, match="must be owner"):
+        sql.execute("ALTER FUNCTION juki_card_status(text, text, text, text, bytea, text, text) "
+                    "SECURITY INVOKER")
+
+
+def test_card_status_changes_only_through_the_checked_function(station: Registry, sql) -> None:  # type: ignore[no-untyped-def]
+    issue(station)
+    station.set_status(SERIAL, "revoked", "lost")  # the code's way works as the station
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied for table cards"):
+        sql.execute("UPDATE cards SET status = 'active' WHERE serial = %s", (SERIAL,))
+    with pytest.raises(errors.CheckViolation, match="going from revoked to active"):
+        sql.execute("SELECT juki_card_status(%s, 'revoked', 'active', NULL, NULL, NULL, 'now')",
+                    (SERIAL,))
+    # lying about the current status changes nothing
+    assert sql.execute("SELECT juki_card_status(%s, 'suspended', 'active', NULL, NULL, NULL, "
+                       "'now')", (SERIAL,)).fetchone()[0] == 0
+    with pytest.raises(errors.CheckViolation, match="a card starts issuing"):
+        sql.execute("INSERT INTO cards (serial, profile, status, created_at, updated_at) "
+                    "VALUES ('100000000000002', 'resident', 'active', 'now', 'now')")
+    assert station.get(SERIAL).status == "revoked"  # type: ignore[union-attr]
+
+
+def test_record_code_status_changes_only_through_the_checked_function(station: Registry,
+                                                                      sql) -> None:  # type: ignore[no-untyped-def]
+    code = issue(station)
+    resident, new = station.reserve_new_code(code)
+    station.commit_code_change(resident, code, new, "requested")  # the code's way works
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied for table record"):
+        sql.execute("UPDATE record_codes SET status = 'active' WHERE code = %s", (code,))
+    with pytest.raises(errors.CheckViolation, match="from retired to active"):
+        sql.execute("SELECT juki_record_code_status(%s, NULL, 'retired', 'active', NULL, 'now')",
+                    (code,))
+    assert sql.execute("SELECT juki_record_code_status(%s, NULL, 'pending', 'active', NULL, "
+                       "'now')", (code,)).fetchone()[0] == 0
+    assert station.resident_of_code(code) == (resident, "retired")
+    assert station.active_code(resident) == new
+
+
+def test_the_checked_functions_are_pinned_and_owned(station: Registry, sql) -> None:  # type: ignore[no-untyped-def]
+    rows = sql.execute("SELECT p.proname, r.rolname, p.prosecdef, p.proconfig FROM pg_proc p "
+                       "JOIN pg_roles r ON r.oid = p.proowner WHERE p.proname LIKE 'juki%%'"
+                       ).fetchall()
+    by_name = {name: (owner, definer, config) for name, owner, definer, config in rows}
+    for name in ("juki_card_status", "juki_record_code_status"):
+        owner, definer, config = by_name[name]
+        assert owner == OWNER_ROLE and definer
+        assert config == ["search_path=pg_catalog, public, pg_temp"]
+    issue(station)
+    # a temporary table named like the registry's does not shadow it inside the function
+    sql.execute("CREATE TEMP TABLE cards (id bigint, serial text, status text)")
+    sql.execute("INSERT INTO cards VALUES (99, %s, 'revoked')", (SERIAL,))
+    assert sql.execute("SELECT juki_card_status(%s, 'active', 'suspended', 'why', NULL, NULL, "
+                       "'now')", (SERIAL,)).fetchone()[0] == 1
+    assert station.get(SERIAL).status == "suspended"  # type: ignore[union-attr]
+
+
+def test_recipients_are_read_only_for_a_station(url: str, sql) -> None:  # type: ignore[no-untyped-def]
+    assert sql.execute("SELECT count(*) FROM recipients").fetchone()[0] == 0
+    for statement in ("INSERT INTO recipients VALUES ('X', 'x')",
+                      "UPDATE recipients SET name = 'y'", "DELETE FROM recipients",
+                      "INSERT INTO recipient_purposes VALUES ('X', 'c', 'd')",
+                      "DELETE FROM recipient_purposes"):
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+            sql.execute(statement)
+    with raw_as(url, None) as admin:  # the administrative role may
+        admin.execute(f"SET ROLE {ADMIN_ROLE}")
+        admin.execute("INSERT INTO recipients VALUES ('X', 'x')")
+        admin.execute("INSERT INTO recipient_purposes VALUES ('X', 'c', 'd')")
+    assert sql.execute("SELECT count(*) FROM recipient_purposes").fetchone()[0] == 1
+
+
+def test_a_station_writes_log_entries_only_as_itself(owner_db, sql) -> None:  # type: ignore[no-untyped-def]
+    insert = ("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
+              "VALUES (%s, %s, 'event', NULL, '\\x00', 1)")
+    sql.execute(insert, (0, entry(STATION_ID, 0)))  # as itself: admitted
+    pg_roles.add_station(owner_db, OTHER_STATION_ID)  # the other station exists
+    with pytest.raises(errors.InsufficientPrivilege, match=f"naming station {OTHER_STATION_ID}"):
+        sql.execute(insert, (1, entry(OTHER_STATION_ID, 1)))
+    with pytest.raises(errors.InsufficientPrivilege, match=r"naming station \(none\)"):
+        sql.execute(insert, (1, entry(None, 1)))
+    pg_roles.disable_station(owner_db, STATION_ID)  # revoked: not even as itself
+    with pytest.raises(errors.InsufficientPrivilege, match="not an enrolled station"):
+        sql.execute(insert, (1, entry(STATION_ID, 1)))
+    assert sql.execute("SELECT count(*) FROM provision_log").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("target", [station_role(OTHER_STATION_ID), OWNER_ROLE, ADMIN_ROLE])
+def test_a_station_cannot_become_another_role(owner_db, sql, target: str) -> None:  # type: ignore[no-untyped-def]
+    pg_roles.add_station(owner_db, OTHER_STATION_ID)
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied to set role"):
+        sql.execute(f'SET ROLE "{target}"')
+    attributes = sql.execute("SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM "
+                             "pg_roles WHERE rolname = current_user").fetchone()
+    assert attributes == (False, False, False, False)
+
+
+def test_only_the_owner_migrates(owner_db, station: Registry) -> None:  # type: ignore[no-untyped-def]
+    owner_db.execute("UPDATE schema_version SET version = 7")  # as if juki were newer
+    with pytest.raises(RegistryError, match=r"version 7, this juki needs 8.*juki db upgrade"):
+        station.migrate()
+    assert station.schema_version() == 7  # nothing was run
+    assert not pg_roles.is_owner(station.connection())
+    assert pg_roles.is_owner(owner_db)
+    owner_db.execute(f"SET ROLE {OWNER_ROLE}")
+    assert pg_roles.is_owner(owner_db)  # the owner role itself (not only a superuser)
+    owner_db.execute("RESET ROLE")
+    owner_db.execute("UPDATE schema_version SET version = 8")
+    assert station.migrate() == 8  # current: nothing to do, the station goes on
+
+
+def test_add_station_is_idempotent_and_never_reuses_a_revoked_id(owner_db) -> None:  # type: ignore[no-untyped-def]
+    db = owner_db
+    role = pg_roles.add_station(db, "pg-rules-c")
+    assert pg_roles.add_station(db, "pg-rules-c") == role == "juki_station_pg_rules_c"
+    with pytest.raises(RegistryError, match="already bound to station pg-rules-c"):
+        pg_roles.add_station(db, "pg_rules_c")  # the same role name
+    pg_roles.disable_station(db, "pg-rules-c")
+    assert db.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = ?",
+                      (role,)).fetchone()[0] is False
+    with pytest.raises(RegistryError, match="never reused"):
+        pg_roles.add_station(db, "pg-rules-c")
+    with pytest.raises(RegistryError, match="not an enrolled station"):
+        pg_roles.disable_station(db, "pg-rules-c")
+    assert [s["status"] for s in pg_roles.stations(db)] == ["revoked"]
+    db.execute(f'ALTER ROLE "{role}" LOGIN')  # roles are cluster-wide: leave it usable
+
+
+def test_station_roles_refuse_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    registry = Registry(tmp_path / "r.sqlite")
+    with pytest.raises(RegistryError, match="need a PostgreSQL registry"):
+        pg_roles.add_station(registry.connection(), "x")
+    assert pg_roles.is_owner(registry.connection())
+    assert registry.connection().execute("SELECT count(*) FROM registry_stations"
+                                         ).fetchone()[0] == 0

@@ -1,0 +1,106 @@
+"""Station roles of a shared PostgreSQL registry, for the registry operator's commands
+(``juki registry ...``): one LOGIN role per station, member of ``juki_stations``, bound
+in ``registry_stations`` to the station id its log entries must name (migration 8's
+trigger checks every provision-log insert against that binding).
+
+Roles are cluster-wide, bindings are per database. A station id is never reused once
+revoked (its certificate is on the CRL; its entries stay in the log under that id).
+"""
+
+from __future__ import annotations
+
+from .backend import Backend
+from .records import RegistryError, now
+from .roles import OWNER_ROLE, STATION_ROLE_PATTERN, STATIONS_GROUP, station_role
+
+
+def _postgres(db: Backend) -> None:
+    if db.dialect != "postgresql":
+        raise RegistryError("station roles need a PostgreSQL registry (this one is "
+                            f"{db.dialect})")
+
+
+def _quoted(role: str) -> str:
+    """The role as an SQL identifier (checked: letters, digits and ``_`` only)."""
+    if not STATION_ROLE_PATTERN.match(role):
+        raise RegistryError(f"{role!r} is not a station role name")
+    return f'"{role}"'
+
+
+def is_owner(db: Backend) -> bool:
+    """Whether this connection may migrate the registry: a superuser, or a member of
+    ``juki_owner`` (always True on SQLite: the file's owner is its owner)."""
+    if db.dialect != "postgresql":
+        return True
+    row = db.execute(
+        "SELECT r.rolsuper OR EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = ? AND "
+        "pg_has_role(current_user, o.oid, 'MEMBER')) FROM pg_roles r "
+        "WHERE r.rolname = current_user", (OWNER_ROLE,)).fetchone()
+    return bool(row and row[0])
+
+
+def roles_configured(db: Backend) -> bool:
+    """Whether the cluster has the registry's roles (migration 8 made or found them)."""
+    if db.dialect != "postgresql":
+        return False
+    return db.execute("SELECT 1 FROM pg_roles WHERE rolname = ?",
+                      (OWNER_ROLE,)).fetchone() is not None
+
+
+def add_station(db: Backend, station_id: str) -> str:
+    """The station's LOGIN role (created if missing, member of ``juki_stations``, no
+    other power) and its binding to ``station_id``; idempotent. Refused for a station
+    id revoked before, or a role already bound to another id. In a transaction of its
+    own (``db`` must not be inside one)."""
+    _postgres(db)
+    role = station_role(station_id)
+    name = _quoted(role)
+    db.begin_write()
+    try:
+        row = db.execute("SELECT station_id, status FROM registry_stations WHERE station_id = ? "
+                         "OR role = ?", (station_id, role)).fetchone()
+        if row is not None and row[0] != station_id:
+            raise RegistryError(f"role {role} is already bound to station {row[0]}")
+        if row is not None and row[1] == "revoked":
+            raise RegistryError(f"station {station_id} was revoked: a station id is never "
+                                "reused (enrol the station under a new id)")
+        db.execute(f"DO $$ BEGIN CREATE ROLE {name} LOGIN; EXCEPTION WHEN duplicate_object "
+                   "OR unique_violation THEN NULL; END $$")
+        db.execute(f"ALTER ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT "
+                   "NOREPLICATION NOBYPASSRLS")
+        db.execute(f"GRANT {STATIONS_GROUP} TO {name}")
+        if row is None:
+            db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "
+                       "VALUES (?, ?, 'enrolled', ?)", (station_id, role, now()))
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return role
+
+
+def disable_station(db: Backend, station_id: str) -> str:
+    """The station may no longer log in (NOLOGIN) and its binding is revoked (an open
+    session of it can no longer write log entries); returns its role."""
+    _postgres(db)
+    role = station_role(station_id)
+    db.begin_write()
+    try:
+        cursor = db.execute("UPDATE registry_stations SET status = 'revoked', revoked_at = ? "
+                            "WHERE station_id = ? AND status = 'enrolled'", (now(), station_id))
+        if cursor.rowcount != 1:
+            raise RegistryError(f"station {station_id} is not an enrolled station of this "
+                                "registry")
+        db.execute(f"ALTER ROLE {_quoted(role)} NOLOGIN")
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return role
+
+
+def stations(db: Backend) -> list[dict[str, str | None]]:
+    """The bindings: station id, role, status, enrolled_at, revoked_at."""
+    keys = ("station_id", "role", "status", "enrolled_at", "revoked_at")
+    rows = db.execute(f"SELECT {', '.join(keys)} FROM registry_stations ORDER BY station_id")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
