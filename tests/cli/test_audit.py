@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.tamper import tampering
 from tools.audit import log
 
 from ..conftest import juki
@@ -67,7 +68,7 @@ def checkpoints_prove_and_catch_an_edit(home: Path, provision: int) -> None:
     assert consistent["verified"] and consistent["new"] == second["size"]
     assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
     registry = station_registry(home)
-    with registry.transaction() as db:
+    with registry.transaction() as db, tampering(db):
         edited = db.execute("UPDATE provision_log SET entry = replace(entry, 'NENKIN', "
                             "'NENKIM') WHERE idx = ?", (provision,))
         assert edited.rowcount == 1

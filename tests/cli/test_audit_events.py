@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tamper import tampering
 from tools.audit import log, merkle
 
 from ..conftest import juki
@@ -229,18 +230,18 @@ def test_audit_verify_catches_an_edited_or_deleted_event(desk: dict) -> None:
     target = desk["steps"]["suspend"][1][0]["index"]
     original = log.entry_at(registry.connection(), target)
     assert original is not None
-    with registry.transaction() as db:  # the attack: who suspended the card, rewritten
+    with registry.transaction() as db, tampering(db):  # the attack: who suspended the card, rewritten
         db.execute("UPDATE provision_log SET entry = ? WHERE idx = ?",
                    (original.raw.replace('"operator":"admin"', '"operator":"clerk"'), target))
     verdict = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
     assert verdict["first_bad_index"] == target and "MAC" in verdict["problem"]
     proofs = listed(home, "--proof", "--card", desk["serial"], check=1)["events"]
     assert [e["proof_verified"] for e in proofs if e["index"] == target] == [False]
-    with registry.transaction() as db:
+    with registry.transaction() as db, tampering(db):
         db.execute("UPDATE provision_log SET entry = ? WHERE idx = ?", (original.raw, target))
     assert json.loads(juki(home, "audit", "verify", "--json").stdout)["ok"]
     last = log.size(registry.connection()) - 1
-    with registry.transaction() as db:  # the attack: the last event deleted
+    with registry.transaction() as db, tampering(db):  # the attack: the last event deleted
         db.execute("DELETE FROM provision_log WHERE idx = ?", (last,))
     verdict = json.loads(juki(home, "audit", "verify", "--json", check=1).stdout)
     assert verdict["first_bad_index"] == last and "truncated" in verdict["problem"]

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hsm import eddsa
 from hsm.roles import KeyRole
+from tests.tamper import tampering
 from tools.audit import anchors, log, note
 from tools.audit.checkpoints import make_checkpoint
 from tools.audit.provision import Release, record
@@ -66,7 +67,8 @@ def test_3a_moving_resident_id_is_named_by_verify_and_refused_by_disclosure(
     hsm, notes = station.hsm, tmp_path / "checkpoints"
     fill(registry, hsm, 6)
     make_checkpoint(registry, hsm, notes)
-    with registry.transaction() as db:  # the attack: hide entry 4 from resident 1, or give it to 2
+    # the attack: hide entry 4 from resident 1, or give it to 2
+    with registry.transaction() as db, tampering(db):
         db.execute("UPDATE provision_log SET resident_id = ? WHERE idx = 4", (moved_to,))
     verdict = verify_log(registry.connection(), hsm, notes)
     assert not verdict.ok and verdict.first_bad_index == 4
@@ -86,7 +88,7 @@ def test_3b_deleting_entries_after_the_last_checkpoint_is_named(
     make_checkpoint(registry, hsm, notes)
     fill(registry, hsm, 4, start=5)
     assert verify_log(registry.connection(), hsm, notes).ok
-    with registry.transaction() as db:  # the attack: drop the 3 newest entries and their nodes
+    with registry.transaction() as db, tampering(db):  # the attack: drop the 3 newest entries and their nodes
         db.execute("DELETE FROM provision_log WHERE idx >= 6")
         db.execute("DELETE FROM merkle_nodes WHERE position >= 6 AND level = 0")
     verdict = verify_log(registry.connection(), hsm, notes)
@@ -102,7 +104,7 @@ def test_3c_deleting_entries_and_checkpoints_is_named(registry: Registry, statio
     make_checkpoint(registry, hsm, notes)
     fill(registry, hsm, 4, start=4)
     make_checkpoint(registry, hsm, notes)
-    with registry.transaction() as db:  # the attack: back to 3 entries, no checkpoints at all
+    with registry.transaction() as db, tampering(db):  # the attack: back to 3 entries, no checkpoints at all
         db.execute("DELETE FROM provision_log WHERE idx >= 3")
         db.execute("DELETE FROM audit_checkpoints")
     verdict = verify_log(registry.connection(), hsm, notes)

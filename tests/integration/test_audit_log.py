@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import run_on_own_token
+from tests.tamper import tampering
 from tools.audit import anchors, log, merkle
 from tools.audit.checkpoints import checkpoints, make_checkpoint
 from tools.audit.provision import Release, record
@@ -56,18 +57,18 @@ def test_forged_checkpoints_are_rejected(registry: Registry, station, tmp_path: 
     hsm, notes = station.hsm, tmp_path / "checkpoints"
     fill(registry, hsm, 4)
     checkpoint = make_checkpoint(registry, hsm, notes)
-    with registry.transaction() as db:  # a root that fits edited entries, the old signature
+    with registry.transaction() as db, tampering(db):  # a root that fits edited entries, the old signature
         db.execute("UPDATE audit_checkpoints SET root = ? WHERE size = ?",
                    (merkle.leaf_hash(b"forged"), checkpoint.size))
     verdict = verify_log(registry.connection(), hsm, notes)
     assert not verdict.ok and "signature does not verify" in (verdict.problem or "")
     other = Ed25519PrivateKey.generate()  # signed, but by a key that is not the token's
     text = checkpoint.note_text(anchors.origin(registry.connection()))
-    with registry.transaction() as db:
+    with registry.transaction() as db, tampering(db):
         db.execute("UPDATE audit_checkpoints SET root = ?, signature = ? WHERE size = ?",
                    (checkpoint.root, other.sign(text.encode()), checkpoint.size))
     assert not verify_log(registry.connection(), hsm, notes).ok
-    with registry.transaction() as db:
+    with registry.transaction() as db, tampering(db):
         db.execute("UPDATE audit_checkpoints SET signature = ? WHERE size = ?",
                    (checkpoint.signature, checkpoint.size))
     assert verify_log(registry.connection(), hsm, notes).ok
@@ -81,7 +82,7 @@ def _rows(db) -> list[tuple[int, str, bytes]]:  # type: ignore[no-untyped-def]
 def tamper(registry: Registry, action: str, i: int, j: int) -> int:
     """Break the log as someone with SQL access but without the token would; the index
     the verification must name."""
-    with registry.transaction() as db:
+    with registry.transaction() as db, tampering(db):
         rows = _rows(db)
         if action == "modify":
             fields = json.loads(rows[i][1]) | {"recipient": "SOMEONE-ELSE"}
@@ -136,7 +137,7 @@ def test_entries_rewritten_with_their_leaf_nodes_are_caught_by_mac_and_root(stat
         notes = Path(directory) / "checkpoints"
         fill(registry, station.hsm, 6)
         checkpoint = make_checkpoint(registry, station.hsm, notes)
-        with registry.transaction() as db:
+        with registry.transaction() as db, tampering(db):
             entry = json.loads(_rows(db)[3][1]) | {"purpose": "B4-3"}
             raw = log.canonical(entry)
             db.execute("UPDATE provision_log SET entry = ? WHERE idx = 3", (raw.decode(),))
