@@ -102,7 +102,8 @@ def enroll_in_shared_registry(home: Path) -> None:
     """In the TLS pass, a home that uses the shared registry is enrolled as a station
     would be in production: `station enroll-registry` (key in its token, CSR), the
     registry operator's `registry issue-station`, `station enroll-registry --install`.
-    Elsewhere (SQLite, a database of its own) nothing is done."""
+    Its token must exist; its other keys need not (`hsm init` already writes to the
+    registry). Elsewhere (SQLite, a database of its own) nothing is done."""
     if not _uses_shared_registry(home):
         return
     import secrets
@@ -146,9 +147,13 @@ def rig_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     home = tmp_path_factory.mktemp("station")
     up = json.loads(juki(home, "rig", "up", "--blank", str(RIG_SLOTS), "--json").stdout)
     assert up["pcscd"]["running"] and len(up["cards"]) == RIG_SLOTS
-    _open_by_roots_word(home)  # the tests use the rig's home as a station too
-    juki(home, "hsm", "init")
-    enroll_in_shared_registry(home)
+    try:
+        _open_by_roots_word(home)  # the tests use the rig's home as a station too
+        enroll_in_shared_registry(home)  # before hsm init, which records its keys' events there
+        juki(home, "hsm", "init")
+    except BaseException:
+        juki(home, "rig", "down", check=None)  # no rig left running by a failed set-up
+        raise
     started = {up["pcscd"]["pid"], *(c["pid"] for c in up["cards"])}
     yield home
     status = json.loads(juki(home, "rig", "status", "--json", check=None).stdout)
