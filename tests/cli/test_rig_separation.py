@@ -19,7 +19,7 @@ from tools.rig.rig import reader_name
 from tools.rig.softhsm_token import init_token
 from tools.station.home import StationHome
 
-from ..conftest import juki
+from ..conftest import enroll_in_shared_registry, juki
 from ..operator_helpers import operator_mode, operator_station, station_registry
 
 NO_VPCD_PORT = "1"  # nothing listens there: an emulator that wrongly ran would fail, not hang
@@ -76,6 +76,7 @@ def production_station(rig_home: Path, root: Path) -> Path:
                                  "softhsm2_conf": str(rig.softhsm_dir / "softhsm2.conf")},
                          # open by root's word: open even beside a shared registry's admins
                          "station": {"mode": "open"}})
+    enroll_in_shared_registry(root)  # the PostgreSQL pass: a station of the shared registry
     juki(root, "hsm", "init")  # the card masters and PIV management master are there
     return root
 
