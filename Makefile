@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc libpcsclite-dev swig gcc \
                 python3-venv python3-dev iproute2 util-linux pamtester libpam-modules \
-                chromium poppler-utils fonts-ipafont-gothic
+                chromium poppler-utils fonts-ipafont-gothic libpq5 libengine-pkcs11-openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps venv users demo test unit lint bench fuzz clean
@@ -62,7 +62,7 @@ lint: venv
 # (.ci/postgres-up; docs/deployment.md). The pass's database belongs to juki_owner and is
 # migrated by `juki db upgrade` as the owner, as an upgrade is done in production.
 test: venv lint users
-	eval "$$(bash .ci/postgres-up)" && \
+	registry_env="$$(bash .ci/postgres-up)" && eval "$$registry_env" && \
 	$(PY) -m pytest -q -p no:cacheprovider && \
 	dropdb --if-exists --force juki_suite && createdb -O juki_owner juki_suite && \
 	upgrade_home="$$(mktemp -d)" && \
