@@ -1,28 +1,37 @@
 """The full verification of the provision log (`juki audit verify`).
 
-It recomputes every leaf, checks every entry's MAC (which covers its index), that the
-columns used to select and attribute entries (``resident_id``, ``kind``) say what the
-authenticated entry says, the index sequence, and every root the log must have: at each
-signed checkpoint in the database, at each signed note of the checkpoint file outside
-the database, and at the token's head. It names the first bad index, or what is missing
-(deleted entries, deleted checkpoints, a re-attributed entry, a forged checkpoint).
+It recomputes every leaf, checks that the columns used to select and attribute entries
+(``resident_id``, ``kind``) say what the entry says, canonical form, the index sequence,
+and every root the log must have: at each signed checkpoint in the database, at each
+signed note of the checkpoint file outside the database, and at the token's head.
+
+Anchored on the latest signed checkpoint (size A): the entries below A are proven by
+their leaves reproducing its signed root (and every earlier one), so they need no token
+call. The tail from A on is proven by MACs: an entry's own, or its group commit's batch
+MAC over the MTH of the batch (a batch straddling A is checked whole). A problem below A
+cannot name its entry from a root alone: then the log is checked again with every MAC
+from index 0, so the verdict names the first bad index exactly as a full check does.
+Leaves and entries are checked by two worker processes (``verify_parallel``).
+
+It names the first bad index, or what is missing (deleted entries, deleted
+checkpoints, a re-attributed entry, a forged checkpoint, a deleted batch row).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hsm.mac import first_bad_mac
-from hsm.roles import KeyRole
 from hsm.token import Hsm
 
 from ..registry.backend import Backend
-from . import anchors, log, merkle
+from . import anchors, log, merkle, verify_parallel
 from .checkpoints import Checkpoint, checkpoints, verifier
+from .verify_macs import Broken, MacCheck, Macs, TokenMacs, check_batches, tail_batches
+from .verify_scan import ChunkResult, entry_problem
 
-VERIFY_BATCH = 4096
+__all__ = ["Broken", "LogVerdict", "check_log", "entry_problem", "expected_roots",
+           "verify_log"]
 
 
 @dataclass(frozen=True)
@@ -35,29 +44,6 @@ class LogVerdict:
 
     def as_json(self) -> dict[str, object]:
         return dict(vars(self))
-
-
-class Broken(Exception):
-    def __init__(self, index: int | None, problem: str) -> None:
-        super().__init__(problem)
-        self.index, self.problem = index, problem
-
-
-def _entry_problem(index: int, raw: str, kind: object, resident_id: object) -> str | None:
-    try:
-        fields = json.loads(raw)
-    except ValueError:
-        return "not JSON"
-    if not isinstance(fields, dict) or fields.get("index") != index:
-        return f"names index {fields.get('index') if isinstance(fields, dict) else '?'}"
-    if log.canonical(fields).decode("utf-8") != raw:
-        return "not in canonical form"
-    if fields.get("resident_id") != resident_id:
-        return (f"the resident_id column says {resident_id}, the signed entry says "
-                f"{fields.get('resident_id')} (re-attributed)")
-    if fields.get("kind") != kind:
-        return f"the kind column says {kind!r}, the signed entry says {fields.get('kind')!r}"
-    return None
 
 
 def expected_roots(db: Backend, hsm: Hsm, signed: list[Checkpoint],
@@ -100,70 +86,125 @@ def expected_roots(db: Backend, hsm: Hsm, signed: list[Checkpoint],
     return roots
 
 
-class _Macs:
-    """Entry MACs checked in the token in batches of one key version."""
+@dataclass
+class _Pass:
+    """What one pass over the log found, chunk by chunk."""
 
-    def __init__(self, hsm: Hsm) -> None:
-        self.hsm, self.version = hsm, 0
-        self.batch: list[tuple[int, bytes, bytes]] = []
+    roots: dict[int, tuple[bytes, str]]
+    macs: Macs
+    stack: list[tuple[int, bytes]] = field(default_factory=list)
+    leaves: bytearray = field(default_factory=bytearray)
+    empty: list[tuple[int, int]] = field(default_factory=list)
+    reached: int = 0
+    uncovered: int | None = None
+    wrong_root: Broken | None = None
 
-    def add(self, index: int, leaf: bytes, tag: bytes, version: int) -> None:
-        if version != self.version:
-            self.flush()
-            self.version = version
-        self.batch.append((index, leaf, tag))
-        if len(self.batch) >= VERIFY_BATCH:
-            self.flush()
+    def absorb(self, result: ChunkResult) -> None:
+        """Take one task's result in index order: MACs, the roots at its cuts (a wrong
+        root is kept, not raised: a MAC or batch further on may name the entry), then its
+        first problem; raises ``Broken``."""
+        self.reached, self.leaves = result.reached, self.leaves + result.leaves
+        self.empty += result.empty
+        if result.uncovered is not None and self.uncovered is None:
+            self.uncovered = result.uncovered
+        pending = iter(result.macs)
+        item = next(pending, None)
+        for cut in sorted(result.cuts):
+            while item is not None and item[0] < cut:
+                self.macs.add(*item)
+                item = next(pending, None)
+            if (self.wrong_root is None
+                    and merkle.fold(self.stack + result.cuts[cut]) != self.roots[cut][0]):
+                self.wrong_root = Broken(cut - 1, f"the root at size {cut} differs from "
+                                                  f"{self.roots[cut][1]}")
+        while item is not None:
+            self.macs.add(*item)
+            item = next(pending, None)
+        if result.problem is not None:
+            self.macs.flush()  # an earlier bad MAC is the first bad index
+            raise Broken(*result.problem)
+        for height, value in result.stack:
+            verify_parallel.push_subtree(self.stack, height, value)
 
-    def flush(self) -> None:
-        if not self.batch:
-            return
-        bad = first_bad_mac(self.hsm, self.version, [(leaf, tag) for _, leaf, tag in self.batch],
-                            KeyRole.AUDIT_ENTRY_MAC)
-        if bad is not None:
-            index = self.batch[bad][0]
-            raise Broken(index, f"entry {index}: MAC does not verify (altered or not ours)")
-        self.batch.clear()
+
+class Uncovered(Broken):
+    """An entry below the anchor with no MAC and no batch row: a deleted ``log_batches``
+    row, reported although the signed root proves the entry's content."""
+
+    def __init__(self, index: int, anchor: int) -> None:
+        super().__init__(index, f"entry {index}: no MAC of its own and no log_batches row "
+                                "covers it (its batch row deleted); its content is still "
+                                f"proven by the signed checkpoint of size {anchor}")
 
 
-def _scan(db: Backend, hsm: Hsm, roots: dict[int, tuple[bytes, str]]) -> int:
-    """Check every entry and every root along the way; the number of entries."""
+def _first(problems: list[Broken]) -> Broken | None:
+    return min(problems, key=lambda b: -1 if b.index is None else b.index, default=None)
+
+
+def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check: MacCheck,
+              **options: int) -> int:
+    """Check the whole log, MACs from ``tail`` on; the number of entries. Raises
+    ``Broken`` at the first problem."""
+    size = log.size(db)  # after the roots: an append meanwhile is not a truncation
+    low = db.execute("SELECT MIN(idx) FROM provision_log").fetchone()[0]
+    if low is not None and int(low) < 0:
+        raise Broken(0, f"entry 0 is missing (next is {low})")
     if 0 in roots and roots[0][0] != merkle.EMPTY_ROOT:
         raise Broken(0, "the checkpoint of the empty log has a wrong root")
-    macs, stack, expected = _Macs(hsm), [], 0
-    rows = db.execute("SELECT idx, entry, mac, mac_version, kind, resident_id "
-                      "FROM provision_log ORDER BY idx")
+    batches = tail_batches(db, tail)
+    leaves_from = max(0, min([tail, *(b.start for b in batches)]))
+    cuts = sorted(s for s in roots if 0 < s <= size)
+    chunk = options.pop("chunk", verify_parallel.CHUNK)
+    tasks = verify_parallel.plan(size, cuts, tail, leaves_from, chunk)
+    state, problems = _Pass(roots, Macs(check)), []
     try:
-        for index, raw, tag, version, kind, resident_id in rows:
-            if index != expected:
-                raise Broken(expected, f"entry {expected} is missing (next is {index})")
-            if problem := _entry_problem(index, raw, kind, resident_id):
-                raise Broken(index, f"entry {index}: {problem}")
-            leaf = merkle.leaf_hash(raw.encode("utf-8"))
-            macs.add(index, leaf, bytes(tag), int(version))
-            merkle.push(stack, leaf)
-            expected += 1
-            if expected in roots and merkle.fold(stack) != roots[expected][0]:
-                raise Broken(expected - 1, f"the root at size {expected} differs from "
-                                           f"{roots[expected][1]}")
-    except Broken:
-        macs.flush()  # an earlier bad MAC is the first bad index
+        for result in verify_parallel.results(db, tasks, **options):
+            state.absorb(result)
+        state.macs.flush()
+    except Broken as broken:
+        problems.append(broken)
+    else:
+        state.reached = size
+    problems += [state.wrong_root] if state.wrong_root else []
+    longest = max(roots, default=0)
+    if longest > size and state.reached == size:
+        problems.append(Broken(size, f"log truncated: {size} entries in the database, but "
+                                     f"{roots[longest][1]} records {longest} (entries "
+                                     f"{size}..{longest - 1} deleted)"))
+    problems += check_batches(check, batches, bytes(state.leaves), leaves_from,
+                              state.reached, size, state.empty)
+    first = _first(problems)
+    if state.uncovered is not None and (first is None or (first.index or 0) >= tail):
+        first = Uncovered(state.uncovered, tail)  # every root held: the content is proven
+    if first is not None:
+        raise first
+    return size
+
+
+def check_log(db: Backend, roots: dict[int, tuple[bytes, str]], anchor: int, check: MacCheck,
+              **options: int) -> int:
+    """Check every entry against ``roots`` (size -> (root, who says so)), MACs only from
+    ``anchor`` (the latest signed checkpoint) on; the number of entries. A problem below
+    the anchor is named by a second pass with every MAC."""
+    try:
+        return _one_pass(db, roots, anchor, check, **options)
+    except Uncovered:
         raise
-    macs.flush()
-    return expected
+    except Broken as broken:
+        if not anchor or broken.index is None or broken.index >= anchor:
+            raise
+        _one_pass(db, roots, 0, check, **options)
+        raise  # (the full pass found nothing: the first pass's problem stands)
 
 
-def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path) -> LogVerdict:
-    """Recompute and check everything (see the module docstring)."""
+def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, **options: int) -> LogVerdict:
+    """Recompute and check everything (see the module docstring). ``options`` (tests,
+    bench): ``workers``, ``parallel_from``, ``chunk``."""
     signed = checkpoints(db)
     try:
         roots = expected_roots(db, hsm, signed, checkpoints_file)
-        count = _scan(db, hsm, roots)
-        longest = max(roots, default=0)
-        if longest > count:
-            raise Broken(count, f"log truncated: {count} entries in the database, but "
-                                f"{roots[longest][1]} records {longest} (entries {count}.."
-                                f"{longest - 1} deleted)")
+        anchor = max((c.size for c in signed), default=0)
+        count = check_log(db, roots, anchor, TokenMacs(hsm), **options)
     except Broken as broken:
         return LogVerdict(False, log.size(db), len(signed), broken.index, broken.problem)
     return LogVerdict(True, count, len(signed), None, None)
