@@ -152,17 +152,27 @@ class Entry:
         return merkle.leaf_hash(self.raw.encode("utf-8"))
 
 
+# The resident an entry itself names, as the expression index provision_log_said_resident
+# (migration 7) spells it: the query must use the same expression for the index to apply.
+SAID_RESIDENT = {"sqlite": "json_extract(entry, '$.resident_id') = ?",
+                 "postgresql": "(entry::jsonb ->> 'resident_id') = ?"}
+
+
+def resident_query(db: Backend, resident_id: int) -> tuple[str, tuple[Any, ...]]:
+    """The rows whose column or whose entry names ``resident_id``, each side by its own
+    index (never a scan of the log); the SQL and its parameters."""
+    said: Any = int(resident_id) if db.dialect == "sqlite" else str(int(resident_id))
+    return ("SELECT idx, entry, resident_id FROM provision_log WHERE resident_id = ? OR "
+            f"{SAID_RESIDENT[db.dialect]} ORDER BY idx", (int(resident_id), said))
+
+
 def entries_of_resident(db: Backend, resident_id: int) -> list[Entry]:
     """A resident's entries as the entries themselves say (the ``resident_id`` column is
     only an index): a row whose column and entry disagree (an entry moved to NULL or to
-    another resident) raises ``LogTamperedError`` naming its index. (Canonical JSON
-    writes ``"resident_id":N,``: the key after it is ``station``.)"""
-    pattern = f'%"resident_id":{int(resident_id)},%'
-    rows = db.execute("SELECT idx, entry, resident_id FROM provision_log "
-                      "WHERE resident_id = ? OR entry LIKE ? ORDER BY idx",
-                      (resident_id, pattern))
+    another resident) raises ``LogTamperedError`` naming its index. Both sides are found
+    by index: the column's, and the expression index on the resident the entry names."""
     found = []
-    for index, raw, column in rows:
+    for index, raw, column in db.execute(*resident_query(db, resident_id)):
         entry = Entry(int(index), str(raw))
         said = entry.fields.get("resident_id")
         if said != column:
