@@ -1,5 +1,9 @@
 """Recipient agencies and their permitted purposes: data (fixtures/recipients.toml, or
-``[audit] recipients_file``) loaded into the registry, then looked up on every release."""
+``[audit] recipients_file``) loaded into the registry, then looked up on every release.
+
+On a PostgreSQL registry with roles (migration 8) the table is the registry operator's:
+only ``juki_admin`` (and the owner) may change it (`juki registry recipients --load`); a
+station only reads it, and is told so instead of meeting a raw permission error."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RequestError
+from ..errors import PermissionDeniedError, RequestError
 from ..registry import Registry
 from ..registry.backend import Backend
 from ..registry.events import Event
@@ -64,9 +68,25 @@ def parse_bytes(data: bytes, path: Path) -> list[Recipient]:
     return found
 
 
+OPERATORS_TABLE = ("the recipient table of this registry is the registry operator's: "
+                   "they load it with `juki registry recipients --load FILE`")
+
+
+def may_change(db: Backend) -> bool:
+    """Whether this connection may add to the table (on PostgreSQL: a granted INSERT)."""
+    if db.dialect != "postgresql":
+        return True
+    row = db.execute("SELECT has_table_privilege('recipients', 'INSERT') AND "
+                     "has_table_privilege('recipient_purposes', 'INSERT')").fetchone()
+    return bool(row[0])
+
+
 def add(db: Backend, recipients: list[Recipient]) -> list[str]:
     """Add what is new inside the caller's transaction (nothing is replaced: a
-    recipient's purposes only grow by data); the ``recipient/purpose`` pairs added."""
+    recipient's purposes only grow by data); the ``recipient/purpose`` pairs added.
+    Refused (PermissionDeniedError) to a connection that may not change the table."""
+    if not may_change(db):
+        raise PermissionDeniedError(f"{OPERATORS_TABLE}; this station may only read it")
     added = []
     for r in recipients:
         if db.execute("SELECT 1 FROM recipients WHERE recipient_id = ?",
@@ -115,8 +135,14 @@ def listed(registry: Registry) -> list[Recipient]:
 
 
 def ensure_loaded(registry: Registry, path: Path | None) -> None:
-    """The configured table, loaded the first time a station needs it."""
-    if registry.connection().execute("SELECT 1 FROM recipients LIMIT 1").fetchone() is None:
+    """The configured table, loaded the first time a station needs it; a station that
+    may not change the table (PostgreSQL with roles) only reads it, and an empty one is
+    an error naming who fills it (every release would be refused)."""
+    db = registry.connection()
+    if db.execute("SELECT 1 FROM recipients LIMIT 1").fetchone() is None:
+        if not may_change(db):
+            raise RequestError("recipients", f"the registry's recipient table is empty; "
+                                             f"{OPERATORS_TABLE}")
         load(registry, path or DEFAULT_FILE)
 
 
