@@ -9,8 +9,9 @@
   to cosign.
 
 The log name is the first 8 bytes (hex) of SHA-256 of where the station opens the
-registry (the resolved SQLite path, or the PostgreSQL URL without its password), so
-nothing in the database can choose which head is its own.
+registry (the resolved SQLite path, or the PostgreSQL URL without user, password and
+ssl* parameters: which database, not who connects), so nothing in the database can
+choose which head is its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from hsm.data_objects import read_data, write_data
 from hsm.token import Hsm
@@ -33,13 +34,21 @@ ORIGIN_PREFIX = "juki/provision-log/"
 CHECKPOINTS_FILE = Path("audit") / "checkpoints"
 
 
+def _connection_parameter(name: str) -> bool:
+    """Says who connects and how (user, password, TLS files and modes), not which
+    database: left out of the log's name, so a station keeps its log when it moves to a
+    TLS connection as its own role (issue 14)."""
+    return name in ("user", "password") or name.startswith("ssl")
+
+
 def _where(location: str) -> str:
     if location.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(location)
         host = parts.hostname or ""
-        netloc = f"{parts.username + '@' if parts.username else ''}{host}" + (
-            f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        query = "&".join(item for item in parts.query.split("&")
+                         if not _connection_parameter(unquote(item.partition("=")[0])))
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     return str(Path(location).resolve())
 
 

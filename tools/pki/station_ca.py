@@ -109,9 +109,10 @@ def _attribute(name: x509.Name, oid: x509.ObjectIdentifier, what: str) -> str:
     return values[0].value
 
 
-def check_request(pem: bytes) -> StationRequest:
+def check_request(pem: bytes, station_id: str | None = None) -> StationRequest:
     """A CSR from `juki station enroll-registry`, verified: its self-signature, an EC
-    P-256 key, CN a station role and UID the station id that role belongs to."""
+    P-256 key, CN a station role and UID the station id that role belongs to (a CSR
+    without UID: ``station_id`` as the operator gives it, which must give that CN)."""
     try:
         csr = x509.load_pem_x509_csr(pem)
     except ValueError as exc:
@@ -122,7 +123,12 @@ def check_request(pem: bytes) -> StationRequest:
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise RequestError("csr", "the station key must be EC P-256")
     role = _attribute(csr.subject, NameOID.COMMON_NAME, "common name")
-    station_id = _attribute(csr.subject, NameOID.USER_ID, "UID (the station id)")
+    uids = csr.subject.get_attributes_for_oid(NameOID.USER_ID)
+    if uids or station_id is None:
+        named = _attribute(csr.subject, NameOID.USER_ID, "UID (the station id)")
+        if station_id is not None and named != station_id:
+            raise RequestError("csr", f"the request names station {named!r}, not {station_id!r}")
+        station_id = named
     if not STATION_ROLE_PATTERN.match(role):
         raise RequestError("csr", f"CN {role!r} is not a station role (juki_station_...)")
     try:

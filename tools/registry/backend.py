@@ -14,6 +14,9 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import StationConfigError
 
 if TYPE_CHECKING:
     from .tls import ClientIdentity
@@ -77,19 +80,26 @@ class PostgresBackend:
 
     def __init__(self, url: str, client: ClientIdentity | None = None) -> None:
         """``client``: the station's TLS identity (``tls``): its role, certificate and
-        token key are added to ``url``; ``location`` stays ``url`` (the log is the
-        database, whoever connects)."""
+        token key are added to ``url``; without one, the identity this process's station
+        already connected to ``url`` with, if any. ``location`` stays ``url`` (the log is
+        the database, whoever connects)."""
+        from .tls import known_identity, remember, system_psycopg
+
         self.location = url
         conninfo = url
+        client = client or known_identity(url)
         if client is not None:
-            from .tls import system_psycopg
-
             system_psycopg()
+            remember(url, client)
             conninfo = client.conninfo(url)
             client.prepare()
         import psycopg  # optional dependency: the `postgres` extra
 
-        self._db = psycopg.connect(conninfo, autocommit=True)
+        try:
+            self._db = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:  # the server's words; no conninfo in them
+            raise StationConfigError(f"the registry at {_redacted(url)} did not admit this "
+                                     f"station: {str(exc).strip()}") from None
         # a station role may not CREATE (even IF NOT EXISTS checks the privilege first)
         if self._db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
             self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -121,6 +131,15 @@ class PostgresBackend:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def open_backend(target: Path | str, client: ClientIdentity | None = None) -> Backend:

@@ -66,8 +66,13 @@ def add_station(db: Backend, station_id: str) -> str:
                                 "reused (enrol the station under a new id)")
         db.execute(f"DO $$ BEGIN CREATE ROLE {name} LOGIN; EXCEPTION WHEN duplicate_object "
                    "OR unique_violation THEN NULL; END $$")
-        db.execute(f"ALTER ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT "
-                   "NOREPLICATION NOBYPASSRLS")
+        # juki_owner (CREATEROLE, not superuser) may not name the superuser attributes
+        # even to clear them: a role with any of them is refused instead
+        db.execute(f"ALTER ROLE {name} LOGIN NOCREATEDB NOCREATEROLE INHERIT")
+        if db.execute("SELECT rolsuper OR rolreplication OR rolbypassrls FROM pg_roles "
+                      "WHERE rolname = ?", (role,)).fetchone()[0]:
+            raise RegistryError(f"role {role} exists with superuser, replication or "
+                                "bypassrls: not a station role")
         db.execute(f"GRANT {STATIONS_GROUP} TO {name}")
         if row is None:
             db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "

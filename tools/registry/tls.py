@@ -36,6 +36,7 @@ from hsm.config import TokenConfig
 from hsm.roles import KeyRole
 from hsm.tls_keys import pkcs11_uri
 
+from ..station.home import StationHome
 from .records import RegistryError
 
 ENROLMENT_DIR = "registry-tls"
@@ -49,6 +50,9 @@ REQUIRED_URL_PARAMETERS = {"sslmode": "verify-full", "sslrootcert": None}
 
 _LOADED_CONFIGS: set[str] = set()
 _LOAD_LOCK = threading.Lock()
+# The identity this process's station connects with, by registry URL: other connections
+# of the same process to the same registry (`issue batch`'s per-reader threads) use it too.
+_IDENTITIES: dict[str, ClientIdentity] = {}
 
 
 def engine_path() -> str:
@@ -157,6 +161,21 @@ def read_enrolment(home_root: Path) -> dict[str, object]:
     if not path.exists():
         return {}
     return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def remember(url: str, identity: ClientIdentity) -> None:
+    _IDENTITIES[url] = identity
+
+
+def known_identity(url: str) -> ClientIdentity | None:
+    return _IDENTITIES.get(url)
+
+
+def station_identity(home: StationHome) -> ClientIdentity | None:
+    """The station home's registry identity, or None if it has no certificate installed."""
+    if not isinstance(read_enrolment(home.root).get("key_version"), int):
+        return None
+    return client_identity(home.root, home.secrets_dir, home.token_config())
 
 
 def client_identity(home_root: Path, secrets_dir: Path,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..audit.events import EventRecorder
     from ..operators.session import OperatorSession
     from ..registry import Registry
+    from ..registry.tls import ClientIdentity
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,18 @@ class Station:
         """Decide whether ``command`` may run; in operator mode a denial is recorded and
         raises ``PermissionDeniedError``. Registry and token stay closed until this passed."""
         from ..operators.session import current_session
-        from ..station.scopes import ANY_SCOPE, COMMAND_SCOPES, RIG_COMMANDS, SESSION_FREE
+        from ..station.scopes import (
+            ANY_SCOPE,
+            COMMAND_SCOPES,
+            LOCAL_ONLY,
+            RIG_COMMANDS,
+            SESSION_FREE,
+        )
 
         self.command = command
+        if command in LOCAL_ONLY and caller().via_service:
+            raise PermissionDeniedError(f"`juki {command}` runs only locally, as the account "
+                                        "whose token it uses, never through a station service")
         rig_on_a_rig_home = command in RIG_COMMANDS and self.home.configured_mode() != "operator"
         if rig_on_a_rig_home or command in SESSION_FREE or self.mode() == "open":
             # the rig never asks a registry what mode it is in: a rig home is no station,
@@ -197,13 +207,24 @@ class Station:
 
             self.home.ensure()
             self._refuse_unsafe_home_as_root()
-            self._registry = Registry(self.db or self.home.registry_target())
+            self._registry = Registry(self.db or self.home.registry_target(),
+                                      client=self._registry_identity())
             self._registry.event_sink = self._event_recorder()
             for card in interrupted(self._registry):
                 self._warn(f"the issuance of card {card.serial} (by {card.owner}, started "
                            f"{card.created_at}) was interrupted; it is marked failed when the "
                            "card is presented again, or run `juki issue recover`")
         return self._registry
+
+    def _registry_identity(self) -> ClientIdentity | None:
+        """The station's TLS identity for a shared registry (`juki station enroll-registry`),
+        its token opened first (python-pkcs11 before libp11: ``tools.registry.tls``)."""
+        from ..registry.tls import station_identity
+
+        identity = station_identity(self.home)
+        if identity is not None:
+            self._open_hsm()
+        return identity
 
     def _event_recorder(self) -> EventRecorder:
         """操作履歴 of this command: each registry change commits with an event naming

@@ -28,8 +28,11 @@ TERMINATOR = b"\0"
 
 
 # Run where typed, never sent to (nor served by) the service: they stand for the
-# physical world (the rig, emulated cards, the demo) or are the service itself.
-LOCAL_COMMANDS = (("rig",), ("emulator",), ("demo",), ("station", "serve"))
+# physical world (the rig, emulated cards, the demo), are the service itself, or act with
+# an OS account's own authority: the station's TLS enrolment, the registry operator's
+# commands (tools.station.scopes.LOCAL_ONLY).
+LOCAL_COMMANDS = (("rig",), ("emulator",), ("demo",), ("station", "serve"),
+                  ("station", "enroll-registry"), ("registry",))
 GLOBAL_OPTIONS_WITH_VALUE = ("--home", "--db")
 
 

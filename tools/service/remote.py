@@ -145,7 +145,8 @@ def serve_request(channel: Channel, caller: Caller, home: Path,
         reason = ("the APDU trace (-vvv) is not served to clients: it would show card data "
                   "before it is recorded" if option == "-vvv" else
                   f"{option} is the station service's to choose, not the client's" if option
-                  else "the rig, emulator, demo and serve commands run only locally")
+                  else "the rig, emulator, demo, serve, enroll-registry and registry commands "
+                       "run only locally")
         channel.reply({"stderr": f"juki: error: {reason}\n"})
         channel.reply({"exit": int(ExitCode.USAGE)}, more=False)
         return

@@ -83,12 +83,31 @@ OPERATION_SCOPES: dict[str, str] = {
     "renew": "renew",
 }
 
-# Commands that authenticate by themselves (login, the PAM hook) or show the caller's own
-# session.
+# The registry operator's commands (issue 14): they act on the registry operator's own
+# token (`--ca-home`, its PIN file readable by that account only) and on the registry's
+# administrative connection (`--admin-db`, that OS account by peer authentication), never
+# on this station's token, registry or operator session; that OS account is their
+# authority. So they are session-free, and run only locally: the client never sends them
+# to the station service, and the service refuses them (tools.service.protocol).
+REGISTRY_OPERATOR_COMMANDS = frozenset({
+    "registry init-ca", "registry issue-station", "registry revoke-station", "registry crl",
+    "registry recipients",
+})
+
+# Commands that authenticate by themselves (login, the PAM hook, the registry operator's)
+# or show the caller's own session.
 SESSION_FREE = frozenset({
     "login", "whoami", "pam-auth", "station status",
     "station serve",  # the service itself: run locally by the station's own user
-})
+    # the station's TLS key and certificate for a shared registry: run locally by the
+    # station's own user (its token's PIN file is the authority), before the registry,
+    # where operators and sessions live, will admit the station at all
+    "station enroll-registry",
+}) | REGISTRY_OPERATOR_COMMANDS
+
+# Never through the station service (tools.service.protocol.LOCAL_COMMANDS), and refused
+# should one arrive there anyway.
+LOCAL_ONLY = REGISTRY_OPERATOR_COMMANDS | {"station serve", "station enroll-registry"}
 
 # Commands that need a valid session but no particular scope: ending one's own session
 # (without a session, `logout` is denied and recorded like any other denial).

@@ -1,0 +1,152 @@
+"""A station proves itself to a shared registry with a TLS key in its own token (issue 14,
+part 1), end to end through the `juki` CLI on a real PostgreSQL in the TLS-and-roles
+configuration (tests/integration/registry_tls_cluster.py): enrolment (key in the token,
+CSR), issue by the station CA in the registry operator's token, install, connect; and
+every way around it refused by the server: no certificate, another CA's certificate, a
+revoked certificate. The key never exists in a file; the token PIN is in no argv, no
+environment and no connection string; libpq's use of the token leaves the station's own
+PKCS#11 session working."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.rig.rig import Rig
+from tools.station.home import StationHome
+
+from ..conftest import ROOT, juki
+from .registry_tls_cluster import Cluster, start_cluster
+
+STATION_ID = "tls-a1-st1"
+ROLE = "juki_station_tls_a1_st1"
+
+
+def make_home(path: Path, station_id: str, url: str) -> Path:
+    """A station home with a SoftHSM token of its own (no readers, no cards needed)."""
+    home = StationHome(path)
+    home.write_settings({"station": {"id": station_id}, "registry": {"url": url}})
+    Rig(home).ensure_token()
+    return path
+
+
+@pytest.fixture(scope="module")
+def ca_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The registry operator's home: the station CA's key in its token."""
+    return tmp_path_factory.mktemp("ca-home")
+
+
+@pytest.fixture(scope="module")
+def cluster(ca_home: Path) -> Iterator[Cluster]:
+    running = start_cluster(ca_home, juki)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def station(cluster: Cluster, ca_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = make_home(tmp_path_factory.mktemp("tls-station"), STATION_ID, cluster.station_url())
+    enrolled = json.loads(juki(home, "station", "enroll-registry", "--json").stdout)
+    assert enrolled["role"] == ROLE and Path(enrolled["csr"]).is_file()
+    cert = home / "issued.pem"
+    juki(home, "registry", "issue-station", enrolled["csr"], "--ca-home", str(ca_home),
+         "--admin-db", cluster.owner_url(), "--out", str(cert), "--json")
+    juki(home, "station", "enroll-registry", "--install", str(cert), "--json")
+    return home
+
+
+def probe(home: Path) -> dict[str, object]:
+    result = subprocess.run([sys.executable, "-m", "tests.integration.registry_tls_probe", str(home)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_good_station_connects_as_its_own_role_over_tls(station: Path) -> None:
+    seen = probe(station)
+    assert seen["user"] == ROLE and seen["second_user"] == ROLE
+    assert seen["ssl"] is True and f"CN={ROLE}" in str(seen["client_dn"])
+    # the CLI too: a station command on the registry, over the same identity
+    out = json.loads(juki(station, "db", "upgrade", "--json").stdout)
+    assert out["backend"] == "postgresql" and out["schema_version"] >= 8
+
+
+def test_libpq_using_the_token_leaves_the_stations_pkcs11_session_working(station: Path) -> None:
+    seen = probe(station)
+    assert seen["signed_after_close"] is True and seen["same_session"] is True
+
+
+def test_the_token_pin_is_in_no_argv_environment_or_connection_string(station: Path) -> None:
+    seen = probe(station)
+    assert seen["pin_in_environ"] is False and seen["pin_in_cmdline"] is False
+    assert seen["pin_in_dsn"] is False
+    assert "pin-source=file:" in str(seen["dsn"]) and "pin-value" not in str(seen["dsn"])
+    pin_file = station / "secrets" / "registry-tls.pin"
+    assert (pin_file.stat().st_mode & 0o777) == 0o600
+
+
+def test_the_private_key_is_not_extractable_and_in_no_file(station: Path, ca_home: Path) -> None:
+    status = json.loads(juki(station, "hsm", "status", "--json").stdout)
+    tls = [k for k in status["keys"] if k["role"] == "registry-tls-client"]
+    assert tls and all(k["sensitive"] and not k["extractable"] and k["never_extractable"]
+                       and k["always_sensitive"] and k["key_type"] == "EC" for k in tls)
+    ca = json.loads(juki(ca_home, "hsm", "status", "--json").stdout)
+    assert any(k["role"] == "registry-station-ca" and not k["extractable"] for k in ca["keys"])
+    for root in (station, ca_home):
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert b"PRIVATE KEY" not in data, path
+                assert b"BEGIN EC PARAMETERS" not in data, path
+
+
+def test_a_station_without_a_certificate_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    home = make_home(tmp_path / "bare", "tls-a1-bare", cluster.station_url())
+    refused = juki(home, "db", "upgrade", check=None)
+    assert refused.returncode != 0
+    assert "certificate" in refused.stderr, refused.stderr
+
+
+def test_a_certificate_from_another_ca_is_refused(cluster: Cluster, station: Path,
+                                                  tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca"
+    juki(other_ca, "registry", "init-ca", "--ca-home", str(other_ca))
+    csr = station / "registry-tls" / "station.csr"
+    juki(station, "station", "enroll-registry", "--json")  # the same key: a CSR again
+    forged = tmp_path / "forged.pem"
+    juki(station, "registry", "issue-station", str(csr), "--ca-home", str(other_ca),
+         "--admin-db", cluster.owner_url(), "--out", str(forged))
+    good = station / "registry-tls" / "station.pem"
+    kept = good.read_bytes()
+    juki(station, "station", "enroll-registry", "--install", str(forged))
+    try:
+        refused = juki(station, "db", "upgrade", check=None)
+        assert refused.returncode != 0
+        assert "unknown ca" in refused.stderr, refused.stderr  # the server's TLS alert
+    finally:
+        restored = tmp_path / "good.pem"
+        restored.write_bytes(kept)
+        juki(station, "station", "enroll-registry", "--install", str(restored))
+    assert juki(station, "db", "upgrade", "--json").returncode == 0
+
+
+def test_a_revoked_station_is_refused_at_its_next_connection(cluster: Cluster, ca_home: Path,
+                                                             station: Path) -> None:
+    before = int(json.loads(juki(ca_home, "registry", "crl", "--ca-home", str(ca_home),
+                                 "--out", str(cluster.crl), "--json").stdout)["number"])
+    assert juki(station, "db", "upgrade", "--json").returncode == 0
+    done = json.loads(juki(ca_home, "registry", "revoke-station", STATION_ID, "--ca-home",
+                           str(ca_home), "--admin-db", cluster.owner_url(), "--crl-out",
+                           str(cluster.crl), "--json").stdout)
+    assert done["number"] > before and len(done["serials"]) == 1 and done["revoked"] >= 1
+    refused = juki(station, "db", "upgrade", check=None)
+    assert refused.returncode != 0
+    assert "certificate revoked" in refused.stderr, refused.stderr  # the CRL, in the handshake
+
