@@ -54,6 +54,7 @@ def load_all() -> dict[str, Target]:
         cv_targets,
         host_targets,
         personalisation_targets,
+        provide_targets,
         sm_card_targets,
         sm_targets,
         surface_targets,
