@@ -150,3 +150,42 @@ def test_a_revoked_station_is_refused_at_its_next_connection(cluster: Cluster, c
     assert refused.returncode != 0
     assert "certificate revoked" in refused.stderr, refused.stderr  # the CRL, in the handshake
 
+
+
+def _csr_key(path: Path) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    return x509.load_pem_x509_csr(path.read_bytes()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_enrolling_again_keeps_the_key_and_a_new_key_waits_for_its_certificate(
+        cluster: Cluster, ca_home: Path, station: Path, tmp_path: Path) -> None:
+    home = make_home(tmp_path / "st2", "tls-a1-st2", cluster.station_url())
+    first = Path(json.loads(juki(home, "station", "enroll-registry", "--json").stdout)["csr"])
+    key_one = _csr_key(first)
+    juki(home, "station", "enroll-registry", "--json")
+    assert _csr_key(first) == key_one  # asked again: the same key, not a silent replacement
+
+    def issue(name: str) -> Path:
+        out = tmp_path / name
+        juki(home, "registry", "issue-station", str(first), "--ca-home", str(ca_home),
+             "--admin-db", cluster.owner_url(), "--out", str(out))
+        return out
+
+    one = issue("one.pem")
+    juki(home, "station", "enroll-registry", "--install", str(one))
+    assert juki(home, "db", "upgrade", "--json").returncode == 0
+    renewed = json.loads(juki(home, "station", "enroll-registry", "--new-key", "--json").stdout)
+    assert renewed["key_label"].endswith("/v2") and _csr_key(first) != key_one
+    assert juki(home, "db", "upgrade", "--json").returncode == 0  # v1 and its certificate still
+    # a certificate for another key (the first station's) is not installed here
+    wrong = juki(home, "station", "enroll-registry", "--install",
+                 str(station / "registry-tls" / "station.pem"), check=None)
+    assert wrong.returncode != 0 and "not for this station's TLS key" in wrong.stderr
+    two = issue("two.pem")
+    juki(home, "station", "enroll-registry", "--install", str(two))
+    enrolment = json.loads((home / "registry-tls" / "enrolment.json").read_text())
+    assert enrolment["key_version"] == 2 and "pending_version" not in enrolment
+    assert juki(home, "db", "upgrade", "--json").returncode == 0
