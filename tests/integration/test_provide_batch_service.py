@@ -29,10 +29,15 @@ def test_provide_batch_through_the_service(service: Service, rig_home: Path,
         2, 1, 1, 2)
     answer = service.work / "answer.csv"
     assert answer.stat().st_uid == os.stat(service.work).st_uid  # written by the client
+    assert answer.stat().st_mode & 0o077 == 0  # private: it holds identity information
+    assert not (service.work / "answer.csv.partial").exists()
     rows = list(csv.DictReader(answer.open(encoding="utf-8")))
     assert [(r["ref"], r["status"], r["record_code"]) for r in rows] == [
         ("A", "match", code), ("B", "no-match", "")]
     assert rows[0]["name"] and int(rows[0]["entry"]) == summary["first_index"]
+    again = service.client("provide", "batch", "agency.csv", "--recipient", "NENKIN",
+                           "--purpose", "B1-57", "--out", "answer.csv", check=2)
+    assert "exists" in again.stderr and answer.read_text(encoding="utf-8").count("\n") == 3
     refused = service.client("provide", "batch", "agency.csv", "--recipient", "NENKIN",
                              "--purpose", "B5-4", "--out", "refused.csv", check=7)
     assert "may not receive" in refused.stderr

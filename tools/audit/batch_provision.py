@@ -165,6 +165,27 @@ class FileResult:
         return self.partial
 
 
+class ClientResult:
+    """The result through the caller's client (the station service never opens a caller's
+    path): appended chunk by chunk to ``OUT.partial`` (the client creates it 0600), renamed
+    to ``OUT`` once complete (never replacing a file); memory stays flat."""
+
+    def __init__(self, path: Path, append: Callable[[Path, bytes, bool], None],
+                 rename: Callable[[Path, Path], None]) -> None:
+        self.path, self.partial = path, path.with_name(path.name + ".partial")
+        self._append, self._rename = append, rename
+        append(self.partial, b"", True)
+
+    def write(self, text: str) -> None:
+        self._append(self.partial, text.encode("utf-8"), False)
+
+    def finish(self, complete: bool) -> Path:
+        if complete:
+            self._rename(self.partial, self.path)
+            return self.path
+        return self.partial
+
+
 class BufferedResult:
     """The result kept here and handed over once (``write_file``: the client writes it,
     when the station service runs the command): ``OUT`` when complete, else

@@ -21,6 +21,8 @@ from .common import (
     terminal,
 )
 
+RANGE = 4 * 1024 * 1024  # bytes of the request per ask to the client
+
 
 @click.group("provide")
 def provide() -> None:
@@ -37,7 +39,15 @@ def _copy_request(path: Path, copy: Any) -> None:
         if isinstance(term, LocalTerminal):
             with path.open("rb") as source:
                 shutil.copyfileobj(source, copy, 1 << 20)
-        else:  # the client reads it (the station service never opens a caller's path)
+        elif hasattr(term, "read_range"):  # the client reads it, a range at a time (the
+            offset, length = 0, 1  # station service never opens a caller's path)
+            while offset < length:
+                data, length = term.read_range(path, offset, RANGE)
+                if not data and offset < length:
+                    raise OSError(f"{path} shrank while it was read")
+                copy.write(data)
+                offset += len(data)
+        else:
             copy.write(term.read_file(path).data)
     except OSError as exc:
         raise RequestError("request", f"{path}: {exc.strerror or exc}") from None
@@ -45,12 +55,16 @@ def _copy_request(path: Path, copy: Any) -> None:
 
 
 def _sink(out: Path) -> Any:
-    from ..audit.batch_provision import BufferedResult, FileResult
+    from ..audit.batch_provision import BufferedResult, ClientResult, FileResult
     from ..errors import RequestError
 
     term = terminal()
     if not isinstance(term, LocalTerminal):
-        return BufferedResult(out, term.write_file)
+        if not hasattr(term, "append_file"):
+            return BufferedResult(out, term.write_file)
+        if term.exists(out):
+            raise RequestError("--out", f"{out} exists: name a new file")
+        return ClientResult(out, term.append_file, term.rename_file)
     if out.exists():
         raise RequestError("--out", f"{out} exists: name a new file")
     try:

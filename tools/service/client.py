@@ -86,6 +86,43 @@ def referenced_photos(named: set[Path]) -> set[Path]:
     return found
 
 
+MAX_RANGE = 4 * 1024 * 1024  # raw bytes per ranged read: base64 of it fits one message
+
+
+def _read_range(path: Path, offset: object, size: object) -> dict[str, Any]:
+    if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 0:
+        return {"error": "a ranged read needs a non-negative offset and size"}
+    with path.open("rb") as file:
+        file.seek(offset)
+        data = file.read(min(size, MAX_RANGE))
+        length = os.fstat(file.fileno()).st_size
+    return {"data": base64.b64encode(data).decode("ascii"), "length": length}
+
+
+def _stream_ask(kind: str, path: Path, ask: dict[str, Any]) -> dict[str, Any]:
+    """``append`` (``new``: create 0600 or empty the file first), ``rename`` (to a path
+    that does not exist: never replaces), ``exists``."""
+    if kind == "exists":
+        return {"exists": path.exists()}
+    if kind == "rename":
+        target = _absolute(str(ask.get("to", "")))
+        os.link(path, target)  # FileExistsError rather than replacing
+        path.unlink()
+        return {}
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if ask.get("new") else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if ask.get("new"):
+            os.fchmod(fd, 0o600)  # private whatever the umask or an older file's mode
+        data = memoryview(base64.b64decode(str(ask.get("data", ""))))
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return {}
+
+
 class Client:
     def __init__(self, channel: Channel, argv: list[str]) -> None:
         self.channel = channel
@@ -102,10 +139,17 @@ class Client:
         if not may_touch(path, self.named) and not (
                 kind == "read" and path in referenced_photos(self.named)):
             return {"error": f"the client refuses to touch {path}: not on its command line"}
+        if kind == "rename" and not may_touch(_absolute(str(ask.get("to", ""))), self.named):
+            return {"error": f"the client refuses to rename to {ask.get('to')}: not on its "
+                             "command line"}
         try:
+            if kind == "read" and "offset" in ask:
+                return _read_range(path, ask.get("offset"), ask.get("size"))
             if kind == "read":
                 return {"data": base64.b64encode(path.read_bytes()).decode("ascii"),
                         "mode": path.stat().st_mode}
+            if kind in ("append", "rename", "exists"):
+                return _stream_ask(kind, path, ask)
             if kind == "write":
                 path.write_bytes(base64.b64decode(str(ask.get("data", ""))))
                 return {}

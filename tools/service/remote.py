@@ -111,6 +111,28 @@ class RemoteTerminal:
     def make_dir(self, path: Path, private: bool = False) -> None:
         self._ask({"kind": "mkdir", "path": str(path), "private": private})
 
+    # Streaming, for files larger than one message (`provide batch`): a range of a file,
+    # an append (the first one creates the file 0600, or empties it), a rename that
+    # never replaces, and whether a path exists.
+
+    def read_range(self, path: Path, offset: int, size: int) -> tuple[bytes, int]:
+        """``size`` bytes (at most) of ``path`` from ``offset``, and the file's length."""
+        answer = self._ask({"kind": "read", "path": str(path), "offset": offset, "size": size})
+        try:
+            return base64.b64decode(answer["data"], validate=True), int(answer["length"])
+        except (KeyError, TypeError, ValueError):
+            raise ProtocolError("the client's answer to a ranged read is malformed") from None
+
+    def append_file(self, path: Path, data: bytes, new: bool = False) -> None:
+        self._ask({"kind": "append", "path": str(path), "new": new,
+                   "data": base64.b64encode(data).decode("ascii")})
+
+    def rename_file(self, path: Path, target: Path) -> None:
+        self._ask({"kind": "rename", "path": str(path), "to": str(target)})
+
+    def exists(self, path: Path) -> bool:
+        return bool(self._ask({"kind": "exists", "path": str(path)}).get("exists"))
+
 
 def refused_option(argv: list[str]) -> str | None:
     """A global option a client may not give: the station (the service's), or the APDU
