@@ -184,20 +184,3 @@ class ClientResult:
             self._rename(self.partial, self.path)
             return self.path
         return self.partial
-
-
-class BufferedResult:
-    """The result kept here and handed over once (``write_file``: the client writes it,
-    when the station service runs the command): ``OUT`` when complete, else
-    ``OUT.partial``."""
-
-    def __init__(self, path: Path, write_file: Callable[[Path, bytes], None]) -> None:
-        self.path, self._write_file, self._buffer = path, write_file, io.StringIO()
-
-    def write(self, text: str) -> None:
-        self._buffer.write(text)
-
-    def finish(self, complete: bool) -> Path:
-        target = self.path if complete else self.path.with_name(self.path.name + ".partial")
-        self._write_file(target, self._buffer.getvalue().encode("utf-8"))
-        return target

@@ -39,29 +39,25 @@ def _copy_request(path: Path, copy: Any) -> None:
         if isinstance(term, LocalTerminal):
             with path.open("rb") as source:
                 shutil.copyfileobj(source, copy, 1 << 20)
-        elif hasattr(term, "read_range"):  # the client reads it, a range at a time (the
-            offset, length = 0, 1  # station service never opens a caller's path)
+        else:  # the client reads it, a range at a time (the station service never
+            offset, length = 0, 1  # opens a caller's path: tools.service.remote)
             while offset < length:
-                data, length = term.read_range(path, offset, RANGE)
+                data, length = term.read_range(path, offset, RANGE)  # type: ignore[attr-defined]
                 if not data and offset < length:
                     raise OSError(f"{path} shrank while it was read")
                 copy.write(data)
                 offset += len(data)
-        else:
-            copy.write(term.read_file(path).data)
     except OSError as exc:
         raise RequestError("request", f"{path}: {exc.strerror or exc}") from None
     copy.seek(0)
 
 
 def _sink(out: Path) -> Any:
-    from ..audit.batch_provision import BufferedResult, ClientResult, FileResult
+    from ..audit.batch_provision import ClientResult, FileResult
     from ..errors import RequestError
 
-    term = terminal()
-    if not isinstance(term, LocalTerminal):
-        if not hasattr(term, "append_file"):
-            return BufferedResult(out, term.write_file)
+    term: Any = terminal()
+    if not isinstance(term, LocalTerminal):  # the station service's RemoteTerminal
         if term.exists(out):
             raise RequestError("--out", f"{out} exists: name a new file")
         return ClientResult(out, term.append_file, term.rename_file)
