@@ -107,12 +107,15 @@ class Lookup:
         return answers
 
     def by_four(self, rows: list[RequestRow]) -> list[Answer]:
-        births = sorted({r.four[1] for r in rows if r.four})
+        wanted = sorted({r.four for r in rows if r.four})
         people: dict[tuple[str, ...], list[int]] = {}
-        for resident, *four in _select(
-                self.db, "SELECT resident_id, name, birth_date, sex, address FROM "
-                         "resident_identity WHERE birth_date IN ({})", births):
-            people.setdefault(tuple(str(v) for v in four), []).append(int(resident))
+        if wanted:  # only exact matches come back (row values: both databases)
+            rows_sql = ", ".join("(?, ?, ?, ?)" for _ in wanted)
+            for resident, *four in self.db.execute(
+                    "SELECT resident_id, name, birth_date, sex, address FROM resident_identity "
+                    f"WHERE (name, birth_date, sex, address) IN (VALUES {rows_sql})",
+                    tuple(v for person in wanted for v in person)):
+                people.setdefault(tuple(str(v) for v in four), []).append(int(resident))
         identities, current = self._residents(
             {ids[0] for r in rows if len(ids := people.get(tuple(r.four or ()), [])) == 1})
         answers = []
