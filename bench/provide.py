@@ -17,6 +17,7 @@ databases; without one the PostgreSQL figures are skipped. Residents are inserte
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import multiprocessing
@@ -167,6 +168,12 @@ def postgres(home: StationHome, admin_url: str, rows: list[tuple], seconds: floa
           f"executemany, 2 processes): {floor:,.0f}/s; ratio {rate / floor:.2f}")
 
 
+def four_of(i: int) -> tuple[str, str, str, str]:
+    """Resident ``i``'s name, birth date (about 30,000 distinct days), sex, address."""
+    born = dt.date(1930, 1, 1) + dt.timedelta(days=i % 30_000)
+    return f"住民　{i}", born.isoformat(), "12"[i % 2], f"東京都千代田区{i}番"
+
+
 def populate(registry: Registry, count: int) -> list[str]:
     codes: set[str] = set()
     while len(codes) < count:
@@ -181,21 +188,22 @@ def populate(registry: Registry, count: int) -> list[str]:
                        [(c, i + 1, stamp) for i, c in enumerate(ordered)])
         db.executemany("INSERT INTO resident_identity (resident_id, name, name_kana, birth_date, "
                        "sex, address, updated_at) VALUES (?, ?, NULL, ?, ?, ?, ?)",
-                       [(i + 1, f"住民　{i}", "1960-01-01", "1", f"東京都千代田区{i}番", stamp)
-                        for i in range(count)])
+                       [(i + 1, *four_of(i), stamp) for i in range(count)])
     return ordered
 
 
-def provide_batch(home: StationHome, codes: list[str], size: int) -> None:
-    request = home.root / f"request-{size}.csv"
+def provide_batch(home: StationHome, codes: list[str], size: int, four: bool = False) -> None:
+    what = "4 information rows" if four else "record codes"
+    request = home.root / f"request-{size}{'-four' if four else ''}.csv"
     with request.open("w", encoding="utf-8") as f:
-        f.write("record_code,ref\n")
+        f.write("name,birth_date,sex,address,ref\n" if four else "record_code,ref\n")
         for i in range(size):
-            f.write(f"{codes[i % len(codes)]},R{i}\n")
+            f.write(",".join(four_of(i % len(codes))) + f",R{i}\n" if four
+                    else f"{codes[i % len(codes)]},R{i}\n")
     env = {k: v for k, v in os.environ.items() if k != "JUKI_DB"}
     argv = [sys.executable, "-m", "tools", "--home", str(home.root), "provide", "batch",
             str(request), "--recipient", "NENKIN", "--purpose", "B1-57", "--out",
-            str(home.root / f"result-{size}.csv"), "--json"]
+            str(request.with_suffix(".result.csv")), "--json"]
     start = time.perf_counter()
     # through a small launcher: Linux keeps ru_maxrss across exec, so a child forked
     # from this (large) process would report this process's size as its own peak
@@ -206,7 +214,7 @@ def provide_batch(home: StationHome, codes: list[str], size: int) -> None:
     if status != 0:
         raise SystemExit(f"provide batch failed: {stderr}")
     summary = json.loads(stdout)
-    print(f"provide batch of {size:,} record codes: {took:.1f} s wall (target 100k <= 60 s; "
+    print(f"provide batch of {size:,} {what}: {took:.1f} s wall (target 100k <= 60 s; "
           f"{summary['seconds']:.1f} s in the command, {size / took:,.0f} rows/s), peak RSS "
           f"{maxrss_kib / 1024:.0f} MiB; {summary['entries']} entries "
           f"{summary['first_index']}..{summary['last_index']}")
@@ -237,6 +245,7 @@ def main() -> None:
     codes = populate(Registry(home.root / "registry.sqlite"), max(sizes))
     for size in sizes:
         provide_batch(home, codes, size)
+    provide_batch(home, codes, min(sizes), four=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Answering a chunk of `juki provide batch` rows from the registry: a few queries per
-chunk (``IN (...)`` over the chunk's codes, residents or birth dates), never one per row.
+chunk (``IN (...)`` over the chunk's codes or residents, or over its 4 information as
+row values), never one per row.
 
 - ``match``: the resident's current 本人確認情報 (4 information and record code).
 - ``changed-since``: the requested record code was retired (the current one is given,
