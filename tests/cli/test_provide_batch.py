@@ -100,3 +100,49 @@ def test_provide_batch_end_to_end(rig_home: Path, station, tmp_path: Path) -> No
     assert (tmp_path / "request.csv.result.csv").exists()
     exists = juki(home, "provide", "batch", str(request), *NENKIN, check=2)
     assert "exists" in exists.stderr
+
+
+def test_batch_entries_are_disclosed_to_the_resident_with_proofs(rig_home: Path,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    codes = residents(station_registry(home), 3)
+    request = tmp_path / "request.csv"
+    request.write_text("record_code\n" + "".join(f"{c}\n" for c in codes), encoding="utf-8")
+    juki(home, "provide", "batch", str(request), *NENKIN, "--out", str(tmp_path / "r.csv"))
+    juki(home, "audit", "checkpoint")
+    report = json.loads(juki(home, "audit", "disclose", "--code", codes[1], "--json").stdout)
+    [entry] = [e for e in report["entries"] if e["kind"] == "provision"]
+    assert (entry["recipient"], entry["purpose"], entry["record_code"]) == (
+        "NENKIN", "B1-57", codes[1])
+    assert entry["proof_verified"] and report["checkpoint_signature_ok"]
+
+
+def test_a_database_fault_mid_batch_leaves_only_committed_chunks(rig_home: Path,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    home = operator_station(rig_home, tmp_path / "station")
+    registry = station_registry(home)
+    codes = residents(registry, 12)
+    request = tmp_path / "request.csv"
+    request.write_text("record_code\n" + "".join(f"{c}\n" for c in codes), encoding="utf-8")
+    juki(home, "audit", "recipients")  # the recipient table's load event comes first
+    limit = log.size(registry.connection()) + 5  # the database fills up in chunk 2
+    with registry.transaction() as db:
+        if registry.dialect == "sqlite":
+            db.execute(f"CREATE TRIGGER no_room BEFORE INSERT ON provision_log WHEN NEW.idx "
+                       f">= {limit} BEGIN SELECT RAISE(ABORT, 'database full'); END")
+        else:
+            db.execute(f"CREATE FUNCTION no_room() RETURNS trigger AS $$ BEGIN IF NEW.idx >= "
+                       f"{limit} THEN RAISE EXCEPTION 'database full'; END IF; RETURN NEW; "
+                       "END $$ LANGUAGE plpgsql")
+            db.execute("CREATE TRIGGER no_room BEFORE INSERT ON provision_log FOR EACH ROW "
+                       "EXECUTE FUNCTION no_room()")
+    out = tmp_path / "result.csv"
+    failed = juki(home, "provide", "batch", str(request), *NENKIN, "--out", str(out),
+                  "--chunk", "5", check=5)
+    assert "stopped at row 6: rows 1-5 were provided" in failed.stderr
+    assert "database full" in failed.stderr and str(out) + ".partial" in failed.stderr
+    assert not out.exists()
+    partial = list(csv.DictReader((tmp_path / "result.csv.partial").open(encoding="utf-8")))
+    assert [r["record_code"] for r in partial] == codes[:5]
+    assert log.size(registry.connection()) == limit
+    assert "年金" not in failed.stdout + failed.stderr
