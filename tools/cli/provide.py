@@ -87,8 +87,9 @@ def _summary_text(summary: Any) -> str:
                    "renamed when complete.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
-@click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 10_000),
-              help="Rows per group commit: recorded together, then written.")
+@click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 5000),
+              help="Rows per group commit: recorded together, then written (at most 5000: "
+                   "4 parameters a row stay under SQLite's 32,766).")
 @json_option
 def batch(request: Path, recipient: str, purpose: str, out: Path | None,
           progress: bool | None, chunk: int, as_json: bool) -> None:
