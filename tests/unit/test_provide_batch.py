@@ -153,3 +153,14 @@ def test_the_result_is_private_and_renamed_when_complete(registry: Registry, tok
     assert (tmp_path / "result.csv").stat().st_mode & 0o077 == 0
     assert tuple(
         (tmp_path / "result.csv").read_text().splitlines()[0].split(",")) == batch_provision.RESULT_COLUMNS
+
+
+def test_the_largest_chunk_of_four_information_fits_one_query(registry: Registry, token: Token,
+                                                              tmp_path: Path) -> None:
+    """--chunk 5000 rows of 4 information: 20,000 parameters, under SQLite's 32,766."""
+    resident(registry, "S1")
+    lines = "".join(f"人{i},1985-04-12,1,{FOUR['address']}\n" for i in range(4999))
+    summary, result, _ = run(registry, tmp_path, "name,birth_date,sex,address\n" + lines +
+                             ",".join(FOUR.values()) + "\n", chunk=5000)
+    assert (summary.rows, summary.matched, summary.no_match, summary.entries) == (5000, 1, 4999, 2)
+    assert token.macs == 1 and result[-1]["status"] == "match"
