@@ -246,3 +246,49 @@ def test_station_roles_refuse_sqlite(tmp_path) -> None:  # type: ignore[no-untyp
     assert pg_roles.is_owner(registry.connection())
     assert registry.connection().execute("SELECT count(*) FROM registry_stations"
                                          ).fetchone()[0] == 0
+
+
+def test_revoked_stays_revoked_and_crl_numbers_only_grow_for_every_role(
+        station: Registry, sql, owner_db) -> None:  # type: ignore[no-untyped-def]
+    issue(station)
+    station.set_status(SERIAL, "revoked", "lost")
+    station.next_crl_number("card-ca", 1)
+    station.next_crl_number("card-ca", 1)  # 2, through the code
+    owner_db.execute("INSERT INTO certificates VALUES ('ab', 'card-ca', 1, 'card', ?, NULL, "
+                     "'2036-01-01', 'revoked', 'lost', 'now', ?, 'now')", (SERIAL, b"der"))
+    owner_db.execute(f"SET ROLE {OWNER_ROLE}")  # the owner holds every privilege ...
+    refused = {  # ... and is still refused, as the station is (by grant, or the same trigger)
+        "UPDATE cards SET status = 'active' WHERE serial = %s": "cards going from revoked",
+        "UPDATE certificates SET status = 'valid' WHERE serial_number = 'ab'":
+            "certificates going from revoked to valid",
+        "UPDATE crl_numbers SET number = 1": "CRL number 1 after 2",
+    }
+    for statement, message in refused.items():
+        args = (SERIAL,) if "%s" in statement else ()
+        with pytest.raises(errors.CheckViolation, match=message):
+            _raw(owner_db, statement, args)
+        with pytest.raises(errors.Error):
+            sql.execute(statement, args)
+    owner_db.execute("RESET ROLE")
+    assert station.certificate("ab").status == "revoked"  # type: ignore[union-attr]
+    assert station.next_crl_number("card-ca", 1) == 3
+
+
+def test_a_station_cannot_reopen_a_move_or_revive_an_operator(station: Registry, sql) -> None:  # type: ignore[no-untyped-def]
+    station.begin_enrolment("op9", "Op", "131016", frozenset({"issue"}), None, "guid-9", None)
+    station.complete_enrolment("op9", b"cert", None)
+    station.set_operator_status("op9", "revoked", "left", None)
+    with pytest.raises(errors.CheckViolation, match="operators going from revoked to active"):
+        sql.execute("UPDATE operators SET status = 'active' WHERE operator_id = 'op9'")
+    code = issue(station)
+    resident = station.resident_of_code(code)[0]  # type: ignore[index]
+    move = station.record_move(resident, "012025", dt.date.today(), "work")
+    station.cancel_move(move.id, "changed plans")
+    with pytest.raises(errors.CheckViolation, match="moves going from cancelled to planned"):
+        sql.execute("UPDATE moves SET status = 'planned' WHERE id = %s", (move.id,))
+    assert station.operator("op9").status == "revoked"  # type: ignore[union-attr]
+    assert station.move(move.id).status == "cancelled"  # type: ignore[union-attr]
+
+
+def _raw(db, statement: str, args: tuple) -> None:  # type: ignore[no-untyped-def]
+    db.execute(statement.replace("%s", "?"), args)

@@ -51,7 +51,7 @@ def station(url: str):  # type: ignore[no-untyped-def]
 def test_a_station_only_reads_the_table(station: Registry, fake_token: list[int]) -> None:
     with pytest.raises(RequestError, match=r"table is empty.*juki registry recipients --load"):
         recipients.ensure_loaded(station, TABLE)  # the first-use auto-load: read only
-    with pytest.raises(PermissionDeniedError, match="registry operator's.*may only read it"):
+    with pytest.raises(PermissionDeniedError, match=r"registry operator's.*may only read it"):
         load_recipients(station, None, RELEASE, TABLE)  # type: ignore[arg-type]
     with pytest.raises(PermissionDeniedError, match="may only read it"):
         recipients.load(station, TABLE)

@@ -10,6 +10,9 @@ revive a revoked card or write as another station (docs/decisions.md, issue 14).
   column grants where a table is updated but a column must not be (``cards.status``,
   ``record_codes.status``: those change only through the checked functions);
 - the append-only tables refuse UPDATE, DELETE and TRUNCATE by trigger, for every role;
+- every status change (cards, record codes, certificates, operators, moves, card
+  operations) must be one of the registry's transitions, for every role (a revoked card,
+  certificate or operator stays revoked), and CRL numbers only grow;
 - ``juki_card_status`` / ``juki_record_code_status``: SECURITY DEFINER functions owned
   by ``juki_owner``, ``search_path`` pinned, allowing only the registry's transitions;
 - a provision-log entry must name the station bound to the writing station role.
@@ -29,6 +32,22 @@ CARD_TRANSITIONS = (("issuing", "active"), ("issuing", "failed"), ("active", "su
                     ("suspended", "active"), ("active", "revoked"), ("suspended", "revoked"),
                     ("active", "expired"), ("suspended", "expired"))
 CODE_TRANSITIONS = (("pending", "active"), ("active", "retired"), ("pending", "abandoned"))
+# Every status change any role makes (the owner too) must be one of these: a trigger per
+# table (cards and record codes also change only through their functions, above).
+STATUS_MOVES = {
+    "cards": CARD_TRANSITIONS,
+    "record_codes": CODE_TRANSITIONS,
+    "certificates": (("valid", "hold"), ("hold", "valid"), ("valid", "revoked"),
+                     ("hold", "revoked")),
+    "operators": (("enrolling", "active"), ("enrolling", "failed"), ("failed", "enrolling"),
+                  ("active", "suspended"), ("suspended", "active"), ("active", "revoked"),
+                  ("suspended", "revoked")),
+    "moves": (("planned", "moved-in"), ("planned", "completed"), ("planned", "cancelled"),
+              ("planned", "expired"), ("moved-in", "completed"), ("moved-in", "lapsed")),
+    "card_operations": (("pending", "interrupted"), ("pending", "done"),
+                        ("interrupted", "done"), ("pending", "rolled-back"),
+                        ("interrupted", "rolled-back")),
+}
 
 # What the station code (tools/registry, tools/audit) runs, table by table.
 STATION_GRANTS = {
@@ -122,6 +141,29 @@ BEGIN
 END $$"""
 
 
+_STATUS_MOVES_FUNCTION = """CREATE FUNCTION juki_status_moves() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM OLD.status
+       AND NOT (OLD.status || '>' || NEW.status) = ANY (TG_ARGV) THEN
+        RAISE EXCEPTION 'the registry refuses % going from % to %', TG_TABLE_NAME,
+            OLD.status, NEW.status USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$"""
+
+_CRL_NUMBER_GROWS = """CREATE FUNCTION juki_crl_number_grows() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.number <= OLD.number THEN
+        RAISE EXCEPTION 'the registry refuses CRL number % after % (% v%): CRL numbers only '
+            'grow', NEW.number, OLD.number, OLD.issuer_role, OLD.issuer_version
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$"""
+
+
 def _pairs(pairs: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"('{a}', '{b}')" for a, b in pairs)
 
@@ -198,6 +240,8 @@ FUNCTIONS = {  # name(argument types) -> who may execute it
     "juki_append_only()": (),
     "juki_card_starts_issuing()": (),
     "juki_station_writes_as_itself()": (),
+    "juki_status_moves()": (),
+    "juki_crl_number_grows()": (),
     "juki_card_status(text, text, text, text, bytea, text, text)": (STATIONS_GROUP,),
     "juki_record_code_status(text, bigint, text, text, text, text)": (STATIONS_GROUP,),
 }
@@ -226,6 +270,12 @@ def _triggers() -> list[str]:
                  "FOR EACH ROW EXECUTE FUNCTION juki_station_writes_as_itself()")
     found.append("CREATE TRIGGER cards_start_issuing BEFORE INSERT ON cards "
                  "FOR EACH ROW EXECUTE FUNCTION juki_card_starts_issuing()")
+    for table, pairs in STATUS_MOVES.items():
+        moves = ", ".join(f"'{a}>{b}'" for a, b in pairs)
+        found.append(f"CREATE TRIGGER {table}_status_moves BEFORE UPDATE OF status ON {table} "
+                     f"FOR EACH ROW EXECUTE FUNCTION juki_status_moves({moves})")
+    found.append("CREATE TRIGGER crl_numbers_grow BEFORE UPDATE ON crl_numbers "
+                 "FOR EACH ROW EXECUTE FUNCTION juki_crl_number_grows()")
     return found
 
 
@@ -248,5 +298,6 @@ def _escaped(sql: str) -> str:
 def migration_statements() -> list[str]:
     """Migration 8's PostgreSQL statements, in order (after ``registry_stations``)."""
     plain = [_ROLES, _APPEND_ONLY_FUNCTION, _CARDS_START_ISSUING, _CARD_STATUS, _CODE_STATUS,
-             _WRITES_AS_ITSELF, *_triggers(), _OWNERSHIP, _PIN_FUNCTIONS, *_grants()]
+             _WRITES_AS_ITSELF, _STATUS_MOVES_FUNCTION, _CRL_NUMBER_GROWS, *_triggers(),
+             _OWNERSHIP, _PIN_FUNCTIONS, *_grants()]
     return [_escaped(sql) for sql in plain]
