@@ -292,3 +292,17 @@ def test_a_station_cannot_reopen_a_move_or_revive_an_operator(station: Registry,
 
 def _raw(db, statement: str, args: tuple) -> None:  # type: ignore[no-untyped-def]
     db.execute(statement.replace("%s", "?"), args)
+
+
+def test_db_upgrade_by_a_station_names_the_owner(url: str, owner_db, station: Registry,  # type: ignore[no-untyped-def]
+                                                 tmp_path, capsys) -> None:
+    from tools.cli.main import run
+
+    owner_db.execute("UPDATE schema_version SET version = 7")
+    as_station_url = f"{url}&options=-c%20role%3D{ROLE}"
+    status = run(["--home", str(tmp_path / "home"), "--db", as_station_url, "db", "upgrade"])
+    err = capsys.readouterr().err
+    assert status == 2 and f"connected as {OWNER_ROLE}" in err and f"connection is {ROLE}" in err
+    owner_db.execute("UPDATE schema_version SET version = 8")
+    assert run(["--home", str(tmp_path / "home"), "--db", url, "db", "upgrade", "--json"]) == 0
+    assert '"schema_version": 8' in capsys.readouterr().out

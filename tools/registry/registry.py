@@ -107,10 +107,12 @@ class Registry(CertificateStore, MoveStore, OperationStore, OperatorStore):
         with self.transaction() as db:
             if db.version() < len(MIGRATIONS) and not pg_roles.is_owner(db) \
                     and pg_roles.roles_configured(db):
+                who = db.execute("SELECT current_user").fetchone()[0]
                 raise RegistryError(
                     f"the registry's schema is version {db.version()}, this juki needs "
-                    f"{len(MIGRATIONS)}: the registry operator runs `juki db upgrade` as "
-                    f"{OWNER_ROLE} (this connection is not the owner)")
+                    f"{len(MIGRATIONS)}: the registry operator runs `juki db upgrade` "
+                    f"connected as {OWNER_ROLE} (--db/JUKI_DB: the owner's URL); this "
+                    f"connection is {who}, which may not migrate")
             for index in range(db.version(), len(MIGRATIONS)):
                 for statement in statements_for(db.dialect, index):
                     db.execute(statement)
