@@ -56,6 +56,12 @@ def _library(config: TokenConfig) -> pkcs11.lib:
     return _LIBRARIES[config.module]
 
 
+def library_loaded(module: str) -> bool:
+    """Whether this process has loaded (C_Initialize'd) ``module`` already."""
+    _forget_after_fork()
+    return module in _LIBRARIES
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 
 def main(home: Path) -> dict[str, object]:
     from hsm.roles import KeyRole
+    from hsm.signer import TokenRsaSigner
     from hsm.tls_keys import TokenEcSigner
+    from hsm.token import open_token
     from tools.registry import Registry
+    from tools.registry.tls import tls_token_config
     from tools.service.context import Station
 
     station = Station(home)
@@ -34,18 +37,24 @@ def main(home: Path) -> dict[str, object]:
     again = Registry(url)  # the same process, the same registry: the station's identity
     second = again.connection().execute("SELECT current_user").fetchone()[0]
     again.close()
-    version = int(json.loads((home / "registry-tls" / "enrolment.json").read_text())["key_version"])
-    signer = TokenEcSigner(hsm, KeyRole.REGISTRY_TLS, version)
-    signature = signer.sign(b"still signing", ec.ECDSA(hashes.SHA256()))
-    signer.public_key().verify(signature, b"still signing", ec.ECDSA(hashes.SHA256()))
+    # the station's own token (every key of `hsm init`, Ed25519 among them) still signs
+    # in the same python-pkcs11 session, and so does the TLS token
+    audit = TokenRsaSigner(hsm, KeyRole.AUDIT_SIGNER, 1)
+    audit.public_key().verify(audit.sign(b"still signing", padding.PKCS1v15(), hashes.SHA256()),
+                              b"still signing", padding.PKCS1v15(), hashes.SHA256())
     session_after = hsm.call(lambda s: s)
-    pin = station.home.token_config().read_pin()
+    version = int(json.loads((home / "registry-tls" / "enrolment.json").read_text())["key_version"])
+    tls = TokenEcSigner(open_token(tls_token_config(station.home)), KeyRole.REGISTRY_TLS, version)
+    tls.public_key().verify(tls.sign(b"tls", ec.ECDSA(hashes.SHA256())), b"tls",
+                            ec.ECDSA(hashes.SHA256()))
+    pins = [station.home.token_config().read_pin(), tls_token_config(station.home).read_pin()]
     environ = Path("/proc/self/environ").read_bytes()
     cmdline = Path("/proc/self/cmdline").read_bytes()
     return {"user": row[0], "ssl": row[1], "client_dn": row[2], "second_user": second,
             "signed_after_close": True, "same_session": session_before is session_after,
-            "pin_in_environ": pin.encode() in environ, "pin_in_cmdline": pin.encode() in cmdline,
-            "pin_in_dsn": pin in dsn, "dsn": dsn}
+            "pin_in_environ": any(p.encode() in environ for p in pins),
+            "pin_in_cmdline": any(p.encode() in cmdline for p in pins),
+            "pin_in_dsn": any(p in dsn for p in pins), "dsn": dsn}
 
 
 if __name__ == "__main__":

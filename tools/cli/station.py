@@ -86,19 +86,19 @@ def station_status(as_json: bool) -> None:
               help="Make a new TLS key (next version) instead of reusing this station's.")
 @json_option
 def station_enroll_registry(certificate: Path | None, new_key: bool, as_json: bool) -> None:
-    """Make this station's TLS key for a shared registry in its token and write a CSR
+    """Make this station's TLS key for a shared registry in its TLS token and write a CSR
     (registry-tls/station.csr, CN = its database role) for `juki registry issue-station`;
     with --install, check and install the certificate issued for it."""
     from ..registry import tls_enrol
 
     st = station()
     if certificate is None:
-        done = tls_enrol.request(st.home, st.hsm, new_key=new_key)
+        done = tls_enrol.request(st.home, new_key=new_key)
         emit(as_json, done.as_json("csr"), f"{done.path}\nrole: {done.role}")
         return
     if new_key:
         raise click.UsageError("--new-key makes a CSR; it does not go with --install")
-    done = tls_enrol.install(st.home, st.hsm, read_client_file(certificate))
+    done = tls_enrol.install(st.home, read_client_file(certificate))
     emit(as_json, done.as_json("certificate"),
          f"installed {done.path}: this station connects to the registry as {done.role}")
 

@@ -3,10 +3,12 @@ client key in the station's token (issue 14).
 
 libpq (the system's, through pure-python psycopg) loads the key through the OpenSSL
 engine ``pkcs11`` (libengine-pkcs11-openssl): ``sslkey=pkcs11:<RFC 7512 URI>`` (libpq
-splits engine and key id at the first colon). The engine reads the token PIN from a file
-(``pin-source=file:``), never from argv or the environment: ``<home>/secrets/
-registry-tls.pin``, 0600, rewritten from the station's PIN file before each connection
-(libp11 takes the whole file as the PIN, so it has no trailing newline).
+splits engine and key id at the first colon). The key lives in a token of the station's
+own beside its main one (``<label>-tls``): libp11 0.4.12 cannot enumerate the private keys
+of a token holding an Ed25519 key, as the main token does (``hsm.softhsm_slot``). The
+engine reads that token's PIN from a file (``pin-source=file:``), never from argv or the
+environment: ``<home>/secrets/registry-tls.pin``, 0600, random, without newline (libp11
+takes the whole file as the PIN).
 
 Two things this process must get right (docs/deployment.md, design notes):
 - OpenSSL reads ``OPENSSL_CONF`` once, at its first initialisation, which Python's own
@@ -27,9 +29,10 @@ import ctypes
 import glob
 import json
 import os
+import secrets
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hsm.config import TokenConfig
@@ -44,7 +47,9 @@ CSR_FILE = "station.csr"
 CERT_FILE = "station.pem"
 OPENSSL_CONF_FILE = "openssl.cnf"
 ENROLMENT_FILE = "enrolment.json"
-ENGINE_PIN_FILE = "registry-tls.pin"  # in the home's secrets directory
+ENGINE_PIN_FILE = "registry-tls.pin"  # the TLS token's PIN, in the home's secrets directory
+TLS_SO_PIN_FILE = "registry-tls.so-pin"
+TLS_TOKEN_SUFFIX = "-tls"
 ENGINE_GLOBS = ("/usr/lib/*/engines-3/pkcs11.so", "/usr/lib/engines-3/pkcs11.so")
 REQUIRED_URL_PARAMETERS = {"sslmode": "verify-full", "sslrootcert": None}
 
@@ -106,8 +111,7 @@ class ClientIdentity:
     role: str
     cert_file: Path
     openssl_conf: Path
-    engine_pin_file: Path
-    token: TokenConfig
+    token: TokenConfig  # the station's TLS token (``tls_token_config``)
     key_version: int
 
     def __repr__(self) -> str:
@@ -115,18 +119,17 @@ class ClientIdentity:
 
     def key_uri(self) -> str:
         return pkcs11_uri(self.token.token_label, KeyRole.REGISTRY_TLS, self.key_version,
-                          str(self.engine_pin_file))
+                          str(self.token.pin_file))
 
     def parameters(self) -> dict[str, str]:
         return {"user": self.role, "sslcert": str(self.cert_file),
                 "sslkey": "pkcs11:" + self.key_uri()}
 
     def prepare(self) -> None:
-        """Before a connection: the engine's PIN file current, the station's token opened
-        by python-pkcs11 first, the engine configured."""
+        """Before a connection: the TLS token opened by python-pkcs11 first (its PIN file
+        checked private), then the engine configured."""
         from hsm.token import open_token
 
-        write_private(self.engine_pin_file, self.token.read_pin())
         open_token(self.token).call(lambda session: None)
         load_engine_config(self.openssl_conf)
 
@@ -171,22 +174,50 @@ def known_identity(url: str) -> ClientIdentity | None:
     return _IDENTITIES.get(url)
 
 
+def tls_token_config(home: StationHome) -> TokenConfig:
+    """The token holding the station's TLS key: ``[registry_tls] token_label`` and
+    ``pin_file``, else ``<station token label>-tls`` with ``secrets/registry-tls.pin``
+    (no newline: libp11 takes the whole file as the PIN), on the station's module."""
+    config = home.token_config()
+    settings = home.settings().get("registry_tls", {})
+    label = settings.get("token_label") or config.token_label + TLS_TOKEN_SUFFIX
+    pin_file = Path(settings.get("pin_file") or home.secrets_dir / ENGINE_PIN_FILE)
+    return replace(config, token_label=label,
+                   pin_file=pin_file if pin_file.is_absolute() else home.root / pin_file)
+
+
+def ensure_tls_token(home: StationHome) -> TokenConfig:
+    """The TLS token's configuration; on SoftHSM the token (and its random PINs, 0600 in
+    the secrets directory) made if absent. Call before this process's first PKCS#11 call:
+    SoftHSM would not see a token made later."""
+    from hsm.softhsm_slot import init_token, token_labels
+    from hsm.token import library_loaded
+
+    config = tls_token_config(home)
+    conf = config.softhsm2_conf
+    if conf is None or config.token_label in token_labels(conf):
+        return config
+    if library_loaded(config.module):
+        raise RegistryError("the station's TLS token must be made before the token library "
+                            "is loaded: run `juki station enroll-registry` on its own")
+    home.ensure()
+    if not config.pin_file.exists():
+        write_private(config.pin_file, secrets.token_hex(12))
+    so_pin_file = home.secrets_dir / TLS_SO_PIN_FILE
+    if not so_pin_file.exists():
+        write_private(so_pin_file, secrets.token_hex(12))
+    init_token(conf, config.token_label, so_pin_file.read_text(encoding="utf-8").strip(),
+               config.read_pin())
+    return config
+
+
 def station_identity(home: StationHome) -> ClientIdentity | None:
-    """The station home's registry identity, or None if it has no certificate installed."""
-    if not isinstance(read_enrolment(home.root).get("key_version"), int):
-        return None
-    return client_identity(home.root, home.secrets_dir, home.token_config())
-
-
-def client_identity(home_root: Path, secrets_dir: Path,
-                    token: TokenConfig) -> ClientIdentity | None:
-    """The station's installed enrolment, or None (a station without one connects as the
-    URL says: a TLS-only registry refuses it)."""
-    enrolment = read_enrolment(home_root)
+    """The station home's registry identity, or None if it has no certificate installed
+    (a station without one connects as the URL says: a TLS-only registry refuses it)."""
+    enrolment = read_enrolment(home.root)
     version = enrolment.get("key_version")
     if not isinstance(version, int):
         return None
-    directory = enrolment_dir(home_root)
+    directory = enrolment_dir(home.root)
     return ClientIdentity(str(enrolment["role"]), directory / CERT_FILE,
-                          directory / OPENSSL_CONF_FILE, secrets_dir / ENGINE_PIN_FILE,
-                          token, version)
+                          directory / OPENSSL_CONF_FILE, tls_token_config(home), version)

@@ -5,8 +5,9 @@ installed with what libpq needs (``tls``).
 Files in ``<home>/registry-tls/``: ``station.csr``, ``station.pem`` (the installed
 certificate), ``openssl.cnf`` (the engine), ``enrolment.json`` (role, station id, the
 key version in use and one requested but not yet installed). The key itself is only in
-the token; asking again reuses it, ``--new-key`` makes a next version, which is used
-only once its certificate is installed (the old one keeps working until then).
+the station's TLS token (``tls.tls_token_config``, made here on SoftHSM); asking again
+reuses it, ``--new-key`` makes a next version, which is used only once its certificate
+is installed (the old one keeps working until then).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cardlib.atomic_file import write_atomically
-from hsm.roles import KeyRole
+from hsm.keys import inventory
+from hsm.roles import KeyRole, label_for
 from hsm.tls_keys import TokenEcSigner, ec_public_key, ensure_ec_key
-from hsm.token import Hsm
+from hsm.token import Hsm, open_token
 
 from ..errors import RequestError
 from ..station.home import StationHome
@@ -30,13 +32,12 @@ from .roles import station_role
 from .tls import (
     CERT_FILE,
     CSR_FILE,
-    ENGINE_PIN_FILE,
     ENROLMENT_FILE,
     OPENSSL_CONF_FILE,
     engine_config,
     enrolment_dir,
+    ensure_tls_token,
     read_enrolment,
-    write_private,
 )
 
 
@@ -46,10 +47,30 @@ class Enrolled:
     station_id: str
     path: Path  # the CSR written, or the certificate installed
     key_version: int
+    token_label: str
+    key: dict[str, object]  # the key's protection attributes as the token reports them
 
     def as_json(self, what: str) -> dict[str, object]:
         return {what: str(self.path), "role": self.role, "station_id": self.station_id,
-                "key_label": f"juki/{KeyRole.REGISTRY_TLS.value}/v{self.key_version}"}
+                "token": self.token_label, "key_label": label_for(KeyRole.REGISTRY_TLS,
+                                                                   self.key_version),
+                "key": self.key}
+
+
+def _tls_token(home: StationHome) -> Hsm:
+    """The station's TLS token, made first if need be (before any PKCS#11 call here), and
+    opened after the station's own (which repairs and backs up SoftHSM's files)."""
+    config = ensure_tls_token(home)
+    home.open_token()
+    return open_token(config)
+
+
+def _enrolled(hsm: Hsm, role: str, station_id: str, path: Path, version: int) -> Enrolled:
+    label = label_for(KeyRole.REGISTRY_TLS, version)
+    key = next(k.as_json() for k in inventory(hsm) if k.label == label)
+    return Enrolled(role, station_id, path, version, hsm.config.token_label,
+                    {name: key[name] for name in ("key_type", "bits", "sensitive", "extractable",
+                                                  "always_sensitive", "never_extractable")})
 
 
 def _save(home: StationHome, state: dict[str, object]) -> None:
@@ -58,7 +79,7 @@ def _save(home: StationHome, state: dict[str, object]) -> None:
     write_atomically(directory / ENROLMENT_FILE, json.dumps(state, indent=2) + "\n")
 
 
-def request(home: StationHome, hsm: Hsm, *, new_key: bool = False) -> Enrolled:
+def request(home: StationHome, *, new_key: bool = False) -> Enrolled:
     """The station's TLS key (made unless it has one) and a CSR for it: CN = the
     station's role, UID = its station id."""
     station_id = home.station_id()
@@ -70,6 +91,7 @@ def request(home: StationHome, hsm: Hsm, *, new_key: bool = False) -> Enrolled:
     if state and state.get("station_id") != station_id:
         raise RequestError("station id", f"this home was enrolled as station "
                                          f"{state.get('station_id')!r}, not {station_id!r}")
+    hsm = _tls_token(home)
     version = state.get("pending_version") or state.get("key_version")
     if new_key or not isinstance(version, int):
         version, _ = ensure_ec_key(hsm, KeyRole.REGISTRY_TLS, new=new_key)
@@ -81,7 +103,7 @@ def request(home: StationHome, hsm: Hsm, *, new_key: bool = False) -> Enrolled:
     path = enrolment_dir(home.root) / CSR_FILE
     _save(home, {**state, "role": role, "station_id": station_id, "pending_version": version})
     write_atomically(path, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"))
-    return Enrolled(role, station_id, path, version)
+    return _enrolled(hsm, role, station_id, path, version)
 
 
 def _matching_version(hsm: Hsm, state: dict[str, object], cert: x509.Certificate) -> int:
@@ -98,7 +120,7 @@ def _names(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> list[str]:
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
-def install(home: StationHome, hsm: Hsm, pem: bytes) -> Enrolled:
+def install(home: StationHome, pem: bytes) -> Enrolled:
     """Check and install the station's certificate; from then on its registry
     connections present it (``tls.client_identity``)."""
     state = read_enrolment(home.root)
@@ -109,6 +131,7 @@ def install(home: StationHome, hsm: Hsm, pem: bytes) -> Enrolled:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
         raise RequestError("certificate", f"not a PEM certificate: {exc}") from None
+    hsm = _tls_token(home)
     version = _matching_version(hsm, state, cert)
     if _names(cert, NameOID.COMMON_NAME) != [state["role"]]:
         raise RequestError("certificate", f"the certificate's CN is not {state['role']}")
@@ -121,12 +144,9 @@ def install(home: StationHome, hsm: Hsm, pem: bytes) -> Enrolled:
     if usages is None or ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
         raise RequestError("certificate", "the certificate is not for TLS client auth")
     directory = enrolment_dir(home.root)
-    config = home.token_config()
     write_atomically(directory / CERT_FILE, pem.decode("ascii"))
-    write_atomically(directory / OPENSSL_CONF_FILE, engine_config(config.module))
-    home.ensure()
-    write_private(home.secrets_dir / ENGINE_PIN_FILE, config.read_pin())
+    write_atomically(directory / OPENSSL_CONF_FILE, engine_config(hsm.config.module))
     state = {k: v for k, v in state.items() if k != "pending_version"}
     _save(home, {**state, "key_version": version})
-    return Enrolled(str(state["role"]), str(state["station_id"]), directory / CERT_FILE,
-                    version)
+    return _enrolled(hsm, str(state["role"]), str(state["station_id"]), directory / CERT_FILE,
+                     version)
