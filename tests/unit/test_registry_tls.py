@@ -99,9 +99,8 @@ def test_garbage_is_not_a_request() -> None:
 
 
 def identity(tmp_path: Path) -> ClientIdentity:
-    token = TokenConfig("/usr/lib/softhsm/libsofthsm2.so", "station-token", tmp_path / "token.pin")
-    return ClientIdentity(ROLE, tmp_path / "station.pem", tmp_path / "openssl.cnf",
-                          tmp_path / "registry-tls.pin", token, 2)
+    token = TokenConfig("/usr/lib/softhsm/libsofthsm2.so", "station-tls", tmp_path / "registry-tls.pin")
+    return ClientIdentity(ROLE, tmp_path / "station.pem", tmp_path / "openssl.cnf", token, 2)
 
 
 def test_the_station_adds_its_role_certificate_and_engine_key(tmp_path: Path) -> None:
@@ -109,7 +108,7 @@ def test_the_station_adds_its_role_certificate_and_engine_key(tmp_path: Path) ->
     conninfo = identity(tmp_path).conninfo(url)
     assert f"user={ROLE}" in conninfo and "sslmode=verify-full" in conninfo
     assert f"sslcert={tmp_path / 'station.pem'}" in conninfo
-    assert ("sslkey=pkcs11:pkcs11:token=station-token;object=juki%2Fregistry-tls-client%2Fv2;"
+    assert ("sslkey=pkcs11:pkcs11:token=station-tls;object=juki%2Fregistry-tls-client%2Fv2;"
             f"type=private;pin-source=file:{tmp_path / 'registry-tls.pin'}") in conninfo
     assert "pin-value" not in conninfo
 
@@ -182,3 +181,24 @@ def test_registry_operator_commands_open_neither_the_station_token_nor_its_regis
         station = Station(home)
         station.authorize(command)
         assert station._registry is None and station._hsm is None
+
+
+def test_the_tls_key_has_a_token_of_its_own_with_its_own_pin_file(tmp_path: Path) -> None:
+    """libp11 cannot enumerate a token holding Ed25519 keys (the station's): the TLS key is
+    in ``<label>-tls``; its PIN file is not the station token's (a PIN change of one
+    leaves the other working)."""
+    from tools.registry.tls import tls_token_config
+    from tools.station.home import StationHome
+
+    home = StationHome(tmp_path)
+    home.write_settings({"hsm": home.default_hsm_settings()})
+    config = tls_token_config(home)
+    assert config.token_label == "juki-station-tls"
+    assert config.pin_file == tmp_path / "secrets" / "registry-tls.pin"
+    assert config.pin_file != home.token_config().pin_file
+    assert config.module == home.token_config().module
+    assert config.softhsm2_conf == home.token_config().softhsm2_conf  # one SoftHSM per process
+    home.write_settings({"hsm": home.default_hsm_settings(),
+                         "registry_tls": {"token_label": "hsm-partition-7", "pin_file": "/etc/p"}})
+    assert (tls_token_config(home).token_label, tls_token_config(home).pin_file) == \
+        ("hsm-partition-7", Path("/etc/p"))
