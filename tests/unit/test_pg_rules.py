@@ -306,3 +306,29 @@ def test_db_upgrade_by_a_station_names_the_owner(url: str, owner_db, station: Re
     owner_db.execute("UPDATE schema_version SET version = 8")
     assert run(["--home", str(tmp_path / "home"), "--db", url, "db", "upgrade", "--json"]) == 0
     assert '"schema_version": 8' in capsys.readouterr().out
+
+
+def test_the_owner_adds_and_disables_stations_without_being_superuser(owner_db) -> None:  # type: ignore[no-untyped-def]
+    """As `juki registry issue-station --admin-db` runs it: juki_owner (LOGIN CREATEROLE,
+    .ci/postgres-up), not a superuser. A role with more than a station's powers is
+    refused, never bound."""
+    import secrets
+
+    station_id, strong_id = (f"pg-owner-{secrets.token_hex(4)}" for _ in range(2))
+    role, strong = station_role(station_id), station_role(strong_id)
+    try:
+        owner_db.execute(f'CREATE ROLE "{strong}" BYPASSRLS')  # made by a superuser
+        owner_db.execute(f"SET SESSION AUTHORIZATION {OWNER_ROLE}")
+        assert pg_roles.is_owner(owner_db)
+        assert pg_roles.add_station(owner_db, station_id) == role
+        assert owner_db.execute("SELECT rolcanlogin, rolsuper, rolcreaterole FROM pg_roles "
+                                "WHERE rolname = ?", (role,)).fetchone() == (True, False, False)
+        pg_roles.disable_station(owner_db, station_id)
+        owner_db.execute("RESET SESSION AUTHORIZATION")
+        with pytest.raises(RegistryError, match="bypassrls: not a station role"):
+            pg_roles.add_station(owner_db, strong_id)
+        assert [s["station_id"] for s in pg_roles.stations(owner_db)] == [station_id]
+    finally:
+        owner_db.execute("RESET SESSION AUTHORIZATION")
+        for name in (role, strong):
+            owner_db.execute(f'DROP ROLE IF EXISTS "{name}"')
