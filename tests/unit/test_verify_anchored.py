@@ -243,3 +243,21 @@ def test_the_work_is_done_by_two_other_processes_or_else_here(registry: Registry
     assert {r.pid for r in fallback} == {0}
     assert [(r.stack, r.cuts, r.macs, r.empty, r.leaves, r.problem, r.reached)
             for r in fallback] == strip
+
+
+@pytest.mark.parametrize("kind,resident", [("pro vision", 0), ("provision", None),
+                                           (" 1 2 3 ", 0)])
+def test_odd_columns_are_read_as_they_are(registry: Registry, kind: str,
+                                          resident: int | None) -> None:
+    """The columns compared with the entry reach the check unchanged on both databases
+    (PostgreSQL's rows come packed in one text column): spaces in ``kind``, a NULL
+    ``resident_id``."""
+    build(registry, [0] * 3)
+    with registry.transaction() as db:
+        _as_superuser(db)
+        db.execute("UPDATE provision_log SET kind = ?, resident_id = ? WHERE idx = 0",
+                   (kind, resident))
+    found, problem = verdict(registry, roots_at(registry, 3), 3)
+    assert found == 0
+    assert (f"the kind column says {kind!r}" if resident == 0 else
+            "the resident_id column says None") in problem, problem

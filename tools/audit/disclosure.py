@@ -17,6 +17,7 @@ from ..registry import Registry
 from . import log, merkle
 from .checkpoints import Checkpoint, make_checkpoint, verifier
 from .event_list import IncidentalEntry, incidental_information
+from .proof_nodes import prefetched_subtree
 from .provision import (
     DISCLOSURE_PURPOSE,
     IDENTITY_FIELDS,
@@ -105,10 +106,10 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
            record_code=registry.active_code(resident_id), card_serial=None)
     checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
     db = registry.connection()
-    subtree = log.stored_subtree(db)
     recipients, purposes = _names(registry)
     entries = []
     logged = log.entries_of_resident(db, resident_id)
+    subtree = prefetched_subtree(db, [e.index for e in logged], checkpoint.size)
     for entry in logged:
         fields_of = entry.fields
         if fields_of.get("kind") not in SHOWN_KINDS or entry.index >= checkpoint.size:
@@ -151,8 +152,10 @@ def self_information(registry: Registry, hsm: Hsm, release: Release, resident_id
            requester=requester)
     checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
     db = registry.connection()
-    incidental = incidental_information(log.entries_of_resident(db, resident_id),
-                                        checkpoint.size, checkpoint.root, log.stored_subtree(db))
+    logged = log.entries_of_resident(db, resident_id)
+    incidental = incidental_information(logged, checkpoint.size, checkpoint.root,
+                                        prefetched_subtree(db, [e.index for e in logged],
+                                                           checkpoint.size))
     return {"resident_id": resident_id, "identity": identity,
             "record_code": code if show_codes else None, "code_history": history,
             "incidental_information": [asdict(e) for e in incidental],
