@@ -105,3 +105,20 @@ def test_a_station_connection_cannot_use_the_administrative_command(
                   "--admin-db", as_role, "--ca-home", str(tmp_path / "op")])
     assert status == 7 and "may only read it" in capsys.readouterr().err
     assert recipients.listed(station) == []
+
+
+def test_an_operator_home_without_audit_keys_is_told_what_to_run(
+        url: str, station: Registry, fake_token: list[int], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from hsm.errors import KeyNotFoundError
+
+    def no_key(*_args):  # type: ignore[no-untyped-def]
+        raise KeyNotFoundError("no audit-entry-mac key in the token (run `juki hsm init`)")
+
+    monkeypatch.setattr(events, "current_version", no_key)
+    operator_home = tmp_path / "op"
+    status = run(["--home", str(tmp_path / "h"), "registry", "recipients", "--load", str(TABLE),
+                  "--admin-db", url, "--ca-home", str(operator_home)])
+    err = capsys.readouterr().err
+    assert status != 0 and f"juki --home {operator_home} hsm init" in err
+    assert recipients.listed(station) == []  # the table and its event: neither

@@ -33,6 +33,8 @@ from .registry import registry_group
 @json_option
 def registry_recipients(load_file: Path, admin_db: str, ca_home: Path, as_json: bool) -> None:
     """Add recipients and purposes to the shared registry's table, with its event."""
+    from hsm.errors import KeyNotFoundError
+
     from ..audit import recipients
     from ..audit.provision import load_recipients, release_for
     from ..registry import Registry, RegistryError
@@ -47,6 +49,9 @@ def registry_recipients(load_file: Path, admin_db: str, ca_home: Path, as_json: 
     try:
         added = load_recipients(registry, home.open_token(), release, load_file)
         found = recipients.listed(registry)
+    except KeyNotFoundError as exc:  # the home's token has no audit-entry MAC key yet
+        raise KeyNotFoundError(f"{exc}; for the registry operator's home: "
+                               f"`juki --home {home.root} hsm init`") from None
     finally:
         registry.close()
     emit(as_json, {"added": added, "recipients": [r.as_json() for r in found]},
