@@ -202,3 +202,36 @@ def test_the_tls_key_has_a_token_of_its_own_with_its_own_pin_file(tmp_path: Path
                          "registry_tls": {"token_label": "hsm-partition-7", "pin_file": "/etc/p"}})
     assert (tls_token_config(home).token_label, tls_token_config(home).pin_file) == \
         ("hsm-partition-7", Path("/etc/p"))
+
+
+def test_the_tls_handshake_holds_the_pkcs11_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libp11 signs in SoftHSM during the handshake, outside python-pkcs11; SoftHSM has no
+    locking of its own, so the connect runs under the process's PKCS#11 lock."""
+    import psycopg
+
+    from hsm.token import PKCS11_LOCK
+    from tools.registry import backend
+
+    held: list[bool] = []
+
+    class Refused(Exception):
+        pass
+
+    def connect(conninfo: str, **kwargs: object) -> None:
+        held.append(PKCS11_LOCK._is_owned())  # type: ignore[attr-defined]
+        raise Refused
+
+    class Identity:
+        def conninfo(self, url: str) -> str:
+            return url + "&user=juki_station_x"
+
+        def prepare(self) -> None:
+            pass
+
+    monkeypatch.setattr(psycopg, "connect", connect)
+    with pytest.raises(Refused):
+        backend.PostgresBackend("postgresql://h/db?sslmode=verify-full&sslrootcert=/c",
+                                Identity())  # type: ignore[arg-type]
+    with pytest.raises(Refused):
+        backend.PostgresBackend("postgresql://h/other")  # no identity: no lock needed
+    assert held == [True, False]

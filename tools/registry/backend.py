@@ -96,7 +96,8 @@ class PostgresBackend:
         import psycopg  # optional dependency: the `postgres` extra
 
         try:
-            self._db = psycopg.connect(conninfo, autocommit=True)
+            with _token_lock(client):
+                self._db = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as exc:  # the server's words; no conninfo in them
             raise StationConfigError(f"the registry at {_redacted(url)} did not admit this "
                                      f"station: {str(exc).strip()}") from None
@@ -131,6 +132,16 @@ class PostgresBackend:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _token_lock(client: ClientIdentity | None) -> contextlib.AbstractContextManager[object]:
+    """The handshake signs in the token through libp11, outside python-pkcs11: SoftHSM has
+    no locking of its own (``hsm.token``), so no other thread may be in it meanwhile."""
+    if client is None:
+        return contextlib.nullcontext()
+    from hsm.token import PKCS11_LOCK
+
+    return PKCS11_LOCK
 
 
 def _redacted(url: str) -> str:
