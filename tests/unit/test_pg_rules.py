@@ -280,6 +280,14 @@ def test_a_station_cannot_reopen_a_move_or_revive_an_operator(station: Registry,
     station.set_operator_status("op9", "revoked", "left", None)
     with pytest.raises(errors.CheckViolation, match="operators going from revoked to active"):
         sql.execute("UPDATE operators SET status = 'active' WHERE operator_id = 'op9'")
+    station.begin_enrolment("op8", "Clerk", "131016", frozenset({"issue"}), None, "guid-8", None)
+    station.complete_enrolment("op8", b"cert", None)
+    with pytest.raises(errors.CheckViolation, match="set at enrolment only"):  # escalation
+        sql.execute("UPDATE operators SET scopes = 'issue,operator-admin' WHERE operator_id = "
+                    "'op8'")
+    station.set_operator_status("op8", "suspended", "leave", None)  # the code's ways work
+    station.unlock_operator("op8", None)
+    assert station.operator("op8").scope_set == {"issue"}  # type: ignore[union-attr]
     code = issue(station)
     resident = station.resident_of_code(code)[0]  # type: ignore[index]
     move = station.record_move(resident, "012025", dt.date.today(), "work")

@@ -12,7 +12,8 @@ revive a revoked card or write as another station (docs/decisions.md, issue 14).
 - the append-only tables refuse UPDATE, DELETE and TRUNCATE by trigger, for every role;
 - every status change (cards, record codes, certificates, operators, moves, card
   operations) must be one of the registry's transitions, for every role (a revoked card,
-  certificate or operator stays revoked), and CRL numbers only grow;
+  certificate or operator stays revoked), and CRL numbers only grow; an operator's
+  scopes, card and identity change only while enrolling (no in-place escalation);
 - ``juki_card_status`` / ``juki_record_code_status``: SECURITY DEFINER functions owned
   by ``juki_owner``, ``search_path`` pinned, allowing only the registry's transitions;
 - a provision-log entry must name the station bound to the writing station role.
@@ -164,6 +165,21 @@ BEGIN
 END $$"""
 
 
+_OPERATOR_FIXED = """CREATE FUNCTION juki_operator_fixed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.status NOT IN ('enrolling', 'failed')
+       AND (NEW.name, NEW.municipality_code, NEW.scopes, NEW.unix_user, NEW.card_guid,
+            NEW.certificate) IS DISTINCT FROM (OLD.name, OLD.municipality_code, OLD.scopes,
+            OLD.unix_user, OLD.card_guid, OLD.certificate) THEN
+        RAISE EXCEPTION 'the registry refuses changing operator % (%): scopes, card and '
+            'identity are set at enrolment only', OLD.operator_id, OLD.status
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$"""
+
+
 def _pairs(pairs: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"('{a}', '{b}')" for a, b in pairs)
 
@@ -242,6 +258,7 @@ FUNCTIONS = {  # name(argument types) -> who may execute it
     "juki_station_writes_as_itself()": (),
     "juki_status_moves()": (),
     "juki_crl_number_grows()": (),
+    "juki_operator_fixed()": (),
     "juki_card_status(text, text, text, text, bytea, text, text)": (STATIONS_GROUP,),
     "juki_record_code_status(text, bigint, text, text, text, text)": (STATIONS_GROUP,),
 }
@@ -276,6 +293,8 @@ def _triggers() -> list[str]:
                      f"FOR EACH ROW EXECUTE FUNCTION juki_status_moves({moves})")
     found.append("CREATE TRIGGER crl_numbers_grow BEFORE UPDATE ON crl_numbers "
                  "FOR EACH ROW EXECUTE FUNCTION juki_crl_number_grows()")
+    found.append("CREATE TRIGGER operators_fixed BEFORE UPDATE ON operators "
+                 "FOR EACH ROW EXECUTE FUNCTION juki_operator_fixed()")
     return found
 
 
@@ -298,6 +317,7 @@ def _escaped(sql: str) -> str:
 def migration_statements() -> list[str]:
     """Migration 8's PostgreSQL statements, in order (after ``registry_stations``)."""
     plain = [_ROLES, _APPEND_ONLY_FUNCTION, _CARDS_START_ISSUING, _CARD_STATUS, _CODE_STATUS,
-             _WRITES_AS_ITSELF, _STATUS_MOVES_FUNCTION, _CRL_NUMBER_GROWS, *_triggers(),
+             _WRITES_AS_ITSELF, _STATUS_MOVES_FUNCTION, _CRL_NUMBER_GROWS, _OPERATOR_FIXED,
+             *_triggers(),
              _OWNERSHIP, _PIN_FUNCTIONS, *_grants()]
     return [_escaped(sql) for sql in plain]
