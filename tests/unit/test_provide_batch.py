@@ -164,3 +164,10 @@ def test_the_largest_chunk_of_four_information_fits_one_query(registry: Registry
                              ",".join(FOUR.values()) + "\n", chunk=5000)
     assert (summary.rows, summary.matched, summary.no_match, summary.entries) == (5000, 1, 4999, 2)
     assert token.macs == 1 and result[-1]["status"] == "match"
+
+
+def test_a_request_without_rows_records_nothing(registry: Registry, token: Token,
+                                                tmp_path: Path) -> None:
+    summary, result, _ = run(registry, tmp_path, "record_code,ref\n")
+    assert result == [] and summary.rows == summary.entries == 0 and token.macs == 0
+    assert summary.first_index is None and log.size(registry.connection()) == 0
