@@ -83,8 +83,8 @@ def _summary_text(summary: Any) -> str:
               help="Agency receiving the information (`juki audit recipients`).")
 @click.option("--purpose", required=True, help="Purpose code permitted to that recipient.")
 @click.option("--out", type=client_path(), default=None,
-              help="Result CSV (default REQUEST.result.csv); written as OUT.partial, "
-                   "renamed when complete.")
+              help="Result CSV (default: REQUEST's name + .result.csv; never replaced); "
+                   "written as OUT.partial (0600), renamed when complete.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 5000),
