@@ -30,6 +30,7 @@ from ..errors import LogTamperedError
 from ..registry import Registry
 from ..registry.backend import Backend
 from . import anchors, log, note
+from .checkpoint_guard import proven_root
 
 LEGACY_ORIGIN = "juki provision log"
 
@@ -109,7 +110,8 @@ def verifier(db: Backend, hsm: Hsm) -> Verifier:
 def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path) -> Checkpoint:
     """Sign (size, root, time) of the log as it is now, and keep it in the database, the
     token head and the checkpoint file; the log unchanged since the last checkpoint
-    gives that one back."""
+    gives that one back. The root signed is proven, not read (``checkpoint_guard``):
+    the entries since the last checkpoint must carry valid MACs."""
     version = current_version(hsm, KeyRole.AUDIT_NOTE_SIGNER)
     label = label_for(KeyRole.AUDIT_NOTE_SIGNER, version)
     public = eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER)[version]
@@ -118,9 +120,12 @@ def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path) -> Che
         previous = latest(db)
         if previous is not None and previous.size == size:
             return previous
+        if previous is not None:
+            require_signed(db, hsm, previous)
+        root = proven_root(db, hsm, (previous.size, previous.root) if previous else None, size)
         origin = anchors.origin(db)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        unsigned = Checkpoint(size, log.root(db, size), at, label, b"")
+        unsigned = Checkpoint(size, root, at, label, b"")
         text = unsigned.note_text(origin)
         signature = eddsa.sign(hsm, KeyRole.AUDIT_NOTE_SIGNER, version, text.encode("utf-8"))
         db.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature) "
