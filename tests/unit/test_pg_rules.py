@@ -192,6 +192,10 @@ def test_a_station_writes_log_entries_only_as_itself(owner_db, sql) -> None:  # 
         sql.execute(insert, (1, entry(OTHER_STATION_ID, 1)))
     with pytest.raises(errors.InsufficientPrivilege, match=r"naming station \(none\)"):
         sql.execute(insert, (1, entry(None, 1)))
+    sql.execute("SET ROLE juki_stations")  # the group it belongs to is bound to no station
+    with pytest.raises(errors.InsufficientPrivilege, match="role juki_stations is not an enrolled"):
+        sql.execute(insert, (1, entry(STATION_ID, 1)))
+    sql.execute("RESET ROLE")
     pg_roles.disable_station(owner_db, STATION_ID)  # revoked: not even as itself
     with pytest.raises(errors.InsufficientPrivilege, match="not an enrolled station"):
         sql.execute(insert, (1, entry(STATION_ID, 1)))
