@@ -51,14 +51,18 @@ def push_subtree(stack: list[tuple[int, bytes]], height: int, value: bytes) -> N
     stack.append((height, value))
 
 
-def _location(db: Any) -> str:
+def _location(db: Any) -> tuple[str, Any]:
+    """Where workers connect, and as whom: a TLS-enrolled station's identity (its role,
+    certificate and TLS-token key) if this process connected with one."""
     location = str(db.location)
     if location.startswith(("postgresql://", "postgres://")):
-        return location
-    return str(Path(location).resolve())
+        from ..registry.tls import known_identity
+
+        return location, known_identity(location)
+    return str(Path(location).resolve()), None
 
 
-def _start(location: str, tasks: list[Task]) -> subprocess.Popen[bytes]:
+def _start(location: tuple[str, Any], tasks: list[Task]) -> subprocess.Popen[bytes]:
     path = os.environ.get("PYTHONPATH")
     env = os.environ | {"PYTHONPATH": str(_PACKAGE_ROOT) + (os.pathsep + path if path else "")}
     worker = subprocess.Popen([sys.executable, "-m", "tools.audit.verify_scan"],
@@ -66,7 +70,7 @@ def _start(location: str, tasks: list[Task]) -> subprocess.Popen[bytes]:
                               stderr=subprocess.DEVNULL, env=env, close_fds=True)
     assert worker.stdin is not None
     try:
-        worker.stdin.write(pickle.dumps((location, tasks)))
+        worker.stdin.write(pickle.dumps((*location, tasks)))
         worker.stdin.close()
     except OSError:
         pass  # it died at once: its results will be missing and done here

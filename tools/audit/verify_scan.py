@@ -8,7 +8,7 @@ the ones before it into the roots the parent checks). The parent keeps the token
 worker never opens it. It gets back what needs the token (MACs of the tail, the leaves
 under its batches) and the first problem of its range.
 
-Run as ``python -m tools.audit.verify_scan``: reads ``(location, [Task, ...])`` pickled
+Run as ``python -m tools.audit.verify_scan``: reads ``(location, client, [Task, ...])`` pickled
 on stdin (the database location, which may hold a password, never on argv) and writes
 one pickled ``ChunkResult`` per task, in order, on stdout.
 """
@@ -180,16 +180,22 @@ class _Postgres:
         return self._db.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 
-def connect(location: str) -> Any:
-    """A reading connection of a worker: the same database the parent verifies."""
+def connect(location: str, client: Any = None) -> Any:
+    """A reading connection of a worker: the same database the parent verifies; as the
+    parent's station role over TLS when ``client`` (its ``tls.ClientIdentity``) is given:
+    the worker opens the station's TLS token for the handshake, never the station token."""
+    if client is not None:
+        from ..registry.backend import PostgresBackend
+
+        return PostgresBackend(location, client)
     if location.startswith(("postgresql://", "postgres://")):
         return _Postgres(location)
     return sqlite3.connect(Path(location).resolve().as_uri() + "?mode=ro", uri=True)
 
 
 def main() -> None:
-    location, tasks = pickle.load(sys.stdin.buffer)
-    db = connect(location)
+    location, client, tasks = pickle.load(sys.stdin.buffer)
+    db = connect(location, client)
     for task in tasks:
         result = scan(db, task)
         result.pid = os.getpid()
