@@ -1,0 +1,38 @@
+"""`audit verify`'s worker processes on a TLS-enrolled station (.ci/postgres-up's real
+registry server, cert-only): they connect as the station's role with its identity (TLS
+token key through the engine) and do the work themselves, rather than being refused and
+leaving it all to the parent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.audit import log, verify_parallel
+from tools.audit.provision import Release, record
+from tools.service.context import Station
+
+from ..conftest import juki
+from .registry_server import RegistryServer
+from .test_registry_connection_token import enrolled_home, server  # noqa: F401 (fixture)
+
+
+def test_workers_connect_as_the_enrolled_station(server: RegistryServer,  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    home, station_id = enrolled_home(server, tmp_path / "station")
+    juki(home, "db", "upgrade")
+    juki(home, "hsm", "init")
+    station = Station(home)
+    registry, hsm = station.registry, station.hsm
+    release = Release(station_id, "Asia/Tokyo", None, "NENKIN", "B1-57")
+    for _ in range(9):
+        record(registry, hsm, release, kind="provision", fields=["name"], resident_id=None,
+               record_code=None, card_serial=None)
+    db = registry.connection()
+    size = log.size(db)
+    tasks = verify_parallel.plan(size, [size], 0, 0, chunk=4)
+    found = list(verify_parallel.results(db, tasks, workers=2, parallel_from=0))
+    assert len({r.pid for r in found}) == 2 and 0 not in {r.pid for r in found}
+    assert os.getpid() not in {r.pid for r in found}
+    assert [r.problem for r in found] == [None] * len(tasks)
+    assert sum(r.reached - r.start for r in found) == size
