@@ -110,11 +110,15 @@ class Lookup:
     def by_four(self, rows: list[RequestRow]) -> list[Answer]:
         wanted = sorted({r.four for r in rows if r.four})
         people: dict[tuple[str, ...], list[int]] = {}
-        if wanted:  # only exact matches come back (row values: both databases)
+        if wanted:  # only exact matches come back, each found through the
+            # (birth_date, name) index: a join on a VALUES list (a row-value IN scans)
             rows_sql = ", ".join("(?, ?, ?, ?)" for _ in wanted)
             for resident, *four in self.db.execute(
-                    "SELECT resident_id, name, birth_date, sex, address FROM resident_identity "
-                    f"WHERE (name, birth_date, sex, address) IN (VALUES {rows_sql})",
+                    f"WITH wanted (name, birth_date, sex, address) AS (VALUES {rows_sql}) "
+                    "SELECT r.resident_id, r.name, r.birth_date, r.sex, r.address "
+                    "FROM wanted JOIN resident_identity r ON r.birth_date = wanted.birth_date "
+                    "AND r.name = wanted.name AND r.sex = wanted.sex "
+                    "AND r.address = wanted.address",
                     tuple(v for person in wanted for v in person)):
                 people.setdefault(tuple(str(v) for v in four), []).append(int(resident))
         identities, current = self._residents(

@@ -241,6 +241,9 @@ MIGRATIONS: list[list[str | dict[str, str]]] = [
                    "json_extract(entry, '$.resident_id'))",
          "postgresql": "CREATE INDEX provision_log_said_resident ON provision_log("
                        "((entry::jsonb ->> 'resident_id')))"},
+        # `provide batch` matches the 4 information by row values: found by birth date
+        # and name, not by a scan of every resident per chunk
+        "CREATE INDEX resident_identity_match ON resident_identity(birth_date, name)",
     ],
     [  # 8: the registry enforces its own rules (issue 14): which station id each station
        # role writes as; on PostgreSQL roles, grants, append-only triggers and the checked
