@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHUNK = 1 << 16  # entries per task; a power of two, so task boundaries align subtrees
+CHUNK = 1 << 15  # entries per task; a power of two, so task boundaries align subtrees
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _PARSE = json.JSONDecoder().raw_decode  # no whitespace skipping: a canonical entry has none
 _ROWS = ("SELECT idx, entry, mac, mac_version, kind, resident_id FROM provision_log "
