@@ -59,15 +59,13 @@ lint: venv
 # socket; every tier: unit, integration, cli, conformance), then the integration and CLI
 # tiers again with the station's registry on PostgreSQL as production has it: TLS only,
 # each station its own role proven by a client certificate whose key is in its token
-# (.ci/postgres-up; docs/deployment.md). The pass's database belongs to juki_owner and is
-# migrated by `juki db upgrade` as the owner, as an upgrade is done in production.
+# (.ci/postgres-up; docs/deployment.md). The pass's database is made as a registry operator
+# makes one (.ci/registry-suite-db): owned by juki_owner, migrated by `juki db upgrade` as
+# the owner, its recipient table loaded by the operator.
 test: venv lint users
 	registry_env="$$(bash .ci/postgres-up)" && eval "$$registry_env" && \
 	$(PY) -m pytest -q -p no:cacheprovider && \
-	dropdb --if-exists --force juki_suite && createdb -O juki_owner juki_suite && \
-	upgrade_home="$$(mktemp -d)" && \
-	JUKI_DB="$$JUKI_REGISTRY_OWNER_URL" $(VENV)/bin/juki --home "$$upgrade_home" db upgrade && \
-	rm -rf "$$upgrade_home" && \
+	bash .ci/registry-suite-db juki_suite && \
 	JUKI_DB="$$JUKI_REGISTRY_STATION_URL" $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/cli
 
 unit: venv

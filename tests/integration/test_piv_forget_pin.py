@@ -26,7 +26,7 @@ from tools.service.context import Station
 from tools.station.pins import Pin
 
 from ..helpers import ScriptedTransport
-from ..operator_helpers import operator_station
+from ..operator_helpers import operator_station, registry_target
 
 FORGET_PIN = bytes.fromhex("0020FF80")
 PIN, PUK = Pin("135792"), Pin("24682468")
@@ -39,7 +39,8 @@ def sign_9a_without_pin(card: PivCard) -> int:
 
 
 def test_enrolment_and_login_end_with_forget_pin(rig_home: Path, tmp_path: Path) -> None:
-    station = Station(operator_station(rig_home, tmp_path / "station"))
+    home = operator_station(rig_home, tmp_path / "station")
+    station = Station(home, db=str(registry_target(home)))  # its own, also in the PG pass
     state = tmp_path / "op.json"
     manufacture_blank_operator_card(station.hsm, state)
     card = PivCard(StateFile(state).load())
