@@ -261,3 +261,35 @@ def test_odd_columns_are_read_as_they_are(registry: Registry, kind: str,
     assert found == 0
     assert (f"the kind column says {kind!r}" if resident == 0 else
             "the resident_id column says None") in problem, problem
+
+
+def _old_entry_problem(index: int, raw: str, kind: object, resident_id: object) -> str | None:
+    """The check as it was before the workers (json.loads, log.canonical)."""
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(fields, dict) or fields.get("index") != index:
+        return f"names index {fields.get('index') if isinstance(fields, dict) else '?'}"
+    if log.canonical(fields).decode("utf-8") != raw:
+        return "not in canonical form"
+    if fields.get("resident_id") != resident_id:
+        return (f"the resident_id column says {resident_id}, the signed entry says "
+                f"{fields.get('resident_id')} (re-attributed)")
+    if fields.get("kind") != kind:
+        return f"the kind column says {kind!r}, the signed entry says {fields.get('kind')!r}"
+    return None
+
+
+@pytest.mark.parametrize("raw", [
+    '{"index":0,"kind":"k","resident_id":1}', ' {"index":0,"kind":"k","resident_id":1}',
+    '{"index":0,"kind":"k","resident_id":1} ', '{"index":0,"kind":"k","resident_id":1}x',
+    '{"kind":"k","index":0,"resident_id":1}', '{"index": 0,"kind":"k","resident_id":1}',
+    '{"index":0,"kind":"\\u00e9","resident_id":1}', '{"index":0,"kind":"é","resident_id":1}',
+    '[0]', '"x"', '', '{"index":1,"kind":"k","resident_id":1}', '{"index":0.0,"kind":"k"}',
+    '{"index":0,"kind":"k","resident_id":2}', '{"index":0,"kind":"j","resident_id":1}',
+    'NaN', '{"index":0,"kind":"k","resident_id":1,"x":NaN}'])
+def test_the_faster_entry_check_says_what_the_old_one_said(raw: str) -> None:
+    from tools.audit.verify_scan import entry_problem
+
+    assert entry_problem(0, raw, "k", 1) == _old_entry_problem(0, raw, "k", 1)

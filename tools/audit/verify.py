@@ -103,7 +103,8 @@ class _Pass:
         """Take one task's result in index order: MACs, the roots at its cuts (a wrong
         root is kept, not raised: a MAC or batch further on may name the entry), then its
         first problem; raises ``Broken``."""
-        self.reached, self.leaves = result.reached, self.leaves + result.leaves
+        self.reached = result.reached
+        self.leaves += result.leaves
         self.empty += result.empty
         if result.uncovered is not None and self.uncovered is None:
             self.uncovered = result.uncovered
