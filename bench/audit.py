@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -213,15 +214,19 @@ def disclosure_figure(registry: Registry, hsm: Any, notes: Path, size: int, labe
     began = time.perf_counter()
     rows = db.execute(sql, params).fetchall()
     bare = time.perf_counter() - began
-    began = time.perf_counter()
-    report, _ = disclose(registry, hsm, RELEASE, WHO, ["provision_record"],
-                         checkpoints_file=notes)
-    took = time.perf_counter() - began
-    ok = all(e.proof_verified for e in report.entries) and len(report.entries) == len(rows) + 1
+    times = []
+    for _ in range(5):  # each one is recorded and proven: one more entry each time
+        began = time.perf_counter()
+        report, _ = disclose(registry, hsm, RELEASE, WHO, ["provision_record"],
+                             checkpoints_file=notes)
+        times.append(time.perf_counter() - began)
+    first, took = times[0], sorted(times)[2]
+    ok = all(e.proof_verified for e in report.entries) and len(report.entries) == len(rows) + 5
     explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
     plan = [str(r[-1] if db.dialect == "sqlite" else r[0]).strip()
             for r in db.execute(explain + sql, params)]
-    print(f"  disclosure {label} {size:>10,} entries: {1000 * took:6.1f} ms ({len(report.entries)} "
+    print(f"  disclosure {label} {size:>10,} entries: median of 5 {1000 * took:6.1f} ms, the "
+          f"first {1000 * first:.1f} ms ({len(report.entries)} "
           f"entries, each with its inclusion proof{', all verify' if ok else ', NOT ALL VERIFY'}); "
           f"floor: the bare SELECT {1000 * bare:.1f} ms; plan: {' / '.join(plan)}")
 
@@ -276,6 +281,13 @@ def main() -> None:
                                       "record_code": None, "card_serial": None, "detail": None,
                                       "index": 7, "kind": "provision"}).decode()
     home = token_home()
+    try:
+        run(home, args)
+    finally:  # the logs are gigabytes
+        shutil.rmtree(home.root, ignore_errors=True)
+
+
+def run(home: StationHome, args: argparse.Namespace) -> None:
     hsm = home.open_token()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the start: other "
