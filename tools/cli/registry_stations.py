@@ -22,6 +22,8 @@ from ..station.home import StationHome
 from .common import emit, json_option
 from .registry import registry_group
 
+CA_TOKEN_LABEL = "juki-registry-ca"  # a CA home's SoftHSM token, when init-ca makes it
+
 ca_home_option = click.option(
     "--ca-home", required=True, type=click.Path(file_okay=False, path_type=Path),
     help="The registry operator's home whose token holds the station CA.")
@@ -39,6 +41,9 @@ def _ca_token(ca_home: Path, create: bool = False):  # type: ignore[no-untyped-d
     if create and not home.settings().get("hsm"):
         from ..rig.rig import Rig
 
+        settings = home.settings()
+        settings["hsm"] = {**home.default_hsm_settings(), "token_label": CA_TOKEN_LABEL}
+        home.write_settings(settings)
         Rig(home).ensure_token()
     return home.open_token()
 
