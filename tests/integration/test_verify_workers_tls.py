@@ -5,16 +5,38 @@ leaving it all to the parent."""
 
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+from ..conftest import ROOT, juki
+from .registry_server import RegistryServer
+from .test_registry_connection_token import enrolled_home, server  # noqa: F401 (fixture)
+
+# In a process of its own: one SoftHSM configuration per process (the rig's is loaded here).
+SCRIPT = """
+import json, os, sys
+from pathlib import Path
 from tools.audit import log, verify_parallel
 from tools.audit.provision import Release, record
 from tools.service.context import Station
 
-from ..conftest import juki
-from .registry_server import RegistryServer
-from .test_registry_connection_token import enrolled_home, server  # noqa: F401 (fixture)
+home, station_id = Path(sys.argv[1]), sys.argv[2]
+station = Station(home)
+registry, hsm = station.registry, station.hsm
+release = Release(station_id, "Asia/Tokyo", None, "NENKIN", "B1-57")
+for _ in range(9):
+    record(registry, hsm, release, kind="provision", fields=["name"], resident_id=None,
+           record_code=None, card_serial=None)
+db = registry.connection()
+size = log.size(db)
+tasks = verify_parallel.plan(size, [size], 0, 0, chunk=4)
+found = list(verify_parallel.results(db, tasks, workers=2, parallel_from=0))
+print(json.dumps({"me": os.getpid(), "pids": sorted({r.pid for r in found}), "tasks": len(tasks),
+                  "problems": [r.problem for r in found], "size": size,
+                  "checked": sum(r.reached - r.start for r in found)}))
+"""
 
 
 def test_workers_connect_as_the_enrolled_station(server: RegistryServer,  # noqa: F811
@@ -22,17 +44,9 @@ def test_workers_connect_as_the_enrolled_station(server: RegistryServer,  # noqa
     home, station_id = enrolled_home(server, tmp_path / "station")
     juki(home, "db", "upgrade")
     juki(home, "hsm", "init")
-    station = Station(home)
-    registry, hsm = station.registry, station.hsm
-    release = Release(station_id, "Asia/Tokyo", None, "NENKIN", "B1-57")
-    for _ in range(9):
-        record(registry, hsm, release, kind="provision", fields=["name"], resident_id=None,
-               record_code=None, card_serial=None)
-    db = registry.connection()
-    size = log.size(db)
-    tasks = verify_parallel.plan(size, [size], 0, 0, chunk=4)
-    found = list(verify_parallel.results(db, tasks, workers=2, parallel_from=0))
-    assert len({r.pid for r in found}) == 2 and 0 not in {r.pid for r in found}
-    assert os.getpid() not in {r.pid for r in found}
-    assert [r.problem for r in found] == [None] * len(tasks)
-    assert sum(r.reached - r.start for r in found) == size
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(home), station_id],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(found["pids"]) == 2 and 0 not in found["pids"] and found["me"] not in found["pids"]
+    assert found["problems"] == [None] * found["tasks"] and found["checked"] == found["size"]
