@@ -48,6 +48,9 @@ class SqliteBackend:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30,
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # every commit fsynced: "recorded before released" must survive a power cut (in WAL
+        # mode NORMAL may lose the last commits; FULL is only this build's default)
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
