@@ -87,14 +87,26 @@ def _items(answers: list[Answer], digest: str) -> tuple[list[Provided], list[Ans
     return items, giving
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: the agency opens the result in one, and
+    ``ref`` is the requester's own text (``=HYPERLINK(...)``, ``=cmd|...``), names and
+    addresses the registry's; a leading ``'`` makes such a cell plain text (OWASP CSV
+    injection). Full-width signs too: some spreadsheets read them as formulas."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _lines(answers: list[Answer], entries: dict[int, int], summary_entry: int | None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for a in answers:
         name, birth, sex, address = a.identity or ("", "", "", "")
         entry = entries.get(a.row.number, summary_entry)
-        writer.writerow([a.row.number, a.row.ref, a.status, a.record_code or "", name, birth,
-                         sex, address, a.changed_on or "", "" if entry is None else entry])
+        writer.writerow([a.row.number, _cell(a.row.ref), a.status, a.record_code or "",
+                         _cell(name), birth, sex, _cell(address), a.changed_on or "",
+                         "" if entry is None else entry])
     return out.getvalue()
 
 
@@ -148,7 +160,8 @@ class FileResult:
 
     def __init__(self, path: Path) -> None:
         self.path, self.partial = path, path.with_name(path.name + ".partial")
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # an older OUT.partial's mode would leave it readable
         self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def write(self, text: str) -> None:
@@ -160,7 +173,8 @@ class FileResult:
         os.fsync(self._file.fileno())
         self._file.close()
         if complete:
-            os.replace(self.partial, self.path)
+            os.link(self.partial, self.path)  # FileExistsError: never replaces an OUT made
+            os.unlink(self.partial)  # since the command checked it
             return self.path
         return self.partial
 

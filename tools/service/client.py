@@ -109,7 +109,8 @@ def _stream_ask(kind: str, path: Path, ask: dict[str, Any]) -> dict[str, Any]:
         os.link(path, target)  # FileExistsError rather than replacing
         path.unlink()
         return {}
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if ask.get("new") else 0)
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # a planted symlink
+             | (os.O_TRUNC if ask.get("new") else 0))  # would send the result elsewhere
     fd = os.open(path, flags, 0o600)
     try:
         if ask.get("new"):
