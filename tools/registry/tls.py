@@ -130,6 +130,8 @@ class ClientIdentity:
         checked private), then the engine configured."""
         from hsm.token import open_token
 
+        self.token.read_pin()  # private, every connection: libp11 reads the file at each
+        # handshake, python-pkcs11 checked it only when this process first opened the token
         open_token(self.token).call(lambda session: None)
         load_engine_config(self.openssl_conf)
 
