@@ -74,6 +74,13 @@ def add_station(db: Backend, station_id: str) -> str:
             raise RegistryError(f"role {role} exists with superuser, replication or "
                                 "bypassrls: not a station role")
         db.execute(f"GRANT {STATIONS_GROUP} TO {name}")
+        other = db.execute(  # a pre-existing role granted juki_owner, juki_admin, another
+            "SELECT string_agg(g.rolname, ', ' ORDER BY g.rolname) FROM pg_auth_members m "
+            "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
+            "WHERE u.rolname = ? AND g.rolname <> ?", (role, STATIONS_GROUP)).fetchone()[0]
+        if other:  # station's role... would write with those rights (and SET ROLE to them)
+            raise RegistryError(f"role {role} exists and is a member of {other}: not a "
+                                "station role (revoke those first)")
         if row is None:
             db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "
                        "VALUES (?, ?, 'enrolled', ?)", (station_id, role, now()))

@@ -1,0 +1,39 @@
+"""Attack (issue 14 security review): a role of the station shape made beforehand and
+granted more (juki_owner, juki_admin, any other role: by mistake, or by whoever could
+create roles). Binding it as a station would hand a station certificate those rights
+(SET ROLE juki_owner: triggers off, the log rewritten). `add_station` refuses it and
+binds nothing; a clean role is still added."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tools.registry import Registry, RegistryError, pg_roles
+from tools.registry.roles import ADMIN_ROLE, OWNER_ROLE, station_role
+
+
+@pytest.fixture
+def owner_db(fresh_postgres: str):  # type: ignore[no-untyped-def]
+    registry = Registry(fresh_postgres)
+    yield registry.connection()
+    registry.close()
+
+
+@pytest.mark.parametrize("granted", [OWNER_ROLE, ADMIN_ROLE, "pg_read_server_files"])
+def test_a_prepared_role_with_more_rights_is_never_bound(owner_db, granted: str) -> None:  # type: ignore[no-untyped-def]
+    strong_id, clean_id = (f"pg-grant-{secrets.token_hex(4)}" for _ in range(2))
+    strong = station_role(strong_id)
+    try:
+        owner_db.execute(f'CREATE ROLE "{strong}" LOGIN')
+        owner_db.execute(f'GRANT {granted} TO "{strong}"')
+        with pytest.raises(RegistryError, match=f"member of {granted}: not a station role"):
+            pg_roles.add_station(owner_db, strong_id)
+        assert all(s["station_id"] != strong_id for s in pg_roles.stations(owner_db))
+        assert owner_db.execute(  # rolled back: not even in the stations group
+            "SELECT pg_has_role(?, 'juki_stations', 'MEMBER')", (strong,)).fetchone()[0] is False
+        assert pg_roles.add_station(owner_db, clean_id) == station_role(clean_id)
+    finally:
+        for name in (strong, station_role(clean_id)):
+            owner_db.execute(f'DROP ROLE IF EXISTS "{name}"')
