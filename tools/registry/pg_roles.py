@@ -108,7 +108,30 @@ def disable_station(db: Backend, station_id: str) -> str:
         db.rollback()
         raise
     db.commit()
+    _end_sessions(db, role)
     return role
+
+
+def _end_sessions(db: Backend, role: str) -> None:
+    """End the role's open sessions, in every database of the cluster: NOLOGIN and the
+    CRL stop only new connections, and a station is revoked because it is not trusted
+    any more (an open session could still change cards, identities, operators)."""
+    try:
+        left = db.execute(
+            "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 5000)) FROM "
+            "pg_stat_activity WHERE usename = ? AND pid <> pg_backend_pid()",
+            (role,)).fetchone()[0]
+    except Exception as exc:  # psycopg's InsufficientPrivilege, without importing it
+        raise RegistryError(
+            f"station role {role} is disabled but its open sessions could not be ended "
+            f"({str(exc).splitlines()[0]}): as a superuser, end them (SELECT "
+            f"pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}') "
+            f"and GRANT pg_signal_backend TO {OWNER_ROLE} (docs/deployment.md)") from None
+    if left:
+        raise RegistryError(f"station role {role} is disabled but {left} of its sessions "
+                            "did not end within 5 s: end them as a superuser (SELECT "
+                            "pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename "
+                            f"= '{role}')")
 
 
 def stations(db: Backend) -> list[dict[str, str | None]]:
