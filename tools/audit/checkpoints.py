@@ -118,10 +118,10 @@ def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path) -> Che
     with registry.transaction() as db:
         size = log.size(db)
         previous = latest(db)
+        if previous is not None:  # before it is given back: a row inserted in SQL at the
+            require_signed(db, hsm, previous)  # log's size would otherwise be "signed"
         if previous is not None and previous.size == size:
             return previous
-        if previous is not None:
-            require_signed(db, hsm, previous)
         root = proven_root(db, hsm, (previous.size, previous.root) if previous else None, size)
         origin = anchors.origin(db)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
