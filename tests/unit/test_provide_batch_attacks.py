@@ -86,3 +86,53 @@ def test_the_client_refuses_a_planted_partial_symlink(tmp_path: Path, monkeypatc
                        "data": base64.b64encode(b"head\n").decode()})
     assert "error" in answer
     assert target.read_text() == "precious" and target.stat().st_mode & 0o777 == 0o644
+
+
+class _Endless(io.RawIOBase):
+    """A request of one line that never ends: ``size`` bytes of ``a``, no newline."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.served = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        n = min(len(buffer), self.left)
+        buffer[:n] = b"a" * n
+        self.left -= n
+        self.served += n
+        return n
+
+
+def test_an_endless_line_is_refused_without_reading_it_whole() -> None:
+    from tools.audit.batch_request import MAX_LINE
+    from tools.errors import RequestError
+
+    source = _Endless(1 << 30)  # 1 GiB in one line: the old reader held all of it
+    with pytest.raises(RequestError, match=f"line longer than {MAX_LINE} characters"):
+        check(io.BufferedReader(_Prefixed(b"record_code,ref\n", source)))  # type: ignore[arg-type]
+    assert source.served < 4 * MAX_LINE + (1 << 17)  # stopped near the limit
+
+
+class _Prefixed(io.RawIOBase):
+    def __init__(self, head: bytes, rest: io.RawIOBase) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        return self.rest.readinto(buffer)
+
+
+def test_rows_under_the_line_limit_still_parse(registry: Registry, token: Token,
+                                               tmp_path: Path) -> None:
+    code = resident(registry, "S1")
+    ref = "x," * 31 + "y"  # 63 characters, quoted: commas inside
+    _, result, _ = run(registry, tmp_path, f"ref,record_code\n\"{ref}\",{code}\n")
+    assert [r["ref"] for r in result] == [ref]

@@ -30,6 +30,7 @@ OPTIONAL = ("ref", "known_as_of")
 SEX_CODES = ("1", "2", "9")  # JIS X 0303, as the issuance request
 MAX_FIELD = 200  # characters: a name or an address of the registry is far shorter
 MAX_REF = 64
+MAX_LINE = 64 * 1024  # characters of one line: a row of the longest fields is far shorter
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,20 @@ def _row(number: int, line: int, header: list[str], form: tuple[str, ...],
     return RequestRow(number, ref, known_as_of, four=(name, birth, cells["sex"], address))
 
 
+def _bounded_lines(text: IO[str]) -> Iterator[str]:
+    """The lines of ``text``, refused past ``MAX_LINE`` characters: csv reads a whole line
+    before its field limit applies, so a file of one endless line would fill memory."""
+    while line := text.readline(MAX_LINE + 1):
+        if len(line) > MAX_LINE and not line.endswith(("\n", "\r")):
+            raise RequestError("request", f"has a line longer than {MAX_LINE} characters "
+                                          "(no request row is that long)")
+        yield line
+
+
 def parse(stream: IO[bytes]) -> Iterator[RequestRow]:
     """The rows of a request, one at a time (memory stays flat whatever its length)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
-    reader = csv.reader(text, strict=True)
+    reader = csv.reader(_bounded_lines(text), strict=True)
     number = 0
     try:
         header = next(reader, None)
