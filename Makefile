@@ -75,13 +75,14 @@ unit: venv
 conformance: venv users
 	$(PY) -m pytest -q -p no:cacheprovider tests/conformance
 
+# The provision-log figures on both databases: PostgreSQL from .ci/postgres-up.
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/card_alone.py
 	$(PY) bench/issuance.py
 	$(PY) bench/counter.py
 	$(PY) bench/login.py
-	$(PY) bench/audit.py
+	eval "$$(bash .ci/postgres-up)" && $(PY) bench/audit.py && $(PY) bench/provide.py
 	$(PY) bench/cli_startup.py
 
 # Coverage-guided fuzzing (atheris) of every host parser and emulator command handler
