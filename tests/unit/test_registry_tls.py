@@ -235,3 +235,31 @@ def test_the_tls_handshake_holds_the_pkcs11_lock(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(Refused):
         backend.PostgresBackend("postgresql://h/other")  # no identity: no lock needed
     assert held == [True, False]
+
+
+def test_the_tls_token_is_the_enrolled_one_whatever_token_a_command_is_pointed_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity's token is what `station enroll-registry` recorded in the home, not
+    re-derived from PKCS11_TOKEN_LABEL (a command pointed at another station token,
+    e.g. `issue resident` on `empty-token`, still connects as this station)."""
+    import json
+
+    from tools.registry.tls import station_identity, tls_token_config
+    from tools.station.home import StationHome
+
+    home = StationHome(tmp_path)
+    home.write_settings({"hsm": home.default_hsm_settings()})
+    monkeypatch.setenv("PKCS11_TOKEN_LABEL", "empty-token")
+    assert home.token_config().token_label == "empty-token"
+    assert tls_token_config(home).token_label == "juki-station-tls"  # the home's, not env's
+    directory = tmp_path / "registry-tls"
+    directory.mkdir()
+    (directory / "enrolment.json").write_text(json.dumps(
+        {"role": "juki_station_s1", "station_id": "s1", "key_version": 2,
+         "token_label": "enrolled-tls"}))
+    identity = station_identity(home)
+    assert identity is not None
+    assert identity.token.token_label == tls_token_config(home).token_label == "enrolled-tls"
+    assert "token=enrolled-tls;" in identity.parameters()["sslkey"]
+    monkeypatch.delenv("PKCS11_TOKEN_LABEL")
+    assert tls_token_config(home).token_label == "enrolled-tls"

@@ -178,11 +178,17 @@ def known_identity(url: str) -> ClientIdentity | None:
 
 def tls_token_config(home: StationHome) -> TokenConfig:
     """The token holding the station's TLS key: ``[registry_tls] token_label`` and
-    ``pin_file``, else ``<station token label>-tls`` with ``secrets/registry-tls.pin``
-    (no newline: libp11 takes the whole file as the PIN), on the station's module."""
+    ``pin_file``, else the label its enrolment recorded (``station enroll-registry``),
+    else ``<the home's [hsm] token_label>-tls``, with ``secrets/registry-tls.pin`` (no
+    newline: libp11 takes the whole file as the PIN), on the station's module. Never
+    derived from ``PKCS11_TOKEN_LABEL``: pointing one command at another station token
+    does not move the station's registry identity."""
     config = home.token_config()
     settings = home.settings().get("registry_tls", {})
-    label = settings.get("token_label") or config.token_label + TLS_TOKEN_SUFFIX
+    enrolled = read_enrolment(home.root).get("token_label")
+    station_label = home.settings().get("hsm", {}).get("token_label") or config.token_label
+    label = (settings.get("token_label") or (enrolled if isinstance(enrolled, str) else "")
+             or station_label + TLS_TOKEN_SUFFIX)
     pin_file = Path(settings.get("pin_file") or home.secrets_dir / ENGINE_PIN_FILE)
     return replace(config, token_label=label,
                    pin_file=pin_file if pin_file.is_absolute() else home.root / pin_file)

@@ -101,7 +101,8 @@ def request(home: StationHome, *, new_key: bool = False) -> Enrolled:
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
         signer, hashes.SHA256())
     path = enrolment_dir(home.root) / CSR_FILE
-    _save(home, {**state, "role": role, "station_id": station_id, "pending_version": version})
+    _save(home, {**state, "role": role, "station_id": station_id, "pending_version": version,
+                 "token_label": hsm.config.token_label})  # the identity's token from now on
     write_atomically(path, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"))
     return _enrolled(hsm, role, station_id, path, version)
 
