@@ -65,9 +65,13 @@ def station(cluster: Cluster, ca_home: Path, tmp_path_factory: pytest.TempPathFa
 
 
 def probe(home: Path) -> dict[str, object]:
+    """The probe in a fresh interpreter, on this home's own registry: JUKI_DB (the suite's
+    shared server in its PostgreSQL pass) would win over the home's ``[registry] url``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")}
+    environment["JUKI_DB"] = StationHome(home).settings()["registry"]["url"]
     result = subprocess.run([sys.executable, "-m", "tests.integration.registry_tls_probe", str(home)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")})
+                            env=environment)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -99,7 +103,8 @@ def test_the_private_key_is_not_extractable_and_in_no_file(station: Path, ca_hom
     key = json.loads(juki(station, "station", "enroll-registry", "--json").stdout)["key"]
     assert key == {"key_type": "EC", "bits": 256, "sensitive": True, "extractable": False,
                    "always_sensitive": True, "never_extractable": True}
-    ca = json.loads(juki(ca_home, "hsm", "status", "--json").stdout)
+    # the registry operator's home: a SQLite registry of its own, not the suite's JUKI_DB
+    ca = json.loads(juki(ca_home, "hsm", "status", "--json", env={"JUKI_DB": ""}).stdout)
     assert any(k["role"] == "registry-station-ca" and not k["extractable"] for k in ca["keys"])
     for root in (station, ca_home):
         for path in root.rglob("*"):
