@@ -68,9 +68,11 @@ def audit_checkpoint(as_json: bool) -> None:
 @audit.command("verify")
 @json_option
 def audit_verify(as_json: bool) -> ExitCode:
-    """Recompute the whole log: every entry, its MAC, index and columns, every
-    checkpoint's signature and root, against the token head and the checkpoint file.
-    Exit 1 (with the first bad index, or what is missing) if anything was changed."""
+    """Recompute the whole log: every entry's leaf, index and columns, every
+    checkpoint's signature and root, against the token head and the checkpoint file;
+    entries under the latest signed checkpoint are proven by its root, later ones by
+    their own or their batch's MAC (on two cores). Exit 1 (with the first bad index, or
+    what is missing) if anything was changed."""
     from ..audit.anchors import checkpoints_path
     from ..audit.verify import verify_log
 

@@ -109,12 +109,12 @@ def issue_station(csr: Path, ca_home: Path, admin_db: str, out: Path, days: int,
 
     request = check_request(csr.read_bytes(), station_id)
     hsm = _ca_token(ca_home)
+    cert = issue(hsm, request, days)  # first: a refused request leaves no role behind
     db = open_backend(admin_db)
     try:
         role = add_station(db, request.station_id)
     finally:
         db.close()
-    cert = issue(hsm, request, days)
     entry = StationCertificates(ca_home.resolve()).record(request.station_id, cert)
     _write_public(out, cert.public_bytes(serialization.Encoding.PEM))
     emit(as_json, {**entry.as_json(), "certificate": str(out)},
@@ -158,8 +158,10 @@ def revoke_station(station_id: str, ca_home: Path, admin_db: str, crl_out: Path,
     written = _write_crl(hsm, ca_home.resolve(), crl_out, next_update_days)
     db = open_backend(admin_db)
     try:
-        disable_station(db, station_id)
-        _reload(db)
+        try:
+            disable_station(db, station_id)
+        finally:  # the new CRL is read even if ending the sessions failed
+            _reload(db)
     finally:
         db.close()
     emit(as_json, {"station_id": station_id, "serials": [e.serial for e in revoked], **written},
