@@ -18,7 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tools.registry.roles import station_role
+
 from .registry_server import (
+    OPERATOR,
     RegistryServer,
     StationCredentials,
     fresh_tls_database,
@@ -149,6 +152,24 @@ def test_the_station_ca_issues_no_administrative_role(server: RegistryServer, tm
                        str(server.ca_home), "--admin-db", server.owner_url(),
                        "--out", str(tmp_path / "never.pem"), check=None, env={"JUKI_DB": ""})
         assert refused.returncode != 0 and not (tmp_path / "never.pem").exists()
+
+
+def test_a_refused_validity_leaves_no_role_behind(server: RegistryServer, tmp_path: Path) -> None:
+    """`issue-station --days 0` is refused before the role and its binding are made."""
+    from ..conftest import juki
+
+    station_id = f"days-{secrets.token_hex(3)}"
+    role = station_role(station_id)
+    csr = tmp_path / "days.csr"
+    csr.write_bytes(_csr_for(tmp_path, role))
+    refused = juki(tmp_path, "registry", "issue-station", str(csr), "--ca-home",
+                   str(server.ca_home), "--admin-db", server.owner_url(), "--station-id",
+                   station_id, "--days", "0", "--out", str(tmp_path / "never.pem"),
+                   check=None, env=OPERATOR)
+    assert refused.returncode == 2 and "days" in refused.stderr
+    with psycopg.connect(server.superuser_url(), autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s",
+                          (role,)).fetchone()[0] == 0
 
 
 def _csr_for(directory: Path, common_name: str) -> bytes:
