@@ -6,9 +6,12 @@ leaving it all to the parent."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
 from .registry_server import RegistryServer
@@ -44,8 +47,13 @@ def test_workers_connect_as_the_enrolled_station(server: RegistryServer,  # noqa
     home, station_id = enrolled_home(server, tmp_path / "station")
     juki(home, "db", "upgrade")
     juki(home, "hsm", "init")
+    # on the home's own registry: JUKI_DB (the suite's shared server in its PostgreSQL
+    # pass) would win over the home's [registry] url
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")}
+    env["JUKI_DB"] = StationHome(home).settings()["registry"]["url"]
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(home), station_id],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+                            capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+                            env=env)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(found["pids"]) == 2 and 0 not in found["pids"] and found["me"] not in found["pids"]
