@@ -1,5 +1,4 @@
-"""PROPOSED migration 9 (security review of issue 14; not yet in ``MIGRATIONS``: the
-lead wires it as ``[*({"postgresql": s} for s in pg_log_rules.migration_statements())]``).
+"""Migration 9 (security review of issue 14), PostgreSQL only.
 
 Migration 8 binds provision-log entries to their station, but the log's companions take
 any row from any station: one station could halt every station's appends (a bogus

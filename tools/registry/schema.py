@@ -6,7 +6,7 @@ missing from it runs nothing (PostgreSQL's roles and grants have no SQLite form)
 
 from __future__ import annotations
 
-from . import pg_rules
+from . import pg_log_rules, pg_rules
 
 CARD_STATUSES = ("issuing", "active", "suspended", "revoked", "expired", "failed")
 OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
@@ -255,6 +255,11 @@ MIGRATIONS: list[list[str | dict[str, str]]] = [
             enrolled_at TEXT NOT NULL,
             revoked_at TEXT)""",
         *({"postgresql": sql} for sql in pg_rules.migration_statements()),
+    ],
+    [  # 9: the log's companions accept only what the log says (security review of issue
+       # 14): one station could otherwise halt every station's appends with a bogus Merkle
+       # node, batch row or an entry at index 2^63-1 (tools.registry.pg_log_rules)
+        *({"postgresql": sql} for sql in pg_log_rules.migration_statements()),
     ],
 ]
 
