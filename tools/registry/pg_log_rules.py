@@ -123,7 +123,7 @@ END $$"""
 
 
 def migration_statements() -> list[str]:
-    """The proposed migration 9's PostgreSQL statements, in order, escaped as migration
+    """Migration 9's PostgreSQL statements, in order, escaped as migration
     8's (``%`` doubled for the backend's parameters)."""
     plain = [_NEXT_INDEX, _MERKLE_NODE, _LOG_BATCH, _CHECKPOINT, _STARTS,
              *(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE "
