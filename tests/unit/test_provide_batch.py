@@ -145,6 +145,36 @@ def test_token_fault_mid_batch_releases_only_committed_chunks(
     assert (tmp_path / "result.csv.partial").stat().st_mode & 0o077 == 0
 
 
+class FullDisk(FileResult):
+    """The result file's disk fills after the first chunk's results."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writes = 0
+
+    def write(self, text: str) -> None:
+        self.writes += 1
+        if self.writes > 2:  # the header, then the first chunk
+            raise OSError(28, "No space left on device")
+        super().write(text)
+
+
+def test_a_result_write_failing_after_the_commit_says_what_was_recorded(
+        registry: Registry, token: Token, tmp_path: Path) -> None:
+    codes = [resident(registry, f"W{i}") for i in range(4)]
+    request = io.BytesIO(("record_code\n" + "".join(f"{c}\n" for c in codes)).encode())
+    _, digest = check(request)
+    request.seek(0)
+    with pytest.raises(BatchInterruptedError) as failed:
+        provide_batch(registry, None, RELEASE, request, digest,  # type: ignore[arg-type]
+                      FullDisk(tmp_path / "result.csv"), lambda _n: None, 2)
+    message = str(failed.value)
+    assert "No space left" in message and "rows 3- were recorded (entries 2-3) but not " \
+        "released" in message
+    assert log.size(registry.connection()) == 4  # recorded: the safe direction
+    assert not (tmp_path / "result.csv").exists()
+
+
 def test_the_result_is_private_and_renamed_when_complete(registry: Registry, token: Token,
                                                           tmp_path: Path) -> None:
     code = resident(registry, "S1")

@@ -145,12 +145,32 @@ def provide_batch(registry: Registry, hsm: Hsm, release: Release, request: IO[by
                 f"{chunk[0].number}- were neither recorded nor provided ({exc})") from exc
         entries = {a.row.number: i for a, i in zip(giving, indexes, strict=False)}
         summary_entry = indexes[-1] if len(items) > len(giving) else None
-        sink.write(_lines(answers, entries, summary_entry))  # only after the COMMIT
+        try:
+            sink.write(_lines(answers, entries, summary_entry))  # only after the COMMIT
+        except OSError as exc:
+            raise _unwritten(summary, chunk[0].number, indexes, exc) from exc
         _tally(summary, answers, indexes)
         progress(len(chunk))
-    summary.result = str(sink.finish(complete=True))
+    try:
+        summary.result = str(sink.finish(complete=True))
+    except OSError as exc:
+        raise BatchInterruptedError(
+            f"every row was recorded (entries {summary.first_index}-{summary.last_index}) but "
+            f"the result could not be completed ({type(exc).__name__}: {exc}): it stays in the "
+            "partial file, nothing was replaced") from exc
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
+
+
+def _unwritten(summary: Summary, first_row: int, indexes: list[int],
+               exc: OSError) -> BatchInterruptedError:
+    """A result write failed after its chunk committed: those rows are recorded but were
+    not released (the safe direction); the message says which, never a traceback."""
+    recorded = f" (entries {indexes[0]}-{indexes[-1]})" if indexes else ""
+    return BatchInterruptedError(
+        f"the result could not be written ({type(exc).__name__}: {exc}): rows {first_row}- "
+        f"were recorded{recorded} but not released; rows before {first_row} are in the "
+        "partial result")
 
 
 class FileResult:
