@@ -263,3 +263,16 @@ def test_the_tls_token_is_the_enrolled_one_whatever_token_a_command_is_pointed_a
     assert "token=enrolled-tls;" in identity.parameters()["sslkey"]
     monkeypatch.delenv("PKCS11_TOKEN_LABEL")
     assert tls_token_config(home).token_label == "enrolled-tls"
+
+
+def test_revoke_station_refuses_an_id_that_names_no_role_before_changing_anything(
+        tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An id that cannot be a station role is refused whole: no certificate is marked, no
+    CRL number spent (the CA home is not even opened)."""
+    from tools.cli.main import run
+
+    ca_home = tmp_path / "ca"
+    status = run(["registry", "revoke-station", "x" * 41, "--ca-home", str(ca_home),
+                  "--admin-db", "postgresql:///never", "--crl-out", str(tmp_path / "crl.pem")])
+    assert status == 2 and "cannot name a database role" in capsys.readouterr().err
+    assert not ca_home.exists() and not (tmp_path / "crl.pem").exists()

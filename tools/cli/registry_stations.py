@@ -149,10 +149,16 @@ def revoke_station(station_id: str, ca_home: Path, admin_db: str, crl_out: Path,
                    next_update_days: int, as_json: bool) -> None:
     """Revoke the station's certificates, write the CRL, disable its role and make the
     server reload: its next connection is refused."""
+    from ..errors import RequestError
     from ..pki.station_ca import StationCertificates
     from ..registry.backend import open_backend
     from ..registry.pg_roles import disable_station
+    from ..registry.roles import station_role
 
+    try:  # before anything changes: an id that names no station role is refused whole
+        station_role(station_id)
+    except ValueError as exc:
+        raise RequestError("station id", str(exc)) from None
     hsm = _ca_token(ca_home)
     revoked = StationCertificates(ca_home.resolve()).revoke(station_id)
     written = _write_crl(hsm, ca_home.resolve(), crl_out, next_update_days)
