@@ -276,3 +276,15 @@ def test_revoke_station_refuses_an_id_that_names_no_role_before_changing_anythin
                   "--admin-db", "postgresql:///never", "--crl-out", str(tmp_path / "crl.pem")])
     assert status == 2 and "cannot name a database role" in capsys.readouterr().err
     assert not ca_home.exists() and not (tmp_path / "crl.pem").exists()
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u:secret@h/db?password=hunter2", "postgresql://u:***@h/db?password=***"),
+    ("postgresql://h/db?sslmode=verify-full&sslpassword=k", "postgresql://h/db?sslmode=verify-full&sslpassword=***"),
+    ("postgresql:///db?host=/var/run/postgresql", "postgresql:///db?host=/var/run/postgresql"),
+    ("postgresql:///db?host=/tmp&password=p", "postgresql:///db?host=/tmp&password=***"),
+])
+def test_a_registry_url_in_a_message_carries_no_password(url: str, shown: str) -> None:
+    from tools.registry.backend import _redacted
+
+    assert _redacted(url) == shown

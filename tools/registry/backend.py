@@ -14,7 +14,7 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import StationConfigError
 
@@ -148,12 +148,18 @@ def _token_lock(client: ClientIdentity | None) -> contextlib.AbstractContextMana
 
 
 def _redacted(url: str) -> str:
-    """``url`` without a password, for messages."""
+    """``url`` without a password (in the user part or as ``password=`` / ``sslpassword=``
+    in the query), for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    query = "&".join(f"{key}=***" if key.lower() in ("password", "sslpassword") else pair
+                     for pair in parts.query.split("&") if pair
+                     for key in (pair.partition("=")[0],))
+    shown = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
+    return shown.replace("?" + parts.query, "?" + query, 1)  # (not urlunsplit: it drops
+    # the // of an empty host)
 
 
 def open_backend(target: Path | str, client: ClientIdentity | None = None) -> Backend:
