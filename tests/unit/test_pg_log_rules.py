@@ -60,7 +60,7 @@ def url(fresh_postgres: str) -> str:
 
 @pytest.mark.parametrize("attack", list(_attacks(0)))
 def test_with_migration_9_the_attack_is_refused_and_appends_go_on(url: str, attack: str) -> None:
-    assert Registry(url).schema_version() == 9  # in MIGRATIONS: every registry has it
+    assert Registry(url).schema_version() >= 9  # in MIGRATIONS: every registry has it
     station = as_station(url)
     _honest(station, 5, 7)
     _honest(station, 1, 3)

@@ -6,7 +6,7 @@ missing from it runs nothing (PostgreSQL's roles and grants have no SQLite form)
 
 from __future__ import annotations
 
-from . import pg_log_rules, pg_rules
+from . import pg_attest_rules, pg_log_rules, pg_rules
 
 CARD_STATUSES = ("issuing", "active", "suspended", "revoked", "expired", "failed")
 OPERATOR_STATUSES = ("enrolling", "active", "suspended", "revoked", "failed")
@@ -260,6 +260,37 @@ MIGRATIONS: list[list[str | dict[str, str]]] = [
        # 14): one station could otherwise halt every station's appends with a bogus Merkle
        # node, batch row or an entry at index 2^63-1 (tools.registry.pg_log_rules)
         *({"postgresql": sql} for sql in pg_log_rules.migration_statements()),
+    ],
+    [  # 10: stations check each other's entries (issue 14): every append signed by its
+       # station's log key (log_attestations), the keys certified by the station CA
+       # (log_signers, tools.registry.log_signers); each station's checkpoints its own
+       # (audit_checkpoints.signer: '' for the ones made before)
+        """CREATE TABLE log_signers (
+            station_id TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            certificate {BLOB} NOT NULL,
+            PRIMARY KEY (station_id, key_id))""",
+        """CREATE TABLE log_attestations (
+            start_idx BIGINT PRIMARY KEY,
+            end_idx BIGINT NOT NULL,
+            station_id TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            signature {BLOB} NOT NULL,
+            CHECK (end_idx > start_idx))""",
+        {"sqlite": """CREATE TABLE audit_checkpoints_v10 (
+            size BIGINT NOT NULL,
+            root BLOB NOT NULL,
+            at TEXT NOT NULL,
+            key_label TEXT NOT NULL,
+            signature BLOB NOT NULL,
+            signer TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (signer, size))"""},
+        {"sqlite": "INSERT INTO audit_checkpoints_v10 (size, root, at, key_label, signature, "
+                   "signer) SELECT size, root, at, key_label, signature, '' "
+                   "FROM audit_checkpoints"},
+        {"sqlite": "DROP TABLE audit_checkpoints"},
+        {"sqlite": "ALTER TABLE audit_checkpoints_v10 RENAME TO audit_checkpoints"},
+        *({"postgresql": sql} for sql in pg_attest_rules.migration_statements()),
     ],
 ]
 
