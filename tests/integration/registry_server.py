@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from tools.registry import log_signers
 from tools.registry.roles import station_role
 
 from ..conftest import juki
@@ -89,15 +90,18 @@ class StationCredentials:
 
 
 def key_and_csr(directory: Path, common_name: str) -> tuple[ec.EllipticCurvePrivateKey, Path, Path]:
-    """An EC P-256 key in a 0600 file and a CSR for ``common_name``."""
+    """An EC P-256 key in a 0600 file and a CSR for ``common_name``, carrying a log-signing
+    key (Ed25519, thrown away: these tests append nothing) as the station CA requires."""
     key = ec.generate_private_key(ec.SECP256R1())
     key_path = directory / f"{common_name}.key"
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     key_path.chmod(0o600)
+    log_key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+           .add_extension(log_signers.request_extension(log_key), critical=False)
            .sign(key, hashes.SHA256()))
     csr_path = directory / f"{common_name}.csr"
     csr_path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
@@ -110,10 +114,13 @@ def issue_station(server: RegistryServer, directory: Path, station_id: str) -> S
     station CA in the operator's token)."""
     role = station_role(station_id)
     _, key_path, csr_path = key_and_csr(directory, role)
-    cert_path = directory / f"{role}.pem"
+    bundle = directory / f"{role}-bundle.pem"
     juki(directory, "registry", "issue-station", str(csr_path), "--ca-home", str(server.ca_home),
-         "--admin-db", server.owner_url(), "--out", str(cert_path), "--station-id", station_id,
+         "--admin-db", server.owner_url(), "--out", str(bundle), "--station-id", station_id,
          "--json", env=OPERATOR)
+    cert_path = directory / f"{role}.pem"  # the TLS certificate (the bundle's first), alone
+    tls = x509.load_pem_x509_certificates(bundle.read_bytes())[0]
+    cert_path.write_bytes(tls.public_bytes(serialization.Encoding.PEM))
     return StationCredentials(station_id, role, cert_path, key_path)
 
 

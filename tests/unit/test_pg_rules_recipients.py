@@ -32,6 +32,9 @@ def fake_token(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(events.anchors, "write_head",
                         lambda _hsm, _db, size, _root: heads.append(size))
     monkeypatch.setattr(StationHome, "open_token", lambda _self: None)
+    from tools.pki import log_signer_certs  # its certificate: test_log_signer_certs.py
+
+    monkeypatch.setattr(log_signer_certs, "ensure_own_log_signer", lambda _h, _s, _db: None)
     return heads
 
 

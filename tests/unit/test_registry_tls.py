@@ -13,13 +13,14 @@ import click
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from hsm.config import TokenConfig
 from tools.audit.anchors import _where
 from tools.errors import PermissionDeniedError, RequestError
 from tools.pki.station_ca import check_request
+from tools.registry import log_signers
 from tools.registry.records import RegistryError
 from tools.registry.tls import ClientIdentity, engine_config
 from tools.service.context import Station
@@ -31,11 +32,16 @@ STATION_ID = "city-hall-3"
 ROLE = "juki_station_city_hall_3"
 
 
-def csr(cn: str | None = ROLE, uid: str | None = STATION_ID, key=None) -> bytes:  # type: ignore[no-untyped-def]
+def csr(cn: str | None = ROLE, uid: str | None = STATION_ID, key=None,  # type: ignore[no-untyped-def]
+        log_extension: x509.ExtensionType | None = None, with_log_key: bool = True) -> bytes:
     key = key or ec.generate_private_key(ec.SECP256R1())
     names = ([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []) + (
         [x509.NameAttribute(NameOID.USER_ID, uid)] if uid else [])
     request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(names))
+    if with_log_key:  # the station's log-signing key, as `station enroll-registry` adds it
+        request = request.add_extension(log_extension or log_signers.request_extension(
+            ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()),
+            critical=False)
     return request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 

@@ -4,10 +4,12 @@ recipient table of a shared PostgreSQL registry (stations may only read it: migr
 The change commits with its 操作履歴 event ``recipient-table-changed`` in one
 transaction, or neither does. The event is recorded as any station records one, by the
 registry operator's own home (``--ca-home``, the home whose token holds the station CA):
-its token's audit-entry MAC key authenticates the entry, its station id names where it
-was made, the operator is the OS account that ran the command (its authority, as for
-the other registry-operator commands). The database admits the entry because the
-administrative roles are not station roles (only those are bound to a station id).
+its token's audit-entry MAC key authenticates the entry and its log-signing key signs the
+append (certified by its own station CA in ``log_signers`` first, so that every station
+can check it), its station id names where it was made, the operator is the OS account
+that ran the command (its authority, as for the other registry-operator commands). The
+database admits the entry because the administrative roles are not station roles (only
+those are bound to a station id).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def registry_recipients(load_file: Path, admin_db: str, ca_home: Path, as_json: 
 
     from ..audit import recipients
     from ..audit.provision import load_recipients, release_for
+    from ..pki.log_signer_certs import ensure_own_log_signer
     from ..registry import Registry, RegistryError
     from ..station.home import StationHome
 
@@ -47,7 +50,11 @@ def registry_recipients(load_file: Path, admin_db: str, ca_home: Path, as_json: 
     release = release_for(home, f"os:{getpass.getuser()}", "RECIPIENT-TABLE", "load")
     registry = Registry(admin_db)
     try:
-        added = load_recipients(registry, home.open_token(), release, load_file)
+        hsm = home.open_token()
+        # the event is signed by this home's log key: certified first, so that stations
+        # can check it (by the station CA they hold), once per key
+        ensure_own_log_signer(hsm, home.station_id(), registry.connection())
+        added = load_recipients(registry, hsm, release, load_file)
         found = recipients.listed(registry)
     except KeyNotFoundError as exc:  # the home's token has no audit-entry MAC key yet
         raise KeyNotFoundError(f"{exc}; for the registry operator's home: "

@@ -94,7 +94,8 @@ def init_ca(ca_home: Path, out: Path | None, as_json: bool) -> None:
 @ca_home_option
 @admin_db_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the station's certificate (PEM) here.")
+              help="Write the station's certificates here (PEM: the TLS client certificate, "
+                   "the log-signer certificate, the station CA certificate).")
 @click.option("--days", default=365, show_default=True, type=int, help="Validity.")
 @click.option("--station-id", default=None,
               help="The station id, for a CSR without UID (must give the CSR's CN).")
@@ -102,24 +103,44 @@ def init_ca(ca_home: Path, out: Path | None, as_json: bool) -> None:
 def issue_station(csr: Path, ca_home: Path, admin_db: str, out: Path, days: int,
                   station_id: str | None, as_json: bool) -> None:
     """Check a station's CSR, create its database role and binding, and issue its TLS
-    client certificate from the station CA."""
-    from ..pki.station_ca import StationCertificates, check_request, issue
+    client certificate and its log-signer certificate from the station CA (the latter
+    kept in the registry's log_signers)."""
+    from ..pki.log_signer_certs import issue_log_signer
+    from ..pki.station_ca import StationCertificates, ca_certificate, check_request, issue
+    from ..registry import log_signers
     from ..registry.backend import open_backend
     from ..registry.pg_roles import add_station
 
     request = check_request(csr.read_bytes(), station_id)
     hsm = _ca_token(ca_home)
+    ca = ca_certificate(hsm)
     cert = issue(hsm, request, days)  # first: a refused request leaves no role behind
+    log_cert = issue_log_signer(hsm, request, days)
     db = open_backend(admin_db)
     try:
+        _needs_log_signers(db)
         role = add_station(db, request.station_id)
+        log_signers.store(db, request.station_id, log_cert)  # autocommit: its own statement
     finally:
         db.close()
     entry = StationCertificates(ca_home.resolve()).record(request.station_id, cert)
-    _write_public(out, cert.public_bytes(serialization.Encoding.PEM))
-    emit(as_json, {**entry.as_json(), "certificate": str(out)},
+    _write_public(out, b"".join(c.public_bytes(serialization.Encoding.PEM)
+                                for c in (cert, log_cert, ca)))
+    log_key_id = log_signers.key_id(request.log_key)
+    emit(as_json, {**entry.as_json(), "certificate": str(out), "log_key_id": log_key_id},
          f"{out}: station {entry.station_id} as {role}, serial {entry.serial}, "
-         f"until {entry.not_after}")
+         f"until {entry.not_after}; log key {log_key_id}")
+
+
+def _needs_log_signers(db) -> None:  # type: ignore[no-untyped-def]
+    """A registry before migration 10 has nowhere to keep the log-signer certificate:
+    refused before the station's role is made."""
+    from ..registry.records import RegistryError
+
+    if db.dialect == "postgresql" and db.execute(  # (SQLite: add_station refuses it)
+            "SELECT to_regclass('log_signers')").fetchone()[0] is None:
+        raise RegistryError("the registry has no log_signers table (schema before 10): "
+                            "run `juki db upgrade` as the registry operator first")
 
 
 def _reload(db) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from hsm.tls_keys import TokenEcSigner, ensure_ec_key
 from hsm.token import Hsm
 
 from ..errors import RequestError, StationConfigError
+from ..registry import log_signers
 from ..registry.roles import STATION_ROLE_PATTERN, station_role
 
 CA_SUBJECT = "Juki Registry Station CA"
@@ -52,6 +53,7 @@ class StationRequest:
     role: str
     public_key: ec.EllipticCurvePublicKey
     subject: x509.Name
+    log_key: bytes  # raw Ed25519: the station's log-signing key (``log_signers``)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ def _ca(hsm: Hsm) -> tuple[TokenEcSigner, x509.Certificate]:
     return TokenEcSigner(hsm, KeyRole.STATION_CA, version), cert
 
 
+def ca_certificate(hsm: Hsm) -> x509.Certificate:
+    """The station CA's current certificate (what issues now)."""
+    return _ca(hsm)[1]
+
+
 def _self_signed(signer: TokenEcSigner, version: int) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
@@ -109,10 +116,30 @@ def _attribute(name: x509.Name, oid: x509.ObjectIdentifier, what: str) -> str:
     return values[0].value
 
 
+def _log_key(csr: x509.CertificateSigningRequest) -> bytes:
+    """The station's log-signing key the request carries (an extension request, since
+    issue 14's attestations): required, an Ed25519 key."""
+    try:
+        value = csr.extensions.get_extension_for_oid(log_signers.LOG_KEY_EXTENSION).value
+    except x509.ExtensionNotFound:
+        raise RequestError("csr", "the request carries no log-signing key: make the CSR "
+                                  "again with this version's `juki station enroll-registry`"
+                           ) from None
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise RequestError("csr", f"the request's extensions are malformed: {exc}") from None
+    if not isinstance(value, x509.UnrecognizedExtension):
+        raise RequestError("csr", "the request's log-signing key extension is malformed")
+    try:
+        return log_signers.key_from_extension(value.value)
+    except ValueError as exc:
+        raise RequestError("csr", str(exc)) from None
+
+
 def check_request(pem: bytes, station_id: str | None = None) -> StationRequest:
     """A CSR from `juki station enroll-registry`, verified: its self-signature, an EC
     P-256 key, CN a station role and UID the station id that role belongs to (a CSR
-    without UID: ``station_id`` as the operator gives it, which must give that CN)."""
+    without UID: ``station_id`` as the operator gives it, which must give that CN), and
+    the station's Ed25519 log-signing key (``log_signers.LOG_KEY_EXTENSION``)."""
     try:
         csr = x509.load_pem_x509_csr(pem)
     except ValueError as exc:
@@ -138,7 +165,7 @@ def check_request(pem: bytes, station_id: str | None = None) -> StationRequest:
     if expected != role:
         raise RequestError("csr", f"CN {role!r} is not the role of station {station_id!r} "
                                   f"({expected})")
-    return StationRequest(station_id, role, key, csr.subject)
+    return StationRequest(station_id, role, key, csr.subject, _log_key(csr))
 
 
 def issue(hsm: Hsm, request: StationRequest, days: int) -> x509.Certificate:

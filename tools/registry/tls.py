@@ -34,6 +34,7 @@ import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hsm.config import TokenConfig
 from hsm.roles import KeyRole
@@ -42,9 +43,14 @@ from hsm.tls_keys import pkcs11_uri
 from ..station.home import StationHome
 from .records import RegistryError
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 ENROLMENT_DIR = "registry-tls"
 CSR_FILE = "station.csr"
-CERT_FILE = "station.pem"
+CERT_FILE = "station.pem"  # the TLS client certificate only: libpq sends this file
+LOG_SIGNER_FILE = "log-signer.pem"  # the station CA's certificate for the log-signing key
+STATION_CA_FILE = "station-ca.pem"  # the station CA: the anchor for others' log signers
 OPENSSL_CONF_FILE = "openssl.cnf"
 ENROLMENT_FILE = "enrolment.json"
 ENGINE_PIN_FILE = "registry-tls.pin"  # the TLS token's PIN, in the home's secrets directory
@@ -166,6 +172,18 @@ def read_enrolment(home_root: Path) -> dict[str, object]:
     if not path.exists():
         return {}
     return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def station_ca_anchors(home_root: Path) -> list[x509.Certificate]:
+    """The station CA certificate(s) this station installed with its certificates
+    (``enroll-registry --install``): what it trusts other stations' log-signing keys by,
+    held outside the database. [] when none is installed."""
+    from cryptography import x509
+
+    path = enrolment_dir(home_root) / STATION_CA_FILE
+    if not path.exists():
+        return []
+    return x509.load_pem_x509_certificates(path.read_bytes())
 
 
 def remember(url: str, identity: ClientIdentity) -> None:

@@ -1,0 +1,94 @@
+"""The station CA's second kind of certificate (issue 14): one for a station's log-signing
+key, the Ed25519 checkpoint-note key in its token that also signs every append
+(``tools.registry.log_signers``). With it, any station holding the station CA
+certificate (outside the database) can check the entries another station appended to a
+shared log; the TLS certificate alone could not say which Ed25519 key is the station's.
+
+The certificate names the station as its TLS certificate does (CN its role, UID its
+station id) and can do one thing: sign log appends (KeyUsage digitalSignature only, EKU
+``LOG_SIGNING_EKU``, not a CA). The registry operator's own home signs too (its
+`registry recipients` event): ``ensure_own_log_signer`` certifies its key once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
+
+from hsm import eddsa
+from hsm.ca import role_certificates
+from hsm.errors import KeyNotFoundError
+from hsm.keys import latest_version
+from hsm.roles import KeyRole
+from hsm.token import Hsm
+
+from ..errors import RequestError
+from ..registry import log_signers
+from ..registry.records import RegistryError
+from .station_ca import MAX_DAYS, StationRequest, _ca
+
+OPERATOR_NAME = "juki registry operator"  # CN of the registry operator's own log signer
+
+
+def station_ca_certificates(hsm: Hsm) -> list[x509.Certificate]:
+    """Every station CA certificate in the token, oldest first ([] when none): what the
+    registry operator's home trusts log signers by."""
+    return role_certificates(hsm, KeyRole.STATION_CA)
+
+
+def _certificate(hsm: Hsm, subject: x509.Name, raw: bytes, days: int) -> x509.Certificate:
+    if not 1 <= days <= MAX_DAYS:
+        raise RequestError("days", f"validity must be 1 to {MAX_DAYS} days")
+    signer, ca = _ca(hsm)
+    public = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
+            .public_key(public)
+            .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
+                                         False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([log_signers.LOG_SIGNING_EKU]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca.public_key()), critical=False)  # type: ignore[arg-type]
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(signer, hashes.SHA256()))
+
+
+def issue_log_signer(hsm: Hsm, request: StationRequest, days: int) -> x509.Certificate:
+    """The certificate for the log-signing key a checked request carries: the request's
+    subject (CN role, UID station id), the Ed25519 key, log signing only."""
+    return _certificate(hsm, request.subject, request.log_key, days)
+
+
+def ensure_own_log_signer(hsm: Hsm, station_id: str, db: Any) -> log_signers.SignerKey:
+    """The registry operator's home's current log-signing key certified in ``log_signers``
+    (``db``: the administrative connection), by its own station CA: issued and stored
+    only if no trusted row holds it yet. A row for the key that its CA does not vouch for
+    cannot be replaced (the table is append-only): refused."""
+    version = latest_version(hsm, KeyRole.AUDIT_NOTE_SIGNER)
+    if version is None:
+        raise KeyNotFoundError(f"no {KeyRole.AUDIT_NOTE_SIGNER.value} key in the registry "
+                               "operator's token (run `juki hsm init` on its home)")
+    raw = eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER)[version]
+    kid = log_signers.key_id(raw)
+    known = log_signers.trusted(db, station_ca_certificates(hsm)).get((station_id, kid))
+    if known is not None:
+        return known
+    if db.execute("SELECT 1 FROM log_signers WHERE station_id = ? AND key_id = ?",
+                  (station_id, kid)).fetchone() is not None:
+        raise RegistryError(f"log_signers holds a certificate for station {station_id!r}, "
+                            f"key {kid} that this station CA did not issue")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, OPERATOR_NAME),
+                         x509.NameAttribute(NameOID.USER_ID, station_id)])
+    log_signers.store(db, station_id, _certificate(hsm, subject, raw, MAX_DAYS))
+    return log_signers.SignerKey(station_id, kid, raw)
