@@ -170,14 +170,15 @@ def test_a_refused_validity_leaves_no_role_behind(server: RegistryServer, tmp_pa
     with psycopg.connect(server.superuser_url(), autocommit=True) as db:
         assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s",
                           (role,)).fetchone()[0] == 0
+    with psycopg.connect(server.owner_url(), autocommit=True) as db:  # nor a log signer
+        assert db.execute("SELECT count(*) FROM log_signers WHERE station_id = %s",
+                          (station_id,)).fetchone()[0] == 0
+    assert not (tmp_path / "never.pem").exists()
 
 
 def _csr_for(directory: Path, common_name: str) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-           .sign(key, hashes.SHA256()))
-    return csr.public_bytes(serialization.Encoding.PEM)
+    """A well-formed CSR (with the log-signing key the CA requires) for ``common_name``."""
+    return key_and_csr(directory, common_name)[2].read_bytes()
 
 
 @pytest.fixture(scope="module", autouse=True)

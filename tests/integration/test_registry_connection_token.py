@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography import x509
 
+from tools.registry import Registry, log_signers
 from tools.registry.roles import station_role
+from tools.registry.tls import station_ca_anchors
 from tools.rig.rig import Rig
 from tools.station.home import StationHome
 
-from ..conftest import juki
+from ..conftest import ROOT, juki
 from .registry_server import OPERATOR, TLS_TEST_DB, RegistryServer, fresh_tls_database, registry_server
 
 
@@ -85,3 +90,48 @@ def test_the_same_home_without_its_enrolment_is_refused(server: RegistryServer, 
         (home / "registry-tls" / name).rename(home / "registry-tls" / f"{name}.away")
     refused = juki(home, "db", "upgrade", check=None)
     assert refused.returncode != 0 and "certificate" in refused.stderr
+
+
+def _note_keys(home: Path) -> dict[int, bytes]:
+    """The home's checkpoint-note (log-signing) public keys, read from its token in a
+    process of its own (one SoftHSM configuration per process)."""
+    script = ("import json, sys\nfrom pathlib import Path\nfrom hsm import eddsa\n"
+              "from hsm.roles import KeyRole\nfrom tools.station.home import StationHome\n"
+              "hsm = StationHome(Path(sys.argv[1])).open_token()\n"
+              "print(json.dumps({v: k.hex() for v, k in "
+              "eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER).items()}))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True,
+                            text=True, cwd=ROOT, timeout=60, check=True)
+    return {int(v): bytes.fromhex(k) for v, k in json.loads(result.stdout).items()}
+
+
+def test_the_stations_log_key_is_certified_in_the_registry_and_trusted_by_its_ca(
+        server: RegistryServer, tmp_path: Path) -> None:
+    """After enrolment (before `hsm init`: the enrolment made the note key), the registry's
+    log_signers holds the station's certificate for the key in its token; a verifier
+    holding the station CA (the one the station installed) trusts it, and nothing else."""
+    home, station_id = enrolled_home(server, tmp_path / "station")
+    (key,) = _note_keys(home).values()
+    anchors = station_ca_anchors(home)
+    assert len(anchors) == 1 and anchors[0].extensions.get_extension_for_class(
+        x509.BasicConstraints).value.ca
+    log_cert = x509.load_pem_x509_certificate((home / "registry-tls" / "log-signer.pem").read_bytes())
+    assert log_cert.public_key().public_bytes_raw() == key  # type: ignore[union-attr]
+    tls_file = (home / "registry-tls" / "station.pem").read_bytes()
+    assert len(x509.load_pem_x509_certificates(tls_file)) == 1  # libpq sends this one alone
+    enrolment = json.loads((home / "registry-tls" / "enrolment.json").read_text())
+    assert enrolment["log_key_id"] == log_signers.key_id(key)
+    with psycopg.connect(server.owner_url(), autocommit=True) as db:
+        rows = db.execute("SELECT key_id FROM log_signers WHERE station_id = %s",
+                          (station_id,)).fetchall()
+        assert rows == [(log_signers.key_id(key),)]
+        owner = Registry(server.owner_url())
+        try:
+            trusted = log_signers.trusted(owner.connection(), anchors)
+            assert trusted[(station_id, log_signers.key_id(key))].public == key
+            assert log_signers.trusted(owner.connection(), []) == {}  # no anchor, no trust
+        finally:
+            owner.close()
+    # hsm init keeps the key the enrolment made (no second version to certify)
+    juki(home, "hsm", "init")
+    assert _note_keys(home) == {1: key}

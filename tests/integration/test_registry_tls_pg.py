@@ -130,17 +130,13 @@ def test_a_certificate_from_another_ca_is_refused(cluster: Cluster, station: Pat
     forged = tmp_path / "forged.pem"
     juki(station, "registry", "issue-station", str(csr), "--ca-home", str(other_ca),
          "--admin-db", cluster.owner_url(), "--out", str(forged))
-    good = station / "registry-tls" / "station.pem"
-    kept = good.read_bytes()
     juki(station, "station", "enroll-registry", "--install", str(forged))
     try:
         refused = juki(station, "db", "upgrade", check=None)
         assert refused.returncode != 0
         assert "unknown ca" in refused.stderr, refused.stderr  # the server's TLS alert
-    finally:
-        restored = tmp_path / "good.pem"
-        restored.write_bytes(kept)
-        juki(station, "station", "enroll-registry", "--install", str(restored))
+    finally:  # the bundle the real station CA issued (the fixture's)
+        juki(station, "station", "enroll-registry", "--install", str(station / "issued.pem"))
     assert juki(station, "db", "upgrade", "--json").returncode == 0
 
 
@@ -188,8 +184,8 @@ def test_enrolling_again_keeps_the_key_and_a_new_key_waits_for_its_certificate(
     assert renewed["key_label"].endswith("/v2") and _csr_key(first) != key_one
     assert juki(home, "db", "upgrade", "--json").returncode == 0  # v1 and its certificate still
     # a certificate for another key (the first station's) is not installed here
-    wrong = juki(home, "station", "enroll-registry", "--install",
-                 str(station / "registry-tls" / "station.pem"), check=None)
+    wrong = juki(home, "station", "enroll-registry", "--install", str(station / "issued.pem"),
+                 check=None)
     assert wrong.returncode != 0 and "not for this station's TLS key" in wrong.stderr
     two = issue("two.pem")
     juki(home, "station", "enroll-registry", "--install", str(two))
