@@ -18,6 +18,8 @@ from tools.errors import RequestError
 from tools.registry import Registry, new_record_code
 from tools.registry.events import Event
 
+from .fake_log_keys import FakeAttester
+
 ACTOR = Actor("station-u", "Asia/Tokyo", "alice", "suspend")
 NOW = dt.datetime(2026, 12, 3, 1, 2, 3, 456789, tzinfo=dt.UTC)
 
@@ -40,6 +42,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> FakeToken:
         return hashlib.sha256(b"mac" + leaf).digest()
 
     monkeypatch.setattr(events, "mac", fake_mac)
+    monkeypatch.setattr(events, "Attester", FakeAttester)
     monkeypatch.setattr(events, "current_version", lambda _hsm, _role: 1)
     monkeypatch.setattr(events.anchors, "write_head",
                         lambda _hsm, _db, size, _root: fake.heads.append(size))

@@ -17,6 +17,8 @@ from tools.audit.provision import Provided, Release
 from tools.errors import ProvisionNotRecordedError
 from tools.registry import Registry
 
+from .fake_log_keys import FakeAttester
+
 RELEASE = Release("station-b", "Asia/Tokyo", "alice", "NENKIN", "PENSION-CHECK")
 
 
@@ -113,6 +115,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> Token:
         return fake_mac(message)
 
     monkeypatch.setattr(provision, "mac", mac)
+    monkeypatch.setattr(provision, "Attester", FakeAttester)
     monkeypatch.setattr(provision, "current_version", lambda _hsm, _role: 4)
     monkeypatch.setattr(provision.anchors, "write_head",
                         lambda _hsm, _db, size, root: fake.heads.append((size, root)))

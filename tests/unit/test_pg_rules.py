@@ -84,7 +84,7 @@ def test_the_frozen_transitions_are_the_registrys() -> None:
     code_pairs = {(before, to) for to, befores in TRANSITIONS.items() for before in befores}
     assert set(pg_rules.CARD_TRANSITIONS) == code_pairs | {("issuing", "active"),
                                                           ("issuing", "failed")}
-    assert len(MIGRATIONS) == 9
+    assert len(MIGRATIONS) == 10
 
 
 @pytest.mark.parametrize("table", pg_rules.APPEND_ONLY)
@@ -218,17 +218,19 @@ def test_a_station_cannot_become_another_role(owner_db, sql, target: str) -> Non
 
 
 def test_only_the_owner_migrates(owner_db, station: Registry) -> None:  # type: ignore[no-untyped-def]
-    owner_db.execute("UPDATE schema_version SET version = 8")  # as if juki were newer
-    with pytest.raises(RegistryError, match=r"version 8, this juki needs 9.*juki db upgrade"):
+    latest = len(MIGRATIONS)
+    owner_db.execute(f"UPDATE schema_version SET version = {latest - 1}")  # as if juki were newer
+    with pytest.raises(RegistryError, match=fr"version {latest - 1}, this juki needs {latest}.*"
+                                            "juki db upgrade"):
         station.migrate()
-    assert station.schema_version() == 8  # nothing was run
+    assert station.schema_version() == latest - 1  # nothing was run
     assert not pg_roles.is_owner(station.connection())
     assert pg_roles.is_owner(owner_db)
     owner_db.execute(f"SET ROLE {OWNER_ROLE}")
     assert pg_roles.is_owner(owner_db)  # the owner role itself (not only a superuser)
     owner_db.execute("RESET ROLE")
-    owner_db.execute("UPDATE schema_version SET version = 9")
-    assert station.migrate() == 9  # current: nothing to do, the station goes on
+    owner_db.execute(f"UPDATE schema_version SET version = {latest}")
+    assert station.migrate() == latest  # current: nothing to do, the station goes on
 
 
 def test_add_station_is_idempotent_and_never_reuses_a_revoked_id(owner_db) -> None:  # type: ignore[no-untyped-def]
@@ -315,14 +317,15 @@ def test_db_upgrade_by_a_station_names_the_owner(url: str, owner_db, station: Re
                                                  tmp_path, capsys) -> None:
     from tools.cli.main import run
 
-    owner_db.execute("UPDATE schema_version SET version = 8")
+    latest = len(MIGRATIONS)
+    owner_db.execute(f"UPDATE schema_version SET version = {latest - 1}")
     as_station_url = f"{url}&options=-c%20role%3D{ROLE}"
     status = run(["--home", str(tmp_path / "home"), "--db", as_station_url, "db", "upgrade"])
     err = capsys.readouterr().err
     assert status == 2 and f"connected as {OWNER_ROLE}" in err and f"connection is {ROLE}" in err
-    owner_db.execute("UPDATE schema_version SET version = 9")
+    owner_db.execute(f"UPDATE schema_version SET version = {latest}")
     assert run(["--home", str(tmp_path / "home"), "--db", url, "db", "upgrade", "--json"]) == 0
-    assert '"schema_version": 9' in capsys.readouterr().out
+    assert f'"schema_version": {latest}' in capsys.readouterr().out
 
 
 def test_the_owner_adds_and_disables_stations_without_being_superuser(owner_db) -> None:  # type: ignore[no-untyped-def]

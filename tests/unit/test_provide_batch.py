@@ -21,6 +21,8 @@ from tools.audit.batch_request import check
 from tools.audit.provision import Release
 from tools.registry import Registry, new_record_code
 
+from .fake_log_keys import FakeAttester
+
 RELEASE = Release("station-b", "Asia/Tokyo", "alice", "NENKIN", "B1-57")
 FOUR = {"name": "山田　太郎", "birth_date": "1985-04-12", "sex": "1",
         "address": "東京都千代田区霞が関二丁目1番2号"}
@@ -42,6 +44,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> Token:
         return hashlib.sha256(message).digest()[:16]
 
     monkeypatch.setattr(provision, "mac", mac)
+    monkeypatch.setattr(provision, "Attester", FakeAttester)
     monkeypatch.setattr(provision, "current_version", lambda _hsm, _role: 1)
     monkeypatch.setattr(provision.anchors, "write_head", lambda *_args: None)
     return fake

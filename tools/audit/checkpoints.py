@@ -30,6 +30,7 @@ from ..errors import LogTamperedError
 from ..registry import Registry
 from ..registry.backend import Backend
 from . import anchors, log, note
+from .attestations import Peers, trust_for
 from .checkpoint_guard import proven_root
 
 LEGACY_ORIGIN = "juki provision log"
@@ -55,14 +56,18 @@ class Checkpoint:
                 "key_label": self.key_label, "signature": base64.b64encode(self.signature).decode()}
 
 
-def checkpoints(db: Backend) -> list[Checkpoint]:
-    rows = db.execute("SELECT size, root, at, key_label, signature FROM audit_checkpoints "
-                      "ORDER BY size")
+def checkpoints(db: Backend, signer: str | None = None) -> list[Checkpoint]:
+    """The checkpoints of one station (``signer``: its station id; with the rows made
+    before migration 10, signer ''), or every row (None: a log one station writes).
+    Another station's checkpoints are that station's anchors, never this one's."""
+    columns = "SELECT size, root, at, key_label, signature FROM audit_checkpoints"
+    rows = (db.execute(f"{columns} ORDER BY size, signer") if not signer else
+            db.execute(f"{columns} WHERE signer IN ('', ?) ORDER BY size, signer", (signer,)))
     return [Checkpoint(int(s), bytes(r), str(a), str(k), bytes(g)) for s, r, a, k, g in rows]
 
 
-def latest(db: Backend) -> Checkpoint | None:
-    found = checkpoints(db)
+def latest(db: Backend, signer: str | None = None) -> Checkpoint | None:
+    found = checkpoints(db, signer)
     return found[-1] if found else None
 
 
@@ -107,29 +112,34 @@ def verifier(db: Backend, hsm: Hsm) -> Verifier:
     return Verifier(anchors.origin(db), keys, legacy)
 
 
-def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path) -> Checkpoint:
-    """Sign (size, root, time) of the log as it is now, and keep it in the database, the
-    token head and the checkpoint file; the log unchanged since the last checkpoint
-    gives that one back. The root signed is proven, not read (``checkpoint_guard``):
-    the entries since the last checkpoint must carry valid MACs."""
+def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path,
+                    peers: Peers | None = None) -> Checkpoint:
+    """Sign (size, root, time) of the log as it is now, and keep it in the database (as
+    ``peers.station_id``'s), the token head and the checkpoint file; the log unchanged
+    since this station's last checkpoint gives that one back. The root signed is proven,
+    not read (``checkpoint_guard``): the entries since the last checkpoint must carry
+    valid MACs, or valid attestations of stations ``peers`` trusts."""
+    peers = peers or Peers()
     version = current_version(hsm, KeyRole.AUDIT_NOTE_SIGNER)
     label = label_for(KeyRole.AUDIT_NOTE_SIGNER, version)
     public = eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER)[version]
     with registry.transaction() as db:
         size = log.size(db)
-        previous = latest(db)
+        previous = latest(db, peers.station_id)
         if previous is not None:  # before it is given back: a row inserted in SQL at the
             require_signed(db, hsm, previous)  # log's size would otherwise be "signed"
         if previous is not None and previous.size == size:
             return previous
-        root = proven_root(db, hsm, (previous.size, previous.root) if previous else None, size)
+        root = proven_root(db, hsm, (previous.size, previous.root) if previous else None, size,
+                           trust_for(db, hsm, peers))
         origin = anchors.origin(db)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         unsigned = Checkpoint(size, root, at, label, b"")
         text = unsigned.note_text(origin)
         signature = eddsa.sign(hsm, KeyRole.AUDIT_NOTE_SIGNER, version, text.encode("utf-8"))
-        db.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature) "
-                   "VALUES (?, ?, ?, ?, ?)", (size, unsigned.root, at, label, signature))
+        db.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature, "
+                   "signer) VALUES (?, ?, ?, ?, ?, ?)",
+                   (size, unsigned.root, at, label, signature, peers.station_id))
         anchors.write_head(hsm, db, size, unsigned.root)
     # after the commit: the file never holds a checkpoint the database could lack
     anchors.append_note(checkpoints_file, note.SignedNote(text, (note.Signature(

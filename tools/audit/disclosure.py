@@ -15,6 +15,7 @@ from hsm.token import Hsm
 from ..errors import RequestError
 from ..registry import Registry
 from . import log, merkle
+from .attestations import Peers
 from .checkpoints import Checkpoint, make_checkpoint, verifier
 from .event_list import IncidentalEntry, incidental_information
 from .proof_nodes import prefetched_subtree
@@ -95,7 +96,7 @@ def _names(registry: Registry) -> tuple[dict[str, str], dict[tuple[str, str], st
 
 def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
              fields: list[str], show_codes: bool = True, *,
-             checkpoints_file: Path) -> tuple[DisclosureReport, Checkpoint]:
+             checkpoints_file: Path, peers: Peers | None = None) -> tuple[DisclosureReport, Checkpoint]:
     """Record the disclosure, sign a checkpoint over the log including it, then report
     (without ``show_codes`` every record code is left out: the caller lacks read-code).
     The entries are the ones whose authenticated content names the resident."""
@@ -104,7 +105,7 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
     record(registry, hsm, release, kind="disclosure",
            fields=[*fields, *(["record_code"] if show_codes else [])], resident_id=resident_id,
            record_code=registry.active_code(resident_id), card_serial=None)
-    checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
+    checkpoint = make_checkpoint(registry, hsm, checkpoints_file, peers)
     db = registry.connection()
     recipients, purposes = _names(registry)
     entries = []
@@ -137,7 +138,7 @@ def disclose(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
 
 def self_information(registry: Registry, hsm: Hsm, release: Release, resident_id: int,
                      requester: dict[str, str], show_codes: bool, *,
-                     checkpoints_file: Path) -> dict[str, object]:
+                     checkpoints_file: Path, peers: Peers | None = None) -> dict[str, object]:
     """The resident's identity information held and its 付随情報 (the date and reason of
     each change to the 4 information and the record code, each proven in a fresh signed
     checkpoint), recorded as a disclosure (with who asked) first; record codes only
@@ -150,7 +151,7 @@ def self_information(registry: Registry, hsm: Hsm, release: Release, resident_id
                    *(["record_code", "code_history"] if show_codes else [])],
            resident_id=resident_id, record_code=code, card_serial=requester.get("card_serial"),
            requester=requester)
-    checkpoint = make_checkpoint(registry, hsm, checkpoints_file)
+    checkpoint = make_checkpoint(registry, hsm, checkpoints_file, peers)
     db = registry.connection()
     logged = log.entries_of_resident(db, resident_id)
     incidental = incidental_information(logged, checkpoint.size, checkpoint.root,

@@ -25,6 +25,7 @@ from hsm.roles import KeyRole, parse_label
 
 from ..registry.events import Event
 from . import anchors, log
+from .attestations import Attester
 
 if TYPE_CHECKING:
     from hsm.token import Hsm
@@ -69,9 +70,10 @@ class EventRecorder:
     def append(self, db: Backend, event: Event) -> int:
         hsm = self._hsm()
         version = current_version(hsm, KeyRole.AUDIT_ENTRY_MAC)
-        index = log.append(db, event_body(self._actor(), event), EVENT_KIND, event.resident_id,
+        actor = self._actor()
+        index = log.append(db, event_body(actor, event), EVENT_KIND, event.resident_id,
                            lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC),
-                           version)
+                           version, Attester(hsm, actor.station))
         self._head_due = True
         return index
 

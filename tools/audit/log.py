@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import LogTamperedError
 from ..registry.backend import Backend
@@ -27,6 +27,12 @@ def canonical(entry: dict[str, Any]) -> bytes:
 def size(db: Backend) -> int:
     row = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM provision_log").fetchone()
     return int(row[0])
+
+
+class Attests(Protocol):
+    """Signs an append for its station (``attestations.Attester``)."""
+
+    def attest(self, db: Any, start: int, end: int, subtree_root: bytes) -> None: ...
 
 
 class MissingNodeError(LogTamperedError):
@@ -44,10 +50,12 @@ def _node(db: Backend, level: int, position: int) -> bytes:
 
 
 def append(db: Backend, fields: dict[str, Any], kind: str, resident_id: int | None,
-           mac: Callable[[bytes], bytes], mac_version: int) -> int:
+           mac: Callable[[bytes], bytes], mac_version: int,
+           attester: Attests | None = None) -> int:
     """Append one entry inside the caller's write transaction; returns its index.
     ``mac`` (the token's audit-entry key, version ``mac_version``: a rotated key keeps
-    verifying what it made) authenticates the leaf, which covers the index."""
+    verifying what it made) authenticates the leaf, which covers the index; ``attester``
+    signs it for the other stations of a shared log (``attestations``)."""
     index = size(db)
     entry = canonical({**fields, "index": index, "kind": kind})
     leaf = merkle.leaf_hash(entry)
@@ -62,6 +70,8 @@ def append(db: Backend, fields: dict[str, Any], kind: str, resident_id: int | No
         level, position = level + 1, position >> 1
         db.execute("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)",
                    (level, position, value))
+    if attester is not None:
+        attester.attest(db, index, index + 1, leaf)  # MTH of one entry: its leaf
     return index
 
 
@@ -86,12 +96,14 @@ class Appended:
 
 
 def append_batch(db: Backend, items: list[tuple[dict[str, Any], str, int | None]],
-                 mac_batch: Callable[[bytes], bytes], mac_version: int) -> Appended:
+                 mac_batch: Callable[[bytes], bytes], mac_version: int,
+                 attester: Attests | None = None) -> Appended:
     """Append ``items`` (fields, kind, resident id) inside the caller's write transaction
     as one group: every row (one ``executemany``) with an empty per-entry MAC and the
     batch's key version, the Merkle nodes computed here from the stored right frontier
     (log2(n) reads, none per entry), and one ``log_batches`` row whose MAC (``mac_batch``,
-    one token call) covers ``batches.batch_message(start, end, MTH(start..end))``."""
+    one token call) covers ``batches.batch_message(start, end, MTH(start..end))``;
+    ``attester`` signs the batch for the other stations of a shared log."""
     if not items:
         raise ValueError("an empty batch appends nothing")
     start = size(db)
@@ -111,12 +123,15 @@ def append_batch(db: Backend, items: list[tuple[dict[str, Any], str, int | None]
             nodes.append((height, index >> height, value))
         stack.append((height, value))
     end = start + len(items)
-    tag = mac_batch(batches.batch_message(start, end, merkle.root_of(leaves)))
+    subtree_root = merkle.root_of(leaves)
+    tag = mac_batch(batches.batch_message(start, end, subtree_root))
     db.executemany("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
     db.executemany("INSERT INTO merkle_nodes (level, position, hash) VALUES (?, ?, ?)", nodes)
     db.execute("INSERT INTO log_batches (start_idx, end_idx, mac, mac_version) "
                "VALUES (?, ?, ?, ?)", (start, end, tag, mac_version))
+    if attester is not None:
+        attester.attest(db, start, end, subtree_root)
     return Appended(start, end, merkle.fold(stack))
 
 

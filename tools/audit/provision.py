@@ -28,6 +28,7 @@ from ..errors import (
 from ..registry import Registry
 from ..station.home import StationHome
 from . import anchors, log, recipients
+from .attestations import Attester
 from .events import Actor, EventRecorder
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "address")
@@ -87,7 +88,7 @@ def record(registry: Registry, hsm: Hsm, release: Release, *, kind: str, fields:
         with registry.transaction() as db:
             index = log.append(db, body, kind, resident_id,
                                lambda leaf: mac(hsm, version, leaf, KeyRole.AUDIT_ENTRY_MAC),
-                               version)
+                               version, Attester(hsm, release.station))
             anchors.write_head(hsm, db, index + 1, log.root(db, index + 1))
             return index
     except Exception as exc:  # a database or token failure: the release must not happen
@@ -126,7 +127,7 @@ def record_many(registry: Registry, hsm: Hsm, release: Release,
         with registry.transaction() as db:
             done = log.append_batch(
                 db, group, lambda message: mac(hsm, version, message, KeyRole.AUDIT_ENTRY_MAC),
-                version)
+                version, Attester(hsm, release.station))
             anchors.write_head(hsm, db, done.end, done.root)
     except Exception as exc:  # a database or token failure: the release must not happen
         raise ProvisionNotRecordedError(

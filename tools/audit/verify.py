@@ -26,6 +26,7 @@ from hsm.token import Hsm
 
 from ..registry.backend import Backend
 from . import anchors, log, merkle, verify_parallel
+from .attestations import Covered, Peers, Trust, check_foreign, tail_attestations, trust_for
 from .checkpoints import Checkpoint, checkpoints, verifier
 from .verify_macs import Broken, MacCheck, Macs, TokenMacs, check_batches, tail_batches
 from .verify_scan import ChunkResult, entry_problem
@@ -92,12 +93,17 @@ class _Pass:
 
     roots: dict[int, tuple[bytes, str]]
     macs: Macs
+    covered: Covered  # entries other stations' attestations answer for: no MAC asked
     stack: list[tuple[int, bytes]] = field(default_factory=list)
     leaves: bytearray = field(default_factory=bytearray)
     empty: list[tuple[int, int]] = field(default_factory=list)
     reached: int = 0
     uncovered: int | None = None
     wrong_root: Broken | None = None
+
+    def _mac(self, item: tuple[int, bytes, bytes, int]) -> None:
+        if not self.covered.holds(item[0]):
+            self.macs.add(*item)
 
     def absorb(self, result: ChunkResult) -> None:
         """Take one task's result in index order: MACs, the roots at its cuts (a wrong
@@ -112,14 +118,14 @@ class _Pass:
         item = next(pending, None)
         for cut in sorted(result.cuts):
             while item is not None and item[0] < cut:
-                self.macs.add(*item)
+                self._mac(item)
                 item = next(pending, None)
             if (self.wrong_root is None
                     and merkle.fold(self.stack + result.cuts[cut]) != self.roots[cut][0]):
                 self.wrong_root = Broken(cut - 1, f"the root at size {cut} differs from "
                                                   f"{self.roots[cut][1]}")
         while item is not None:
-            self.macs.add(*item)
+            self._mac(item)
             item = next(pending, None)
         if result.problem is not None:
             self.macs.flush()  # an earlier bad MAC is the first bad index
@@ -143,9 +149,9 @@ def _first(problems: list[Broken]) -> Broken | None:
 
 
 def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check: MacCheck,
-              **options: int) -> int:
-    """Check the whole log, MACs from ``tail`` on; the number of entries. Raises
-    ``Broken`` at the first problem."""
+              trust: Trust, **options: int) -> int:
+    """Check the whole log, MACs (and other stations' attestations) from ``tail`` on; the
+    number of entries. Raises ``Broken`` at the first problem."""
     size = log.size(db)  # after the roots: an append meanwhile is not a truncation
     low = db.execute("SELECT MIN(idx) FROM provision_log").fetchone()[0]
     if low is not None and int(low) < 0:
@@ -153,11 +159,12 @@ def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check
     if 0 in roots and roots[0][0] != merkle.EMPTY_ROOT:
         raise Broken(0, "the checkpoint of the empty log has a wrong root")
     batches = tail_batches(db, tail)
-    leaves_from = max(0, min([tail, *(b.start for b in batches)]))
+    foreign = trust.foreign(tail_attestations(db, tail))
+    leaves_from = max(0, min([tail, *(b.start for b in batches), *(a.start for a in foreign)]))
     cuts = sorted(s for s in roots if 0 < s <= size)
     chunk = options.pop("chunk", verify_parallel.CHUNK)
     tasks = verify_parallel.plan(size, cuts, tail, leaves_from, chunk)
-    state, problems = _Pass(roots, Macs(check)), []
+    state, problems = _Pass(roots, Macs(check), Covered(foreign)), []
     try:
         for result in verify_parallel.results(db, tasks, **options):
             state.absorb(result)
@@ -173,7 +180,9 @@ def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check
                                      f"{roots[longest][1]} records {longest} (entries "
                                      f"{size}..{longest - 1} deleted)"))
     problems += check_batches(check, batches, bytes(state.leaves), leaves_from,
-                              state.reached, size, state.empty)
+                              state.reached, size, state.empty, state.covered.ranges)
+    problems += check_foreign(db, trust, foreign, bytes(state.leaves), leaves_from,
+                              state.reached)
     first = _first(problems)
     if state.uncovered is not None and (first is None or (first.index or 0) >= tail):
         first = Uncovered(state.uncovered, tail)  # every root held: the content is proven
@@ -183,29 +192,36 @@ def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check
 
 
 def check_log(db: Backend, roots: dict[int, tuple[bytes, str]], anchor: int, check: MacCheck,
-              **options: int) -> int:
-    """Check every entry against ``roots`` (size -> (root, who says so)), MACs only from
-    ``anchor`` (the latest signed checkpoint) on; the number of entries. A problem below
-    the anchor is named by a second pass with every MAC."""
+              trust: Trust | None = None, **options: int) -> int:
+    """Check every entry against ``roots`` (size -> (root, who says so)), MACs (and other
+    stations' attestations, by the keys ``trust`` holds) only from ``anchor`` (the latest
+    signed checkpoint) on; the number of entries. A problem below the anchor is named by
+    a second pass with every MAC."""
+    trust = trust or Trust(set(), {})
     try:
-        return _one_pass(db, roots, anchor, check, **options)
+        return _one_pass(db, roots, anchor, check, trust, **options)
     except Uncovered:
         raise
     except Broken as broken:
         if not anchor or broken.index is None or broken.index >= anchor:
             raise
-        _one_pass(db, roots, 0, check, **options)
+        _one_pass(db, roots, 0, check, trust, **options)
         raise  # (the full pass found nothing: the first pass's problem stands)
 
 
-def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, **options: int) -> LogVerdict:
-    """Recompute and check everything (see the module docstring). ``options`` (tests,
+def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, peers: Peers | None = None,
+               **options: int) -> LogVerdict:
+    """Recompute and check everything (see the module docstring): this station's
+    checkpoints (``peers.station_id``), its entries by their MACs, other stations' by
+    their attestations under the keys ``peers.anchors`` certify. ``options`` (tests,
     bench): ``workers``, ``parallel_from``, ``chunk``."""
-    signed = checkpoints(db)
+    peers = peers or Peers()
+    signed = checkpoints(db, peers.station_id)
     try:
         roots = expected_roots(db, hsm, signed, checkpoints_file)
         anchor = max((c.size for c in signed), default=0)
-        count = check_log(db, roots, anchor, TokenMacs(hsm), **options)
+        count = check_log(db, roots, anchor, TokenMacs(hsm), trust_for(db, hsm, peers),
+                          **options)
     except Broken as broken:
         return LogVerdict(False, log.size(db), len(signed), broken.index, broken.problem)
     return LogVerdict(True, count, len(signed), None, None)

@@ -8,6 +8,7 @@ batches of one key version per token call.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,20 +102,31 @@ def _bad_batches(check: MacCheck, found: list[tuple[Batch, bytes]]) -> list[Batc
     return bad
 
 
+def _inside(batch: Batch, ranges: list[tuple[int, int]]) -> bool:
+    """Whether ``batch`` lies within one of ``ranges`` (sorted by start)."""
+    position = bisect.bisect_right(ranges, (batch.start, float("inf"))) - 1
+    return position >= 0 and ranges[position][1] >= batch.end
+
+
 def check_batches(check: MacCheck, batches: list[Batch], leaves: bytes, leaves_from: int,
-                  reached: int, size: int, empty: list[tuple[int, int]]) -> list[Broken]:
+                  reached: int, size: int, empty: list[tuple[int, int]],
+                  attested: list[tuple[int, int]] | None = None) -> list[Broken]:
     """Problems of the tail's batches: a batch MAC that does not verify over the MTH of
     its entries (recomputed from ``leaves``, the leaf hashes of ``[leaves_from,
     reached)``), a batch row past the log's end, an empty-MAC entry (``empty`` runs) that
     no valid batch covers. Batches past ``reached`` (the scan stopped at a problem
-    there) are not checked, and not held against their entries."""
+    there) are not checked, and not held against their entries. Batches inside
+    ``attested`` ranges (another station's, proven by its signature: ``attestations``)
+    are not this token's to check, and their entries count as covered."""
+    attested = sorted(attested or [])
+    ours = {b for b in batches if not _inside(b, attested)}
     problems, found = [], []
     for batch in batches:
         if batch.end > size and reached == size:
             problems.append(Broken(size, f"the log_batches row of entries {batch.start}.."
                                          f"{batch.end - 1} reaches past the log's end ({size} "
                                          f"entries): entries {size}..{batch.end - 1} deleted"))
-        if batch.end > reached or batch.start < leaves_from:
+        if batch.end > reached or batch.start < leaves_from or batch not in ours:
             continue
         hashes = [leaves[32 * (i - leaves_from):32 * (i - leaves_from + 1)]
                   for i in range(batch.start, batch.end)]
@@ -124,7 +136,8 @@ def check_batches(check: MacCheck, batches: list[Batch], leaves: bytes, leaves_f
                                  "log_batches row) does not verify: an entry of the batch "
                                  "altered, moved or not ours, or the row forged") for b in bad]
     valid = sorted([(b.start, b.end) for b, _ in found if b not in bad]
-                   + [(b.start, b.end) for b in batches if b.end > reached])  # not reached:
+                   + [(b.start, b.end) for b in ours if b.end > reached]
+                   + attested)  # not reached:
     # the scan stopped at an earlier problem, the batch could not be checked
     runs = [(a, min(b, reached)) for a, b in empty if a < reached]
     uncovered = first_uncovered(runs, valid)

@@ -52,6 +52,14 @@ def audit_recipients(load_file: Path | None, as_json: bool) -> None:
                                                   for p in r.purposes) for r in found))
 
 
+def _peers(st):  # type: ignore[no-untyped-def]
+    """This station's id and the station CA certificates it trusts (other stations'
+    entries of a shared log are proven by their certified signatures)."""
+    from ..audit.peers import peers_for
+
+    return peers_for(st.home, st.hsm)
+
+
 @audit.command("checkpoint")
 @json_option
 def audit_checkpoint(as_json: bool) -> None:
@@ -60,7 +68,8 @@ def audit_checkpoint(as_json: bool) -> None:
     from ..audit.checkpoints import make_checkpoint
 
     st = station()
-    checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root))
+    checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root),
+                                 _peers(st))
     emit(as_json, checkpoint.as_json(),
          f"checkpoint: {checkpoint.size} entries, root {checkpoint.root.hex()}, {checkpoint.at}")
 
@@ -77,7 +86,8 @@ def audit_verify(as_json: bool) -> ExitCode:
     from ..audit.verify import verify_log
 
     st = station()
-    verdict = verify_log(st.registry.connection(), st.hsm, checkpoints_path(st.home.root))
+    verdict = verify_log(st.registry.connection(), st.hsm, checkpoints_path(st.home.root),
+                         _peers(st))
     emit(as_json, verdict.as_json(),
          f"provision log intact: {verdict.size} entries, {verdict.checkpoints} checkpoints"
          if verdict.ok else
@@ -96,7 +106,7 @@ def audit_proof(index: int, as_json: bool) -> ExitCode:
 
     st = station()
     db = st.registry.connection()
-    checkpoint, entry = latest(db), log.entry_at(db, index)
+    checkpoint, entry = latest(db, st.home.station_id()), log.entry_at(db, index)
     if checkpoint is None or entry is None or index >= checkpoint.size:
         raise RequestError("index", f"entry {index} is not covered by a checkpoint")
     require_signed(db, st.hsm, checkpoint)
@@ -121,7 +131,7 @@ def audit_consistency(old_size: int, new_size: int | None, as_json: bool) -> Exi
 
     st = station()
     db = st.registry.connection()
-    by_size = {c.size: c for c in checkpoints(db)}
+    by_size = {c.size: c for c in checkpoints(db, st.home.station_id())}
     new_size = new_size if new_size is not None else max(by_size, default=0)
     if old_size not in by_size or new_size not in by_size or not 0 < old_size <= new_size:
         raise RequestError("old/new", "both must be sizes of signed checkpoints, old <= new")
@@ -155,7 +165,7 @@ def audit_disclose(code: str | None, card_serial: str | None, output: str, out: 
     release = self_release(release_for(st.home, st.actor, "SELF", "DISCLOSURE"))
     report, _ = disclose(st.registry, st.hsm, release, resident, ["provision_record"],
                          show_codes=st.reveal("record_code"),
-                         checkpoints_file=checkpoints_path(st.home.root))
+                         checkpoints_file=checkpoints_path(st.home.root), peers=_peers(st))
     output = "json" if as_json else output
     if output == "json":
         text = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
@@ -199,7 +209,8 @@ def audit_events(operator_id: str | None, card_serial: str | None, since: str | 
                                   event_name)
     db = st.registry.connection()
     if proof:
-        checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root))
+        checkpoint = make_checkpoint(st.registry, st.hsm, checkpoints_path(st.home.root),
+                                     _peers(st))
         size, root, subtree = checkpoint.size, checkpoint.root, log.stored_subtree(db)
         signed = verifier(db, st.hsm).ok(checkpoint)
         head: dict[str, object] | None = checkpoint.as_json() | {"signature_ok": signed}
@@ -312,7 +323,7 @@ def audit_self(code: str, representative: str | None, basis: str | None, reader:
                                  representative=representative is not None)
     info = self_information(st.registry, st.hsm, release, resident, requester,
                             show_codes=st.reveal("record_code"),
-                            checkpoints_file=checkpoints_path(st.home.root))
+                            checkpoints_file=checkpoints_path(st.home.root), peers=_peers(st))
     identity = info["identity"] or {}
     emit(as_json, info, lambda: "\n".join(
         [f"{k}: {v}" for k, v in identity.items()]  # type: ignore[union-attr]

@@ -85,6 +85,8 @@ GRANTS = (
     f"GRANT SELECT, INSERT ON log_attestations TO {STATIONS_GROUP}",
     f"GRANT SELECT, INSERT ON log_signers TO {ADMIN_ROLE}",
     f"GRANT SELECT, INSERT ON log_attestations TO {ADMIN_ROLE}",
+    # called inside the triggers, which run as the inserting role
+    f"GRANT EXECUTE ON FUNCTION juki_station_of_role() TO {STATIONS_GROUP}, {ADMIN_ROLE}",
 )
 
 

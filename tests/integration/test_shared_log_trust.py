@@ -1,0 +1,249 @@
+"""Two stations on one provision log (issue 14): this station (the rig's token) proves
+another station's entries by that station's signed attestations under a key the station
+CA certified, signs checkpoints over them and verifies the log; and every way around it
+fails: an edited foreign entry, a deleted or forged attestation, a key the database
+vouches for but no station CA does, a station signing entries that name another one,
+a foreign "attestation" laid over this station's own edited entries.
+
+The other station is software here (an Ed25519 key and a station CA made with
+``cryptography``): one process holds one SoftHSM configuration. The CLI tier runs two
+real tokens against the real server (tests/integration/test_shared_log_stations.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+
+from tools.audit import attestations, log, merkle, note
+from tools.audit.attestations import Peers
+from tools.audit.checkpoints import latest, make_checkpoint
+from tools.audit.provision import Release, record
+from tools.audit.verify import verify_log
+from tools.errors import LogTamperedError
+from tools.registry import Registry, log_signers
+
+from .test_verify_anchored_token import WORKERS, edit_and_rebuild
+
+OWN = "station-t"
+OTHER = "station-b"
+RELEASE = Release(OWN, "Asia/Tokyo", "op-1", "NENKIN", "B1-57")
+
+
+def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def _log_cert(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], station_id: str,
+              public: ed25519.Ed25519PublicKey) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "juki_station_b"),
+                         x509.NameAttribute(NameOID.USER_ID, station_id)])
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca[1].subject)
+            .public_key(public).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([log_signers.LOG_SIGNING_EKU]), critical=False)
+            .sign(ca[0], hashes.SHA256()))
+
+
+class SoftStation:
+    """Another station: its entries carry a MAC of a token this station does not have,
+    and its attestations the signature of its log key."""
+
+    def __init__(self, station_id: str = OTHER) -> None:
+        self.station_id, self.key = station_id, ed25519.Ed25519PrivateKey.generate()
+        self.raw = self.key.public_key().public_bytes_raw()
+
+    def attest(self, db: Any, start: int, end: int, subtree_root: bytes) -> None:
+        signature = self.key.sign(attestations.message(self.station_id, start, end,
+                                                       subtree_root))
+        db.execute("INSERT INTO log_attestations VALUES (?, ?, ?, ?, ?)",
+                   (start, end, self.station_id, log_signers.key_id(self.raw), signature))
+
+    def fields(self, n: int, named: str | None = None) -> dict[str, object]:
+        return {"station": named or self.station_id, "resident_id": 1, "n": n}
+
+    def append(self, registry: Registry, count: int = 1, named: str | None = None) -> None:
+        with registry.transaction() as db:
+            for n in range(count):
+                log.append(db, self.fields(n, named), "provision", 1, lambda _: b"\x5a" * 16,
+                           1, self)
+
+    def group(self, registry: Registry, count: int) -> None:
+        with registry.transaction() as db:
+            log.append_batch(db, [(self.fields(n), "provision", 1) for n in range(count)],
+                             lambda _: b"\x5a" * 16, 1, self)
+
+
+@pytest.fixture
+def shared(registry: Registry) -> tuple[Registry, SoftStation, Peers]:
+    """The station CA certifies the other station's log key; this station holds the CA
+    certificate (its anchor, outside the database)."""
+    other, ca = SoftStation(), _ca("Station CA")
+    with registry.transaction() as db:
+        log_signers.store(db, OTHER, _log_cert(ca, OTHER, other.key.public_key()))
+    return registry, other, Peers(OWN, (ca[1],))
+
+
+def _fill(registry: Registry, station, other: SoftStation) -> None:  # type: ignore[no-untyped-def]
+    record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=1,
+           record_code=None, card_serial=None)
+    other.append(registry, 2)
+    other.group(registry, 3)
+    record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=2,
+           record_code=None, card_serial=None)
+
+
+def test_another_stations_entries_are_proven_by_its_certified_signatures(
+        shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry, other, peers = shared
+    notes = tmp_path / "checkpoints"
+    _fill(registry, station, other)  # 0 own, 1-2 other, 3-5 other's batch, 6 own
+    first = make_checkpoint(registry, station.hsm, notes, peers)
+    assert first.size == 7
+    _fill(registry, station, other)  # a tail of both again
+    for options in ({}, WORKERS):
+        verdict = verify_log(registry.connection(), station.hsm, notes, peers, **options)
+        assert verdict.ok and verdict.size == 14, verdict.problem
+    assert make_checkpoint(registry, station.hsm, notes, peers).size == 14
+    rows = registry.connection().execute("SELECT signer, size FROM audit_checkpoints "
+                                         "ORDER BY size").fetchall()
+    assert [tuple(r) for r in rows] == [(OWN, 7), (OWN, 14)]
+
+
+def test_without_the_station_ca_no_foreign_entry_is_signed(shared, station,
+                                                            tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The database's log_signers row alone is no trust: the anchor is outside it."""
+    registry, other, _ = shared
+    _fill(registry, station, other)
+    with pytest.raises(LogTamperedError, match="no station CA certificate this station trusts"):
+        make_checkpoint(registry, station.hsm, tmp_path / "c", Peers(OWN))
+    assert latest(registry.connection()) is None
+
+
+def _refused(registry: Registry, station, peers: Peers, notes: Path, index: int, says: str,  # type: ignore[no-untyped-def]
+             verify_says: str | None = None) -> None:
+    """No checkpoint is signed (``says``); `audit verify` names ``index``."""
+    with pytest.raises(LogTamperedError, match=says):
+        make_checkpoint(registry, station.hsm, notes, peers)
+    for options in ({}, WORKERS):
+        verdict = verify_log(registry.connection(), station.hsm, notes, peers, **options)
+        assert not verdict.ok and verdict.first_bad_index == index, verdict.problem
+        assert (verify_says or says) in (verdict.problem or "")
+
+
+def test_an_edited_foreign_entry_is_refused(shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry, other, peers = shared
+    notes = tmp_path / "checkpoints"
+    _fill(registry, station, other)
+    make_checkpoint(registry, station.hsm, notes, peers)
+    _fill(registry, station, other)  # 7 own, 8-9 other, 10-12 batch, 13 own
+    edit_and_rebuild(registry, 11)
+    _refused(registry, station, peers, notes, 10,
+             "entries 10..12: the signature of station 'station-b' does not verify")
+
+
+def _tamper(registry: Registry, sql: str, params: tuple[object, ...] = ()) -> None:
+    with registry.transaction() as db:
+        if db.dialect == "postgresql":
+            db.execute("SET LOCAL session_replication_role = replica")
+        db.execute(sql, params)
+
+
+def test_a_deleted_attestation_leaves_the_entries_unproven(shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry, other, peers = shared
+    _fill(registry, station, other)
+    _tamper(registry, "DELETE FROM log_attestations WHERE start_idx = 2")
+    _refused(registry, station, peers, tmp_path / "c", 2, "entry 2: MAC does not verify")
+
+
+def test_a_forged_attestation_is_refused(shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry, other, peers = shared
+    _fill(registry, station, other)
+    _tamper(registry, "UPDATE log_attestations SET signature = ? WHERE start_idx = 3",
+            (bytes(64),))
+    _refused(registry, station, peers, tmp_path / "c", 3, "entries 3..5: the signature")
+
+
+def test_a_key_only_the_database_vouches_for_is_not_trusted(shared, station,
+                                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The attacker's own CA certifies the attacker's key as station-b's, in log_signers;
+    the entry it signs names station-b."""
+    registry, _, peers = shared
+    forger, rogue_ca = SoftStation(), _ca("Station CA")  # the same name, another key
+    with registry.transaction() as db:
+        log_signers.store(db, OTHER, _log_cert(rogue_ca, OTHER, forger.key.public_key()))
+    record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=1,
+           record_code=None, card_serial=None)
+    forger.append(registry)
+    _refused(registry, station, peers, tmp_path / "c", 1,
+             "which no station CA certificate this station trusts vouches for")
+
+
+def test_a_station_signing_entries_that_name_another_is_refused(shared, station,
+                                                                 tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry, other, peers = shared
+    record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=1,
+           record_code=None, card_serial=None)
+    other.append(registry, 1, named=OWN)  # station-b's key, an entry saying station-t
+    _refused(registry, station, peers, tmp_path / "c", 1,
+             "entry 1 names station 'station-t', but station 'station-b' signed it")
+
+
+def test_a_foreign_attestation_laid_over_own_entries_does_not_excuse_them(
+        shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Own entry 6 edited, and its attestation made to name another station's key (so no
+    MAC of this token is asked): the attestation itself must hold, and does not."""
+    registry, other, peers = shared
+    _fill(registry, station, other)
+    edit_and_rebuild(registry, 6)
+    _tamper(registry, "UPDATE log_attestations SET station_id = ?, key_id = ?, signature = ? "
+                      "WHERE start_idx = 6", (OTHER, log_signers.key_id(other.raw), bytes(64)))
+    _refused(registry, station, peers, tmp_path / "c", 6, "entries 6..6: the signature",
+             "the root at size 7 differs from the token's head")  # verify: the head first
+
+
+def test_another_stations_checkpoints_are_not_this_stations_anchor(shared, station,
+                                                                   tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Station B's checkpoint row (signed by B) is B's: this station neither relies on it
+    nor takes it for a forgery of its own."""
+    registry, other, peers = shared
+    notes = tmp_path / "checkpoints"
+    _fill(registry, station, other)
+    db = registry.connection()
+    size, root = log.size(db), log.root(db, log.size(db))
+    body = note.body("juki.example/other", size, root, ("t",))
+    with registry.transaction() as tx:
+        tx.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature, signer) "
+                   "VALUES (?, ?, 't', 'b-key', ?, ?)",
+                   (size, root, other.key.sign(body.encode()), OTHER))
+    mine = make_checkpoint(registry, station.hsm, notes, peers)
+    assert mine.size == size and latest(registry.connection(), OWN) == mine
+    verdict = verify_log(registry.connection(), station.hsm, notes, peers)
+    assert verdict.ok and verdict.checkpoints == 1, verdict.problem
+
+
+def test_an_attestation_is_never_a_checkpoint_note() -> None:
+    text = attestations.message(OTHER, 0, 1, merkle.leaf_hash(b"x")).decode()
+    assert text.splitlines()[0] == "juki-log-append"
+    with pytest.raises(ValueError):
+        attestations.message("two\nlines", 0, 1, bytes(32))
+    assert json.dumps(text)  # one text, four lines
+    assert len(text.splitlines()) == 4
