@@ -81,14 +81,16 @@ def station_status(as_json: bool) -> None:
 
 @station_group.command("enroll-registry")
 @click.option("--install", "certificate", type=click.Path(path_type=Path), default=None,
-              help="Install the certificate the registry operator issued for the CSR.")
+              help="Install the bundle the registry operator issued for the CSR (TLS, "
+                   "log-signer and station CA certificates; all three or nothing).")
 @click.option("--new-key", is_flag=True,
               help="Make a new TLS key (next version) instead of reusing this station's.")
 @json_option
 def station_enroll_registry(certificate: Path | None, new_key: bool, as_json: bool) -> None:
     """Make this station's TLS key for a shared registry in its TLS token and write a CSR
-    (registry-tls/station.csr, CN = its database role) for `juki registry issue-station`;
-    with --install, check and install the certificate issued for it."""
+    (registry-tls/station.csr, CN = its database role, with its log-signing key) for
+    `juki registry issue-station`; with --install, check and install the certificates
+    issued for it."""
     from ..registry import tls_enrol
 
     st = station()
