@@ -32,9 +32,12 @@ def fake_token(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(events.anchors, "write_head",
                         lambda _hsm, _db, size, _root: heads.append(size))
     monkeypatch.setattr(StationHome, "open_token", lambda _self: None)
+    from tools.audit import attestations
     from tools.pki import log_signer_certs  # its certificate: test_log_signer_certs.py
 
     monkeypatch.setattr(log_signer_certs, "ensure_own_log_signer", lambda _h, _s, _db: None)
+    monkeypatch.setattr(attestations, "_log_key", lambda _hsm: (1, "00" * 8))  # the append's
+    monkeypatch.setattr(attestations.eddsa, "sign", lambda *_args: bytes(64))  # signature
     return heads
 
 
