@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tools.registry.roles import station_role
@@ -190,3 +190,42 @@ def _no_leftover_roles(server: RegistryServer) -> Iterator[None]:
         for (role,) in db.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'juki_station_conn_%'"
                                   ).fetchall():
             db.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_log_signer_row_laid_beforehand_for_the_stations_key_is_refused(
+        server: RegistryServer, tmp_path: Path) -> None:
+    """Whoever can write log_signers (the owner) lays a certificate from a CA of its own
+    for the key a station is about to present: issue-station refuses the request before
+    making the role (storing its own certificate would have been a silent no-op, leaving
+    the station's appends unprovable to every other station)."""
+    from tools.pki.station_ca import check_request
+    from tools.registry import log_signers
+
+    from ..conftest import juki
+
+    station_id = f"conn-{secrets.token_hex(4)}"
+    role = station_role(station_id)
+    _, _, csr_path = key_and_csr(tmp_path, role)
+    log_key = check_request(csr_path.read_bytes(), station_id).log_key
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Juki Registry Station CA v1")])
+    now = dt.datetime.now(dt.UTC)
+    rogue = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.USER_ID, station_id)]))
+             .issuer_name(name).public_key(ed25519.Ed25519PublicKey.from_public_bytes(log_key))
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+             .add_extension(x509.ExtendedKeyUsage([log_signers.LOG_SIGNING_EKU]), critical=False)
+             .sign(rogue_key, hashes.SHA256()))
+    with psycopg.connect(server.owner_url(), autocommit=True) as db:
+        db.execute("INSERT INTO log_signers (station_id, key_id, certificate) VALUES (%s, %s, %s)",
+                   (station_id, log_signers.key_id(log_key),
+                    rogue.public_bytes(serialization.Encoding.DER)))
+    refused = juki(tmp_path, "registry", "issue-station", str(csr_path), "--ca-home",
+                   str(server.ca_home), "--admin-db", server.owner_url(), "--station-id",
+                   station_id, "--out", str(tmp_path / "never.pem"), check=None, env=OPERATOR)
+    assert refused.returncode == 2 and "this station CA did not issue" in refused.stderr
+    assert not (tmp_path / "never.pem").exists()
+    with psycopg.connect(server.superuser_url(), autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s",
+                          (role,)).fetchone()[0] == 0

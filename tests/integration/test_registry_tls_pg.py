@@ -22,7 +22,7 @@ from tools.rig.rig import Rig
 from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
-from .registry_tls_cluster import Cluster, start_cluster
+from .registry_tls_cluster import DATABASE, Cluster, start_cluster
 
 STATION_ID = "tls-a1-st1"
 ROLE = "juki_station_tls_a1_st1"
@@ -121,6 +121,21 @@ def test_a_station_without_a_certificate_is_refused(cluster: Cluster, tmp_path: 
     assert "certificate" in refused.stderr, refused.stderr
 
 
+def _database_of_its_own(cluster: Cluster, name: str) -> str:
+    """Another registry database on the cluster, migrated; its owner URL (the other CA's
+    registry: the real one refuses a log signer its own station CA did not issue)."""
+    import psycopg
+
+    from tools.registry import Registry
+
+    with psycopg.connect(cluster.superuser_url("postgres"), autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        db.execute(f"CREATE DATABASE {name} OWNER juki_owner")
+    url = cluster.owner_url().replace(f"/{DATABASE}?", f"/{name}?", 1)
+    Registry(url).close()
+    return url
+
+
 def test_a_certificate_from_another_ca_is_refused(cluster: Cluster, station: Path,
                                                   tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca"
@@ -129,7 +144,7 @@ def test_a_certificate_from_another_ca_is_refused(cluster: Cluster, station: Pat
     juki(station, "station", "enroll-registry", "--json")  # the same key: a CSR again
     forged = tmp_path / "forged.pem"
     juki(station, "registry", "issue-station", str(csr), "--ca-home", str(other_ca),
-         "--admin-db", cluster.owner_url(), "--out", str(forged))
+         "--admin-db", _database_of_its_own(cluster, "forger"), "--out", str(forged))
     juki(station, "station", "enroll-registry", "--install", str(forged))
     try:
         refused = juki(station, "db", "upgrade", check=None)

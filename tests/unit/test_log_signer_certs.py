@@ -270,3 +270,37 @@ def test_the_bundle_must_hold_the_three_certificates_once_each(ca: x509.Certific
         read_bundle(_bundle(tls, log, ca, other))
     with pytest.raises(RequestError, match="not PEM certificates"):
         read_bundle(b"not a certificate")
+
+
+def test_a_row_laid_for_a_stations_key_beforehand_is_refused_not_silently_kept(
+        ca: x509.Certificate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """log_signers is append-only and store a no-op on the same key: a forged row laid
+    first (by whoever can write the table) would have left the station's appends
+    unprovable to everyone; issue-station refuses instead."""
+    monkeypatch.setattr(log_signer_certs, "station_ca_certificates", lambda _h: [ca])
+    registry = Registry(tmp_path / "registry.sqlite")
+    db = registry.connection()
+    mine, theirs = (raw(ed25519.Ed25519PrivateKey.generate()) for _ in range(2))
+    cert = log_signer_certs.issue_log_signer(None, request(mine), 30)  # type: ignore[arg-type]
+    assert log_signer_certs.store_checked(None, db, STATION_ID, cert) == log_signers.key_id(mine)  # type: ignore[arg-type]
+    assert log_signer_certs.store_checked(None, db, STATION_ID, cert) == log_signers.key_id(mine)  # type: ignore[arg-type]
+    rogue_key, rogue = software_ca(ca.subject.rfc4514_string().removeprefix("CN="))
+    log_signers.store(db, STATION_ID, _tls_like(
+        rogue_key, rogue, ed25519.Ed25519PublicKey.from_public_bytes(theirs), STATION_ID,
+        log_signers.LOG_SIGNING_EKU))
+    with pytest.raises(RegistryError, match=r"did not issue.*new log key"):
+        log_signer_certs.refuse_foreign_row(None, db, STATION_ID, log_signers.key_id(theirs))  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="did not issue"):
+        log_signer_certs.store_checked(  # type: ignore[arg-type]
+            None, db, STATION_ID, log_signer_certs.issue_log_signer(None, request(theirs), 30))  # type: ignore[arg-type]
+    assert list(log_signers.trusted(db, [ca])) == [(STATION_ID, log_signers.key_id(mine))]
+    registry.close()
+
+
+def test_the_log_signer_names_the_station_even_when_the_csr_left_it_to_the_operator(
+        ca: x509.Certificate) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    checked = check_request(csr(uid=None, log_extension=log_signers.request_extension(raw(key))),
+                            STATION_ID)
+    cert = log_signer_certs.issue_log_signer(None, checked, 30)  # type: ignore[arg-type]
+    assert log_signers.check_certificate(der(cert), [ca], STATION_ID).public == raw(key)

@@ -105,7 +105,7 @@ def issue_station(csr: Path, ca_home: Path, admin_db: str, out: Path, days: int,
     """Check a station's CSR, create its database role and binding, and issue its TLS
     client certificate and its log-signer certificate from the station CA (the latter
     kept in the registry's log_signers)."""
-    from ..pki.log_signer_certs import issue_log_signer
+    from ..pki.log_signer_certs import issue_log_signer, refuse_foreign_row, store_checked
     from ..pki.station_ca import StationCertificates, ca_certificate, check_request, issue
     from ..registry import log_signers
     from ..registry.backend import open_backend
@@ -119,8 +119,9 @@ def issue_station(csr: Path, ca_home: Path, admin_db: str, out: Path, days: int,
     db = open_backend(admin_db)
     try:
         _needs_log_signers(db)
+        refuse_foreign_row(hsm, db, request.station_id, log_signers.key_id(request.log_key))
         role = add_station(db, request.station_id)
-        log_signers.store(db, request.station_id, log_cert)  # autocommit: its own statement
+        store_checked(hsm, db, request.station_id, log_cert)  # autocommit: its own statement
     finally:
         db.close()
     entry = StationCertificates(ca_home.resolve()).record(request.station_id, cert)
