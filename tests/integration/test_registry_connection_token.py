@@ -135,3 +135,29 @@ def test_the_stations_log_key_is_certified_in_the_registry_and_trusted_by_its_ca
     # hsm init keeps the key the enrolment made (no second version to certify)
     juki(home, "hsm", "init")
     assert _note_keys(home) == {1: key}
+
+
+def test_the_registry_operators_event_is_signed_by_a_key_its_station_ca_certified_once(
+        server: RegistryServer, tmp_path: Path) -> None:
+    """`registry recipients` (the CA home's event) certifies the CA home's log key in
+    log_signers first, from its own station CA, once: a station holding that CA (the one
+    it installed at enrolment) trusts the key the event's append is signed with."""
+    home, _ = enrolled_home(server, tmp_path / "station")
+    ca_home = str(server.ca_home)
+    table = ROOT / "fixtures" / "recipients.toml"
+    for _ in range(2):
+        juki(server.ca_home, "registry", "recipients", "--load", str(table),
+             "--admin-db", server.owner_url(), "--ca-home", ca_home, env=OPERATOR)
+    with psycopg.connect(server.owner_url(), autocommit=True) as db:
+        stations = [r[0] for r in db.execute("SELECT station_id FROM registry_stations")]
+        rows = db.execute("SELECT station_id, key_id FROM log_signers WHERE station_id <> "
+                          "ALL(%s)", (stations,)).fetchall()
+        assert len(rows) == 1  # the operator's: once, however often the command runs
+        signed = db.execute("SELECT DISTINCT station_id, key_id FROM log_attestations "
+                            "WHERE station_id = %s", (rows[0][0],)).fetchall()
+    assert signed == rows  # the event's append, signed by that key
+    owner = Registry(server.owner_url())
+    try:
+        assert tuple(rows[0]) in log_signers.trusted(owner.connection(), station_ca_anchors(home))
+    finally:
+        owner.close()
