@@ -156,18 +156,23 @@ class Covered:
 
 
 def _misnamed(db: Any, found: Sequence[Attestation]) -> Broken | None:
-    """The first entry of a foreign attestation's range that names another station."""
-    if not found:
+    """The first entry of a foreign attestation's range that names another station (the
+    rows streamed in index order: a joining station's first check may cover millions)."""
+    ranges = sorted(found, key=lambda a: a.start)
+    if not ranges:
         return None
-    low, high = min(a.start for a in found), max(a.end for a in found)
-    station_of = dict(db.execute(f"SELECT idx, {_STATION_OF_ENTRY[db.dialect]} FROM "
-                                 "provision_log WHERE idx >= ? AND idx < ?", (low, high)))
-    for attestation in found:
-        for index in range(attestation.start, attestation.end):
-            named = station_of.get(index)
-            if named != attestation.station_id:
-                return Broken(index, f"entry {index} names station {named!r}, but station "
-                                     f"{attestation.station_id!r} signed it")
+    position = 0
+    for index, named in db.execute(f"SELECT idx, {_STATION_OF_ENTRY[db.dialect]} FROM "
+                                   "provision_log WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                   (ranges[0].start, ranges[-1].end)):
+        while position < len(ranges) and ranges[position].end <= index:
+            position += 1
+        if position == len(ranges):
+            break
+        attestation = ranges[position]
+        if attestation.start <= index and named != attestation.station_id:
+            return Broken(int(index), f"entry {index} names station {named!r}, but station "
+                                      f"{attestation.station_id!r} signed it")
     return None
 
 

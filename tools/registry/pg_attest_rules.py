@@ -42,10 +42,12 @@ BEGIN
         RAISE EXCEPTION 'station % (role %) may not sign appends as station %', v_station,
             current_user, NEW.station_id USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- the ranges are disjoint: only the one starting last before NEW.end_idx can overlap
+    -- (one index probe, not a scan of every earlier attestation)
     IF NEW.start_idx < 0 OR NEW.end_idx <= NEW.start_idx
        OR NEW.end_idx > (SELECT coalesce(max(idx) + 1, 0) FROM provision_log)
-       OR EXISTS (SELECT 1 FROM log_attestations WHERE start_idx < NEW.end_idx
-                  AND end_idx > NEW.start_idx) THEN
+       OR coalesce((SELECT end_idx FROM log_attestations WHERE start_idx < NEW.end_idx
+                    ORDER BY start_idx DESC LIMIT 1), 0) > NEW.start_idx THEN
         RAISE EXCEPTION 'the registry refuses an attestation of entries %..%: they must '
             'exist and belong to no other attestation', NEW.start_idx, NEW.end_idx - 1
             USING ERRCODE = 'check_violation';
