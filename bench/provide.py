@@ -5,6 +5,9 @@
   synchronous=FULL) plus bare SHA-256 over the same entry bytes;
 - appends/s on PostgreSQL from 2 station processes at once (each its own connection and
   token session): the floor is bare ``executemany`` of the same rows from 2 processes;
+- single appends (``provision.record``: one entry, its MAC, its attestation signature,
+  the token head, one fsynced transaction), with the attestation's share: the floor is
+  the bare token Ed25519 signature (python-pkcs11) it adds;
 - `juki provide batch` of 10,000 and 100,000 record codes as a child process (the CLI as
   typed), wall time and the child's peak RSS (``wait4``).
 
@@ -24,6 +27,7 @@ import multiprocessing
 import os
 import secrets
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,11 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hsm import eddsa  # noqa: E402
 from hsm.keys import current_version  # noqa: E402
 from hsm.roles import KeyRole  # noqa: E402
 from hsm.station_keys import ensure_station_keys  # noqa: E402
-from tools.audit import log  # noqa: E402
-from tools.audit.provision import Provided, Release, record_many  # noqa: E402
+from tools.audit import log, provision  # noqa: E402
+from tools.audit.provision import Provided, Release, record, record_many  # noqa: E402
 from tools.registry import Registry, new_record_code  # noqa: E402
 from tools.rig.rig import Rig  # noqa: E402
 from tools.station.home import StationHome  # noqa: E402
@@ -220,6 +225,44 @@ def provide_batch(home: StationHome, codes: list[str], size: int, four: bool = F
           f"{summary['first_index']}..{summary['last_index']}")
 
 
+class _NoAttestation:
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def attest(self, *_args: object) -> None:
+        pass
+
+
+def single_appends(registry: Registry, hsm, count: int = 100, rounds: int = 7) -> None:  # type: ignore[no-untyped-def]
+    """Per single append: with its attestation, without it (rounds alternating, medians:
+    the fsync varies more than the signature costs), and the bare token signature."""
+    def timed(attester: object) -> float:
+        provision.Attester = attester  # type: ignore[assignment]
+        start = time.perf_counter()
+        for i in range(count):
+            record(registry, hsm, RELEASE, kind="provision", fields=["name"], resident_id=i,
+                   record_code=None, card_serial=None)
+        return (time.perf_counter() - start) / count
+
+    real = provision.Attester
+    try:
+        timed(real)  # warm: the token's log key found once per session
+        pairs = [(timed(real), timed(_NoAttestation)) for _ in range(rounds)]
+    finally:
+        provision.Attester = real  # type: ignore[misc]
+    signed = statistics.median(p[0] for p in pairs)
+    unsigned = statistics.median(p[1] for p in pairs)
+    version = max(eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER))
+    start = time.perf_counter()
+    for _ in range(count):
+        eddsa.sign(hsm, KeyRole.AUDIT_NOTE_SIGNER, version, b"x" * 120)
+    bare = (time.perf_counter() - start) / count
+    print(f"single append (SQLite, fsynced; medians of {rounds}x{count}): {signed * 1e3:.2f} ms "
+          f"with its attestation, {unsigned * 1e3:.2f} ms without; the difference "
+          f"{(signed - unsigned) * 1e3:.2f} ms vs the bare token Ed25519 signature "
+          f"{bare * 1e3:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
@@ -237,6 +280,7 @@ def main() -> None:
     print(f"appends/s, one station, SQLite, group commit of {args.chunk}: {rate:,.0f} (target "
           f">= 10,000); floor (bare executemany + SHA-256, same rows): {floor:,.0f}/s; "
           f"ratio {rate / floor:.2f}")
+    single_appends(Registry(home.root / "single.sqlite"), hsm)
     if args.pg:
         postgres(home, args.pg, rows, args.seconds, args.chunk)
     else:

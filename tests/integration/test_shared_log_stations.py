@@ -92,6 +92,19 @@ def test_each_station_signs_and_verifies_a_log_the_others_wrote_too(
     assert signers == {"shared-a", "shared-b"} and {"shared-a", "shared-b"} <= trusted
 
 
+def test_the_log_key_the_enrolment_made_has_its_key_created_event(
+        stations: tuple[Path, Path]) -> None:
+    """`enroll-registry` makes the note key before the station can reach its registry;
+    its 操作履歴 event is recorded once, by the `hsm init` that follows."""
+    a, _ = stations
+    listed = json.loads(juki(a, "audit", "events", "--event", "key-created", "--json").stdout)
+    notes = [e for e in listed["events"]
+             if e["detail"]["role"] == "audit-checkpoint-note-signer" and e["station"] == "shared-a"]
+    assert [(e["reason"], e["detail"]["version"]) for e in notes] == [("enroll-registry", 1)]
+    enrolment = json.loads((a / "registry-tls" / "enrolment.json").read_text())
+    assert "log_key_created_unrecorded" not in enrolment
+
+
 def test_an_edited_entry_of_another_station_is_never_signed(
         stations: tuple[Path, Path], cluster: Cluster, ca_home: Path,
         tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -79,6 +80,20 @@ def station_status(as_json: bool) -> None:
     emit(as_json, info, f"station {info['station']}: {info['mode']} mode")
 
 
+def record_enrolment_key(st) -> None:  # type: ignore[no-untyped-def]
+    """The key-created event of the log key `enroll-registry` made: the station could not
+    reach its registry then (nor MAC an entry: `hsm init` makes the audit keys), so
+    `hsm init`, which follows, records it."""
+    from ..audit.events import key_created_events, record_key_events
+    from ..registry import tls_enrol
+
+    label = tls_enrol.unrecorded_key(st.home)
+    if label is not None:
+        events = key_created_events([(label, True)])
+        record_key_events(st.registry, [replace(e, reason="enroll-registry") for e in events])
+        tls_enrol.key_recorded(st.home)
+
+
 @station_group.command("enroll-registry")
 @click.option("--install", "certificate", type=click.Path(path_type=Path), default=None,
               help="Install the bundle the registry operator issued for the CSR (TLS, "
@@ -124,6 +139,7 @@ def hsm_init(as_json: bool) -> None:
     st = station()
     result = ensure_station_keys(st.hsm)
     record_key_events(st.registry, key_created_events(result.keys))  # 操作履歴
+    record_enrolment_key(st)
     keys = [{"label": label, "created": created} for label, created in result.keys]
     payload = {
         "created": result.created,

@@ -96,6 +96,23 @@ def _log_key(station_hsm: Hsm) -> tuple[int, bytes, bool]:
     return version, keys[version], made
 
 
+# A log key this enrolment made (before the station could reach its registry): its
+# key-created event is still to be recorded, by the `hsm init` that follows.
+UNRECORDED_KEY = "log_key_created_unrecorded"
+
+
+def unrecorded_key(home: StationHome) -> str | None:
+    """The label of a key the enrolment made whose key-created event is not recorded yet."""
+    label = read_enrolment(home.root).get(UNRECORDED_KEY)
+    return str(label) if label else None
+
+
+def key_recorded(home: StationHome) -> None:
+    state = read_enrolment(home.root)
+    if UNRECORDED_KEY in state:
+        _save(home, {k: v for k, v in state.items() if k != UNRECORDED_KEY})
+
+
 def _enrolled(hsm: Hsm, role: str, station_id: str, path: Path, version: int) -> Enrolled:
     label = label_for(KeyRole.REGISTRY_TLS, version)
     key = next(k.as_json() for k in inventory(hsm) if k.label == label)
@@ -139,7 +156,9 @@ def request(home: StationHome, *, new_key: bool = False) -> Enrolled:
                  "token_label": hsm.config.token_label,  # the identity's token from now on
                  "requested_log_key": {"id": log_signers.key_id(log_key),
                                        "label": label_for(KeyRole.AUDIT_NOTE_SIGNER,
-                                                          log_version)}})
+                                                          log_version)},
+                 **({UNRECORDED_KEY: label_for(KeyRole.AUDIT_NOTE_SIGNER, log_version)}
+                    if log_made else {})})
     write_atomically(path, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"))
     return replace(_enrolled(hsm, role, station_id, path, version),
                    log_key_id=log_signers.key_id(log_key), log_key_made=log_made)
