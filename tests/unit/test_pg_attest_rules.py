@@ -50,8 +50,11 @@ ATTACKS = {
     "attestation as another station": (
         "INSERT INTO log_attestations VALUES (2, 3, %s, 'k', %s)", (OTHER_STATION_ID, b"s"),
         errors.InsufficientPrivilege, "may not sign appends as station"),
+    "attestation of another station's entry under its own name": (
+        "INSERT INTO log_attestations VALUES (2, 3, %s, 'k', %s)", (STATION_ID, b"s"),
+        errors.CheckViolation, "they must exist, name that station"),
     "attestation past the log": (
-        "INSERT INTO log_attestations VALUES (2, 9, %s, 'k', %s)", (STATION_ID, b"s"),
+        "INSERT INTO log_attestations VALUES (3, 9, %s, 'k', %s)", (STATION_ID, b"s"),
         errors.CheckViolation, "the registry refuses an attestation"),
     "attestation over another's": (
         "INSERT INTO log_attestations VALUES (0, 2, %s, 'k', %s)", (STATION_ID, b"s"),
@@ -80,13 +83,16 @@ ATTACKS = {
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_the_database_refuses_it_from_a_station(url: str, attack: str) -> None:
     station = as_station(url)
-    as_station(url, OTHER_STATION_ID).close()  # bound too: a real station to pose as
     _honest(station, 2)
+    other = as_station(url, OTHER_STATION_ID)
+    with other.transaction() as db:  # entry 2, another station's, not yet attested
+        log.append(db, {"station": OTHER_STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1)
+    other.close()
     sql, params, refusal, says = ATTACKS[attack]
     with raw_as(url, ROLE) as attacker, pytest.raises(refusal, match=says):
         attacker.execute(sql, params)
     _honest(station, 1)  # and the station's own appends go on
-    assert log.size(station.connection()) == 3
+    assert log.size(station.connection()) == 4
     station.close()
 
 

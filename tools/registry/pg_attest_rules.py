@@ -4,7 +4,8 @@ The new tables (``log_signers``: certified log-signing keys; ``log_attestations`
 append's signature) are the owner's, append-only for every role, like the log. A station
 may add attestations and checkpoints only as itself: the station bound to its role
 (``registry_stations``), as migration 8 binds its log entries. An attestation covers
-entries that exist and no other attestation's. Only the registry operator
+entries that exist, name its station (so no station can lay its signature over another's
+entries, which would make every verifier refuse them) and no other attestation's. Only the registry operator
 (owner/admin) adds ``log_signers`` rows; a verifier trusts one only when the station CA
 certificate it holds outside the database vouches for it (``log_signers.py``).
 
@@ -47,10 +48,13 @@ BEGIN
     IF NEW.start_idx < 0 OR NEW.end_idx <= NEW.start_idx
        OR NEW.end_idx > (SELECT coalesce(max(idx) + 1, 0) FROM provision_log)
        OR coalesce((SELECT end_idx FROM log_attestations WHERE start_idx < NEW.end_idx
-                    ORDER BY start_idx DESC LIMIT 1), 0) > NEW.start_idx THEN
-        RAISE EXCEPTION 'the registry refuses an attestation of entries %..%: they must '
-            'exist and belong to no other attestation', NEW.start_idx, NEW.end_idx - 1
-            USING ERRCODE = 'check_violation';
+                    ORDER BY start_idx DESC LIMIT 1), 0) > NEW.start_idx
+       OR EXISTS (SELECT 1 FROM provision_log WHERE idx >= NEW.start_idx
+                  AND idx < NEW.end_idx
+                  AND (entry::jsonb ->> 'station') IS DISTINCT FROM NEW.station_id) THEN
+        RAISE EXCEPTION 'the registry refuses an attestation of entries %..% by station %: '
+            'they must exist, name that station and belong to no other attestation',
+            NEW.start_idx, NEW.end_idx - 1, NEW.station_id USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
 END $$"""
