@@ -37,3 +37,22 @@ def test_a_prepared_role_with_more_rights_is_never_bound(owner_db, granted: str)
     finally:
         for name in (strong, station_role(clean_id)):
             owner_db.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_a_prepared_role_that_others_can_act_as_is_never_bound(owner_db) -> None:  # type: ignore[no-untyped-def]
+    """Another login role made a member of the station's role beforehand could SET ROLE
+    to it and write as the station without its certificate."""
+    station_id = f"pg-member-{secrets.token_hex(4)}"
+    role, insider = station_role(station_id), f"insider_{secrets.token_hex(4)}"
+    try:
+        owner_db.execute(f'CREATE ROLE "{role}" LOGIN')
+        owner_db.execute(f'CREATE ROLE "{insider}" LOGIN')
+        owner_db.execute(f'GRANT "{role}" TO "{insider}"')
+        with pytest.raises(RegistryError, match=f"{insider} are members of it"):
+            pg_roles.add_station(owner_db, station_id)
+        assert all(s["station_id"] != station_id for s in pg_roles.stations(owner_db))
+        owner_db.execute(f'REVOKE "{role}" FROM "{insider}"')
+        assert pg_roles.add_station(owner_db, station_id) == role
+    finally:
+        for name in (insider, role):
+            owner_db.execute(f'DROP ROLE IF EXISTS "{name}"')

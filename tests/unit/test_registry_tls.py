@@ -294,3 +294,16 @@ def test_a_registry_url_in_a_message_carries_no_password(url: str, shown: str) -
     from tools.registry.backend import _redacted
 
     assert _redacted(url) == shown
+
+
+@pytest.mark.parametrize("content", [b"0123abcd\n", b" 0123abcd", b"0123abcd\r\n"])
+def test_a_pin_file_the_engine_would_misread_is_refused_before_connecting(
+        tmp_path: Path, content: bytes) -> None:
+    """libp11 takes the PIN file whole (python-pkcs11 strips it): a newline an editor
+    added would fail the TLS handshake with an engine error; say what is wrong instead."""
+    pin = tmp_path / "registry-tls.pin"
+    pin.write_bytes(content)
+    pin.chmod(0o600)
+    with pytest.raises(RegistryError, match="white space around the PIN"):
+        identity(tmp_path).prepare()
+    assert b"0123abcd" not in str(identity(tmp_path)).encode()

@@ -49,11 +49,20 @@ def _ca_token(ca_home: Path, create: bool = False):  # type: ignore[no-untyped-d
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    """A certificate or CRL: public, readable by the server (0644), replaced atomically."""
+    """A certificate or CRL: public, readable by the server (0644), replaced atomically
+    and durably (the server rereads the CRL at its next reload, after a crash too)."""
+    import os
+
+    from cardlib.atomic_file import sync_directory
+
     tmp = path.with_name(f".{path.name}.new")
-    tmp.write_bytes(data)
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     tmp.chmod(0o644)
     tmp.replace(path)
+    sync_directory(path.parent)
 
 
 def _write_crl(hsm, ca_home: Path, out: Path, days: int) -> dict[str, object]:  # type: ignore[no-untyped-def]

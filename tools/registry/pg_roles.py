@@ -81,6 +81,14 @@ def add_station(db: Backend, station_id: str) -> str:
         if other:  # station's role... would write with those rights (and SET ROLE to them)
             raise RegistryError(f"role {role} exists and is a member of {other}: not a "
                                 "station role (revoke those first)")
+        members = db.execute(  # roles that could SET ROLE to the station and write as it
+            "SELECT string_agg(u.rolname, ', ' ORDER BY u.rolname) FROM pg_auth_members m "
+            "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
+            "WHERE g.rolname = ?", (role,)).fetchone()[0]
+        if members:
+            raise RegistryError(f"role {role} exists and {members} are members of it (they "
+                                "could act as this station): not a station role (revoke "
+                                "those first)")
         if row is None:
             db.execute("INSERT INTO registry_stations (station_id, role, status, enrolled_at) "
                        "VALUES (?, ?, 'enrolled', ?)", (station_id, role, now()))

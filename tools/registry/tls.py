@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cardlib.atomic_file import sync_directory
 from hsm.config import TokenConfig
 from hsm.roles import KeyRole
 from hsm.tls_keys import pkcs11_uri
@@ -138,6 +139,11 @@ class ClientIdentity:
 
         self.token.read_pin()  # private, every connection: libp11 reads the file at each
         # handshake, python-pkcs11 checked it only when this process first opened the token
+        raw = self.token.pin_file.read_bytes()
+        if raw != raw.strip():  # python-pkcs11 strips it, libp11 takes the file whole
+            raise RegistryError(f"the TLS token's PIN file {self.token.pin_file} has white "
+                                "space around the PIN (a trailing newline?): the engine takes "
+                                "the whole file as the PIN; write it without (printf '%s')")
         open_token(self.token).call(lambda session: None)
         load_engine_config(self.openssl_conf)
 
@@ -155,12 +161,16 @@ class ClientIdentity:
 
 
 def write_private(path: Path, text: str) -> None:
-    """``text`` into ``path``, created 0600 (never readable by others, even briefly)."""
+    """``text`` into ``path``, created 0600 (never readable by others, even briefly),
+    durably (a PIN lost in a crash would lock the station out of its own TLS token)."""
     tmp = path.with_name(f".{path.name}.new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    sync_directory(path.parent)
 
 
 def enrolment_dir(home_root: Path) -> Path:
