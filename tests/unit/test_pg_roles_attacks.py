@@ -56,3 +56,19 @@ def test_a_prepared_role_that_others_can_act_as_is_never_bound(owner_db) -> None
     finally:
         for name in (insider, role):
             owner_db.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_a_connection_that_is_not_the_owner_is_told_so(fresh_postgres: str) -> None:
+    """`issue-station` / `revoke-station` with an --admin-db that is a station's (or any
+    role without the owner's rights): a plain error naming the role, nothing done."""
+    from .pg_station import as_station
+
+    station = as_station(fresh_postgres)
+    db = station.connection()
+    for action in (lambda: pg_roles.add_station(db, "pg-not-owner"),
+                   lambda: pg_roles.disable_station(db, "pg-rules-a")):
+        with pytest.raises(RegistryError, match=r"--admin-db connects as juki_station_pg_rules_a, "
+                                                r"which may not .* connect as juki_owner"):
+            action()
+    assert [s["status"] for s in pg_roles.stations(db)] == ["enrolled"]
+    station.close()

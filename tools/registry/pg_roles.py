@@ -20,6 +20,16 @@ def _postgres(db: Backend) -> None:
                             f"{db.dialect})")
 
 
+def _administrative(db: Backend, what: str) -> None:
+    """Only the owner (or a superuser) adds and disables stations: said plainly, before a
+    permission error halfway through."""
+    if not is_owner(db):
+        user = db.execute("SELECT current_user").fetchone()[0]
+        raise RegistryError(f"--admin-db connects as {user}, which may not {what}: connect as "
+                            f"{OWNER_ROLE} (peer authentication over the local socket, "
+                            "docs/deployment.md)")
+
+
 def _quoted(role: str) -> str:
     """The role as an SQL identifier (checked: letters, digits and ``_`` only)."""
     if not STATION_ROLE_PATTERN.match(role):
@@ -53,6 +63,7 @@ def add_station(db: Backend, station_id: str) -> str:
     id revoked before, or a role already bound to another id. In a transaction of its
     own (``db`` must not be inside one)."""
     _postgres(db)
+    _administrative(db, "add stations")
     role = station_role(station_id)
     name = _quoted(role)
     db.begin_write()
@@ -103,6 +114,7 @@ def disable_station(db: Backend, station_id: str) -> str:
     """The station may no longer log in (NOLOGIN) and its binding is revoked (an open
     session of it can no longer write log entries); returns its role."""
     _postgres(db)
+    _administrative(db, "revoke stations")
     role = station_role(station_id)
     db.begin_write()
     try:
