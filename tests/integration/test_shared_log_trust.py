@@ -247,3 +247,35 @@ def test_an_attestation_is_never_a_checkpoint_note() -> None:
         attestations.message("two\nlines", 0, 1, bytes(32))
     assert json.dumps(text)  # one text, four lines
     assert len(text.splitlines()) == 4
+
+
+def test_a_checkpoint_from_before_migration_10_is_no_anchor(registry: Registry, station,
+                                                            tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A row made before migration 10 (signer '') may have been signed over a stored root
+    nobody checked (before issue 14's guard): say, an edited entry laundered that way.
+    Its root is still checked, but the entries below it are proven by their MACs."""
+    from hsm import eddsa
+    from hsm.keys import current_version
+    from hsm.roles import KeyRole, label_for
+    from tools.audit import anchors
+
+    notes, peers = tmp_path / "checkpoints", Peers(OWN)
+    for i in range(4):
+        record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=i,
+               record_code=None, card_serial=None)
+    edit_and_rebuild(registry, 2)
+    db = registry.connection()  # the old, unguarded checkpoint: whatever the nodes said
+    size, root = log.size(db), log.root(db, 4)
+    version = current_version(station.hsm, KeyRole.AUDIT_NOTE_SIGNER)
+    text = note.body(anchors.origin(db), size, root, ("t",))
+    with registry.transaction() as tx:
+        tx.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature) "
+                   "VALUES (?, ?, 't', ?, ?)",
+                   (size, root, label_for(KeyRole.AUDIT_NOTE_SIGNER, version),
+                    eddsa.sign(station.hsm, KeyRole.AUDIT_NOTE_SIGNER, version, text.encode())))
+        anchors.write_head(station.hsm, tx, size, root)
+    assert verify_log(registry.connection(), station.hsm, notes).ok  # anchored on it: blind
+    verdict = verify_log(registry.connection(), station.hsm, notes, peers)
+    assert not verdict.ok and verdict.first_bad_index == 2, verdict.problem
+    with pytest.raises(LogTamperedError, match="entry 2: MAC does not verify"):
+        make_checkpoint(registry, station.hsm, notes, peers)

@@ -43,6 +43,7 @@ class Checkpoint:
     at: str
     key_label: str
     signature: bytes
+    signer: str = ""  # the station that made it; '' before migration 10
 
     def note_text(self, origin: str) -> str:
         return note.body(origin, self.size, self.root, (self.at,))
@@ -60,10 +61,20 @@ def checkpoints(db: Backend, signer: str | None = None) -> list[Checkpoint]:
     """The checkpoints of one station (``signer``: its station id; with the rows made
     before migration 10, signer ''), or every row (None: a log one station writes).
     Another station's checkpoints are that station's anchors, never this one's."""
-    columns = "SELECT size, root, at, key_label, signature FROM audit_checkpoints"
+    columns = "SELECT size, root, at, key_label, signature, signer FROM audit_checkpoints"
     rows = (db.execute(f"{columns} ORDER BY size, signer") if not signer else
             db.execute(f"{columns} WHERE signer IN ('', ?) ORDER BY size, signer", (signer,)))
-    return [Checkpoint(int(s), bytes(r), str(a), str(k), bytes(g)) for s, r, a, k, g in rows]
+    return [Checkpoint(int(s), bytes(r), str(a), str(k), bytes(g), str(w))
+            for s, r, a, k, g, w in rows]
+
+
+def guarded(found: list[Checkpoint], signer: str) -> list[Checkpoint]:
+    """The checkpoints an anchor may be: the ones ``signer`` made since migration 10, all
+    through ``checkpoint_guard`` (a proven root). Rows made before (signer '') may have
+    been signed over a stored root nobody checked (before issue 14's guard): their roots
+    are still checked, but entries below them are not taken as proven by them. Without a
+    station id (a log one token writes, tests): every row."""
+    return [c for c in found if c.signer == signer] if signer else found
 
 
 def latest(db: Backend, signer: str | None = None) -> Checkpoint | None:
@@ -125,7 +136,8 @@ def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path,
     public = eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER)[version]
     with registry.transaction() as db:
         size = log.size(db)
-        previous = latest(db, peers.station_id)
+        previous = next(reversed(guarded(checkpoints(db, peers.station_id),
+                                         peers.station_id)), None)
         if previous is not None:  # before it is given back: a row inserted in SQL at the
             require_signed(db, hsm, previous)  # log's size would otherwise be "signed"
         if previous is not None and previous.size == size:
@@ -144,7 +156,7 @@ def make_checkpoint(registry: Registry, hsm: Hsm, checkpoints_file: Path,
     # after the commit: the file never holds a checkpoint the database could lack
     anchors.append_note(checkpoints_file, note.SignedNote(text, (note.Signature(
         origin, note.key_id(origin, public), signature),)))
-    return Checkpoint(size, unsigned.root, at, label, signature)
+    return Checkpoint(size, unsigned.root, at, label, signature, peers.station_id)
 
 
 def require_signed(db: Backend, hsm: Hsm, *found: Checkpoint) -> None:

@@ -27,7 +27,7 @@ from hsm.token import Hsm
 from ..registry.backend import Backend
 from . import anchors, log, merkle, verify_parallel
 from .attestations import Covered, Peers, Trust, check_foreign, tail_attestations, trust_for
-from .checkpoints import Checkpoint, checkpoints, verifier
+from .checkpoints import Checkpoint, checkpoints, guarded, verifier
 from .verify_macs import Broken, MacCheck, Macs, TokenMacs, check_batches, tail_batches
 from .verify_scan import ChunkResult, entry_problem
 
@@ -219,7 +219,7 @@ def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, peers: Peers | Non
     signed = checkpoints(db, peers.station_id)
     try:
         roots = expected_roots(db, hsm, signed, checkpoints_file)
-        anchor = max((c.size for c in signed), default=0)
+        anchor = max((c.size for c in guarded(signed, peers.station_id)), default=0)
         count = check_log(db, roots, anchor, TokenMacs(hsm), trust_for(db, hsm, peers),
                           **options)
     except Broken as broken:
