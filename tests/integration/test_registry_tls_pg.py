@@ -207,3 +207,54 @@ def test_enrolling_again_keeps_the_key_and_a_new_key_waits_for_its_certificate(
     enrolment = json.loads((home / "registry-tls" / "enrolment.json").read_text())
     assert enrolment["key_version"] == 2 and "pending_version" not in enrolment
     assert juki(home, "db", "upgrade", "--json").returncode == 0
+
+
+EXPIRED_CRL = """
+import datetime as dt, sys
+from pathlib import Path
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from tools.cli.registry_stations import _ca_token
+from tools.pki.station_ca import _ca
+signer, ca = _ca(_ca_token(Path(sys.argv[1])))
+now = dt.datetime.now(dt.UTC)
+crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+       .last_update(now - dt.timedelta(days=31)).next_update(now - dt.timedelta(days=1))
+       .add_extension(x509.CRLNumber(10 ** 6), critical=False).sign(signer, hashes.SHA256()))
+Path(sys.argv[2]).write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+"""
+
+
+def _reload(cluster: Cluster) -> None:
+    import time
+
+    import psycopg
+
+    with psycopg.connect(cluster.superuser_url(), autocommit=True) as db:
+        db.execute("SELECT pg_reload_conf()")
+    time.sleep(1)  # the postmaster rereads its files on SIGHUP, asynchronously
+
+
+def test_a_crl_past_its_next_update_shuts_every_station_out_until_rewritten(
+        cluster: Cluster, ca_home: Path, tmp_path: Path) -> None:
+    """What docs/deployment.md warns of: rewrite the CRL (`juki registry crl`) and reload
+    before its nextUpdate, or the server refuses every station."""
+    home = make_home(tmp_path / "st3", "tls-a1-st3", cluster.station_url())
+    csr = json.loads(juki(home, "station", "enroll-registry", "--json").stdout)["csr"]
+    juki(home, "registry", "issue-station", csr, "--ca-home", str(ca_home), "--admin-db",
+         cluster.owner_url(), "--out", str(tmp_path / "b.pem"))
+    juki(home, "station", "enroll-registry", "--install", str(tmp_path / "b.pem"))
+    assert juki(home, "db", "upgrade", "--json").returncode == 0
+    expired = subprocess.run([sys.executable, "-c", EXPIRED_CRL, str(ca_home), str(cluster.crl)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("PKCS11_")}
+                             | {"JUKI_DB": ""})
+    assert expired.returncode == 0, expired.stderr
+    try:
+        _reload(cluster)
+        refused = juki(home, "db", "upgrade", check=None)
+        assert refused.returncode != 0 and "certificate expired" in refused.stderr, refused.stderr
+    finally:
+        juki(ca_home, "registry", "crl", "--ca-home", str(ca_home), "--out", str(cluster.crl))
+        _reload(cluster)
+    assert juki(home, "db", "upgrade", "--json").returncode == 0
