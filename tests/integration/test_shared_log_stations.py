@@ -31,6 +31,7 @@ def ca_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster(ca_home: Path) -> Iterator[Cluster]:
+    """A cluster of this module's own: the last test leaves its log broken."""
     running = start_cluster(ca_home, juki)
     yield running
     running.stop()

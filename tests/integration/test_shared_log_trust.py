@@ -30,24 +30,12 @@ from tools.audit.verify import verify_log
 from tools.errors import LogTamperedError
 from tools.registry import Registry, log_signers
 
+from ..unit.test_log_signer_certs import software_ca
 from .test_verify_anchored_token import WORKERS, edit_and_rebuild
 
 OWN = "station-t"
 OTHER = "station-b"
 RELEASE = Release(OWN, "Asia/Tokyo", "op-1", "NENKIN", "B1-57")
-
-
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
 
 
 def _log_cert(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], station_id: str,
@@ -96,7 +84,7 @@ class SoftStation:
 def shared(registry: Registry) -> tuple[Registry, SoftStation, Peers]:
     """The station CA certifies the other station's log key; this station holds the CA
     certificate (its anchor, outside the database)."""
-    other, ca = SoftStation(), _ca("Station CA")
+    other, ca = SoftStation(), software_ca()
     with registry.transaction() as db:
         log_signers.store(db, OTHER, _log_cert(ca, OTHER, other.key.public_key()))
     return registry, other, Peers(OWN, (ca[1],))
@@ -187,7 +175,7 @@ def test_a_key_only_the_database_vouches_for_is_not_trusted(shared, station,
     """The attacker's own CA certifies the attacker's key as station-b's, in log_signers;
     the entry it signs names station-b."""
     registry, _, peers = shared
-    forger, rogue_ca = SoftStation(), _ca("Station CA")  # the same name, another key
+    forger, rogue_ca = SoftStation(), software_ca()  # the same name, another key
     with registry.transaction() as db:
         log_signers.store(db, OTHER, _log_cert(rogue_ca, OTHER, forger.key.public_key()))
     record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=1,

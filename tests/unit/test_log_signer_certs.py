@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tools.errors import RequestError
-from tools.pki import log_signer_certs
+from tools.pki import log_signer_certs, station_ca
 from tools.pki.station_ca import StationRequest, check_request
 from tools.registry import Registry, log_signers
 from tools.registry.records import RegistryError
@@ -48,7 +48,7 @@ def software_ca(name: str = "Juki Registry Station CA v1") -> tuple[ec.EllipticC
 def ca(monkeypatch: pytest.MonkeyPatch) -> x509.Certificate:
     """The station CA, in software: ``issue_log_signer`` signs with it."""
     key, cert = software_ca()
-    monkeypatch.setattr(log_signer_certs, "_ca", lambda _hsm: (key, cert))
+    monkeypatch.setattr(station_ca, "_ca", lambda _hsm: (key, cert))
     return cert
 
 
@@ -153,13 +153,13 @@ def test_a_verifier_refuses_every_certificate_its_station_ca_did_not_issue_for_l
         log_signers.check_certificate(der(forged), [ca], STATION_ID)
     # the CA's own TLS certificate for the station: not for log signing
     real_key, _ = software_ca()
-    tls = _tls_like(*_ca_of(log_signer_certs), ec.generate_private_key(ec.SECP256R1()).public_key(),
+    tls = _tls_like(*_ca_of(station_ca), ec.generate_private_key(ec.SECP256R1()).public_key(),
                     STATION_ID)
     with pytest.raises(ValueError, match="not a certificate for log signing"):
         log_signers.check_certificate(der(tls), [ca], STATION_ID)
     with pytest.raises(ValueError, match="names station 'city-hall-3', not 'city-hall-4'"):
         log_signers.check_certificate(der(good), [ca], "city-hall-4")
-    ec_log = _tls_like(*_ca_of(log_signer_certs), real_key.public_key(), STATION_ID,
+    ec_log = _tls_like(*_ca_of(station_ca), real_key.public_key(), STATION_ID,
                        log_signers.LOG_SIGNING_EKU)
     with pytest.raises(ValueError, match="not Ed25519"):
         log_signers.check_certificate(der(ec_log), [ca], STATION_ID)
@@ -254,7 +254,7 @@ def _bundle(*certs: x509.Certificate) -> bytes:
 
 
 def test_the_bundle_must_hold_the_three_certificates_once_each(ca: x509.Certificate) -> None:
-    ca_key, _ = _ca_of(log_signer_certs)
+    ca_key, _ = _ca_of(station_ca)
     log = log_signer_certs.issue_log_signer(None, request(raw(ed25519.Ed25519PrivateKey.generate())), 30)  # type: ignore[arg-type]
     tls = _tls_like(ca_key, ca, ec.generate_private_key(ec.SECP256R1()).public_key(), STATION_ID)
     bundle = read_bundle(_bundle(tls, log, ca))

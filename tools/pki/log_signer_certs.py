@@ -12,12 +12,9 @@ station id) and can do one thing: sign log appends (KeyUsage digitalSignature on
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
@@ -28,10 +25,9 @@ from hsm.keys import latest_version
 from hsm.roles import KeyRole
 from hsm.token import Hsm
 
-from ..errors import RequestError
 from ..registry import log_signers
 from ..registry.records import RegistryError
-from .station_ca import MAX_DAYS, StationRequest, _ca
+from .station_ca import MAX_DAYS, StationRequest, issue_end_entity
 
 OPERATOR_NAME = "juki registry operator"  # CN of the registry operator's own log signer
 
@@ -43,25 +39,8 @@ def station_ca_certificates(hsm: Hsm) -> list[x509.Certificate]:
 
 
 def _certificate(hsm: Hsm, subject: x509.Name, raw: bytes, days: int) -> x509.Certificate:
-    if not 1 <= days <= MAX_DAYS:
-        raise RequestError("days", f"validity must be 1 to {MAX_DAYS} days")
-    signer, ca = _ca(hsm)
-    public = ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
-            .public_key(public)
-            .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
-                                         False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([log_signers.LOG_SIGNING_EKU]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca.public_key()), critical=False)  # type: ignore[arg-type]
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(signer, hashes.SHA256()))
+    return issue_end_entity(hsm, subject, ed25519.Ed25519PublicKey.from_public_bytes(raw),
+                            days, log_signers.LOG_SIGNING_EKU)
 
 
 def issue_log_signer(hsm: Hsm, request: StationRequest, days: int) -> x509.Certificate:

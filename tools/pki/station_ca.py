@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cardlib.atomic_file import write_atomically
@@ -168,27 +169,33 @@ def check_request(pem: bytes, station_id: str | None = None) -> StationRequest:
     return StationRequest(station_id, role, key, csr.subject, _log_key(csr))
 
 
-def issue(hsm: Hsm, request: StationRequest, days: int) -> x509.Certificate:
-    """A TLS client certificate for the station (EKU clientAuth, digitalSignature)."""
+def issue_end_entity(hsm: Hsm, subject: x509.Name, public: CertificatePublicKeyTypes,
+                     days: int, usage: x509.ObjectIdentifier) -> x509.Certificate:
+    """A certificate of the station CA for ``public``: digitalSignature only, the one
+    extended key usage ``usage``, ``days`` of validity (1 to ``MAX_DAYS``)."""
     if not 1 <= days <= MAX_DAYS:
         raise RequestError("days", f"validity must be 1 to {MAX_DAYS} days")
     signer, ca = _ca(hsm)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    return (x509.CertificateBuilder().subject_name(request.subject).issuer_name(ca.subject)
-            .public_key(request.public_key)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
+            .public_key(public)
             .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
                                          False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca.public_key()), critical=False)  # type: ignore[arg-type]
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(request.public_key),
-                           critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(signer, hashes.SHA256()))
+
+
+def issue(hsm: Hsm, request: StationRequest, days: int) -> x509.Certificate:
+    """A TLS client certificate for the station (EKU clientAuth, digitalSignature)."""
+    return issue_end_entity(hsm, request.subject, request.public_key, days,
+                            ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 class StationCertificates:
