@@ -5,10 +5,12 @@ It recomputes every leaf, checks that the columns used to select and attribute e
 and every root the log must have: at each signed checkpoint in the database, at each
 signed note of the checkpoint file outside the database, and at the token's head.
 
-Anchored on the latest signed checkpoint (size A): the entries below A are proven by
-their leaves reproducing its signed root (and every earlier one), so they need no token
-call. The tail from A on is proven by MACs: an entry's own, or its group commit's batch
-MAC over the MTH of the batch (a batch straddling A is checked whole). A problem below A
+Anchored on this station's latest signed checkpoint made since migration 10 (size A):
+the entries below A are proven by their leaves reproducing its signed root (and every
+earlier one), so they need no token call. The tail from A on is proven by MACs: an
+entry's own, or its group commit's batch MAC over the MTH of the batch (a batch
+straddling A is checked whole); another station's entries by its signed attestation
+under a key the station CA certified (``attestations``). A problem below A
 cannot name its entry from a root alone: then the log is checked again with every MAC
 from index 0, so the verdict names the first bad index exactly as a full check does.
 Leaves and entries are checked by two worker processes (``verify_parallel``).
