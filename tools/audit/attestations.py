@@ -151,9 +151,6 @@ class Covered:
         return (self._position < len(self.ranges)
                 and self.ranges[self._position][0] <= index)
 
-    def inside(self, start: int, end: int) -> bool:
-        return any(a <= start and end <= b for a, b in self.ranges)
-
 
 def _misnamed(db: Any, found: Sequence[Attestation]) -> Broken | None:
     """The first entry of a foreign attestation's range that names another station (the
