@@ -273,3 +273,61 @@ def test_a_checkpoint_from_before_migration_10_is_no_anchor(registry: Registry, 
     assert not verdict.ok and verdict.first_bad_index == 2, verdict.problem
     with pytest.raises(LogTamperedError, match="entry 2: MAC does not verify"):
         make_checkpoint(registry, station.hsm, notes, peers)
+
+
+@pytest.mark.parametrize("whose", ["own", "forged foreign"])
+def test_an_attestation_reaching_past_the_log_excuses_nothing(shared, station, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                              whose: str) -> None:
+    """(Security review.) An attestation row ending past the log's end was skipped as "not
+    reached" while its range still excused entries from this token's MACs: an own entry
+    edited, or an entry forged in another station's name, was signed."""
+    registry, other, peers = shared
+    notes, far = tmp_path / "checkpoints", 1 << 40
+    _fill(registry, station, other)
+    make_checkpoint(registry, station.hsm, notes, peers)  # 7
+    record(registry, station.hsm, RELEASE, kind="provision", fields=["name"], resident_id=1,
+           record_code=None, card_serial=None)  # 7
+    if whose == "own":
+        edit_and_rebuild(registry, 7)
+        _tamper(registry, "UPDATE log_attestations SET end_idx = ?, station_id = ?, key_id = ? "
+                          "WHERE start_idx = 7", (far, OTHER, log_signers.key_id(other.raw)))
+    else:
+        with registry.transaction() as db:  # no MAC of anyone's, the nodes as the code makes them
+            if db.dialect == "postgresql":
+                db.execute("SET LOCAL session_replication_role = replica")
+            log.append(db, other.fields(0), "provision", 1, lambda _: bytes(16), 1)
+        _tamper(registry, "INSERT INTO log_attestations VALUES (8, ?, ?, ?, ?)",
+                (far, OTHER, log_signers.key_id(other.raw), bytes(64)))
+    index = 7 if whose == "own" else 8
+    _refused(registry, station, peers, notes, index, "reaches past the log's end",
+             None if whose != "own" else "the root at size 8 differs from the token's head")
+
+
+def test_another_stations_checkpoint_from_before_migration_10_is_its_own(
+        shared, station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """(Security review.) Rows made before migration 10 carry no signer: on a shared
+    registry another station's read as a forgery of this one's, and `audit verify` failed
+    for good. One its certified key signed is its; one nobody's key signed still fails."""
+    from tools.audit import anchors
+
+    registry, other, peers = shared
+    notes = tmp_path / "checkpoints"
+    _fill(registry, station, other)
+    db = registry.connection()
+
+    def legacy(size: int, sign) -> None:  # type: ignore[no-untyped-def]
+        root = log.root(db, size)
+        text = note.body(anchors.origin(db), size, root, ("t",))
+        with registry.transaction() as tx:
+            tx.execute("INSERT INTO audit_checkpoints (size, root, at, key_label, signature) "
+                       "VALUES (?, ?, 't', 'juki/audit-checkpoint-note-signer/v1', ?)",
+                       (size, root, sign(text.encode())))
+
+    legacy(6, other.key.sign)  # station-b's, before migration 10
+    make_checkpoint(registry, station.hsm, notes, peers)
+    verdict = verify_log(registry.connection(), station.hsm, notes, peers)
+    assert verdict.ok and verdict.checkpoints == 1, verdict.problem
+    legacy(5, lambda _text: bytes(64))  # nobody's
+    verdict = verify_log(registry.connection(), station.hsm, notes, peers)
+    assert not verdict.ok and "checkpoint at size 5: signature does not verify" in (
+        verdict.problem or ""), verdict.problem

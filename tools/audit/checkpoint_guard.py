@@ -48,7 +48,8 @@ def _tail_problem(db: Backend, hsm: Hsm, start: int, size: int,
         problems.append(broken)
     problems += check_batches(check, batches, result.leaves, leaves_from, result.reached,
                               size, result.empty, covered.ranges)
-    problems += check_foreign(db, trust, foreign, result.leaves, leaves_from, result.reached)
+    problems += check_foreign(db, trust, foreign, result.leaves, leaves_from, result.reached,
+                              size)
     if problems:
         raise _refuse(min(problems, key=lambda b: b.index or 0).problem)
     return result.leaves, leaves_from

@@ -68,6 +68,23 @@ def checkpoints(db: Backend, signer: str | None = None) -> list[Checkpoint]:
             for s, r, a, k, g, w in rows]
 
 
+def station_checkpoints(db: Backend, hsm: Hsm, peers: Peers) -> list[Checkpoint]:
+    """This station's checkpoints: the rows it made (``signer``), and the rows made before
+    migration 10 (signer '') except those another station's certified log key signed (a
+    shared registry's older rows are every station's, unmarked: another's would read as a
+    forgery of this one's). A row nobody's key signs stays in, and fails its check."""
+    found = checkpoints(db, peers.station_id)
+    legacy = [c for c in found if not c.signer]
+    if not peers.station_id or not legacy:
+        return found
+    check = verifier(db, hsm)
+    others = [k.public for k in trust_for(db, hsm, peers).keys.values()
+              if k.station_id != peers.station_id]
+    theirs = {id(c) for c in legacy
+              if not check.ok(c) and any(check.ok_under(c, key) for key in others)}
+    return [c for c in found if id(c) not in theirs]
+
+
 def guarded(found: list[Checkpoint], signer: str) -> list[Checkpoint]:
     """The checkpoints an anchor may be: the ones ``signer`` made since migration 10, all
     through ``checkpoint_guard`` (a proven root). Rows made before (signer '') may have
@@ -109,6 +126,12 @@ class Verifier:
         except InvalidSignature:
             return False
         return True
+
+    def ok_under(self, checkpoint: Checkpoint, public: bytes) -> bool:
+        """Whether ``checkpoint`` is a note of this log signed by the Ed25519 ``public``."""
+        signed = note.SignedNote(checkpoint.note_text(self.origin), (note.Signature(
+            self.origin, note.key_id(self.origin, public), checkpoint.signature),))
+        return signed.verified_by(self.origin, public)
 
     def note_ok(self, signed: note.SignedNote) -> bool:
         """A note from the checkpoint file, signed by one of this token's note keys."""

@@ -29,7 +29,7 @@ from hsm.token import Hsm
 from ..registry.backend import Backend
 from . import anchors, log, merkle, verify_parallel
 from .attestations import Covered, Peers, Trust, check_foreign, tail_attestations, trust_for
-from .checkpoints import Checkpoint, checkpoints, guarded, verifier
+from .checkpoints import Checkpoint, guarded, station_checkpoints, verifier
 from .verify_macs import Broken, MacCheck, Macs, TokenMacs, check_batches, tail_batches
 from .verify_scan import ChunkResult, entry_problem
 
@@ -184,7 +184,7 @@ def _one_pass(db: Backend, roots: dict[int, tuple[bytes, str]], tail: int, check
     problems += check_batches(check, batches, bytes(state.leaves), leaves_from,
                               state.reached, size, state.empty, state.covered.ranges)
     problems += check_foreign(db, trust, foreign, bytes(state.leaves), leaves_from,
-                              state.reached)
+                              state.reached, size)
     first = _first(problems)
     if state.uncovered is not None and (first is None or (first.index or 0) >= tail):
         first = Uncovered(state.uncovered, tail)  # every root held: the content is proven
@@ -218,7 +218,7 @@ def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, peers: Peers | Non
     their attestations under the keys ``peers.anchors`` certify. ``options`` (tests,
     bench): ``workers``, ``parallel_from``, ``chunk``."""
     peers = peers or Peers()
-    signed = checkpoints(db, peers.station_id)
+    signed = station_checkpoints(db, hsm, peers)
     try:
         roots = expected_roots(db, hsm, signed, checkpoints_file)
         anchor = max((c.size for c in guarded(signed, peers.station_id)), default=0)

@@ -101,12 +101,13 @@ def audit_verify(as_json: bool) -> ExitCode:
 def audit_proof(index: int, as_json: bool) -> ExitCode:
     """Inclusion proof of one entry against the latest checkpoint (verified)."""
     from ..audit import log, merkle
-    from ..audit.checkpoints import latest, require_signed
+    from ..audit.checkpoints import require_signed, station_checkpoints
     from ..errors import RequestError
 
     st = station()
     db = st.registry.connection()
-    checkpoint, entry = latest(db, st.home.station_id()), log.entry_at(db, index)
+    own = station_checkpoints(db, st.hsm, _peers(st))
+    checkpoint, entry = (own[-1] if own else None), log.entry_at(db, index)
     if checkpoint is None or entry is None or index >= checkpoint.size:
         raise RequestError("index", f"entry {index} is not covered by a checkpoint")
     require_signed(db, st.hsm, checkpoint)
@@ -126,12 +127,12 @@ def audit_proof(index: int, as_json: bool) -> ExitCode:
 def audit_consistency(old_size: int, new_size: int | None, as_json: bool) -> ExitCode:
     """Consistency proof between two signed checkpoints (the older is a prefix)."""
     from ..audit import log, merkle
-    from ..audit.checkpoints import checkpoints, require_signed
+    from ..audit.checkpoints import require_signed, station_checkpoints
     from ..errors import RequestError
 
     st = station()
     db = st.registry.connection()
-    by_size = {c.size: c for c in checkpoints(db, st.home.station_id())}
+    by_size = {c.size: c for c in station_checkpoints(db, st.hsm, _peers(st))}
     new_size = new_size if new_size is not None else max(by_size, default=0)
     if old_size not in by_size or new_size not in by_size or not 0 < old_size <= new_size:
         raise RequestError("old/new", "both must be sizes of signed checkpoints, old <= new")
