@@ -331,3 +331,26 @@ def test_another_stations_checkpoint_from_before_migration_10_is_its_own(
     verdict = verify_log(registry.connection(), station.hsm, notes, peers)
     assert not verdict.ok and "checkpoint at size 5: signature does not verify" in (
         verdict.problem or ""), verdict.problem
+
+
+def test_an_attestation_beginning_before_the_log_excuses_nothing(shared, station,
+                                                                  tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """(Security review.) With no anchor yet (tail 0), a row (-1, n) was taken as the one
+    straddling the tail, excused entries 0..n-1 from every MAC and was never checked
+    itself: a forged entry was signed. The table refuses such a row; one slipped past
+    (SQLite's check constraints off) is a problem at index 0."""
+    registry, other, peers = shared
+    _fill(registry, station, other)
+    with registry.transaction() as db:
+        if db.dialect == "postgresql":
+            db.execute("SET LOCAL session_replication_role = replica")
+        index = log.append(db, other.fields(9), "provision", 1, lambda _: bytes(16), 1)
+    row = (-1, index + 1, OTHER, log_signers.key_id(other.raw), bytes(64))
+    with pytest.raises(Exception, match=r"(?i)check"):
+        _tamper(registry, "INSERT INTO log_attestations VALUES (?, ?, ?, ?, ?)", row)
+    if registry.connection().dialect != "sqlite":
+        return  # PostgreSQL: a CHECK constraint holds for the owner too
+    with registry.transaction() as db:
+        db.execute("PRAGMA ignore_check_constraints = ON")
+        db.execute("INSERT INTO log_attestations VALUES (?, ?, ?, ?, ?)", row)
+    _refused(registry, station, peers, tmp_path / "c", 0, "begins before the log's first entry")

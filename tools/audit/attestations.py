@@ -176,21 +176,26 @@ def _misnamed(db: Any, found: Sequence[Attestation]) -> Broken | None:
 def check_foreign(db: Any, trust: Trust, found: Sequence[Attestation], leaves: bytes,
                   leaves_from: int, reached: int, size: int) -> list[Broken]:
     """Problems of foreign attestations (their entries are proven by nothing else): one
-    reaching past the log's end (``size`` entries), a key no trusted certificate vouches
-    for, a signature that does not verify over the MTH of the stored entries (from
-    ``leaves``, the leaf hashes of ``[leaves_from, reached)``), an entry naming another
-    station. Attestations past ``reached`` (the scan stopped at an earlier problem,
-    which is reported) are not checked further."""
+    beginning before index 0 or reaching past the log's end (``size`` entries), a key no
+    trusted certificate vouches for, a signature that does not verify over the MTH of the
+    stored entries (from ``leaves``, the leaf hashes of ``[leaves_from, reached)``), an
+    entry naming another station. Attestations past ``reached`` (the scan stopped at an
+    earlier problem, which is reported) are not checked further."""
     problems, checked = [], []
     for a in found:
         span = f"entries {a.start}..{a.end - 1}"
+        if a.start < 0:  # it would excuse entries from 0 on that nothing here checks
+            problems.append(Broken(0, f"{span}: an attestation of station {a.station_id!r} "
+                                      "begins before the log's first entry: forged"))
+            continue
         if a.end > size and reached == size:
             problems.append(Broken(a.start, f"{span}: an attestation of station "
                                             f"{a.station_id!r} reaches past the log's end "
                                             f"({size} entries): forged, or entries deleted"))
             continue
-        if a.end > reached or a.start < leaves_from:
+        if a.end > reached:
             continue
+        assert a.start >= leaves_from  # the caller read the leaves from the first start on
         key = trust.keys.get((a.station_id, a.key_id))
         if key is None:
             problems.append(Broken(a.start, f"{span}: signed by key {a.key_id} of station "

@@ -276,7 +276,7 @@ MIGRATIONS: list[list[str | dict[str, str]]] = [
             station_id TEXT NOT NULL,
             key_id TEXT NOT NULL,
             signature {BLOB} NOT NULL,
-            CHECK (end_idx > start_idx))""",
+            CHECK (start_idx >= 0 AND end_idx > start_idx))""",
         {"sqlite": """CREATE TABLE audit_checkpoints_v10 (
             size BIGINT NOT NULL,
             root BLOB NOT NULL,
