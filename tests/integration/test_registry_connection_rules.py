@@ -60,8 +60,11 @@ def station(server: RegistryServer, enrolled: StationCredentials) -> Iterator[ps
 def _append(db: psycopg.Connection, station_id: str) -> int:
     idx = db.execute("SELECT coalesce(max(idx) + 1, 0) FROM provision_log").fetchone()[0]
     entry = json.dumps({"kind": "test", "station": station_id, "resident_id": None})
-    db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
-               "VALUES (%s, %s, 'test', NULL, %s, 1)", (idx, entry, b"\x01" * 32))
+    with db.transaction():  # with its attestation, as the station code (migration 10)
+        db.execute("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
+                   "VALUES (%s, %s, 'test', NULL, %s, 1)", (idx, entry, b"\x01" * 32))
+        db.execute("INSERT INTO log_attestations VALUES (%s, %s, %s, 'k', %s)",
+                   (idx, idx + 1, station_id, b"\x00"))
     return int(idx)
 
 

@@ -85,8 +85,9 @@ def test_the_database_refuses_it_from_a_station(url: str, attack: str) -> None:
     station = as_station(url)
     _honest(station, 2)
     other = as_station(url, OTHER_STATION_ID)
-    with other.transaction() as db:  # entry 2, another station's, not yet attested
-        log.append(db, {"station": OTHER_STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1)
+    with other.transaction() as db:  # entry 2, another station's
+        log.append(db, {"station": OTHER_STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1,
+                   FakeAttester(None, OTHER_STATION_ID))
     other.close()
     sql, params, refusal, says = ATTACKS[attack]
     with raw_as(url, ROLE) as attacker, pytest.raises(refusal, match=says):
@@ -118,3 +119,18 @@ def test_the_registry_operator_adds_log_keys(url: str) -> None:
         admin.execute("INSERT INTO log_signers VALUES (%s, 'k', %s)", (STATION_ID, b"cert"))
         rows = admin.execute("SELECT station_id FROM log_signers").fetchall()
     assert rows == [(STATION_ID,)]
+
+
+def test_an_entry_no_attestation_covers_is_refused_at_commit(url: str) -> None:
+    """(Security review.) One unattested entry of a station's would stop every other
+    station's checkpoints (they cannot prove it, and the log is append-only): the
+    registry refuses the transaction at COMMIT, entry and all."""
+    station = as_station(url)
+    _honest(station, 1)
+    with pytest.raises(errors.CheckViolation, match="no attestation of its station covers"), \
+            station.transaction() as db:
+        log.append(db, {"station": STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1)
+    assert log.size(station.connection()) == 1
+    _honest(station, 1)  # and the station's own appends go on
+    assert log.size(station.connection()) == 2
+    station.close()

@@ -17,6 +17,7 @@ from tools.audit import log
 from tools.registry import Registry
 from tools.registry.roles import station_role
 
+from .fake_log_keys import FakeAttester
 from .pg_station import STATION_ID, as_station, raw_as
 
 ROLE = station_role(STATION_ID)
@@ -26,11 +27,12 @@ def _honest(registry: Registry, count: int = 1, group: int = 0) -> None:
     """The station code's appends: ``count`` single entries, then a group of ``group``."""
     for _ in range(count):
         with registry.transaction() as db:
-            log.append(db, {"station": STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1)
+            log.append(db, {"station": STATION_ID}, "t", None, lambda _leaf: b"m" * 16, 1,
+                       FakeAttester(None, STATION_ID))
     if group:
         with registry.transaction() as db:
             log.append_batch(db, [({"station": STATION_ID}, "t", None)] * group,
-                             lambda _m: b"b" * 16, 1)
+                             lambda _m: b"b" * 16, 1, FakeAttester(None, STATION_ID))
 
 
 def _attacks(n: int) -> dict[str, tuple[str, tuple[object, ...]]]:

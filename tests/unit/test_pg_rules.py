@@ -191,7 +191,10 @@ def test_recipients_are_read_only_for_a_station(url: str, sql) -> None:  # type:
 def test_a_station_writes_log_entries_only_as_itself(owner_db, sql) -> None:  # type: ignore[no-untyped-def]
     insert = ("INSERT INTO provision_log (idx, entry, kind, resident_id, mac, mac_version) "
               "VALUES (%s, %s, 'event', NULL, '\\x00', 1)")
-    sql.execute(insert, (0, entry(STATION_ID, 0)))  # as itself: admitted
+    with sql.transaction():  # as itself, with its attestation (migration 10): admitted
+        sql.execute(insert, (0, entry(STATION_ID, 0)))
+        sql.execute("INSERT INTO log_attestations VALUES (0, 1, %s, 'k', '\\x00')",
+                    (STATION_ID,))
     pg_roles.add_station(owner_db, OTHER_STATION_ID)  # the other station exists
     with pytest.raises(errors.InsufficientPrivilege, match=f"naming station {OTHER_STATION_ID}"):
         sql.execute(insert, (1, entry(OTHER_STATION_ID, 1)))

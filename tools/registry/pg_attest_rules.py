@@ -5,7 +5,10 @@ append's signature) are the owner's, append-only for every role, like the log. A
 may add attestations and checkpoints only as itself: the station bound to its role
 (``registry_stations``), as migration 8 binds its log entries. An attestation covers
 entries that exist, name its station (so no station can lay its signature over another's
-entries, which would make every verifier refuse them) and no other attestation's. Only the registry operator
+entries, which would make every verifier refuse them) and no other attestation's; and
+an entry a station role appends must be covered by an attestation by COMMIT (one without
+would stop every other station's checkpoints: they could not prove it). Whether the
+signature verifies the database cannot tell (no Ed25519 in SQL): docs/deployment.md. Only the registry operator
 (owner/admin) adds ``log_signers`` rows; a verifier trusts one only when the station CA
 certificate it holds outside the database vouches for it (``log_signers.py``).
 
@@ -71,8 +74,23 @@ BEGIN
     RETURN NEW;
 END $$"""
 
+_ENTRY_ATTESTED = """CREATE FUNCTION juki_entry_attested() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF juki_station_of_role() IS NULL THEN
+        RETURN NULL;  -- the registry operator's own writes are its own concern
+    END IF;
+    IF coalesce((SELECT end_idx FROM log_attestations WHERE start_idx <= NEW.idx
+                 ORDER BY start_idx DESC LIMIT 1), -1) <= NEW.idx THEN
+        RAISE EXCEPTION 'the registry refuses log entry %: no attestation of its station '
+            'covers it at commit (the other stations could not prove it)', NEW.idx
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$"""
+
 FUNCTIONS = ("juki_station_of_role()", "juki_attestation_checked()",
-             "juki_checkpoint_signer()")
+             "juki_checkpoint_signer()", "juki_entry_attested()")
 
 _PIN = f"""DO $$
 DECLARE
@@ -117,6 +135,10 @@ def migration_statements() -> list[str]:
         "FOR EACH ROW EXECUTE FUNCTION juki_attestation_checked()",
         "CREATE TRIGGER audit_checkpoints_signer BEFORE INSERT ON audit_checkpoints "
         "FOR EACH ROW EXECUTE FUNCTION juki_checkpoint_signer()",
+        _ENTRY_ATTESTED,
+        # at COMMIT: the station code inserts the entries first, their attestation after
+        "CREATE CONSTRAINT TRIGGER provision_log_attested AFTER INSERT ON provision_log "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION juki_entry_attested()",
         _PIN, *GRANTS,
     ]
     for sql in plain:
