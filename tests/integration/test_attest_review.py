@@ -27,6 +27,7 @@ from tools.audit.checkpoints import make_checkpoint
 from tools.audit.provision import record
 from tools.registry import Registry, log_signers
 
+from ..unit.test_log_signer_certs import software_ca
 from .test_shared_log_trust import (
     OTHER,
     OWN,
@@ -40,25 +41,11 @@ from .test_shared_log_trust import (
 from .test_verify_anchored_token import edit_and_rebuild
 
 
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A software station CA (the rig's token holds this station's keys only)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
 @pytest.fixture
 def shared(registry: Registry) -> tuple[Registry, SoftStation, Peers]:
     """As test_shared_log_trust's: station-b's log key certified by the station CA this
     station holds (its anchor, outside the database)."""
-    other, ca = SoftStation(), _ca("Station CA")
+    other, ca = SoftStation(), software_ca()
     with registry.transaction() as db:
         log_signers.store(db, OTHER, _log_cert(ca, OTHER, other.key.public_key()))
     return registry, other, Peers(OWN, (ca[1],))
@@ -143,7 +130,7 @@ def test_no_log_signers_row_is_trusted_without_the_anchors_signature_and_purpose
     """What the database owner can put in log_signers: the anchor's name on another key,
     no EKU, the TLS EKU, a CA certificate, another station's UID, no UID, an EC key, a
     key id that is not the key's, a chain through an intermediate the real CA signed."""
-    ca, rogue = _ca("Station CA"), _ca("Station CA")
+    ca, rogue = software_ca("Station CA"), software_ca("Station CA")
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     raw = key.public_bytes_raw()
     kid = log_signers.key_id(raw)
@@ -174,7 +161,7 @@ def test_no_log_signers_row_is_trusted_without_the_anchors_signature_and_purpose
 
 def test_a_tls_certificate_as_log_signer_is_refused_even_with_both_ekus(tmp_path: Path) -> None:
     """An EC key (a TLS key) with the log-signing EKU too is still not an Ed25519 key."""
-    ca = _ca("Station CA")
+    ca = software_ca("Station CA")
     ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
     cert = _cert(ca, _name(OTHER), ec_key, eku=[ExtendedKeyUsageOID.CLIENT_AUTH,
                                                 log_signers.LOG_SIGNING_EKU])

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tools.station.home import StationHome
 
 from ..conftest import ROOT, juki
 from .registry_server import OPERATOR, TLS_TEST_DB, RegistryServer, fresh_tls_database, registry_server
+from .test_log_signer_enrolment import note_keys
 
 
 @pytest.fixture(scope="module")
@@ -92,26 +91,13 @@ def test_the_same_home_without_its_enrolment_is_refused(server: RegistryServer, 
     assert refused.returncode != 0 and "certificate" in refused.stderr
 
 
-def _note_keys(home: Path) -> dict[int, bytes]:
-    """The home's checkpoint-note (log-signing) public keys, read from its token in a
-    process of its own (one SoftHSM configuration per process)."""
-    script = ("import json, sys\nfrom pathlib import Path\nfrom hsm import eddsa\n"
-              "from hsm.roles import KeyRole\nfrom tools.station.home import StationHome\n"
-              "hsm = StationHome(Path(sys.argv[1])).open_token()\n"
-              "print(json.dumps({v: k.hex() for v, k in "
-              "eddsa.public_keys(hsm, KeyRole.AUDIT_NOTE_SIGNER).items()}))\n")
-    result = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=60, check=True)
-    return {int(v): bytes.fromhex(k) for v, k in json.loads(result.stdout).items()}
-
-
 def test_the_stations_log_key_is_certified_in_the_registry_and_trusted_by_its_ca(
         server: RegistryServer, tmp_path: Path) -> None:
     """After enrolment (before `hsm init`: the enrolment made the note key), the registry's
     log_signers holds the station's certificate for the key in its token; a verifier
     holding the station CA (the one the station installed) trusts it, and nothing else."""
     home, station_id = enrolled_home(server, tmp_path / "station")
-    (key,) = _note_keys(home).values()
+    (key,) = note_keys(home).values()
     anchors = station_ca_anchors(home)
     assert len(anchors) == 1 and anchors[0].extensions.get_extension_for_class(
         x509.BasicConstraints).value.ca
@@ -134,7 +120,7 @@ def test_the_stations_log_key_is_certified_in_the_registry_and_trusted_by_its_ca
             owner.close()
     # hsm init keeps the key the enrolment made (no second version to certify)
     juki(home, "hsm", "init")
-    assert _note_keys(home) == {1: key}
+    assert note_keys(home) == {1: key}
 
 
 def test_the_registry_operators_event_is_signed_by_a_key_its_station_ca_certified_once(
