@@ -8,9 +8,10 @@ entries that exist, name its station (so no station can lay its signature over a
 entries, which would make every verifier refuse them) and no other attestation's; and
 an entry a station role appends must be covered by an attestation by COMMIT (one without
 would stop every other station's checkpoints: they could not prove it). Whether the
-signature verifies the database cannot tell (no Ed25519 in SQL): docs/deployment.md. Only the registry operator
-(owner/admin) adds ``log_signers`` rows; a verifier trusts one only when the station CA
-certificate it holds outside the database vouches for it (``log_signers.py``).
+signature verifies the database cannot tell (no Ed25519 in SQL): docs/deployment.md.
+Only the registry operator (owner/admin) adds ``log_signers`` rows; a verifier trusts one
+only when the station CA certificate it holds outside the database vouches for it
+(``log_signers.py``).
 
 This text is part of a released migration: never edit it, add a migration.
 """
