@@ -156,7 +156,7 @@ def build(registry: Registry, hsm: Any, size: int, notes: Path, macs: bool = Tru
     bulk = Bulk(registry, hsm, macs)
     bulk.append(size - tail)
     guarded = checkpoints.proven_root
-    checkpoints.proven_root = lambda db, _hsm, _previous, n: log.root(db, n)  # type: ignore[assignment]
+    checkpoints.proven_root = lambda db, _hsm, _previous, n, _trust=None: log.root(db, n)  # type: ignore[assignment]
     try:
         make_checkpoint(registry, hsm, notes)
     finally:
