@@ -354,3 +354,10 @@ def test_an_attestation_beginning_before_the_log_excuses_nothing(shared, station
         db.execute("PRAGMA ignore_check_constraints = ON")
         db.execute("INSERT INTO log_attestations VALUES (?, ?, ?, ?, ?)", row)
     _refused(registry, station, peers, tmp_path / "c", 0, "begins before the log's first entry")
+    with registry.transaction() as db:  # and one that covers nothing
+        db.execute("PRAGMA ignore_check_constraints = ON")
+        db.execute("DELETE FROM log_attestations WHERE start_idx = -1")
+        db.execute("INSERT INTO log_attestations VALUES (?, ?, ?, ?, ?)",
+                   (index, index, OTHER, log_signers.key_id(other.raw), bytes(64)))
+    verdict = verify_log(registry.connection(), station.hsm, tmp_path / "c", peers)
+    assert not verdict.ok and verdict.first_bad_index == index, verdict  # no traceback

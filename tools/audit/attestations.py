@@ -184,9 +184,12 @@ def check_foreign(db: Any, trust: Trust, found: Sequence[Attestation], leaves: b
     problems, checked = [], []
     for a in found:
         span = f"entries {a.start}..{a.end - 1}"
-        if a.start < 0:  # it would excuse entries from 0 on that nothing here checks
-            problems.append(Broken(0, f"{span}: an attestation of station {a.station_id!r} "
-                                      "begins before the log's first entry: forged"))
+        if a.start < 0 or a.end <= a.start:  # (the table refuses both) it would excuse
+            # entries from 0 on that nothing here checks, or covers none
+            problems.append(Broken(max(a.start, 0), f"{span}: an attestation of station "
+                                                    f"{a.station_id!r} that begins before the "
+                                                    "log's first entry or covers nothing: "
+                                                    "forged"))
             continue
         if a.end > size and reached == size:
             problems.append(Broken(a.start, f"{span}: an attestation of station "
