@@ -21,6 +21,10 @@ def station_appends(home: str, target: str, station: str, count: int, ready, go,
     from tools.station.home import StationHome
 
     hsm = StationHome(Path(home)).open_token()
+    # the session opened before the race, as a station service opens it at its start:
+    # SoftHSM loading a token whose object files another process is rewriting can fail
+    # with CKR_GENERAL_ERROR (a test-token race, not the log's; seen in CI)
+    hsm.call(lambda _session: None)
     registry = Registry(target)
     release = Release(station, "Asia/Tokyo", None, "NENKIN", "B1-57")
     ready.set()
