@@ -47,10 +47,9 @@ def test_two_stations_append_one_consistent_log(rig_home: Path, station, tmp_pat
     workers = [context.Process(target=station_appends,
                                args=(str(rig_home), target, f"station-{n}", PER_STATION,
                                      readies[n], go, out)) for n in range(2)]
-    for worker in workers:
-        worker.start()
-    for ready in readies:
-        assert ready.wait(60)
+    for worker, ready in zip(workers, readies, strict=True):  # one at a time: opening a
+        worker.start()  # station home repairs and backs up its SoftHSM files, and two
+        assert ready.wait(60)  # processes doing that at once can lose the token (seen in CI)
     go.set()
     results = [out.get(timeout=120) for _ in workers]
     for worker in workers:
