@@ -30,7 +30,7 @@ from ..errors import LogTamperedError
 from ..registry import Registry
 from ..registry.backend import Backend
 from . import anchors, log, note
-from .attestations import Peers, trust_for
+from .attestations import Peers, Trust, trust_for
 from .checkpoint_guard import proven_root
 
 LEGACY_ORIGIN = "juki provision log"
@@ -68,7 +68,8 @@ def checkpoints(db: Backend, signer: str | None = None) -> list[Checkpoint]:
             for s, r, a, k, g, w in rows]
 
 
-def station_checkpoints(db: Backend, hsm: Hsm, peers: Peers) -> list[Checkpoint]:
+def station_checkpoints(db: Backend, hsm: Hsm, peers: Peers,
+                        trust: Trust | None = None) -> list[Checkpoint]:
     """This station's checkpoints: the rows it made (``signer``), and the rows made before
     migration 10 (signer '') except those another station's certified log key signed (a
     shared registry's older rows are every station's, unmarked: another's would read as a
@@ -78,7 +79,7 @@ def station_checkpoints(db: Backend, hsm: Hsm, peers: Peers) -> list[Checkpoint]
     if not peers.station_id or not legacy:
         return found
     check = verifier(db, hsm)
-    others = [k.public for k in trust_for(db, hsm, peers).keys.values()
+    others = [k.public for k in (trust or trust_for(db, hsm, peers)).keys.values()
               if k.station_id != peers.station_id]
     theirs = {id(c) for c in legacy
               if not check.ok(c) and any(check.ok_under(c, key) for key in others)}

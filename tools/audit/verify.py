@@ -218,12 +218,12 @@ def verify_log(db: Backend, hsm: Hsm, checkpoints_file: Path, peers: Peers | Non
     their attestations under the keys ``peers.anchors`` certify. ``options`` (tests,
     bench): ``workers``, ``parallel_from``, ``chunk``."""
     peers = peers or Peers()
-    signed = station_checkpoints(db, hsm, peers)
+    trust = trust_for(db, hsm, peers)  # the log_signers certificates checked once
+    signed = station_checkpoints(db, hsm, peers, trust)
     try:
         roots = expected_roots(db, hsm, signed, checkpoints_file)
         anchor = max((c.size for c in guarded(signed, peers.station_id)), default=0)
-        count = check_log(db, roots, anchor, TokenMacs(hsm), trust_for(db, hsm, peers),
-                          **options)
+        count = check_log(db, roots, anchor, TokenMacs(hsm), trust, **options)
     except Broken as broken:
         return LogVerdict(False, log.size(db), len(signed), broken.index, broken.problem)
     return LogVerdict(True, count, len(signed), None, None)
